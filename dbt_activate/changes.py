@@ -1,0 +1,81 @@
+"""Pure rules that turn a diff row into what is sent: the operation per mode, the record, the reason.
+
+The diff yields ``add``, ``change`` and ``remove`` rows, plus ``null_key`` and ``duplicate_key`` rows
+that are rejected with their reason. The modes are implemented here, once, for every destination.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+
+from dbt_activate.destinations.base import Mode, Operation, Record
+
+ADD, CHANGE, REMOVE = "add", "change", "remove"
+NULL_KEY, DUPLICATE_KEY = "null_key", "duplicate_key"
+NULL_KEY_LABEL = "<null>"
+
+
+def operation_for(mode: Mode, op: str, on_delete: str) -> Operation | None:
+    """The destination operation for one diff row, or None when the mode ignores it."""
+    if op == REMOVE:
+        return {"delete": Operation.DELETE, "clear": Operation.CLEAR}.get(
+            "delete" if mode is Mode.MIRROR else on_delete)
+    if op not in (ADD, CHANGE):
+        return None
+    if mode is Mode.CREATE:
+        return Operation.CREATE if op == ADD else None
+    return {
+        Mode.UPSERT: Operation.UPSERT,
+        Mode.MIRROR: Operation.UPSERT,
+        Mode.UPDATE: Operation.UPDATE,
+        Mode.APPEND: Operation.APPEND,
+    }[mode]
+
+
+def rejection_reason(op: str, key_columns: Sequence[str], duplicates: int | None) -> str | None:
+    names = ", ".join(key_columns)
+    if op == NULL_KEY:
+        return f"primary key ({names}) is null"
+    if op == DUPLICATE_KEY:
+        return f"duplicate primary key ({names}): {duplicates or 'several'} rows share this value"
+    return None
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    return str(value)
+
+
+def identity_json(identity: Mapping[str, Any]) -> str:
+    """The identity fields as they were sent, kept in the snapshot to delete or clear the record later."""
+    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in identity.items()}
+    return json.dumps(clean, default=_json_default, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class RowLayout:
+    """Where things are in a diff row: op, key, fingerprint, identity json, duplicates, then fields."""
+
+    fields: tuple[str, ...]  # destination field names, in the order of the selected columns
+    identity: tuple[str, ...]
+
+    def record(self, row: Sequence[Any]) -> tuple[Record, str | None, str]:
+        """(record, fingerprint, identity json) for an add/change/remove row."""
+        op, key, fingerprint, saved_identity = row[0], row[1], row[2], row[3]
+        if op == REMOVE:
+            values: dict[str, Any] = json.loads(saved_identity) if saved_identity else {}
+            return Record(key=str(key), values=values), None, saved_identity or "{}"
+        values = dict(zip(self.fields, row[5:]))
+        identity = identity_json({f: values.get(f) for f in self.identity})
+        return Record(key=str(key), values=values), fingerprint, identity

@@ -1,0 +1,46 @@
+"""Delivery: batching support, rate limiting and retries shared by every destination (DESIGN §4.4).
+
+The runner calls ``deliver()`` for each batch with the ``RateLimiter`` of the destination account
+(one per account per run, see ``LimiterRegistry``) and a ``RetryPolicy``. HTTP destinations send
+through an ``HttpSession``, which waits for that limiter before every request and maps HTTP and
+transport failures to the error tree once.
+"""
+
+from __future__ import annotations
+
+from dbt_activate.delivery.context import (
+    HttpObservers,
+    RequestLog,
+    current_limiter,
+    current_observers,
+    observing_http,
+    using_limiter,
+)
+from dbt_activate.delivery.encoding import JSONValue, UnencodableValue, encode_record, to_json_value
+from dbt_activate.delivery.headers import body_snippet, parse_retry_after
+from dbt_activate.delivery.http import HttpSession, InsecureTLSWarning, RateLimitHeaders
+from dbt_activate.delivery.ratelimit import LimiterRegistry, RateLimiter
+from dbt_activate.delivery.retry import OnRetry, RetryPolicy, deliver
+
+__all__ = [
+    "HttpObservers",
+    "HttpSession",
+    "InsecureTLSWarning",
+    "JSONValue",
+    "LimiterRegistry",
+    "OnRetry",
+    "RateLimitHeaders",
+    "RateLimiter",
+    "RequestLog",
+    "RetryPolicy",
+    "UnencodableValue",
+    "body_snippet",
+    "current_limiter",
+    "current_observers",
+    "deliver",
+    "encode_record",
+    "observing_http",
+    "parse_retry_after",
+    "to_json_value",
+    "using_limiter",
+]

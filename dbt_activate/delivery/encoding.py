@@ -1,0 +1,95 @@
+"""Warehouse values -> JSON values, the same way for every JSON destination (pure).
+
+=====================  ==================================================================
+warehouse value        JSON
+=====================  ==================================================================
+NULL                   ``null``
+boolean, integer       ``true``/``false``, number (integers of any size stay numbers)
+float                  number; NaN and ±Infinity are not JSON: the record is rejected
+decimal                number when a 64-bit float holds it to its written digits (so every
+                       JSON parser reads the same value), else a string with every digit
+                       (``"12345678901234567890.01"``); NaN/Infinity rejected
+date, time, timestamp  ISO 8601 string (``2024-05-01``, ``2024-05-01T12:00:00+00:00``); a
+                       timestamp without time zone is sent without an offset
+interval               ISO 8601 duration string (``P1DT3600S``), as the file destination writes
+uuid                   string
+binary                 base64 string
+array, struct, json    array, object (values converted by the same rules); a set becomes a
+                       sorted array, so the same set always sends the same bytes
+=====================  ==================================================================
+
+Any other type is rejected with its type name rather than sent as an unreadable ``repr``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import enum
+import math
+import uuid
+from collections.abc import Mapping, Set
+from decimal import Decimal
+from typing import Any, TypeAlias
+
+from dbt_activate.destinations.values import iso_duration
+
+JSONValue: TypeAlias = "bool | int | float | str | list[JSONValue] | dict[str, JSONValue] | None"
+
+_MAX_EXACT_INT = 2**53  # doubles hold every integer up to here
+
+
+class UnencodableValue(ValueError):
+    """A value has no faithful JSON form; the message is the reason given for the record."""
+
+
+def to_json_value(value: Any) -> JSONValue:
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)  # IntEnum and numpy-like ints become plain ints
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise UnencodableValue(f"{value} is not a JSON number")
+        return value
+    if isinstance(value, Decimal):
+        return _decimal(value)
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return iso_duration(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, enum.Enum):
+        return to_json_value(value.value)
+    if isinstance(value, Mapping):
+        return {str(k): to_json_value(v) for k, v in value.items()}
+    if isinstance(value, Set):
+        return [to_json_value(v) for v in sorted(value, key=repr)]
+    if isinstance(value, (list, tuple)):
+        return [to_json_value(v) for v in value]
+    raise UnencodableValue(f"values of type {type(value).__name__} cannot be sent as JSON")
+
+
+def encode_record(values: Mapping[str, Any]) -> dict[str, JSONValue]:
+    """Convert one record's values; the error names the field so the rejection reason is useful."""
+    encoded: dict[str, JSONValue] = {}
+    for name, value in values.items():
+        try:
+            encoded[name] = to_json_value(value)
+        except UnencodableValue as exc:
+            raise UnencodableValue(f"field {name!r}: {exc}") from None
+    return encoded
+
+
+def _decimal(value: Decimal) -> JSONValue:
+    if not value.is_finite():
+        raise UnencodableValue(f"decimal {value} is not a JSON number")
+    if value == value.to_integral_value() and abs(value) <= _MAX_EXACT_INT:
+        return int(value)
+    as_float = float(value)
+    if math.isfinite(as_float) and Decimal(repr(as_float)) == value:
+        return as_float
+    return str(value)

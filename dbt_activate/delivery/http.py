@@ -1,0 +1,226 @@
+"""``HttpSession``: the one HTTP client of an HTTP destination, and the boundary for httpx errors.
+
+Every HTTP destination sends through one session: a pooled ``httpx.AsyncClient`` (keep-alive,
+connection limits sized to the destination's concurrency, timeouts, TLS verification on unless the
+user turns it off, which is reported as a warning). The session waits for the rate limiter before
+each request and maps what comes back, once, to the error tree:
+
+==========================================  ======================================================
+transport error, timeout, dropped connection ``RetryableDestinationError``
+429                                          ``RetryableDestinationError(retry_after=...)``; the
+                                             limiter pauses every user until ``Retry-After``
+5xx                                          ``RetryableDestinationError``
+401, 403                                     ``DestinationError``: check the credentials
+anything else                                returned: the destination reads per-record results
+==========================================  ======================================================
+
+Every message goes through the session's ``Redactor`` and names the request by method and path
+only (no query string), so tokens in headers, URLs or echoed bodies never leave the process.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from dbt_activate.delivery.context import RequestLog, current_limiter, current_observers
+from dbt_activate.delivery.headers import body_snippet, parse_retry_after
+from dbt_activate.delivery.ratelimit import RateLimiter
+from dbt_activate.errors import DestinationError, Redactor, RetryableDestinationError
+
+
+@dataclass(frozen=True)
+class RateLimitHeaders:
+    """Names of a vendor's rate-limit headers, e.g. HubSpot's::
+
+        RateLimitHeaders("X-HubSpot-RateLimit-Remaining",
+                         "X-HubSpot-RateLimit-Interval-Milliseconds", interval_scale=0.001)
+    """
+
+    remaining: str
+    interval: str | None = None
+    interval_scale: float = 1.0  # multiply the interval header by this to get seconds
+
+    def read(self, headers: httpx.Headers) -> tuple[int, float | None] | None:
+        try:
+            remaining = int(headers[self.remaining])
+        except (KeyError, ValueError):
+            return None
+        interval: float | None = None
+        if self.interval and self.interval in headers:
+            try:
+                interval = float(headers[self.interval]) * self.interval_scale
+            except ValueError:
+                interval = None
+        return remaining, interval
+
+
+ResponseHook = Callable[[httpx.Response], None]
+
+
+class InsecureTLSWarning(UserWarning):
+    """TLS certificate verification was turned off for a destination."""
+
+
+class HttpSession:
+    """Pooled HTTP client of one destination; ``name`` prefixes every error message.
+
+    ``response_hook`` sees every response before the status mapping and may raise a more precise
+    error (e.g. ``QuotaExhaustedError`` for a daily-limit 429); it should build messages with
+    ``session.redact``. ``transport`` replaces the network (``httpx.MockTransport`` in unit tests).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str = "",
+        *,
+        headers: Mapping[str, str] | None = None,
+        secrets: Iterable[str] = (),
+        timeout: float = 30.0,
+        verify: bool = True,
+        ca_bundle: str | None = None,
+        max_connections: int = 4,
+        limiter: RateLimiter | None = None,
+        rate_limit_headers: RateLimitHeaders | None = None,
+        response_hook: ResponseHook | None = None,
+        on_request: Callable[[RequestLog], None] | None = None,
+        on_warning: Callable[[str], None] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.name = name
+        self.redactor = Redactor(secrets)
+        self.timeout = timeout
+        self._limiter = limiter
+        self._rate_limit_headers = rate_limit_headers
+        self._response_hook = response_hook
+        observers = current_observers()
+        self._on_request = on_request or observers.on_request
+        on_warning = on_warning or observers.on_warning
+        tls: ssl.SSLContext | bool
+        if not verify:
+            tls = False
+            message = (f"{name}: TLS certificate verification is disabled (verify: false): anyone on "
+                       "the network path can read or change what is sent, credentials included")
+            if on_warning is not None:
+                on_warning(self.redact(message))
+            else:
+                warnings.warn(self.redact(message), InsecureTLSWarning, stacklevel=2)
+        elif ca_bundle:
+            try:
+                tls = ssl.create_default_context(cafile=ca_bundle)
+            except (OSError, ssl.SSLError) as exc:
+                raise DestinationError(f"{name}: cannot load ca_bundle {ca_bundle!r}: {exc}") from exc
+        else:
+            tls = True
+        self._client = httpx.AsyncClient(
+            base_url=base_url,
+            headers=dict(headers or {}),
+            timeout=httpx.Timeout(timeout),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            verify=tls,
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    def redact(self, text: str) -> str:
+        return self.redactor(text)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        content: bytes | None = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send one request (after the rate limiter allows it); map failures as the module says."""
+        limiter = self._limiter or current_limiter()
+        ticket = await limiter.acquire() if limiter is not None else None
+        request = self._client.build_request(method, url, json=json, content=content, params=params,
+                                             headers=headers)
+        what = f"{self.name}: {method} {self.redact(request.url.path)}"
+        started = time.perf_counter()
+        try:
+            response = await self._client.send(request)
+        except httpx.HTTPError as exc:
+            self._log(method, request.url.path, None, started)
+            raise self._transport_error(what, exc) from exc
+        self._log(method, request.url.path, response.status_code, started)
+        if limiter is not None and self._rate_limit_headers is not None:
+            seen = self._rate_limit_headers.read(response.headers)
+            if seen is not None:
+                limiter.observe(seen[0], seen[1], ticket=ticket)
+        if self._response_hook is not None:
+            self._response_hook(response)
+        self._raise_for_status(what, response, limiter)
+        return response
+
+    def _raise_for_status(self, what: str, response: httpx.Response, limiter: RateLimiter | None) -> None:
+        status = response.status_code
+        if status == 429 or status >= 500:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if status == 429 and limiter is not None:
+                limiter.throttled(retry_after)
+            reason = "was throttled" if status == 429 else "failed on the server"
+            raise RetryableDestinationError(
+                self.redact(f"{what} {reason}: HTTP {status} {response.reason_phrase}"
+                            f"{_wait_note(retry_after)}: {body_snippet(response)}"),
+                retry_after=retry_after,
+            )
+        if status in (401, 403):
+            raise DestinationError(self.redact(
+                f"{what} was refused: HTTP {status} {response.reason_phrase}; check the credentials "
+                f"of this destination in destinations.yml: {body_snippet(response)}"))
+
+    def _transport_error(self, what: str, exc: httpx.HTTPError) -> DestinationError:
+        detail = self.redact(str(exc) or type(exc).__name__)
+        if isinstance(exc, httpx.TimeoutException):
+            return RetryableDestinationError(f"{what} timed out after {self.timeout:g}s ({detail})")
+        if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
+            return DestinationError(f"{what}: invalid URL ({detail}); check base_url/url in destinations.yml")
+        if _certificate_failure(exc):
+            return DestinationError(
+                f"{what}: TLS certificate verification failed ({detail}); set ca_bundle to the CA "
+                "that signed the server's certificate")
+        if isinstance(exc, httpx.TransportError):
+            return RetryableDestinationError(f"{what}: connection failed or dropped ({detail})")
+        return DestinationError(f"{what}: {detail}")
+
+    def _log(self, method: str, path: str, status: int | None, started: float) -> None:
+        if self._on_request is not None:
+            self._on_request(RequestLog(method=method, path=self.redact(path), status=status,
+                                        duration=time.perf_counter() - started))
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> HttpSession:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.aclose()
+
+
+def _wait_note(retry_after: float | None) -> str:
+    return "" if retry_after is None else f" (retry after {retry_after:g}s)"
+
+
+def _certificate_failure(exc: BaseException) -> bool:
+    """A TLS verification failure: retrying cannot help, the user must fix ca_bundle or the host."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc)

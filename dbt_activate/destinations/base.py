@@ -1,0 +1,218 @@
+"""The destination seam: what every destination type implements, and the registry that finds them.
+
+A destination turns a batch of records into requests and the responses into per-record results.
+It never retries on its own (``delivery.py`` does), never touches sync state (the runner does) and
+never decides what to send (the diff does). Destination types are found through the
+``dbt_activate.destinations`` entry point group, so built-in and third-party types load the same way.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, ClassVar
+
+from dbt_activate.errors import ConfigError
+
+ENTRY_POINT_GROUP = "dbt_activate.destinations"
+
+
+class Mode(str, enum.Enum):
+    """How a sync treats the rows of its model (DESIGN §2)."""
+
+    UPSERT = "upsert"
+    UPDATE = "update"
+    CREATE = "create"
+    APPEND = "append"
+    MIRROR = "mirror"
+
+
+class Operation(str, enum.Enum):
+    """What one batch asks the destination to do with its records."""
+
+    UPSERT = "upsert"  # update the record found by identity, or create it
+    UPDATE = "update"  # update existing records only; unknown ones come back as skipped
+    CREATE = "create"  # create new records only; existing ones come back as skipped
+    APPEND = "append"  # always a new record / event / line
+    DELETE = "delete"  # delete (or archive) the record found by identity
+    CLEAR = "clear"  # keep the record, empty its mapped non-identity fields
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One mapped field: model column -> destination field, with the warehouse's data type."""
+
+    column: str
+    field: str
+    data_type: str = ""
+
+
+@dataclass(frozen=True)
+class SyncTarget:
+    """What a destination needs to know about the sync it writes for."""
+
+    sync_name: str
+    object: str
+    mode: Mode
+    fields: tuple[FieldSpec, ...]
+    # Destination field names that find a record: the sync's `match`, else its primary key.
+    identity: tuple[str, ...]
+    run_id: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(f.field for f in self.fields)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One row to deliver. ``values`` is keyed by destination field name and includes the identity.
+
+    For DELETE and CLEAR, ``values`` holds only the identity fields as they were last sent.
+    """
+
+    key: str
+    values: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Batch:
+    operation: Operation
+    records: Sequence[Record]
+
+
+@dataclass
+class BatchResult:
+    """Outcome of one delivered batch.
+
+    Every record of the batch that is not listed as rejected or skipped is acknowledged: the
+    destination accepted it. A destination that cannot confirm a batch must raise a
+    ``DestinationError`` instead of returning, so no unconfirmed record is ever marked synced.
+    """
+
+    rejected: dict[str, str] = field(default_factory=dict)  # key -> the destination's reason
+    skipped: dict[str, str] = field(default_factory=dict)  # key -> why (update of an unknown record…)
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    """One key of a destination's config in destinations.yml (drives validation and docs)."""
+
+    name: str
+    type: type | tuple[type, ...]
+    required: bool = False
+    default: Any = None
+    help: str = ""
+    secret: bool = False
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    requests: int
+    per_seconds: float
+
+
+COMMON_CONFIG_KEYS: tuple[ConfigKey, ...] = (
+    ConfigKey("type", str, required=True, help="The destination type."),
+    ConfigKey("batch_size", int, help="Records per request; defaults to the vendor's documented maximum."),
+    ConfigKey("rate_limit", dict, help="{requests: N, per_seconds: S}; defaults to the documented limit."),
+    ConfigKey("max_concurrency", int, help="Batches in flight at once."),
+)
+
+
+class Destination(abc.ABC):
+    """A destination type. One instance serves one sync in one run.
+
+    Subclasses set the class attributes and implement ``write``. ``config`` is the destination's
+    entry from destinations.yml, already rendered and checked against ``config_keys``.
+    """
+
+    kind: ClassVar[str]
+    description: ClassVar[str] = ""
+    config_keys: ClassVar[tuple[ConfigKey, ...]] = ()
+    modes: ClassVar[frozenset[Mode]] = frozenset(Mode)
+    batch_size: ClassVar[int] = 100
+    max_concurrency: ClassVar[int] = 1
+    rate_limit: ClassVar[RateLimit | None] = None
+    objects: ClassVar[tuple[str, ...]] = ()  # documented objects; empty = any name
+
+    def __init__(self, name: str, config: Mapping[str, Any]) -> None:
+        self.name = name
+        self.config = config
+
+    @property
+    def effective_batch_size(self) -> int:
+        return int(self.config.get("batch_size") or self.batch_size)
+
+    @property
+    def effective_concurrency(self) -> int:
+        return int(self.config.get("max_concurrency") or self.max_concurrency)
+
+    def secrets(self) -> list[str]:
+        """Config values that must never appear in output."""
+        secret_names = {k.name for k in self.config_keys if k.secret}
+        return [str(v) for k, v in self.config.items() if k in secret_names and v]
+
+    def check_target(self, target: SyncTarget) -> None:  # noqa: B027 - optional hook
+        """Raise ConfigError when this destination cannot serve ``target`` (no network)."""
+
+    async def open(self, target: SyncTarget) -> None:  # noqa: B027 - optional hook
+        """Per-sync set-up before the first batch (check or create tables, look up fields)."""
+
+    @abc.abstractmethod
+    async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
+        """Deliver one batch; return the records the destination rejected or skipped."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections and files. Called once, also after a failure."""
+
+    def describe_request(self, target: SyncTarget, batch: Batch) -> Mapping[str, Any]:
+        """The request ``write`` would make, for ``plan``'s sample payloads (no network)."""
+        return {
+            "operation": batch.operation.value,
+            "records": [dict(r.values) for r in batch.records],
+        }
+
+
+def check_config(kind: type[Destination], name: str, config: Mapping[str, Any], source: str) -> None:
+    """Check a destinations.yml entry against the type's declared keys; errors name file and key."""
+    declared = {k.name: k for k in (*COMMON_CONFIG_KEYS, *kind.config_keys)}
+    for key, value in config.items():
+        spec = declared.get(key)
+        if spec is None:
+            known = ", ".join(sorted(declared))
+            raise ConfigError(f"unknown key {key!r} for type {kind.kind!r} (known: {known})",
+                              location=f"{source}: {name}.{key}")
+        if value is not None and not isinstance(value, spec.type):
+            wanted = spec.type.__name__ if isinstance(spec.type, type) else " or ".join(
+                t.__name__ for t in spec.type)
+            raise ConfigError(f"must be a {wanted}, got {type(value).__name__}",
+                              location=f"{source}: {name}.{key}")
+    for spec in declared.values():
+        if spec.required and config.get(spec.name) in (None, ""):
+            raise ConfigError(f"required key {spec.name!r} is missing", location=f"{source}: {name}")
+
+
+def destination_entry_points() -> dict[str, EntryPoint]:
+    """Installed destination types by kind, not yet imported."""
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def load_destination_type(kind: str) -> type[Destination]:
+    """Import one destination type; a broken plugin is a clear error that names it."""
+    found = destination_entry_points()
+    ep = found.get(kind)
+    if ep is None:
+        raise ConfigError(f"unknown destination type {kind!r} (installed: {', '.join(sorted(found))})")
+    try:
+        cls = ep.load()
+    except Exception as exc:
+        raise ConfigError(f"destination type {kind!r} ({ep.value}) cannot be imported: "
+                          f"{type(exc).__name__}: {exc}") from exc
+    if not (isinstance(cls, type) and issubclass(cls, Destination)):
+        raise ConfigError(f"entry point {ep.name!r} in {ENTRY_POINT_GROUP} is not a Destination subclass")
+    return cls

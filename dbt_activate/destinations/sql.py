@@ -1,0 +1,299 @@
+"""What every SQL database destination shares: table names, warehouse types, the batch flow.
+
+A batch is written in one transaction. The fast path sends each operation as one multi-row
+statement. When the database refuses it for a reason that belongs to some rows (a value that does
+not fit its column, a NOT NULL or unique violation), the statement is rolled back to a savepoint
+and the rows are bisected, each half under its own savepoint, until every refused row stands alone
+and is reported as rejected with the database's message; the rest of the batch is committed. A
+batch with k bad rows of n costs about 2·k·log2(n) extra statements instead of n.
+
+Records whose identity repeats inside a batch are written in successive rounds of the same
+transaction (last one wins), because one statement may not touch a row twice
+(``ON CONFLICT DO UPDATE``) or would count a single insert twice (``ON CONFLICT DO NOTHING``).
+
+Dialects (PostgreSQL today, MySQL later) implement the blocking hooks at the bottom of
+``SqlDestination``; they run on the destination's own thread (see ``blocking.py``).
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from dbt_activate.destinations.base import Batch, BatchResult, Destination, Mode, Operation, Record, SyncTarget
+from dbt_activate.destinations.blocking import BlockingWorker
+from dbt_activate.errors import ConfigError, DestinationError
+
+ROW_NOT_FOUND = "no record with this identity"
+ROW_EXISTS = "a record with this identity already exists"
+
+# Operations whose statement reports the rows it touched; the others are skipped with this reason.
+_UNREPORTED_REASON = {Operation.UPDATE: ROW_NOT_FOUND, Operation.CREATE: ROW_EXISTS}
+
+_PART = r'(?:"(?:[^"]|"")+"|[^".\s][^".]*)'
+_TABLE_RE = re.compile(rf"^(?:({_PART})\.)?({_PART})$")
+
+
+@dataclass(frozen=True)
+class TableRef:
+    schema: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+def parse_table_ref(obj: str, default_schema: str) -> TableRef:
+    """``schema.table`` or ``table``; double quotes keep a dot inside a name (``"a.b".c``).
+
+    Names are taken exactly as written (case included): the destination quotes every identifier.
+    """
+    match = _TABLE_RE.match(obj.strip())
+    if not match:
+        raise ConfigError(f"object {obj!r} is not a table name: use 'schema.table' or 'table'")
+    schema, name = (_unquote(p) if p else None for p in match.groups())
+    assert name is not None  # the regex requires the table part
+    return TableRef(schema or default_schema, name)
+
+
+def _unquote(part: str) -> str:
+    if part.startswith('"'):
+        return part[1:-1].replace('""', '"')
+    return part.strip()
+
+
+@dataclass(frozen=True)
+class WarehouseType:
+    """A warehouse column type reduced to a family a destination can map to its own DDL."""
+
+    family: str  # smallint integer bigint hugeint decimal double real boolean date timestamp
+    # timestamptz time timetz interval uuid json text binary array
+    precision: int | None = None
+    scale: int | None = None
+    element: WarehouseType | None = None  # for arrays
+
+
+_FAMILY_NAMES: dict[str, tuple[str, ...]] = {
+    "smallint": ("smallint", "int2", "tinyint", "int1", "utinyint", "byteint", "short"),
+    "integer": ("integer", "int", "int4", "signed", "usmallint", "mediumint"),
+    "bigint": ("bigint", "int8", "long", "uinteger", "int64"),
+    "hugeint": ("hugeint", "int128", "ubigint", "uhugeint", "varint", "bignumeric", "bigdecimal"),
+    "decimal": ("numeric", "decimal", "number", "dec"),
+    "double": ("double precision", "double", "float8", "float", "float64"),
+    "real": ("real", "float4"),
+    "boolean": ("boolean", "bool", "logical"),
+    "date": ("date",),
+    "timestamp": ("timestamp", "timestamp without time zone", "datetime", "timestamp_ntz", "timestamp_ns",
+                  "timestamp_ms", "timestamp_s", "timestamp_us"),
+    "timestamptz": ("timestamp with time zone", "timestamptz", "timestamp_tz", "timestamp_ltz"),
+    "time": ("time", "time without time zone"),
+    "timetz": ("time with time zone", "timetz"),
+    "interval": ("interval",),
+    "uuid": ("uuid",),
+    "json": ("json", "jsonb", "super", "variant", "object", "struct", "map", "union", "record"),
+    "binary": ("bytea", "blob", "binary", "varbinary", "bytes"),
+}
+_FAMILY_OF = {name: family for family, names in _FAMILY_NAMES.items() for name in names}
+_DECIMAL_RE = re.compile(r"^(?:numeric|decimal|number|dec)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)$")
+
+
+def warehouse_type(data_type: str) -> WarehouseType:
+    """Classify the type string a dbt adapter reports ('numeric(10,2)', 'VARCHAR', 'INTEGER[]').
+
+    Anything unknown (and every string type, whatever its length) is ``text``: the destination
+    column must accept every value the warehouse can hold.
+    """
+    text = " ".join(data_type.strip().lower().split())
+    array = re.match(r"^(.*\S)\s*\[\d*\]$", text)
+    if array:
+        return WarehouseType("array", element=warehouse_type(array.group(1)))
+    if text in ("array", "list") or text.startswith(("array<", "list(")):
+        return WarehouseType("array")
+    decimal = _DECIMAL_RE.match(text)
+    if decimal:
+        precision, scale = decimal.groups()
+        return WarehouseType("decimal", int(precision), int(scale or 0))
+    base = " ".join(re.sub(r"\(.*\)|<.*>", " ", text).split())  # varchar(255), timestamp(6) with time zone
+    return WarehouseType(_FAMILY_OF.get(base, "text"))
+
+
+class RowRejected(Exception):
+    """A record refused before anything is sent (e.g. NaN for an integer column)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+@dataclass(frozen=True)
+class _Row:
+    key: str
+    ordinal: int  # position in the batch; statements report touched rows by it
+    identity: tuple[Any, ...]
+    values: tuple[Any, ...]
+
+
+def _hashable(value: Any) -> Any:
+    try:
+        hash(value)
+    except TypeError:
+        return repr(value)
+    return value
+
+
+class SqlDestination(Destination):
+    """Base of SQL destinations: config ``schema``, object ``schema.table``, the batch flow."""
+
+    default_schema: ClassVar[str] = "public"
+
+    def __init__(self, name: str, config: Mapping[str, Any]) -> None:
+        super().__init__(name, config)
+        self._worker = BlockingWorker(name)
+        self._opened = False
+
+    # -- the seam -------------------------------------------------------------------------------
+
+    def table_ref(self, target: SyncTarget) -> TableRef:
+        schema = str(self.config.get("schema") or self.default_schema)
+        try:
+            return parse_table_ref(target.object, schema)
+        except ConfigError as exc:
+            raise ConfigError(f"{self.kind} destination {self.name!r}, sync {target.sync_name!r}: {exc}") from None
+
+    def check_target(self, target: SyncTarget) -> None:
+        self.table_ref(target)
+        if target.mode is not Mode.APPEND and not target.identity:
+            raise ConfigError(f"{self.kind} destination {self.name!r}, sync {target.sync_name!r}: mode "
+                              f"{target.mode.value!r} needs identity fields (primary_key or match)")
+
+    async def open(self, target: SyncTarget) -> None:
+        self.check_target(target)
+        await self._worker.run(self._open_blocking, target)
+        self._opened = True
+
+    async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
+        if not self._opened:
+            await self.open(target)
+        return await self._worker.run(self._write_blocking, target, batch)
+
+    async def close(self) -> None:
+        await self._worker.shutdown(self._close_blocking)
+        self._opened = False
+
+    # -- the batch flow (worker thread) ---------------------------------------------------------
+
+    def _write_blocking(self, target: SyncTarget, batch: Batch) -> BatchResult:
+        result = BatchResult()
+        rows = self._rows(target, batch, result)
+        if not rows:
+            return result
+        touched: set[int] = set()
+        self._begin()
+        try:
+            for round_rows in self._rounds(batch.operation, rows):
+                self._apply(batch.operation, round_rows, result, touched)
+            self._commit()
+        except Exception as exc:
+            self._abort()
+            if isinstance(exc, DestinationError):
+                raise
+            raise self._batch_error(exc) from exc
+        reason = _UNREPORTED_REASON.get(batch.operation)
+        if reason:
+            for row in rows:
+                if row.ordinal not in touched and row.key not in result.rejected:
+                    result.skipped[row.key] = reason
+        return result
+
+    def _rows(self, target: SyncTarget, batch: Batch, result: BatchResult) -> list[_Row]:
+        needs_identity = batch.operation is not Operation.APPEND
+        rows: list[_Row] = []
+        for ordinal, record in enumerate(batch.records):
+            identity = tuple(record.values.get(f) for f in target.identity)
+            if needs_identity and None in identity:
+                missing = [f for f, v in zip(target.identity, identity, strict=True) if v is None]
+                result.rejected[record.key] = f"identity field {missing[0]!r} is null"
+                continue
+            try:
+                values = self._prepare(batch.operation, ordinal, record)
+            except RowRejected as exc:
+                result.rejected[record.key] = exc.reason
+                continue
+            rows.append(_Row(record.key, ordinal, tuple(_hashable(v) for v in identity), values))
+        return rows
+
+    @staticmethod
+    def _rounds(operation: Operation, rows: list[_Row]) -> list[list[_Row]]:
+        if operation is Operation.APPEND:
+            return [rows]
+        rounds: list[list[_Row]] = []
+        seen: dict[tuple[Any, ...], int] = {}
+        for row in rows:
+            n = seen.get(row.identity, 0)
+            seen[row.identity] = n + 1
+            if n == len(rounds):
+                rounds.append([])
+            rounds[n].append(row)
+        return rounds
+
+    def _apply(self, operation: Operation, rows: Sequence[_Row], result: BatchResult, touched: set[int]) -> None:
+        self._savepoint("set")
+        try:
+            reported = self._execute(operation, [row.values for row in rows])
+        except Exception as exc:
+            reason = self._row_error(exc)
+            if reason is None:
+                raise
+            self._savepoint("rollback")
+            if len(rows) == 1:
+                result.rejected[rows[0].key] = reason
+                return
+            middle = len(rows) // 2
+            self._apply(operation, rows[:middle], result, touched)
+            self._apply(operation, rows[middle:], result, touched)
+            return
+        self._savepoint("release")
+        touched.update(reported)
+
+    # -- dialect hooks (blocking, worker thread) ------------------------------------------------
+
+    @abc.abstractmethod
+    def _open_blocking(self, target: SyncTarget) -> None:
+        """Connect, check (or create) the table, prepare the statements."""
+
+    @abc.abstractmethod
+    def _prepare(self, operation: Operation, ordinal: int, record: Record) -> tuple[Any, ...]:
+        """The statement parameters of one record (ordinal first); raise RowRejected for bad values."""
+
+    @abc.abstractmethod
+    def _execute(self, operation: Operation, rows: list[tuple[Any, ...]]) -> Sequence[int]:
+        """Run one multi-row statement; return the ordinals it reports as touched (UPDATE, CREATE)."""
+
+    @abc.abstractmethod
+    def _begin(self) -> None:
+        """Make sure a connection is there (reconnecting if it was lost) and a transaction can start."""
+
+    @abc.abstractmethod
+    def _commit(self) -> None: ...
+
+    @abc.abstractmethod
+    def _abort(self) -> None:
+        """Roll back after a failure; never raise (the connection may be gone)."""
+
+    @abc.abstractmethod
+    def _savepoint(self, action: str) -> None:
+        """``set``, ``rollback`` (to it, then release it) or ``release`` the row savepoint."""
+
+    @abc.abstractmethod
+    def _row_error(self, exc: Exception) -> str | None:
+        """The reason to report when ``exc`` is the fault of the rows sent, else None."""
+
+    @abc.abstractmethod
+    def _batch_error(self, exc: Exception) -> DestinationError:
+        """Map a failure of the whole batch (retryable for lost connections, deadlocks…)."""
+
+    @abc.abstractmethod
+    def _close_blocking(self) -> None: ...

@@ -1,0 +1,59 @@
+"""How warehouse values become JSON and text, for destinations that write files or JSON columns.
+
+Values come from the warehouse's DB-API cursor: int, float, Decimal, str, bool, date, datetime
+(naive or aware), time, timedelta, UUID, bytes, and lists/dicts from DuckDB. Dates and times are
+ISO 8601; Decimals are strings, so no digit is lost to a float; NaN and infinities are refused
+(JSON has no such numbers, and a database would store a value no reader expects).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import math
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+
+def iso_duration(value: datetime.timedelta) -> str:
+    """ISO 8601 duration in days and seconds, e.g. ``P1DT3600.5S``; ``-`` prefix when negative."""
+    sign = "-" if value < datetime.timedelta(0) else ""
+    value = abs(value)
+    seconds = value.seconds + value.microseconds / 1_000_000
+    text = f"{seconds:.6f}".rstrip("0").rstrip(".")
+    return f"{sign}P{value.days}DT{text}S"
+
+
+def json_default(value: Any) -> Any:
+    """``default=`` for json encoders: what the json module cannot write on its own."""
+    if isinstance(value, (datetime.date, datetime.time)):  # datetime is a date
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        if value.is_finite():
+            return str(value)
+        raise ValueError(f"{value} is not a number JSON can hold")
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, datetime.timedelta):
+        return iso_duration(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    raise TypeError(f"a {type(value).__name__} value cannot be written: {value!r}")
+
+
+def is_nonfinite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    return isinstance(value, Decimal) and not value.is_finite()
+
+
+def rejection_reason(values: Mapping[str, Any], exc: Exception) -> str:
+    """Why a record could not be encoded, naming the field when it is a NaN or an infinity."""
+    for name, value in values.items():
+        if is_nonfinite(value):
+            return f"field {name!r} is {value}: NaN and infinite numbers cannot be written"
+    return f"cannot encode record: {exc}"

@@ -1,0 +1,238 @@
+"""One sync, end to end: journal replay -> diff -> extract -> deliver -> journal -> checkpoint.
+
+Rows stream out of the warehouse in chunks and are grouped into batches per operation; at most
+``max_concurrency`` batches are in flight. A batch's rows reach the local journal only after the
+destination acknowledged them, and the journal reaches the warehouse snapshot at checkpoints, so
+the saved state is never ahead of the destination and a crash loses no change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from dbt_activate.changes import (
+    ADD,
+    CHANGE,
+    NULL_KEY_LABEL,
+    REMOVE,
+    RowLayout,
+    operation_for,
+    rejection_reason,
+)
+from dbt_activate.delivery import RateLimiter, RetryPolicy, deliver
+from dbt_activate.destinations.base import Batch, BatchResult, Destination, Operation, SyncTarget
+from dbt_activate.errors import ActivateError, DestinationError
+from dbt_activate.journal import Journal, JournalSegment
+from dbt_activate.state import StateStore
+from dbt_activate.warehouse.connection import WarehouseConnection
+
+FETCH_ROWS = 10_000
+
+
+@dataclass
+class Counts:
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    rejected: int = 0
+    skipped: int = 0
+    sent: int = 0
+
+    def as_columns(self) -> dict[str, int]:
+        return {"rows_added": self.added, "rows_changed": self.changed, "rows_removed": self.removed,
+                "rows_rejected": self.rejected, "rows_skipped": self.skipped, "records_sent": self.sent}
+
+
+@dataclass
+class PipelineResult:
+    counts: Counts = field(default_factory=Counts)
+    rejected_samples: list[tuple[str, str]] = field(default_factory=list)
+    error: ActivateError | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.error is None
+
+
+ProgressCallback = Callable[[Counts], None]
+
+
+@dataclass
+class _InFlight:
+    batch: Batch
+    meta: dict[str, tuple[str, str | None, str]]  # key -> (op, fingerprint, identity json)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        sync_name: str,
+        run_id: str,
+        target: SyncTarget,
+        destination: Destination,
+        reader: WarehouseConnection,
+        state: StateStore,
+        journal: Journal,
+        layout: RowLayout,
+        key_columns: tuple[str, ...],
+        on_delete: str,
+        limiter: RateLimiter | None,
+        policy: RetryPolicy,
+        checkpoint_rows: int = 50_000,
+        checkpoint_seconds: float = 30.0,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        self.sync_name, self.run_id, self.target = sync_name, run_id, target
+        self.destination, self.reader, self.state, self.journal = destination, reader, state, journal
+        self.layout, self.key_columns, self.on_delete = layout, key_columns, on_delete
+        self.limiter, self.policy = limiter, policy
+        self.checkpoint_rows, self.checkpoint_seconds = checkpoint_rows, checkpoint_seconds
+        self.on_progress = on_progress
+        self.result = PipelineResult()
+        self._segment: JournalSegment | None = None
+        self._segment_started = time.monotonic()
+        self._checkpoint_lock = asyncio.Lock()
+        self._rejected_keys: set[str] = set()  # null/duplicate keys already journaled this run
+
+    # --- journal and checkpoints ------------------------------------------------------------------
+
+    def replay_leftovers(self) -> int:
+        """Apply segments a killed run left behind; returns how many were applied."""
+        applied = 0
+        for acks, rejects in self.journal.leftovers():
+            self.state.apply_segment(self.sync_name, self.run_id, acks, rejects)
+            for path in (acks, rejects):
+                if path is not None:
+                    path.unlink(missing_ok=True)
+            applied += 1
+        return applied
+
+    def _current_segment(self) -> JournalSegment:
+        if self._segment is None:
+            self._segment = self.journal.new_segment()
+            self._segment_started = time.monotonic()
+        return self._segment
+
+    async def _checkpoint(self, *, force: bool = False) -> None:
+        segment = self._segment
+        if segment is None or segment.rows == 0:
+            return
+        due = (segment.rows >= self.checkpoint_rows
+               or time.monotonic() - self._segment_started >= self.checkpoint_seconds)
+        if not (force or due):
+            return
+        self._segment = None  # new acknowledgements go to a fresh segment meanwhile
+        segment.close()
+        async with self._checkpoint_lock:
+            try:
+                await asyncio.to_thread(self.state.apply_segment, self.sync_name, self.run_id,
+                                        segment.acks.path, segment.rejects.path)
+            except ActivateError as exc:
+                # The segment stays on disk and is applied by the next run of this sync.
+                self.result.error = self.result.error or exc
+                return
+        segment.remove()
+
+    def _reject(self, key: str, reason: str) -> None:
+        self.result.counts.rejected += 1
+        self._current_segment().rejects.append((key, reason))
+        if len(self.result.rejected_samples) < 20:
+            self.result.rejected_samples.append((key, reason))
+
+    def _reject_invalid(self, key: str, reason: str) -> None:
+        """Null and duplicate keys: every row counts, one rejection row per key value is kept."""
+        if key in self._rejected_keys:
+            self.result.counts.rejected += 1
+            return
+        self._rejected_keys.add(key)
+        self._reject(key, reason)
+
+    # --- delivery ------------------------------------------------------------------------------
+
+    async def _send(self, flight: _InFlight) -> None:
+        try:
+            outcome: BatchResult = await deliver(self.destination, self.target, flight.batch,
+                                                 limiter=self.limiter, policy=self.policy)
+        except DestinationError as exc:
+            if self.result.error is None:
+                self.result.error = exc
+            return
+        segment = self._current_segment()
+        counts = self.result.counts
+        for record in flight.batch.records:
+            key = record.key
+            if key in outcome.rejected:
+                self._reject(key, outcome.rejected[key])
+            elif key in outcome.skipped:
+                counts.skipped += 1
+            else:
+                op, fingerprint, identity = flight.meta[key]
+                segment.acks.append((op, key, fingerprint, identity))
+                counts.sent += 1
+        segment.flush()  # durable before anything else is sent on its strength
+        if self.on_progress:
+            self.on_progress(counts)
+        await self._checkpoint()
+
+    async def _dispatch(self, operation: Operation, flight: _InFlight, slots: asyncio.Semaphore,
+                        tasks: set[asyncio.Task[None]]) -> None:
+        await slots.acquire()
+        task = asyncio.create_task(self._send(flight))
+        tasks.add(task)
+
+        def done(t: asyncio.Task[None]) -> None:
+            tasks.discard(t)
+            slots.release()
+
+        task.add_done_callback(done)
+
+    async def run(self, sql: str) -> PipelineResult:
+        batch_size = self.destination.effective_batch_size
+        slots = asyncio.Semaphore(max(1, self.destination.effective_concurrency))
+        tasks: set[asyncio.Task[None]] = set()
+        buffers: dict[Operation, _InFlight] = {}
+        counts = self.result.counts
+        rows = self.reader.stream(sql, FETCH_ROWS)
+        try:
+            while self.result.error is None:
+                try:
+                    chunk = await asyncio.to_thread(next, rows, None)
+                except ActivateError as exc:
+                    self.result.error = exc
+                    break
+                if chunk is None:
+                    break
+                for row in chunk:
+                    op = row[0]
+                    if op in (ADD, CHANGE, REMOVE):
+                        counts.added += op == ADD
+                        counts.changed += op == CHANGE
+                        counts.removed += op == REMOVE
+                    operation = operation_for(self.target.mode, op, self.on_delete)
+                    if operation is None:
+                        reason = rejection_reason(op, self.key_columns, row[4])
+                        if reason is not None:
+                            self._reject_invalid(NULL_KEY_LABEL if row[1] is None else str(row[1]), reason)
+                        continue
+                    record, fingerprint, identity = self.layout.record(row)
+                    flight = buffers.setdefault(operation, _InFlight(Batch(operation, []), {}))
+                    assert isinstance(flight.batch.records, list)
+                    flight.batch.records.append(record)
+                    flight.meta[record.key] = (op, fingerprint, identity)
+                    if len(flight.batch.records) >= batch_size:
+                        del buffers[operation]
+                        await self._dispatch(operation, flight, slots, tasks)
+            if self.result.error is None:
+                for operation, flight in list(buffers.items()):
+                    await self._dispatch(operation, flight, slots, tasks)
+            if tasks:
+                await asyncio.gather(*tasks)
+        finally:
+            await asyncio.to_thread(rows.close)
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+        await self._checkpoint(force=True)
+        return self.result

@@ -1,0 +1,159 @@
+"""Where things are (dbt project, profiles, target/, destinations.yml) and destinations.yml itself.
+
+destinations.yml is looked up like profiles.yml (``--destinations-dir``, then the project dir, then
+``~/.dbt/``) and every string in it is rendered with dbt's ``env_var('X')`` / ``env_var('X', 'default')``.
+Values are rendered one by one after YAML parsing, so an environment value can never inject YAML.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import jinja2.sandbox
+import yaml
+
+from dbt_activate.destinations.base import Destination, check_config, load_destination_type
+from dbt_activate.errors import ConfigError
+
+DESTINATIONS_FILE = "destinations.yml"
+
+
+@dataclass(frozen=True)
+class ProjectPaths:
+    project_dir: Path
+    profiles_dir: Path
+    target_path: Path
+    destinations_file: Path
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        with path.open(encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"is not valid YAML:{where}: {problem}", location=str(path)) from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot be read: {exc.strerror}", location=str(path)) from exc
+
+
+def resolve_paths(
+    project_dir: str | None = None,
+    profiles_dir: str | None = None,
+    target_path: str | None = None,
+    destinations_dir: str | None = None,
+) -> ProjectPaths:
+    """Find the project the way dbt does: flags first, then DBT_* env vars, then defaults."""
+    project = Path(project_dir or os.environ.get("DBT_PROJECT_DIR") or ".").resolve()
+    project_file = project / "dbt_project.yml"
+    if not project_file.exists():
+        raise ConfigError(f"no dbt_project.yml in {project}: run from your dbt project or pass --project-dir")
+    project_yaml = _read_yaml(project_file) or {}
+
+    profiles = profiles_dir or os.environ.get("DBT_PROFILES_DIR")
+    if profiles is None:
+        profiles = str(project) if (project / "profiles.yml").exists() else str(Path.home() / ".dbt")
+
+    target = target_path or os.environ.get("DBT_TARGET_PATH") or project_yaml.get("target-path") or "target"
+    target_dir = Path(target)
+    if not target_dir.is_absolute():
+        target_dir = project / target_dir
+
+    candidates = [Path(d) for d in (destinations_dir,) if d] + [project, Path.home() / ".dbt"]
+    destinations_file = next((d / DESTINATIONS_FILE for d in candidates if (d / DESTINATIONS_FILE).exists()),
+                             candidates[0] / DESTINATIONS_FILE)
+    return ProjectPaths(project, Path(profiles).resolve(), target_dir.resolve(), destinations_file.resolve())
+
+
+class _MissingEnvVar(Exception):
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+@dataclass
+class _Renderer:
+    """Renders `{{ env_var(...) }}` in one string; remembers which values came from the environment."""
+
+    secrets: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._env = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined)
+        self._env.globals["env_var"] = self._env_var
+
+    def _env_var(self, name: str, default: str | None = None) -> str:
+        if name in os.environ:
+            value = os.environ[name]
+            self.secrets.append(value)
+            return value
+        if default is None:
+            raise _MissingEnvVar(name)
+        return str(default)
+
+    def render(self, value: Any, location: str) -> Any:
+        if isinstance(value, dict):
+            return {k: self.render(v, f"{location}.{k}") for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.render(v, f"{location}[{i}]") for i, v in enumerate(value)]
+        if not isinstance(value, str) or "{" not in value:
+            return value
+        try:
+            return self._env.from_string(value).render()
+        except _MissingEnvVar as exc:
+            raise ConfigError(f"environment variable {exc.name!r} is not set (and env_var() has no default)",
+                              location=location) from None
+        except jinja2.TemplateError as exc:
+            raise ConfigError(f"cannot be rendered: {exc}", location=location) from None
+
+
+@dataclass(frozen=True)
+class DestinationsFile:
+    path: Path
+    configs: Mapping[str, Mapping[str, Any]]
+    alerts: tuple[Mapping[str, Any], ...] = ()
+    secrets: tuple[str, ...] = ()
+
+    def names(self) -> list[str]:
+        return sorted(self.configs)
+
+    def build(self, name: str, *, used_at: str = "") -> Destination:
+        """Instantiate destination ``name`` after checking its config against its type."""
+        config = self.configs.get(name)
+        if config is None:
+            known = ", ".join(self.names()) or "none defined"
+            raise ConfigError(f"destination {name!r} is not defined in {self.path} (defined: {known})",
+                              location=used_at or None)
+        kind = config.get("type")
+        if not isinstance(kind, str):
+            raise ConfigError("`type` is required: the destination type", location=f"{self.path}: {name}")
+        try:
+            cls = load_destination_type(kind)
+        except ConfigError as exc:
+            raise ConfigError(str(exc), location=f"{self.path}: {name}.type") from exc
+        check_config(cls, name, config, str(self.path))
+        return cls(name, config)
+
+
+def load_destinations(path: Path) -> DestinationsFile:
+    if not path.exists():
+        raise ConfigError(f"{path} not found: declare your destinations there (see README, destinations.yml)")
+    raw = _read_yaml(path) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError("must be a mapping of destination name to its config", location=str(path))
+    renderer = _Renderer()
+    configs: dict[str, Mapping[str, Any]] = {}
+    alerts: tuple[Mapping[str, Any], ...] = ()
+    for name, entry in raw.items():
+        if name == "alerts":
+            alerts = tuple(renderer.render(entry or [], f"{path}: alerts"))
+            continue
+        if not isinstance(entry, dict):
+            raise ConfigError("must be a mapping with at least `type`", location=f"{path}: {name}")
+        configs[str(name)] = renderer.render(entry, f"{path}: {name}")
+    return DestinationsFile(path=path, configs=configs, alerts=alerts, secrets=tuple(renderer.secrets))

@@ -1,0 +1,266 @@
+"""The `activate` block of a model's YAML: one table of keys, parsing and validation.
+
+``ACTIVATE_KEYS`` is the single source of truth: it drives validation, the README reference and
+``dbt-activate --help``; a test fails when a key is missing from the README. Every error names the
+YAML file, the model and the key path, e.g.
+``models/crm/schema.yml: people.config.meta.activate[0].mode: 'upsrt' is not one of …``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dbt_activate.artifacts import Manifest, ModelNode
+from dbt_activate.destinations.base import FieldSpec, Mode
+from dbt_activate.errors import ConfigError
+
+ON_DELETE_VALUES = ("ignore", "delete", "clear")
+SYNC_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+@dataclass(frozen=True)
+class KeyDoc:
+    name: str
+    type: str
+    default: str
+    help: str
+    required: bool = False
+
+
+ACTIVATE_KEYS: tuple[KeyDoc, ...] = (
+    KeyDoc("destination", "string", "", "A destination name from destinations.yml.", required=True),
+    KeyDoc("object", "string", "", "The destination object: CRM object, list, event name; "
+           "`schema.table` for databases; ignored by `file`.", required=True),
+    KeyDoc("mode", "upsert | update | create | append | mirror", "upsert",
+           "upsert: update or create. update: existing records only (others skipped). create: new records "
+           "only. append: every added or changed row is a new record/event. mirror: upsert plus delete "
+           "of rows that left the model or the segment."),
+    KeyDoc("primary_key", "column or list of columns", "", "Model column(s) that identify a row: unique, "
+           "not null. Rows with a null or duplicate key are rejected with the reason.", required=True),
+    KeyDoc("match", "{column: field}", "primary key", "Model column -> destination field used to find "
+           "the record (e.g. `{email: email}`)."),
+    KeyDoc("fields", "auto | [columns] | {column: field}", "auto",
+           "Which columns are sent and under which destination field name; auto = every column, same name."),
+    KeyDoc("where", "SQL predicate", "", "Segment: only rows matching it are synced (`country = 'FR'`). "
+           "Rows leaving the segment count as removed."),
+    KeyDoc("on_delete", "ignore | delete | clear", "ignore (delete for mirror)",
+           "What happens in the destination to rows removed from the model or segment; clear empties "
+           "the mapped fields and keeps the record."),
+    KeyDoc("name", "string", "<model>__<destination>__<object>", "The sync id used in state, "
+           "selection (`--select name`) and output."),
+)
+_KNOWN_KEYS = {k.name for k in ACTIVATE_KEYS}
+
+
+@dataclass(frozen=True)
+class SyncSpec:
+    """One validated sync, as declared; columns are resolved against the warehouse later."""
+
+    name: str
+    model_id: str
+    model_name: str
+    relation: str
+    destination: str
+    object: str
+    mode: Mode
+    primary_key: tuple[str, ...]
+    match: tuple[tuple[str, str], ...]  # (model column, destination field)
+    fields: tuple[tuple[str, str], ...] | None  # None = auto
+    where: str | None
+    on_delete: str
+    location: str  # "models/schema.yml: people.config.meta.activate[0]"
+    config_hash: str
+    tags: tuple[str, ...] = ()
+    path: str = ""
+
+    @property
+    def sends_deletes(self) -> bool:
+        return self.on_delete != "ignore"
+
+
+def _err(location: str, key: str, message: str) -> ConfigError:
+    return ConfigError(message, location=f"{location}.{key}" if key else location)
+
+
+def _str(raw: Mapping[str, Any], key: str, location: str, *, required: bool = False) -> str | None:
+    value = raw.get(key)
+    if value is None:
+        if required:
+            raise _err(location, key, "is required")
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise _err(location, key, f"must be a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def _choice(raw: Mapping[str, Any], key: str, location: str, choices: Sequence[str], default: str) -> str:
+    value = raw.get(key, default)
+    if value not in choices:
+        raise _err(location, key, f"{value!r} is not one of {', '.join(choices)}")
+    return str(value)
+
+
+def _columns(value: Any, location: str, key: str) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items or not all(isinstance(c, str) and c for c in items):
+        raise _err(location, key, f"must be a column name or a non-empty list of column names, got {value!r}")
+    if len(set(items)) != len(items):
+        raise _err(location, key, f"lists a column twice: {items!r}")
+    return tuple(items)
+
+
+def _mapping(value: Any, location: str, key: str) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict) or not value:
+        raise _err(location, key, f"must be a mapping of model column to destination field, got {value!r}")
+    pairs = []
+    for column, target in value.items():
+        if not isinstance(column, str) or not isinstance(target, str) or not column or not target:
+            raise _err(location, f"{key}.{column}", f"must map a column name to a field name, got {target!r}")
+        pairs.append((column, target))
+    return tuple(pairs)
+
+
+def _fields(value: Any, location: str) -> tuple[tuple[str, str], ...] | None:
+    if value is None or value == "auto":
+        return None
+    if isinstance(value, list):
+        return tuple((c, c) for c in _columns(value, location, "fields"))
+    if isinstance(value, dict):
+        pairs = _mapping(value, location, "fields")
+        targets = [t for _, t in pairs]
+        if len(set(targets)) != len(targets):
+            raise _err(location, "fields", "maps two columns to the same destination field")
+        return pairs
+    raise _err(location, "fields", f"must be 'auto', a list of columns or a mapping, got {value!r}")
+
+
+def config_hash(raw: Mapping[str, Any]) -> str:
+    canonical = json.dumps(raw, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def parse_block(model: ModelNode, index: int, raw: Any) -> SyncSpec:
+    location = f"{model.yaml_file}: {model.name}.{model.activate_key_path}[{index}]"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"must be a mapping with destination, object, primary_key…, got {raw!r}",
+                          location=location)
+    unknown = sorted(set(raw) - _KNOWN_KEYS)
+    if unknown:
+        raise _err(location, str(unknown[0]),
+                   f"unknown key (known: {', '.join(k.name for k in ACTIVATE_KEYS)})")
+    destination = _str(raw, "destination", location, required=True)
+    obj = _str(raw, "object", location, required=True)
+    mode = Mode(_choice(raw, "mode", location, [m.value for m in Mode], "upsert"))
+    if "primary_key" not in raw:
+        raise _err(location, "primary_key", "is required: the column(s) that identify a row")
+    primary_key = _columns(raw["primary_key"], location, "primary_key")
+    match = _mapping(raw["match"], location, "match") if raw.get("match") is not None else ()
+    default_on_delete = "delete" if mode is Mode.MIRROR else "ignore"
+    on_delete = _choice(raw, "on_delete", location, ON_DELETE_VALUES, default_on_delete)
+    if mode is Mode.MIRROR and on_delete != "delete":
+        raise _err(location, "on_delete", f"mode mirror deletes removed rows; on_delete {on_delete!r} "
+                   "contradicts it (use mode upsert with on_delete: clear)")
+    if mode in (Mode.APPEND, Mode.CREATE) and on_delete != "ignore":
+        raise _err(location, "on_delete", f"mode {mode.value} never touches existing records; "
+                   "on_delete must be ignore")
+    assert destination is not None and obj is not None
+    name = _str(raw, "name", location) or f"{model.name}__{destination}__{obj}"
+    if not SYNC_NAME_RE.match(name):
+        raise _err(location, "name", f"{name!r} may only contain letters, digits, '_', '-' and '.'")
+    return SyncSpec(
+        name=name,
+        model_id=model.unique_id,
+        model_name=model.name,
+        relation=model.relation_name,
+        destination=destination,
+        object=obj,
+        mode=mode,
+        primary_key=primary_key,
+        match=match,
+        fields=_fields(raw.get("fields"), location),
+        where=_str(raw, "where", location),
+        on_delete=on_delete,
+        location=location,
+        config_hash=config_hash(raw),
+        tags=model.tags,
+        path=model.original_file_path,
+    )
+
+
+def parse_model(model: ModelNode) -> list[SyncSpec]:
+    raw = model.activate
+    if raw is None:
+        return []
+    if isinstance(raw, dict):  # a single block is accepted as a one-item list
+        raw = [raw]
+    if not isinstance(raw, list):
+        raise ConfigError(f"must be a list of sync blocks, got {type(raw).__name__}",
+                          location=f"{model.yaml_file}: {model.name}.{model.activate_key_path}")
+    return [parse_block(model, i, block) for i, block in enumerate(raw)]
+
+
+def parse_manifest_syncs(manifest: Manifest) -> list[SyncSpec]:
+    """Every sync declared in the project, validated; sync names must be unique."""
+    specs: list[SyncSpec] = []
+    seen: dict[str, str] = {}
+    for model in sorted(manifest.models.values(), key=lambda m: m.unique_id):
+        for spec in parse_model(model):
+            if spec.name in seen:
+                raise ConfigError(f"sync name {spec.name!r} is already used at {seen[spec.name]}; "
+                                  "set a distinct `name`", location=spec.location)
+            seen[spec.name] = spec.location
+            specs.append(spec)
+    return specs
+
+
+@dataclass(frozen=True)
+class ResolvedSync:
+    """A sync with its columns resolved against the relation in the warehouse."""
+
+    spec: SyncSpec
+    fields: tuple[FieldSpec, ...]  # what is sent (identity fields included)
+    identity: tuple[str, ...]  # destination fields that find the record
+    key_columns: tuple[str, ...]  # actual warehouse column names of the primary key
+
+
+def resolve_columns(spec: SyncSpec, columns: Mapping[str, str]) -> ResolvedSync:
+    """Match the spec's column names against the relation's (name -> data type), case-insensitively."""
+    by_lower = {c.lower(): c for c in columns}
+
+    def actual(column: str, key: str) -> str:
+        found = by_lower.get(column.lower())
+        if found is None:
+            raise _err(spec.location, key, f"column {column!r} is not in {spec.relation} "
+                       f"(columns: {', '.join(columns)})")
+        return found
+
+    key_columns = tuple(actual(c, "primary_key") for c in spec.primary_key)
+    pairs: list[tuple[str, str]]
+    if spec.fields is None:
+        pairs = [(c, c) for c in columns]
+    else:
+        pairs = [(actual(c, f"fields.{c}"), f) for c, f in spec.fields]
+    mapped = {c: f for c, f in pairs}
+    if spec.match:
+        identity_pairs = [(actual(c, f"match.{c}"), f) for c, f in spec.match]
+    else:
+        identity_pairs = [(c, mapped.get(c, c)) for c in key_columns]
+    for column, target in identity_pairs:
+        if column not in mapped:
+            pairs.append((column, target))
+            mapped[column] = target
+        elif mapped[column] != target:
+            raise _err(spec.location, "match", f"column {column!r} is mapped to {mapped[column]!r} in "
+                       f"fields and to {target!r} in match")
+    fields = tuple(FieldSpec(column=c, field=f, data_type=columns[c]) for c, f in pairs)
+    return ResolvedSync(spec=spec, fields=fields, identity=tuple(f for _, f in identity_pairs),
+                        key_columns=key_columns)
+
+
+def documented_keys() -> Iterable[str]:
+    return (k.name for k in ACTIVATE_KEYS)

@@ -1,0 +1,37 @@
+"""Local emulators of vendor APIs, for tests, benchmarks, the demo and users' own CI.
+
+Each emulator serves real HTTP on 127.0.0.1 and behaves like its vendor's documented API (see each
+module's docstring for the contract followed and what is deliberately left out)::
+
+    from dbt_activate.testing import HubSpotEmulator
+
+    with HubSpotEmulator(token="t", rate_limit=True) as emu:
+        ...  # point the destination's base_url at emu.base_url
+        assert emu.records("contacts")[0]["properties"]["email"] == "ada@example.com"
+
+Run one as a process with ``python -m dbt_activate.testing <vendor> --port N``.
+"""
+
+from __future__ import annotations
+
+from dbt_activate.testing.counters import Counts
+from dbt_activate.testing.faults import FAULT_KINDS, Fault
+from dbt_activate.testing.hubspot import HubSpotEmulator
+from dbt_activate.testing.hubspot_schema import HubSpotObject, HubSpotProperty
+from dbt_activate.testing.limits import RateLimit
+from dbt_activate.testing.messages import ApiError, Request, Response
+from dbt_activate.testing.server import Emulator
+
+__all__ = [
+    "FAULT_KINDS",
+    "ApiError",
+    "Counts",
+    "Emulator",
+    "Fault",
+    "HubSpotEmulator",
+    "HubSpotObject",
+    "HubSpotProperty",
+    "RateLimit",
+    "Request",
+    "Response",
+]

@@ -1,0 +1,79 @@
+"""The request and response values the emulators' route handlers see and return."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dbt_activate.testing.faults import Fault
+
+
+class ApiError(Exception):
+    """Raised by a route handler; the emulator renders it in its vendor's error shape."""
+
+    def __init__(self, status: int, message: str, code: str = "", **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.extra = extra
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request as a route handler sees it; ``params`` are the route regex's groups."""
+
+    method: str
+    path: str
+    query: Mapping[str, list[str]]
+    headers: Mapping[str, str]  # names lower-cased
+    body: bytes
+    params: Mapping[str, str] = field(default_factory=dict)
+    fault: Fault | None = None  # a ``partial`` fault the handler applies to some records
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        """The first value of query parameter ``name``."""
+        values = self.query.get(name)
+        return values[0] if values else default
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def json(self) -> Any:
+        """The body parsed as JSON; malformed JSON is the vendor's 400."""
+        try:
+            return json.loads(self.body or b"null")
+        except ValueError as exc:
+            raise ApiError(400, f"Invalid input JSON: {exc}", "INVALID_JSON") from exc
+
+    def text(self) -> str:
+        return self.body.decode("utf-8-sig")
+
+    def fails(self, index: int, total: int) -> bool:
+        """Must record ``index`` of ``total`` fail because a ``partial`` fault was injected?"""
+        return self.fault is not None and self.fault.fails(index, total)
+
+
+@dataclass
+class Response:
+    """A response; always sent with a Content-Length so keep-alive connections stay usable."""
+
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json;charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, payload: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        return cls(status, body, headers=dict(headers or {}))
+
+    @classmethod
+    def text(cls, text: str, status: int = 200, content_type: str = "text/plain;charset=utf-8") -> Response:
+        return cls(status, text.encode("utf-8"), content_type)
+
+    @classmethod
+    def empty(cls, status: int = 204) -> Response:
+        return cls(status, b"", "")

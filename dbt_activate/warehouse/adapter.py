@@ -1,0 +1,114 @@
+"""Raw DB-API connections through the user's dbt profile and adapter.
+
+The recipe (flags, ``RuntimeConfig``, ``register_adapter``, the adapter's connection manager) is
+internal to dbt and changes between releases: it lives in this one module, so a dbt upgrade touches
+one file. Everything else sees a ``Profile`` value and DB-API handles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dbt_activate.errors import ConfigError, WarehouseError
+
+_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ProfileTarget:
+    """The resolved dbt target: adapter type, database and schema, and the secrets to redact."""
+
+    adapter_type: str
+    database: str | None
+    schema: str
+    secrets: tuple[str, ...]
+
+
+class DbtAdapter:
+    """Opens as many independent raw connections as the runner needs (reader, writer)."""
+
+    def __init__(
+        self,
+        project_dir: Path,
+        profiles_dir: Path,
+        *,
+        profile: str | None = None,
+        target: str | None = None,
+        cli_vars: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._config, self._adapter = self._load(project_dir, profiles_dir, profile, target, dict(cli_vars or {}))
+        creds = self._config.credentials
+        secrets = [str(getattr(creds, name)) for name in ("password", "token", "private_key", "keyfile")
+                   if getattr(creds, name, None)]
+        self.target = ProfileTarget(
+            adapter_type=str(self._adapter.type()),
+            database=getattr(creds, "database", None),
+            schema=str(creds.schema),
+            secrets=tuple(secrets),
+        )
+
+    @staticmethod
+    def _load(project_dir: Path, profiles_dir: Path, profile: str | None, target: str | None,
+              cli_vars: dict[str, Any]) -> tuple[Any, Any]:
+        try:
+            from dbt.adapters.factory import get_adapter, register_adapter
+            from dbt.config.runtime import RuntimeConfig
+            from dbt.flags import set_from_args
+            from dbt.mp_context import get_mp_context
+            from dbt_common.context import set_invocation_context
+            from dbt_common.events.event_manager_client import cleanup_event_logger
+        except ImportError as exc:  # pragma: no cover - dbt-core is a dependency
+            raise ConfigError(f"dbt-core is not importable: {exc}") from exc
+        args = argparse.Namespace(
+            project_dir=str(project_dir), profiles_dir=str(profiles_dir), profile=profile, target=target,
+            vars=cli_vars, threads=None, which="run", single_threaded=True,
+        )
+        with _LOCK:
+            try:
+                # dbt renders env_var() in profiles against the invocation context it sets up itself.
+                set_invocation_context(dict(os.environ))
+                set_from_args(args, None)
+                # dbt's own log lines ("Registered adapter…") would mix into our stdout (JSON output).
+                cleanup_event_logger()
+                config = RuntimeConfig.from_args(args)
+                register_adapter(config, get_mp_context())
+                adapter = get_adapter(config)
+            except ImportError as exc:
+                raise ConfigError(f"the dbt adapter for this profile is not installed: {exc}. "
+                                  "Install it, e.g. `pip install dbt-activate[duckdb]`.") from exc
+            except Exception as exc:  # dbt raises its own tree; map it once, here
+                raise ConfigError(f"cannot load the dbt project/profile: {_message(exc)}") from exc
+        return config, adapter
+
+    def open(self, name: str) -> Any:
+        """A new raw DB-API connection (psycopg2 connection, duckdb cursor wrapper, redshift_connector)."""
+        from dbt.adapters.contracts.connection import Connection
+
+        manager = type(self._adapter.connections)
+        connection = Connection(type=self._adapter.type(), name=name, credentials=self._config.credentials)
+        try:
+            opened = manager.open(connection)
+        except Exception as exc:
+            raise WarehouseError(f"cannot connect to the {self.target.adapter_type} warehouse: "
+                                 f"{_first_line(exc)}") from exc
+        if opened.handle is None:
+            raise WarehouseError(f"cannot connect to the {self.target.adapter_type} warehouse")
+        return opened.handle
+
+
+def _message(exc: BaseException) -> str:
+    """dbt's messages start with a generic title line ("Runtime Error"); keep the substance."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    generic = {"Runtime Error", "Compilation Error", "Database Error", "Parsing Error"}
+    return " ".join(line for line in lines if line not in generic) or type(exc).__name__
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

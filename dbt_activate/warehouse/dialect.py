@@ -1,0 +1,201 @@
+"""SQL per warehouse dialect (DuckDB, PostgreSQL, Redshift). Pure string building, no IO.
+
+Every statement here must be valid on the engines that use it; Redshift is the strictest: no
+``ON CONFLICT``, no ``||`` beyond 65,535 bytes, no cast of boolean to varchar, SUPER casts to NULL,
+CONCAT takes two arguments. The fingerprint rules are shared with the dbt package's
+``fingerprint`` macro (macros/fingerprint.sql): change both together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+KEY = "__activate_key"
+FINGERPRINT = "__activate_fp"
+PRESENT = "__activate_present"
+DUPLICATES = "__activate_dups"
+OP = "__activate_op"
+IDENTITY = "__activate_identity"
+
+# Text columns in the state tables. Redshift counts varchar length in bytes and caps it at 65,535.
+_TEXT = {"duckdb": "varchar", "postgres": "text", "redshift": "varchar(65535)"}
+_KEY_TEXT = {"duckdb": "varchar", "postgres": "text", "redshift": "varchar(4096)"}
+_SAFE_IDENT = re.compile(r"^[^\x00]{1,127}$")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    data_type: str
+
+
+@dataclass(frozen=True)
+class DiffQuery:
+    """The one statement that yields the rows to send: op, key, fingerprint, identity, fields."""
+
+    sql: str
+    field_columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str  # duckdb | postgres | redshift
+
+    @property
+    def placeholder(self) -> str:
+        return "?" if self.name == "duckdb" else "%s"
+
+    @property
+    def text_type(self) -> str:
+        return _TEXT.get(self.name, "varchar")
+
+    @property
+    def key_type(self) -> str:
+        return _KEY_TEXT.get(self.name, "varchar")
+
+    def quote(self, identifier: str) -> str:
+        """Quote an identifier from YAML; names that cannot be quoted safely are refused."""
+        if not _SAFE_IDENT.match(identifier):
+            raise ValueError(f"identifier {identifier!r} cannot be quoted (empty, too long or NUL byte)")
+        return '"' + identifier.replace('"', '""') + '"'
+
+    def literal(self, text: str) -> str:
+        if "\x00" in text:
+            raise ValueError("a NUL byte cannot be a SQL string literal")
+        return "'" + text.replace("'", "''") + "'"
+
+    def table(self, schema: str, name: str, database: str | None = None) -> str:
+        parts = [p for p in (database, schema, name) if p]
+        return ".".join(self.quote(p) for p in parts)
+
+    # --- normalisation and fingerprint (same rules as macros/fingerprint.sql) ---------------------
+
+    def normalized(self, column_sql: str, data_type: str) -> str:
+        """A column as text that renders the same whatever the session settings."""
+        kind = data_type.strip().lower()
+        if kind in ("boolean", "bool"):
+            return f"case when {column_sql} then 'true' when not {column_sql} then 'false' end"
+        with_tz = kind in ("timestamptz", "timestamp with time zone") or kind.startswith("timestamp with time zone")
+        if kind.startswith("timestamp") or kind == "datetime":
+            expr = column_sql
+            if with_tz:
+                expr = f"timezone('UTC', {column_sql})" if self.name == "duckdb" else f"({column_sql} at time zone 'UTC')"
+            if self.name == "duckdb":
+                return f"strftime({expr}, '%Y-%m-%dT%H:%M:%S.%f')"
+            return f"to_char({expr}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
+        if kind == "super" and self.name == "redshift":
+            return f"json_serialize({column_sql})"
+        return f"cast({column_sql} as varchar)"
+
+    def column_hash(self, column: Column, prefix: str = "") -> str:
+        ref = f"{prefix}{self.quote(column.name)}"
+        return f"coalesce(md5({self.normalized(ref, column.data_type)}), '-')"
+
+    def fingerprint(self, columns: Sequence[Column], prefix: str = "") -> str:
+        # One md5 per column, then one over their concatenation: 32 bytes a column keeps the
+        # concatenation far below Redshift's 65,535-byte limit even for wide models.
+        return "md5(" + " || ".join(self.column_hash(c, prefix) for c in columns) + ")"
+
+    def key_expression(self, columns: Sequence[Column], prefix: str = "") -> str:
+        parts = [self.normalized(f"{prefix}{self.quote(c.name)}", c.data_type) for c in columns]
+        # A composite key joins its parts with the unit separator; a null part makes the key null.
+        return " || chr(31) || ".join(parts) if len(parts) > 1 else parts[0]
+
+    # --- the diff -------------------------------------------------------------------------------
+
+    def diff_query(
+        self,
+        relation: str,
+        snapshot: str,
+        key_columns: Sequence[Column],
+        field_columns: Sequence[Column],
+        where: str | None,
+        *,
+        include_changed: bool = True,
+        include_removed: bool = True,
+        include_unchanged: bool = False,
+    ) -> DiffQuery:
+        """Added, changed and removed rows of a model against its snapshot, in one statement.
+
+        Rows with a null or duplicate key come back with op ``null_key`` / ``duplicate_key`` so the
+        runner rejects them with the reason; the other rows are not held back by them.
+        """
+        names = [c.name for c in field_columns]
+        selected = ", ".join(self.quote(n) for n in names)
+        segment = f"where ({where})" if where else ""
+        model = (
+            f"select {self.key_expression(key_columns)} as {KEY}, {self.fingerprint(field_columns)} as {FINGERPRINT}, "
+            f"1 as {PRESENT}{', ' if selected else ''}{selected} from {relation} {segment}"
+        )
+        wanted = [f"k.{KEY} is null", f"k.{DUPLICATES} > 1", "s.sync_key is null"]
+        if include_changed:
+            wanted.append(f"k.{FINGERPRINT} <> s.fingerprint")
+        if include_unchanged:
+            wanted.append(f"k.{PRESENT} = 1")
+        present = f"k.{PRESENT} = 1 and ({' or '.join(wanted)})"
+        condition = f"(k.{PRESENT} is null) or ({present})" if include_removed else present
+        op = (
+            f"case when k.{PRESENT} is null then 'remove' when k.{KEY} is null then 'null_key' "
+            f"when k.{DUPLICATES} > 1 then 'duplicate_key' when s.sync_key is null then 'add' else 'change' end"
+        )
+        fields = "".join(f", k.{self.quote(n)}" for n in names)
+        sql = (
+            f"with model_rows as ({model}), "
+            f"keyed as (select m.*, count(*) over (partition by m.{KEY}) as {DUPLICATES} from model_rows m) "
+            f"select {op} as {OP}, coalesce(k.{KEY}, s.sync_key) as {KEY}, k.{FINGERPRINT}, "
+            f"s.record_identity as {IDENTITY}, k.{DUPLICATES}{fields} "
+            f"from keyed k full outer join {snapshot} s on k.{KEY} = s.sync_key "
+            f"where {condition}"
+        )
+        return DiffQuery(sql=sql, field_columns=tuple(names))
+
+    # --- state tables -----------------------------------------------------------------------------
+
+    def columns_query(self) -> str:
+        p = self.placeholder
+        return (
+            "select column_name, data_type from information_schema.columns "
+            f"where lower(table_schema) = lower({p}) and lower(table_name) = lower({p}) "
+            f"and ({p} is null or lower(table_catalog) = lower({p})) order by ordinal_position"
+        )
+
+    def create_schema(self, schema: str) -> str:
+        return f"create schema if not exists {self.quote(schema)}"
+
+    def snapshot_ddl(self, table: str) -> str:
+        return (f"create table if not exists {table} (sync_key {self.key_type}, fingerprint varchar(32), "
+                f"record_identity {self.text_type}, synced_at timestamp)")
+
+    def stage_ddl(self, name: str, columns: Sequence[str]) -> str:
+        """A session-local table that journal files are loaded into before they reach the state."""
+        types = {"op": "varchar(16)", "sync_key": self.key_type, "fingerprint": "varchar(32)"}
+        cols = ", ".join(f"{self.quote(c)} {types.get(c, self.text_type)}" for c in columns)
+        temp = "temp table" if self.name == "redshift" else "temporary table"
+        return f"create {temp} {self.quote(name)} ({cols})"
+
+    def apply_stage(self, snapshot: str, stage: str) -> list[str]:
+        """Move acknowledged rows from the stage into the snapshot: delete + insert, no upsert syntax."""
+        p = self.placeholder
+        stage_q = self.quote(stage)
+        return [
+            f"delete from {snapshot} where sync_key in (select sync_key from {stage_q})",
+            f"insert into {snapshot} (sync_key, fingerprint, record_identity, synced_at) "
+            f"select sync_key, fingerprint, record_identity, cast({p} as timestamp) from {stage_q} where op <> 'remove'",
+        ]
+
+
+def snapshot_table_name(sync_name: str) -> str:
+    """A table name that fits PostgreSQL's 63 bytes and stays unique per sync name."""
+    slug = re.sub(r"[^a-z0-9_]+", "_", sync_name.lower()).strip("_")[:40]
+    digest = hashlib.sha1(sync_name.encode()).hexdigest()[:8]
+    return f"snapshot_{slug}_{digest}"
+
+
+def dialect_for(adapter_type: str) -> Dialect:
+    if adapter_type in ("duckdb", "postgres", "redshift"):
+        return Dialect(adapter_type)
+    # Snowflake and BigQuery speak close enough for the diff; state DDL is generic varchar.
+    return Dialect(adapter_type)

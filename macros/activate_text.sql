@@ -1,0 +1,103 @@
+{#-
+  The normalised text of one column: the form dbt-activate hashes (fingerprint) and joins (activate_key).
+  These rules are shared with the CLI's diff SQL (dbt_activate/warehouse/dialect.py); a change on one
+  side must be made on the other, or every row of every sync looks changed.
+
+    boolean                      -> 'true' / 'false'
+    timestamp without time zone  -> 'YYYY-MM-DDTHH:MI:SS.ffffff'
+    timestamp with time zone     -> converted to UTC first, then the same format
+    Redshift SUPER               -> json_serialize(c)
+    anything else                -> cast(c as varchar)
+  A null column stays null.
+-#}
+
+{#- Lower-cased column name -> lower-cased data type of `relation`; {} without one or at parse time. -#}
+{% macro activate_column_types(relation=none) %}
+    {%- set types = {} -%}
+    {%- if relation is not none and execute -%}
+        {%- for column in adapter.get_columns_in_relation(relation) -%}
+            {%- do types.update({column.name | lower: column.dtype | lower | trim}) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(types) }}
+{% endmacro %}
+
+
+{#- One of 'boolean', 'timestamp', 'timestamptz', 'super', 'text' for a warehouse data type name.
+    Any type named timestamp... (DuckDB's TIMESTAMP_NS, Postgres's 'timestamp without time zone') or
+    datetime is a timestamp; only the 'with time zone' ones are converted to UTC first. -#}
+{% macro activate_type_kind(data_type) %}
+    {%- set t = (data_type or '') | lower | trim -%}
+    {%- if t in ('boolean', 'bool') -%}
+        {{ return('boolean') }}
+    {%- elif t == 'timestamptz' or t.startswith('timestamp with time zone') -%}
+        {{ return('timestamptz') }}
+    {%- elif t.startswith('timestamp') or t == 'datetime' -%}
+        {{ return('timestamp') }}
+    {%- elif t == 'super' -%}
+        {{ return('super') }}
+    {%- endif -%}
+    {{ return('text') }}
+{% endmacro %}
+
+
+{#- The quoted column names and their normalised texts, in the order given. -#}
+{% macro activate_texts(columns, relation=none) %}
+    {%- if columns is string -%}
+        {%- set columns = [columns] -%}
+    {%- endif -%}
+    {%- if columns | length == 0 -%}
+        {{ exceptions.raise_compiler_error("dbt_activate: at least one column is needed") }}
+    {%- endif -%}
+    {%- set types = dbt_activate.activate_column_types(relation) -%}
+    {%- set texts = [] -%}
+    {%- for name in columns -%}
+        {%- set kind = dbt_activate.activate_type_kind(types.get(name | lower, '')) -%}
+        {%- do texts.append(dbt_activate.activate_text(adapter.quote(name), kind)) -%}
+    {%- endfor -%}
+    {{ return(texts) }}
+{% endmacro %}
+
+
+{% macro activate_text(column_sql, kind) %}
+    {{ return(adapter.dispatch('activate_text', 'dbt_activate')(column_sql, kind)) }}
+{% endmacro %}
+
+
+{#- PostgreSQL's rules, which the CLI also applies to warehouses it has no dialect of its own for. -#}
+{% macro default__activate_text(column_sql, kind) %}
+    {%- set format = "'YYYY-MM-DD\"T\"HH24:MI:SS.US'" -%}
+    {%- if kind == 'boolean' -%}
+        {{ return("case when " ~ column_sql ~ " then 'true' when not " ~ column_sql ~ " then 'false' end") }}
+    {%- elif kind == 'timestamp' -%}
+        {{ return("to_char(" ~ column_sql ~ ", " ~ format ~ ")") }}
+    {%- elif kind == 'timestamptz' -%}
+        {{ return("to_char(" ~ column_sql ~ " at time zone 'UTC', " ~ format ~ ")") }}
+    {%- endif -%}
+    {{ return("cast(" ~ column_sql ~ " as varchar)") }}
+{% endmacro %}
+
+
+{% macro duckdb__activate_text(column_sql, kind) %}
+    {%- set format = "'%Y-%m-%dT%H:%M:%S.%f'" -%}
+    {%- if kind == 'timestamp' -%}
+        {{ return("strftime(" ~ column_sql ~ ", " ~ format ~ ")") }}
+    {%- elif kind == 'timestamptz' -%}
+        {{ return("strftime(timezone('UTC', " ~ column_sql ~ "), " ~ format ~ ")") }}
+    {%- endif -%}
+    {{ return(dbt_activate.default__activate_text(column_sql, kind)) }}
+{% endmacro %}
+
+
+{% macro postgres__activate_text(column_sql, kind) %}
+    {{ return(dbt_activate.default__activate_text(column_sql, kind)) }}
+{% endmacro %}
+
+
+{#- SUPER cannot be cast to varchar (it comes out null); json_serialize gives its JSON text. -#}
+{% macro redshift__activate_text(column_sql, kind) %}
+    {%- if kind == 'super' -%}
+        {{ return("json_serialize(" ~ column_sql ~ ")") }}
+    {%- endif -%}
+    {{ return(dbt_activate.default__activate_text(column_sql, kind)) }}
+{% endmacro %}

@@ -1,0 +1,173 @@
+"""A throwaway dbt project for end-to-end tests: seeds, one model, activate blocks, destinations.
+
+Each test gets its own directory, DuckDB file or PostgreSQL databases, created here and dropped at
+the end; nothing depends on what an earlier run left behind. dbt and dbt-activate run as
+subprocesses, exactly as a user runs them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import yaml
+
+PG_DSN = "host=127.0.0.1 port=5432 user=postgres"
+BIN = Path(sys.executable).parent
+COLUMNS = ["customer_id", "email", "full_name", "country", "score", "is_vip", "signup_date", "updated_at"]
+
+
+def customer(i: int, *, country: str | None = None, score: float | None = None, name: str | None = None
+             ) -> dict[str, Any]:
+    return {
+        "customer_id": i,
+        "email": f"user{i}@example.com",
+        "full_name": name or f"Customer {i}",
+        "country": country or ("FR" if i % 3 == 0 else "GB" if i % 3 == 1 else "RU"),
+        "score": score if score is not None else round(i * 1.5, 2),
+        "is_vip": "true" if i % 4 == 0 else "false",
+        "signup_date": f"2024-01-{(i % 28) + 1:02d}",
+        "updated_at": f"2025-06-{(i % 28) + 1:02d} 10:{i % 60:02d}:00",
+    }
+
+
+def admin(sql: str) -> None:
+    conn = psycopg2.connect(PG_DSN + " dbname=postgres")
+    conn.autocommit = True
+    try:
+        conn.cursor().execute(sql)
+    finally:
+        conn.close()
+
+
+@contextmanager
+def fresh_database(prefix: str) -> Iterator[str]:
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin(f'create database "{name}"')
+    try:
+        yield name
+    finally:
+        admin(f'drop database if exists "{name}" with (force)')
+
+
+@dataclass
+class Project:
+    root: Path
+    warehouse: str  # duckdb | postgres
+    warehouse_db: str | None = None  # postgres database name
+    destination_db: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    # --- writing the project ---------------------------------------------------------------------
+
+    def write(self, rows: Sequence[Mapping[str, Any]], activate: list[dict[str, Any]],
+              destinations: Mapping[str, Any] | None = None, *, model_sql: str | None = None,
+              tests: Sequence[str] = ()) -> None:
+        (self.root / "seeds").mkdir(parents=True, exist_ok=True)
+        (self.root / "models").mkdir(exist_ok=True)
+        (self.root / "dbt_project.yml").write_text(yaml.safe_dump({
+            "name": "e2e", "version": "1.0", "config-version": 2, "profile": "e2e",
+            "seeds": {"e2e": {"+column_types": {"updated_at": "timestamp", "signup_date": "date",
+                                               "score": "double precision" if self.warehouse != "duckdb" else "double",
+                                               "is_vip": "boolean", "customer_id": "integer"}}},
+        }))
+        if self.warehouse == "duckdb":
+            output = {"type": "duckdb", "path": str(self.root / "wh.duckdb"), "schema": "main", "threads": 1}
+        else:
+            output = {"type": "postgres", "host": "127.0.0.1", "port": 5432, "user": "postgres",
+                      "password": "unused", "dbname": self.warehouse_db, "schema": "analytics", "threads": 1}
+        (self.root / "profiles.yml").write_text(yaml.safe_dump({"e2e": {"target": "dev",
+                                                                        "outputs": {"dev": output}}}))
+        self.write_rows(rows)
+        (self.root / "models" / "customers.sql").write_text(model_sql or "select * from {{ ref('seed_customers') }}")
+        model: dict[str, Any] = {"name": "customers", "config": {"meta": {"activate": activate}}}
+        if tests:
+            model["columns"] = [{"name": "customer_id", "data_tests": list(tests)}]
+        (self.root / "models" / "schema.yml").write_text(yaml.safe_dump({"version": 2, "models": [model]}))
+        dests = destinations or {"ops_db": {
+            "type": "postgres", "dsn": f"{PG_DSN} dbname={self.destination_db}", "create_table": True}}
+        (self.root / "destinations.yml").write_text(yaml.safe_dump(dict(dests)))
+
+    def write_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        with (self.root / "seeds" / "seed_customers.csv").open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: ("" if row[k] is None else row[k]) for k in COLUMNS})
+
+    def set_activate(self, activate: list[dict[str, Any]]) -> None:
+        path = self.root / "models" / "schema.yml"
+        doc = yaml.safe_load(path.read_text())
+        doc["models"][0]["config"]["meta"]["activate"] = activate
+        path.write_text(yaml.safe_dump(doc))
+
+    # --- running ---------------------------------------------------------------------------------
+
+    def _run(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, **self.env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "NO_COLOR": "1"}
+        return subprocess.run(argv, cwd=self.root, env=env, capture_output=True, text=True, timeout=300)
+
+    def dbt(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = self._run([str(BIN / "dbt"), *args, "--project-dir", str(self.root), "--profiles-dir", str(self.root)])
+        if check and proc.returncode != 0:
+            raise AssertionError(f"dbt {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+        return proc
+
+    def activate(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self._run([str(BIN / "dbt-activate"), *args])
+
+    def results(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.root / "target" / "activate_results.json").read_text())
+        return data
+
+    def result_of(self, sync: str) -> dict[str, Any]:
+        return next(r for r in self.results()["results"] if r["sync"] == sync)
+
+    # --- reading back ----------------------------------------------------------------------------
+
+    def model_rows(self, where: str | None = None, columns: Sequence[str] = COLUMNS) -> list[tuple[Any, ...]]:
+        cols = ", ".join(columns)
+        sql = f"select {cols} from {{rel}} {'where ' + where if where else ''} order by 1"
+        if self.warehouse == "duckdb":
+            import duckdb
+
+            con = duckdb.connect(str(self.root / "wh.duckdb"), read_only=True)
+            try:
+                return [tuple(r) for r in con.execute(sql.format(rel="main.customers")).fetchall()]
+            finally:
+                con.close()
+        return pg_query(self.warehouse_db or "", sql.format(rel="analytics.customers"))
+
+    def warehouse_query(self, sql: str) -> list[tuple[Any, ...]]:
+        if self.warehouse == "duckdb":
+            import duckdb
+
+            con = duckdb.connect(str(self.root / "wh.duckdb"), read_only=True)
+            try:
+                return [tuple(r) for r in con.execute(sql).fetchall()]
+            finally:
+                con.close()
+        return pg_query(self.warehouse_db or "", sql)
+
+    def destination_rows(self, table: str, columns: Sequence[str] = COLUMNS) -> list[tuple[Any, ...]]:
+        return pg_query(self.destination_db or "", f"select {', '.join(columns)} from {table} order by 1")
+
+
+def pg_query(dbname: str, sql: str) -> list[tuple[Any, ...]]:
+    conn = psycopg2.connect(f"{PG_DSN} dbname={dbname}")
+    try:
+        cur = conn.cursor()
+        cur.execute(sql)
+        return [tuple(r) for r in cur.fetchall()]
+    finally:
+        conn.close()

@@ -1,0 +1,1 @@
+"""Test support code shared by the test modules (proxies, fixtures, helpers); not shipped."""
