@@ -25,7 +25,7 @@ from dbt_activate.delivery import (
     using_limiter,
 )
 from dbt_activate.destinations.base import RateLimit
-from dbt_activate.errors import DestinationError, QuotaExhaustedError, RetryableDestinationError
+from dbt_activate.errors import ConfigError, DestinationError, QuotaExhaustedError, RetryableDestinationError
 from tests.support.delivery import FakeClock
 
 SECRET = "sk-live-0123456789abcdef"
@@ -169,9 +169,21 @@ def test_disabling_tls_verification_is_reported() -> None:
         HttpSession("crm3", verify=False)
 
 
-def test_a_missing_ca_bundle_is_a_clear_error(tmp_path: Any) -> None:
-    with pytest.raises(DestinationError, match="cannot load ca_bundle"):
+def test_a_missing_ca_bundle_is_a_config_error(tmp_path: Any) -> None:
+    with pytest.raises(ConfigError, match="cannot load ca_bundle") as caught:
         HttpSession("crm", ca_bundle=str(tmp_path / "missing.pem"))
+    assert caught.value.location == "crm.ca_bundle"
+
+
+def test_credential_headers_are_secrets_without_being_told() -> None:
+    session = HttpSession("crm", headers={"Authorization": "Bearer abcdefgh12345678", "X-Api-Key": "k-123456",
+                                          "Accept": "application/json"})
+    assert session.redact("abcdefgh12345678 k-123456 application/json") == "*** *** application/json"
+
+
+def test_an_invalid_url_is_a_fatal_destination_error() -> None:
+    with pytest.raises(DestinationError, match="invalid URL"):
+        _call(_session(lambda r: httpx.Response(200)), url="http://[::1")
 
 
 def test_each_request_waits_for_the_current_limiter() -> None:

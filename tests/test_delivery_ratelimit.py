@@ -215,3 +215,71 @@ def test_registry_shares_one_limiter_per_account() -> None:
     assert registry.get("hubspot", RateLimit(100, 10)) is hubspot
     assert registry.get("other", RateLimit(100, 10)) is not hubspot
     assert registry.get("files", None) is None
+
+
+def _slow_first_request_run(use_slot: bool) -> SlidingWindowVendor:
+    """One worker; the first request spends 0.3 s reaching the vendor (a new TLS connection)."""
+    limiter, clock = _limiter(4, 1.0)
+    vendor = SlidingWindowVendor(4, 1.0, clock)
+
+    async def one(to_vendor: float) -> None:
+        await clock.sleep(to_vendor)
+        vendor.arrive()
+        await clock.sleep(0.005)
+
+    async def run() -> None:
+        for i in range(12):
+            to_vendor = 0.3 if i == 0 else 0.005
+            if use_slot:
+                async with limiter.slot():
+                    await one(to_vendor)
+            else:
+                await limiter.acquire()
+                await one(to_vendor)
+
+    asyncio.run(run())
+    return vendor
+
+
+def test_slots_date_requests_by_their_latest_possible_arrival() -> None:
+    # Dated by start, the slow first request still counts at the vendor when the 5th starts...
+    assert len(_slow_first_request_run(use_slot=False).throttled_times) == 1
+    # ... dated by its end minus the fastest round trip, it never does.
+    vendor = _slow_first_request_run(use_slot=True)
+    assert vendor.throttled_times == []
+    assert len(vendor.accepted_times) == 12
+
+
+def test_a_request_in_flight_holds_its_slot_until_it_ends() -> None:
+    limiter, clock = _limiter(1, 1.0)
+    starts: list[float] = []
+
+    async def slow() -> None:
+        async with limiter.slot():
+            starts.append(clock.now)
+            await clock.sleep(2.0)
+
+    async def run() -> None:
+        first = asyncio.create_task(slow())
+        await asyncio.sleep(0)
+        await limiter.acquire()
+        starts.append(clock.now)
+        await first
+
+    asyncio.run(run())
+    assert starts[0] == 1000.0
+    assert starts[1] >= 1002.0  # not at 1001.02, while the first request could still be arriving
+
+
+def test_slot_reports_the_end_even_when_the_request_fails() -> None:
+    limiter, clock = _limiter(1, 1.0, headroom=0.0)
+
+    async def run() -> float:
+        with pytest.raises(RuntimeError):
+            async with limiter.slot():
+                await clock.sleep(0.1)
+                raise RuntimeError("connection reset")
+        await limiter.acquire()  # would wait forever if the failed request stayed in flight
+        return clock.now
+
+    assert asyncio.run(asyncio.wait_for(run(), timeout=2)) == pytest.approx(1001.0)

@@ -98,7 +98,7 @@ def test_a_500_is_retried_with_the_same_idempotency_key(receiver: WebhookReceive
     [result] = _deliver(_destination(receiver.url), [batch(["1"])], retries=retries)
     assert result == BatchResult()
     assert [r.status for r in receiver.requests] == [500, 200]
-    keys = {r.headers["Idempotency-Key"] for r in receiver.requests}
+    keys = {r.header("Idempotency-Key") for r in receiver.requests}
     assert len(keys) == 1
     assert len(retries) == 1
     assert "HTTP 500" in str(retries[0][1])
@@ -150,9 +150,18 @@ def test_secret_header_values_never_appear_in_errors(receiver: WebhookReceiver) 
         assert "X-Hook-Secret=***" in str(error)
 
 
-def test_wrong_credentials_fail_the_sync_at_once_and_redacted(receiver: WebhookReceiver) -> None:
+def test_wrong_credentials_fail_the_sync_at_once(receiver: WebhookReceiver) -> None:
     receiver.required_headers = {"X-Hook-Secret": "something-else"}
-    receiver.fail_next(401, body=f"{SECRET} is not a valid secret")
+    with pytest.raises(DestinationError) as caught:
+        _deliver(_destination(receiver.url), [batch(["1"])])
+    assert not isinstance(caught.value, RetryableDestinationError)
+    assert "HTTP 401" in str(caught.value)
+    assert "check the credentials" in str(caught.value)
+    assert receiver.counters.requests == 1
+
+
+def test_a_refusal_echoing_the_secret_is_redacted(receiver: WebhookReceiver) -> None:
+    receiver.fail_next(403, body=f"{SECRET} is not a valid secret")
     with pytest.raises(DestinationError) as caught:
         _deliver(_destination(receiver.url), [batch(["1"])])
     assert not isinstance(caught.value, RetryableDestinationError)

@@ -18,7 +18,7 @@ from dbt_activate.delivery.context import (
 )
 from dbt_activate.delivery.encoding import JSONValue, UnencodableValue, encode_record, to_json_value
 from dbt_activate.delivery.headers import body_snippet, parse_retry_after
-from dbt_activate.delivery.http import HttpSession, InsecureTLSWarning, RateLimitHeaders
+from dbt_activate.delivery.http import HttpSession, InsecureTLSWarning, RateLimitHeaders, credential_values
 from dbt_activate.delivery.ratelimit import LimiterRegistry, RateLimiter
 from dbt_activate.delivery.retry import OnRetry, RetryPolicy, deliver
 
@@ -35,6 +35,7 @@ __all__ = [
     "RetryPolicy",
     "UnencodableValue",
     "body_snippet",
+    "credential_values",
     "current_limiter",
     "current_observers",
     "deliver",

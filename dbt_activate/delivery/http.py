@@ -2,8 +2,10 @@
 
 Every HTTP destination sends through one session: a pooled ``httpx.AsyncClient`` (keep-alive,
 connection limits sized to the destination's concurrency, timeouts, TLS verification on unless the
-user turns it off, which is reported as a warning). The session waits for the rate limiter before
-each request and maps what comes back, once, to the error tree:
+user turns it off, which is reported as a warning). Each request runs in a ``slot()`` of the rate
+limiter (the session's own, else the one ``deliver()`` made current), which also learns when it
+ended and what the vendor's rate-limit headers said. What comes back is mapped, once, to the error
+tree:
 
 ==========================================  ======================================================
 transport error, timeout, dropped connection ``RetryableDestinationError``
@@ -20,6 +22,7 @@ only (no query string), so tokens in headers, URLs or echoed bodies never leave 
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import time
 import warnings
@@ -33,7 +36,7 @@ import httpx
 from dbt_activate.delivery.context import RequestLog, current_limiter, current_observers
 from dbt_activate.delivery.headers import body_snippet, parse_retry_after
 from dbt_activate.delivery.ratelimit import RateLimiter
-from dbt_activate.errors import DestinationError, Redactor, RetryableDestinationError
+from dbt_activate.errors import ConfigError, DestinationError, Redactor, RetryableDestinationError
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,8 @@ class HttpSession:
     ``response_hook`` sees every response before the status mapping and may raise a more precise
     error (e.g. ``QuotaExhaustedError`` for a daily-limit 429); it should build messages with
     ``session.redact``. ``transport`` replaces the network (``httpx.MockTransport`` in unit tests).
+    ``on_request``/``on_warning`` default to the ``observing_http`` callbacks in effect when the
+    session is created. Values of credential-like default headers are redacted without being listed.
     """
 
     def __init__(
@@ -96,7 +101,7 @@ class HttpSession:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.name = name
-        self.redactor = Redactor(secrets)
+        self.redactor = Redactor([*secrets, *credential_values(headers or {})])
         self.timeout = timeout
         self._limiter = limiter
         self._rate_limit_headers = rate_limit_headers
@@ -117,7 +122,7 @@ class HttpSession:
             try:
                 tls = ssl.create_default_context(cafile=ca_bundle)
             except (OSError, ssl.SSLError) as exc:
-                raise DestinationError(f"{name}: cannot load ca_bundle {ca_bundle!r}: {exc}") from exc
+                raise ConfigError(f"cannot load ca_bundle {ca_bundle!r}: {exc}", location=f"{name}.ca_bundle") from exc
         else:
             tls = True
         self._client = httpx.AsyncClient(
@@ -145,16 +150,20 @@ class HttpSession:
     ) -> httpx.Response:
         """Send one request (after the rate limiter allows it); map failures as the module says."""
         limiter = self._limiter or current_limiter()
-        ticket = await limiter.acquire() if limiter is not None else None
-        request = self._client.build_request(method, url, json=json, content=content, params=params,
-                                             headers=headers)
-        what = f"{self.name}: {method} {self.redact(request.url.path)}"
-        started = time.perf_counter()
         try:
-            response = await self._client.send(request)
-        except httpx.HTTPError as exc:
-            self._log(method, request.url.path, None, started)
-            raise self._transport_error(what, exc) from exc
+            request = self._client.build_request(method, url, json=json, content=content, params=params,
+                                                 headers=headers)
+        except httpx.InvalidURL as exc:
+            raise DestinationError(self.redact(f"{self.name}: invalid URL for {method}: {exc}")) from exc
+        what = f"{self.name}: {method} {self.redact(request.url.path)}"
+        slot = limiter.slot() if limiter is not None else contextlib.nullcontext(None)
+        async with slot as ticket:
+            started = time.perf_counter()
+            try:
+                response = await self._client.send(request)
+            except httpx.HTTPError as exc:
+                self._log(method, request.url.path, None, started)
+                raise self._transport_error(what, exc) from exc
         self._log(method, request.url.path, response.status_code, started)
         if limiter is not None and self._rate_limit_headers is not None:
             seen = self._rate_limit_headers.read(response.headers)
@@ -186,7 +195,7 @@ class HttpSession:
         detail = self.redact(str(exc) or type(exc).__name__)
         if isinstance(exc, httpx.TimeoutException):
             return RetryableDestinationError(f"{what} timed out after {self.timeout:g}s ({detail})")
-        if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
+        if isinstance(exc, httpx.UnsupportedProtocol):
             return DestinationError(f"{what}: invalid URL ({detail}); check base_url/url in destinations.yml")
         if _certificate_failure(exc):
             return DestinationError(
@@ -210,6 +219,24 @@ class HttpSession:
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         await self.aclose()
+
+
+_CREDENTIAL_HEADER_WORDS = ("auth", "token", "key", "secret", "signature", "cookie", "session", "password")
+
+
+def credential_values(headers: Mapping[str, str], *, all_headers: bool = False) -> list[str]:
+    """Header values that are credentials (every value with ``all_headers``), and the token inside
+    ``Bearer <token>``-style values, which can surface without its scheme (echoed in a body)."""
+    found: list[str] = []
+    for name, raw in headers.items():
+        if not (all_headers or any(word in name.lower() for word in _CREDENTIAL_HEADER_WORDS)):
+            continue
+        value = str(raw)
+        found.append(value)
+        scheme, _, credential = value.partition(" ")
+        if scheme.isalpha() and len(credential.strip()) >= 8:
+            found.append(credential.strip())
+    return found
 
 
 def _wait_note(retry_after: float | None) -> str:

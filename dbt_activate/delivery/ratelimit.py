@@ -1,17 +1,23 @@
 """Client-side rate limiting: stay under a vendor's request ceiling instead of bouncing off it.
 
-``RateLimiter`` is a sliding-window log: a request may start only when fewer than ``requests``
-requests started in the last ``per_seconds``. Unlike a token bucket, which allows a full burst on
-top of a full refill (up to twice the ceiling inside one window), this never exceeds the ceiling in
-*any* window, so a vendor that counts fixed windows, sliding windows or a bucket of the same size
-never answers 429 once our history covers a window, while we still send at the ceiling.
+``RateLimiter`` is a sliding-window log: a request may start only when fewer than ``requests`` of
+ours can still be inside the vendor's last ``per_seconds``. Unlike a token bucket, which allows a
+full burst on top of a full refill (up to twice the ceiling inside one window), this never exceeds
+the ceiling in *any* window, so a vendor counting fixed windows, sliding windows or a bucket of
+the same size does not answer 429 once our history covers a window, while we send at the ceiling.
 
-The window is padded by ``headroom`` (2% by default) because the vendor counts arrivals, not our
-start times, and arrivals jitter by the network latency. One limiter serves every sync that uses the
-same destination account in a run, and every concurrent task of those syncs: ``acquire`` is
-serialised by a FIFO lock, so waiters are served in order and the log is never raced.
+The vendor counts a request when it *arrives*, somewhere between our start and the response.
+Starts alone would be optimistic whenever an early request arrived late (the first requests of a
+run open connections and TLS sessions and take several times longer than later ones), and the
+responses would cost the whole latency of every request. So requests made in ``slot()`` report
+when they finished, and a finished request is dated ``end - fastest round trip seen``: the latest
+it can have arrived, give or take the one-way jitter that ``headroom`` (2% of the window) covers.
+A window is then lost only to the *variance* of the latency. ``acquire()`` alone dates a request by
+its start.
 
-Two signals from the vendor tighten it further:
+One limiter serves every sync that uses the same destination account in a run, and every
+concurrent task of those syncs: taking a slot is serialised by a FIFO lock, so waiters are served
+in order and the log is never raced. Two signals from the vendor tighten it further:
 
 - ``throttled(retry_after)`` after a 429 pauses every user of the limiter until then;
 - ``observe(remaining, interval_seconds)`` feeds vendor headers (e.g. HubSpot's
@@ -23,15 +29,24 @@ Two signals from the vendor tighten it further:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 
 from dbt_activate.destinations.base import RateLimit
 from dbt_activate.errors import ConfigError
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass
+class _Request:
+    start: float
+    tracked: bool  # made in slot(): its end will be reported
+    end: float | None = None
 
 
 class RateLimiter:
@@ -56,40 +71,32 @@ class RateLimiter:
         self.window = limit.per_seconds * (1 + headroom)
         self._clock = clock
         self._sleep = sleep
-        self._starts: deque[float] = deque(maxlen=limit.requests)
-        self._paused_until = float("-inf")
-        # The vendor's own count, when it is lower than ours: at most `_budget` more starts before
-        # `_budget_until`.
-        self._budget: int | None = None
-        self._budget_until = float("-inf")
+        self._requests: dict[int, _Request] = {}  # by ticket; only those that may still count
         self._issued = 0  # tickets handed out so far
+        self._fastest = math.inf  # shortest round trip of a finished request
+        self._paused_until = -math.inf
+        # The vendor's own count, when lower than ours: at most `_budget` more before `_budget_until`.
+        self._budget: int | None = None
+        self._budget_until = -math.inf
+        # Created lazily so they belong to the event loop of the run, not to whoever built us.
         self._lock: asyncio.Lock | None = None
-
-    @property
-    def clock(self) -> Clock:
-        return self._clock
+        self._finished: asyncio.Event | None = None
 
     async def acquire(self) -> int:
         """Wait until one more request may start; return its ticket (1, 2, 3, ... in start order).
 
         Pass the ticket to ``observe`` with the vendor headers of that request's response.
         """
-        if self._lock is None:
-            # Created lazily so the lock belongs to the loop of the run, not to whoever built us.
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            # Re-check after every sleep: throttled()/observe() may have moved the goalposts meanwhile.
-            while True:
-                now = self._clock()
-                wait = self._wait(now)
-                if wait <= 0:
-                    break
-                await self._sleep(wait)
-            self._starts.append(now)
-            self._issued += 1
-            if self._budget is not None:
-                self._budget -= 1
-            return self._issued
+        return await self._take(tracked=False)
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[int]:
+        """``async with limiter.slot() as ticket:`` around one request: acquire, then report its end."""
+        ticket = await self._take(tracked=True)
+        try:
+            yield ticket
+        finally:
+            self._finish(ticket)
 
     def throttled(self, retry_after: float | None = None) -> None:
         """The vendor answered 429: pause every user until ``retry_after`` seconds from now.
@@ -104,7 +111,7 @@ class RateLimiter:
                 ticket: int | None = None) -> None:
         """Take the vendor's count of requests left in its current interval.
 
-        ``ticket`` is what ``acquire()`` returned for the request whose response carried the
+        ``ticket`` is what ``acquire()``/``slot()`` gave the request whose response carried the
         header: requests started after it may not be counted by the vendor yet, so they are taken
         off ``remaining``. Without it the count is taken as of now.
         """
@@ -112,7 +119,8 @@ class RateLimiter:
         interval = self.limit.per_seconds if interval_seconds is None else interval_seconds
         unseen = 0 if ticket is None else max(0, self._issued - ticket)
         vendor_left = max(0, remaining - unseen)
-        if vendor_left >= self._room(now):
+        counted, _ = self._counted(now)
+        if vendor_left >= self.limit.requests - counted:
             # Our own log is at least as strict; an earlier, tighter count is out of date.
             self._budget = None
             return
@@ -120,15 +128,69 @@ class RateLimiter:
         self._budget = vendor_left
         self._budget_until = now + interval
 
-    def _room(self, now: float) -> int:
-        """Starts our own log still allows in the window ending now."""
-        recent = sum(1 for t in self._starts if t > now - self.window)
-        return self.limit.requests - recent
+    async def _take(self, *, tracked: bool) -> int:
+        if self._lock is None or self._finished is None:
+            self._lock, self._finished = asyncio.Lock(), asyncio.Event()
+        async with self._lock:
+            # Re-check after every wait: throttled()/observe()/finished requests change the answer.
+            while True:
+                self._finished.clear()  # before looking, so a request finishing meanwhile wakes us
+                now = self._clock()
+                wait = self._wait(now)
+                if wait is None:
+                    await self._finished.wait()
+                elif wait > 0:
+                    await self._sleep(wait)
+                else:
+                    break
+            self._issued += 1
+            self._requests[self._issued] = _Request(now, tracked)
+            if self._budget is not None:
+                self._budget -= 1
+            return self._issued
 
-    def _wait(self, now: float) -> float:
+    def _finish(self, ticket: int) -> None:
+        request = self._requests.get(ticket)
+        if request is not None:
+            request.end = self._clock()
+            self._fastest = min(self._fastest, request.end - request.start)
+        if self._finished is not None:
+            self._finished.set()
+
+    def _counted(self, now: float) -> tuple[int, list[float]]:
+        """(requests that may be in the vendor's window ending now, arrival bounds of finished ones).
+
+        Forgets requests that can no longer count: even their latest possible arrival is out.
+        """
+        horizon = now - self.window
+        in_flight, arrivals = 0, []
+        for ticket, request in list(self._requests.items()):
+            if not request.tracked:
+                latest = request.start
+            elif request.end is None:
+                in_flight += 1
+                continue
+            else:
+                if request.end <= horizon:
+                    del self._requests[ticket]
+                    continue
+                latest = max(request.start, request.end - self._fastest)
+            if latest > horizon:
+                arrivals.append(latest)
+            elif not request.tracked:
+                del self._requests[ticket]
+        return in_flight + len(arrivals), arrivals
+
+    def _wait(self, now: float) -> float | None:
+        """Seconds until a request may start; None while only a request in flight can free a slot."""
         wait = self._paused_until - now
-        if len(self._starts) == self._starts.maxlen:
-            wait = max(wait, self._starts[0] + self.window - now)
+        counted, arrivals = self._counted(now)
+        excess = counted - self.limit.requests + 1
+        if excess > 0:
+            if excess > len(arrivals):
+                return None
+            arrivals.sort()
+            wait = max(wait, arrivals[excess - 1] + self.window - now)
         if self._budget is not None:
             if now >= self._budget_until:
                 self._budget = None

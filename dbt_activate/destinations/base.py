@@ -13,7 +13,7 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from dbt_activate.errors import ConfigError
 
@@ -124,6 +124,51 @@ COMMON_CONFIG_KEYS: tuple[ConfigKey, ...] = (
 )
 
 
+class RecordIdStore(Protocol):
+    """Where a destination keeps the record ids it found or created, by match key, across runs.
+
+    Vendors that cannot upsert by a field (Pipedrive) must search before every write; this map
+    lets a destination search once per record ever, not once per row per run. Keys are chosen by
+    the destination and are unique within one destination account (they name the object and the
+    match field, e.g. ``persons|email|ada@example.com``); values are the vendor's record ids. The
+    runner sets ``Destination.id_store`` before ``open()``, scoped to the destination name (one
+    account); without one a destination uses a ``MemoryIdStore`` that forgets at the end of the run.
+
+    The map describes the destination, not the sync: it may run ahead of the sync state (an id
+    stored for a record whose batch then failed is still that record's id). A destination calls
+    each method at most once per batch, from the event loop, so each should be one round trip.
+    """
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, str]:
+        """The ids of those ``keys`` that are known; unknown keys are left out."""
+        ...
+
+    def put_many(self, ids: Mapping[str, str]) -> None:
+        """Remember (or replace) the id of each key."""
+        ...
+
+    def delete_many(self, keys: Sequence[str]) -> None:
+        """Forget these keys (the record was deleted, or the id turned out stale); unknown keys are ignored."""
+        ...
+
+
+class MemoryIdStore:
+    """A ``RecordIdStore`` in a dict: the default, and the one tests use."""
+
+    def __init__(self, ids: Mapping[str, str] | None = None) -> None:
+        self.ids: dict[str, str] = dict(ids or {})
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, str]:
+        return {k: self.ids[k] for k in keys if k in self.ids}
+
+    def put_many(self, ids: Mapping[str, str]) -> None:
+        self.ids.update(ids)
+
+    def delete_many(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self.ids.pop(key, None)
+
+
 class Destination(abc.ABC):
     """A destination type. One instance serves one sync in one run.
 
@@ -139,10 +184,13 @@ class Destination(abc.ABC):
     max_concurrency: ClassVar[int] = 1
     rate_limit: ClassVar[RateLimit | None] = None
     objects: ClassVar[tuple[str, ...]] = ()  # documented objects; empty = any name
+    uses_id_store: ClassVar[bool] = False  # True: the runner should set ``id_store`` before ``open()``
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
         self.name = name
         self.config = config
+        # Set by the runner before open() for types with ``uses_id_store``; see RecordIdStore.
+        self.id_store: RecordIdStore | None = None
 
     @property
     def effective_batch_size(self) -> int:

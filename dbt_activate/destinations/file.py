@@ -7,7 +7,8 @@ reopens its file, an unfinished last line left by an interrupted write is cut of
 records on it were never acknowledged and will come again.
 
 JSON Lines: ``{"operation": "upsert", "key": "42", "record": {...}}``; dates and times ISO 8601,
-Decimals as strings (every digit kept), bytes base64. CSV: a header ``operation,key,<fields>`` (the
+Decimals as strings (every digit kept), bytes base64, intervals ISO 8601 durations; text of a JSON
+typed column (JSON, VARIANT, SUPER) is embedded as JSON. CSV: a header ``operation,key,<fields>`` (the
 sync's fields, then identity fields not among them), ``true``/``false``, NULL as an empty cell,
 lists and dicts as JSON text. Records holding NaN or an infinity are rejected: neither format has
 a way to say it that readers agree on.
@@ -21,6 +22,7 @@ import contextlib
 import csv
 import datetime
 import json
+import math
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -31,6 +33,7 @@ from typing import Any, ClassVar
 
 from dbt_activate.destinations.base import Batch, BatchResult, ConfigKey, Destination, Mode, Record, SyncTarget
 from dbt_activate.destinations.blocking import BlockingWorker
+from dbt_activate.destinations.sql import warehouse_type
 from dbt_activate.destinations.values import is_nonfinite, json_default, rejection_reason
 from dbt_activate.errors import ConfigError, DestinationError
 
@@ -45,19 +48,40 @@ def safe_name(name: str) -> str:
     return _UNSAFE.sub("_", name).strip("._")[:200] or "_"
 
 
+def _finite_float(value: float) -> float:
+    if math.isfinite(value):
+        return value
+    raise ValueError(f"{value} cannot be written")
+
+
+def _finite_decimal(value: Decimal) -> Decimal:
+    if value.is_finite():
+        return value
+    raise ValueError(f"{value} cannot be written")
+
+
+# Exact-type dispatch: one dict lookup per cell instead of an isinstance chain.
+_CSV_CONVERT: dict[type, Callable[[Any], Any]] = {
+    bool: lambda v: "true" if v else "false", float: _finite_float, Decimal: _finite_decimal,
+    datetime.datetime: datetime.datetime.isoformat, datetime.date: datetime.date.isoformat,
+    dict: _ENCODE, list: _ENCODE, tuple: _ENCODE,
+}
+
+
 def _csv_value(value: Any) -> Any:
     kind = type(value)
     if kind is str or kind is int or value is None:
         return value
-    if kind is bool:
-        return "true" if value else "false"
-    if isinstance(value, (float, Decimal)):
-        if is_nonfinite(value):
-            raise ValueError(f"{value} cannot be written")
-        return value
+    convert = _CSV_CONVERT.get(kind)
+    if convert is not None:
+        return convert(value)
+    if isinstance(value, (float, Decimal)) and is_nonfinite(value):  # subclasses
+        raise ValueError(f"{value} cannot be written")
     if isinstance(value, (dict, list, tuple)):
         return _ENCODE(value)
-    return json_default(value)  # dates, times, UUIDs, bytes… as in JSON, without quotes
+    if isinstance(value, (int, str, float, Decimal)):
+        return value
+    return json_default(value)  # times, UUIDs, bytes, intervals… as in JSON, without quotes
 
 
 class _Sink:
@@ -182,33 +206,45 @@ class FileDestination(Destination):
         return lines[0].encode("utf-8")
 
     def _lines(self, target: SyncTarget, batch: Batch) -> tuple[list[str], list[str], dict[str, str]]:
-        encode_line = self._jsonl_line if self.format == "jsonl" else self._csv_encoder(target)
-        head = '{"operation":' + _ENCODE(batch.operation.value) + ',"key":'
+        encode_line = (self._jsonl_encoder if self.format == "jsonl" else self._csv_encoder)(target, batch)
         lines: list[str] = []
         keys: list[str] = []
         rejected: dict[str, str] = {}
         for record in batch.records:
             try:
-                lines.append(encode_line(head, batch.operation.value, record))
+                lines.append(encode_line(record))
             except (ValueError, TypeError, RecursionError, csv.Error) as exc:
                 rejected[record.key] = rejection_reason(record.values, exc)
                 continue
             keys.append(record.key)
         return lines, keys, rejected
 
-    @staticmethod
-    def _jsonl_line(head: str, operation: str, record: Record) -> str:
-        values = record.values
-        if type(values) is not dict:
-            values = dict(values)
-        return f'{head}{_ENCODE_STR(record.key)},"record":{_ENCODE(values)}}}\n'
+    def _jsonl_encoder(self, target: SyncTarget, batch: Batch) -> Callable[[Record], str]:
+        head = '{"operation":' + _ENCODE(batch.operation.value) + ',"key":'
+        # JSON, VARIANT, SUPER columns arrive as JSON text: embed them as JSON, not as a quoted string.
+        json_text = [f.field for f in target.fields if warehouse_type(f.data_type).family == "json"]
 
-    def _csv_encoder(self, target: SyncTarget) -> Callable[[str, str, Record], str]:
+        def encode(record: Record) -> str:
+            values = record.values
+            if json_text:
+                values = dict(values)
+                for name in json_text:
+                    if isinstance(values.get(name), str):
+                        with contextlib.suppress(ValueError):
+                            values[name] = json.loads(values[name])
+            elif type(values) is not dict:
+                values = dict(values)
+            return f'{head}{_ENCODE_STR(record.key)},"record":{_ENCODE(values)}}}\n'
+
+        return encode
+
+    def _csv_encoder(self, target: SyncTarget, batch: Batch) -> Callable[[Record], str]:
         columns = self._columns(target)
+        operation = batch.operation.value
         lines: list[str] = []
         writerow = csv.writer(_Sink(lines)).writerow
 
-        def encode(head: str, operation: str, record: Record) -> str:
+        def encode(record: Record) -> str:
             get = record.values.get
             writerow([operation, record.key, *[_csv_value(get(c)) for c in columns]])
             return lines.pop()

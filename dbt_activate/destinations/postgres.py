@@ -6,21 +6,21 @@ column still enforces them and a too-long string is an error rather than silentl
 carries its position in the batch, which ``RETURNING`` hands back, so UPDATE and CREATE know which
 records they touched without comparing values across Python and SQL types. The session time zone
 is UTC: aware datetimes written to ``timestamp`` columns keep their UTC wall time, and naive ones
-written to ``timestamptz`` columns are read as UTC.
+written to ``timestamptz`` columns are read as UTC. Dicts and lists become JSON for json/jsonb
+columns (strings there are taken as JSON text) and for text columns, lists become arrays for array
+columns; NaN and infinities are refused for integer and numeric columns (kept for float ones).
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal
 from typing import Any, ClassVar
-from uuid import UUID
+from urllib.parse import unquote
 
 from dbt_activate.destinations.base import Batch, ConfigKey, Mode, Operation, Record, SyncTarget
-from dbt_activate.destinations.postgres_schema import Column, TableSchema, inspect_table, json_dumps
-from dbt_activate.destinations.sql import RowRejected, SqlDestination
+from dbt_activate.destinations.postgres_table import Column, TableSchema, column_converter, inspect_table
+from dbt_activate.destinations.sql import SqlDestination
 from dbt_activate.errors import ConfigError, DestinationError, Redactor, RetryableDestinationError
 
 _INSTALL_HINT = "pip install 'dbt-activate[postgres]' (or pip install psycopg2-binary)"
@@ -32,9 +32,9 @@ _SAVEPOINT = {
     "release": "RELEASE SAVEPOINT dbt_activate_rows",
 }
 # SQLSTATEs that blame the rows sent, not the batch: cardinality (21), data exception (22),
-# integrity constraint (23), datatype mismatch, trigger RAISE EXCEPTION.
+# integrity constraint (23), datatype mismatch, cannot coerce, trigger RAISE EXCEPTION.
 _ROW_CLASSES = ("21", "22", "23")
-_ROW_CODES = frozenset({"42804", "P0001"})
+_ROW_CODES = frozenset({"42804", "42846", "P0001"})
 # Worth a retry: connection (08), serialization/deadlock (40), resources (53), operator
 # intervention such as pg_terminate_backend or statement_timeout (57), lock_not_available.
 _RETRY_CLASSES = ("08", "40", "53", "57")
@@ -96,10 +96,10 @@ class PostgresDestination(SqlDestination):
         dsn = str(self.config.get("dsn") or "")
         # The password inside a DSN can surface on its own (e.g. in a libpq parse error).
         for pattern in (r"password\s*=\s*'((?:[^'\\]|\\.)*)'", r"password\s*=\s*([^\s']+)",
-                        r"^[a-z]+://[^:/@]*:([^@]*)@"):
+                        r"^[a-z][a-z0-9+.-]*://[^:/@]*:([^/]*)@"):
             match = re.search(pattern, dsn)
             if match and match.group(1):
-                found.append(match.group(1))
+                found.extend({match.group(1), unquote(match.group(1))})  # URLs percent-encode it
         return found
 
     # -- connection -----------------------------------------------------------------------------
@@ -211,7 +211,7 @@ class PostgresDestination(SqlDestination):
             self._statements[op] = query
         for op in Operation:
             of = ids if op in (Operation.DELETE, Operation.CLEAR) else cols
-            self._converters[op] = [(c.name, _converter(c)) for c in of]
+            self._converters[op] = [(c.name, column_converter(c)) for c in of]
 
     # -- dialect hooks --------------------------------------------------------------------------
 
@@ -287,32 +287,3 @@ class PostgresDestination(SqlDestination):
         return {"table": str(self.table_ref(target)), "operation": batch.operation.value,
                 "statement": summary, "rows": [dict(r.values) for r in batch.records]}
 
-
-def _converter(column: Column) -> Callable[[Any], Any]:
-    """Turn one warehouse value into what psycopg2 should send for ``column``."""
-    kind, name, cast = column.kind, column.name, column.cast
-
-    def convert(value: Any) -> Any:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            if "\x00" in value:
-                raise RowRejected(f"{name}: text with a NUL (0x00) character cannot be stored in PostgreSQL")
-            return value
-        if kind == "json" and not isinstance(value, str):
-            return _driver().extras.Json(value, dumps=json_dumps)
-        if isinstance(value, (float, Decimal)):
-            if kind == "exact" and not (value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)):
-                raise RowRejected(f"{name}: {value} cannot be stored in a {cast} column")
-            return value
-        if isinstance(value, (dict, list, tuple)):
-            if kind == "array" and not isinstance(value, dict):
-                return list(value) if value else "{}"  # ARRAY[] has no type; '{}' takes the column's
-            if kind == "text":
-                return json_dumps(value)
-            raise RowRejected(f"{name}: a {type(value).__name__} cannot be written to a {cast} column")
-        if isinstance(value, UUID):
-            return str(value)
-        return value
-
-    return convert

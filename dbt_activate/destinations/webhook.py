@@ -51,7 +51,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 
 from dbt_activate import __version__
-from dbt_activate.delivery import HttpSession, UnencodableValue, body_snippet, encode_record
+from dbt_activate.delivery import HttpSession, UnencodableValue, body_snippet, credential_values, encode_record
 from dbt_activate.destinations.base import Batch, BatchResult, ConfigKey, Destination, SyncTarget
 from dbt_activate.errors import ConfigError, DestinationError, Redactor
 
@@ -96,13 +96,7 @@ class WebhookDestination(Destination):
 
     def secrets(self) -> list[str]:
         """Header values (and the token inside ``Bearer <token>``) and credentials inside the URL."""
-        found: list[str] = []
-        for raw in (self.config.get("headers") or {}).values():
-            value = str(raw)
-            found.append(value)
-            scheme, _, credential = value.partition(" ")
-            if len(credential.strip()) >= 8 and scheme.isalpha():
-                found.append(credential.strip())
+        found = credential_values(self.config.get("headers") or {}, all_headers=True)
         found.extend(_url_secrets(str(self.config.get("url") or "")))
         return found
 

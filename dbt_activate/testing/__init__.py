@@ -20,9 +20,15 @@ from dbt_activate.testing.hubspot import HubSpotEmulator
 from dbt_activate.testing.hubspot_schema import HubSpotObject, HubSpotProperty
 from dbt_activate.testing.limits import RateLimit
 from dbt_activate.testing.messages import ApiError, Request, Response
+from dbt_activate.testing.pipedrive import PipedriveEmulator
+from dbt_activate.testing.pipedrive_fields import PipedriveField, field_key
+from dbt_activate.testing.registry import EMULATORS
+from dbt_activate.testing.salesforce import SalesforceEmulator
+from dbt_activate.testing.salesforce_schema import SalesforceField
 from dbt_activate.testing.server import Emulator
 
 __all__ = [
+    "EMULATORS",
     "FAULT_KINDS",
     "ApiError",
     "Counts",
@@ -31,7 +37,12 @@ __all__ = [
     "HubSpotEmulator",
     "HubSpotObject",
     "HubSpotProperty",
+    "PipedriveEmulator",
+    "PipedriveField",
     "RateLimit",
     "Request",
     "Response",
+    "SalesforceEmulator",
+    "SalesforceField",
+    "field_key",
 ]

@@ -7,13 +7,16 @@ interrupted (Ctrl-C or SIGTERM).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import signal
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from dbt_activate.testing.registry import EMULATORS
+from dbt_activate.testing.registry import EMULATORS, schema_kwargs
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,7 +24,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("vendor", choices=sorted(EMULATORS))
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed on start)")
-    parser.add_argument("--token", default="test-token", help="the credential clients must send")
+    parser.add_argument("--token", default=None,
+                        help="the credential clients must send (default: the emulator's, 'test-token' for vendors)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
     parser.add_argument("--rate-limit", default=None, metavar="N/S",
                         help="N requests per rolling S seconds, or 'vendor' for the documented default")
@@ -29,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--fault-probability", type=float, default=0.0)
     parser.add_argument("--fault-kinds", default="status_5xx", help="comma-separated: status_5xx,timeout,drop,...")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--schema", type=Path, default=None, metavar="FILE.json",
+                        help="custom properties/fields/objects as JSON (see dbt_activate/testing/registry.py)")
     return parser
 
 
@@ -44,16 +50,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "fault_kinds": [k.strip() for k in args.fault_kinds.split(",") if k.strip()],
         "seed": args.seed,
     }
-    emulator = EMULATORS[args.vendor](token=args.token, **knobs)
+    if args.token is not None:
+        knobs["token"] = args.token
+    if args.schema is not None:
+        knobs.update(schema_kwargs(args.vendor, json.loads(args.schema.read_text(encoding="utf-8"))))
+    emulator = EMULATORS[args.vendor](**knobs)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     with emulator:
         sys.stdout.write(f"{emulator.base_url}\n")
         sys.stdout.flush()
-        try:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a user stops it
             done.wait()
-        except KeyboardInterrupt:
-            pass
     return 0
 
 

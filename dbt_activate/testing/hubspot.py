@@ -23,14 +23,14 @@ the 10,000-result search cap, search indexing delay, OAuth, ``hapikey``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from dbt_activate.testing.hubspot_batch import HubSpotBatch
 from dbt_activate.testing.hubspot_schema import STANDARD_OBJECTS, HubSpotObject, HubSpotProperty
-from dbt_activate.testing.hubspot_store import HubSpotStore, matches
+from dbt_activate.testing.hubspot_store import HubSpotRecord, HubSpotStore, matches
 from dbt_activate.testing.limits import Decision, RateLimit, RateLimitSpec
-from dbt_activate.testing.messages import ApiError, Request, Response
+from dbt_activate.testing.messages import ApiError, Request, Response, as_int
 from dbt_activate.testing.server import Emulator
 
 _OBJECTS = r"/crm/(?:v3/objects|objects/\d{4}-\d{2})/(?P<type>[^/]+)"
@@ -112,10 +112,10 @@ class HubSpotEmulator(Emulator):
 
     def _list(self, req: Request) -> Response:
         obj = self.object_type(req.params["type"])
-        limit = int(req.arg("limit") or 10)
+        limit = req.int_arg("limit", 10)
         if not 1 <= limit <= 100:
             raise ApiError(400, "limit must be between 1 and 100", "VALIDATION_ERROR")
-        after = int(req.arg("after") or 0)
+        after = req.int_arg("after", 0)
         names = self.read_names(obj, ",".join(req.query.get("properties", [])).split(","))
         with self.lock:
             live = sorted((r for r in self.store.live(obj, req.arg("archived") == "true") if int(r.id) > after),
@@ -137,8 +137,8 @@ class HubSpotEmulator(Emulator):
 
     def _search(self, req: Request) -> Response:
         obj = self.object_type(req.params["type"])
-        body = req.json() or {}
-        limit, offset = int(body.get("limit") or 10), int(body.get("after") or 0)
+        body = req.json_object()
+        limit, offset = as_int(body.get("limit"), "limit", 10), as_int(body.get("after"), "after", 0)
         groups = body.get("filterGroups") or []
         if not 1 <= limit <= 200 or len(groups) > 6:
             raise ApiError(400, "limit must be 1..200 and filterGroups at most 6", "VALIDATION_ERROR")
@@ -146,9 +146,11 @@ class HubSpotEmulator(Emulator):
             found = [r for r in self.store.live(obj) if matches(r, groups)]
             found.sort(key=lambda r: int(r.id))
             for sort in reversed(body.get("sorts") or []):
-                name = sort.get("propertyName", "") if isinstance(sort, dict) else str(sort).lstrip("-")
-                descending = (sort.get("direction") == "DESCENDING") if isinstance(sort, dict) else str(sort)[:1] == "-"
-                found.sort(key=lambda r, n=name: r.properties.get(n) or "", reverse=descending)
+                if isinstance(sort, dict):
+                    name, descending = str(sort.get("propertyName", "")), sort.get("direction") == "DESCENDING"
+                else:  # the short form: "createdate" or "-createdate"
+                    name, descending = str(sort).lstrip("-"), str(sort).startswith("-")
+                found.sort(key=_by_property(name), reverse=descending)
             page = [r.view(self.read_names(obj, body.get("properties"))) for r in found[offset:offset + limit]]
         out: dict[str, Any] = {"total": len(found), "results": page}
         if offset + limit < len(found):
@@ -176,9 +178,9 @@ class HubSpotEmulator(Emulator):
     def authenticate(self, request: Request) -> Response | None:
         if self.token is None or self.bearer_token(request) == self.token:
             return None
-        return self.error_response(ApiError(
-            401, "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find "
-            "more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview", "INVALID_AUTHENTICATION"))
+        message = ("Authentication credentials not found. This API supports OAuth 2.0 authentication and you can "
+                   "find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview")
+        return self.error_response(ApiError(401, message, "INVALID_AUTHENTICATION"))
 
     def server_error(self, status: int) -> Response:
         return self.error_response(ApiError(status, "internal error", "INTERNAL_ERROR"))
@@ -203,3 +205,7 @@ class HubSpotEmulator(Emulator):
             headers["X-HubSpot-RateLimit-Daily"] = str(decision.daily_limit)
             headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(decision.daily_remaining)
         return headers
+
+
+def _by_property(name: str) -> Callable[[HubSpotRecord], str]:
+    return lambda record: record.properties.get(name) or ""

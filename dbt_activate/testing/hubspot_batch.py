@@ -55,13 +55,14 @@ class HubSpotBatch:
         started = now_iso()
         results: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
+        apply = {"create": self._create, "update": self._update, "upsert": self._upsert, "archive": self._archive}[op]
         with self.emu.lock:
             self._now = started
             for index, item in enumerate(inputs):
                 try:
                     if req.fails(index, len(inputs)):
                         raise _Rejected("VALIDATION_ERROR", "Injected partial failure (emulator fault)")
-                    result = getattr(self, "_" + op)(obj, item, item.get("idProperty") or default_id_property)
+                    result = apply(obj, item, item.get("idProperty") or default_id_property)
                     if result is not None:
                         results.append(result)
                 except _Rejected as rejected:
@@ -144,7 +145,7 @@ class HubSpotBatch:
             self._guard_unique(obj, values, record.id)
             self.emu.store.update(obj, record, values, self._now)
             return record.view(new=False)
-        if id_property in (None, "hs_object_id"):
+        if id_property is None or id_property == "hs_object_id":
             raise _Rejected("OBJECT_NOT_FOUND", f"No {obj.name} record with id {item['id']}: upserts by record id "
                             "can only update")
         key_values, problems = normalize(obj, {id_property: item["id"]})

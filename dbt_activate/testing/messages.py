@@ -21,6 +21,16 @@ class ApiError(Exception):
         self.extra = extra
 
 
+def as_int(value: Any, name: str, default: int) -> int:
+    """``value`` (from a query string or a JSON body) as an integer, else a 400 naming ``name``."""
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ApiError(400, f"{name} must be an integer, got {value!r}", "VALIDATION_ERROR") from None
+
+
 @dataclass(frozen=True)
 class Request:
     """One HTTP request as a route handler sees it; ``params`` are the route regex's groups."""
@@ -38,6 +48,10 @@ class Request:
         values = self.query.get(name)
         return values[0] if values else default
 
+    def int_arg(self, name: str, default: int) -> int:
+        """Query parameter ``name`` as an integer; anything else is the vendor's 400."""
+        return as_int(self.arg(name), name, default)
+
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
 
@@ -47,6 +61,15 @@ class Request:
             return json.loads(self.body or b"null")
         except ValueError as exc:
             raise ApiError(400, f"Invalid input JSON: {exc}", "INVALID_JSON") from exc
+
+    def json_object(self) -> dict[str, Any]:
+        """The body as a JSON object (an empty body is ``{}``); any other JSON is the vendor's 400."""
+        body = self.json()
+        if body is None:
+            return {}
+        if not isinstance(body, dict):
+            raise ApiError(400, "Invalid input JSON: expected an object", "INVALID_JSON")
+        return body
 
     def text(self) -> str:
         return self.body.decode("utf-8-sig")

@@ -12,6 +12,8 @@ the server runs::
         client = httpx.Client(base_url=emu.base_url, headers={"Authorization": "Bearer t"})
         emu.inject("status_5xx", count=2)
         emu.latency = 0.05
+
+An emulator in another process is inspected and steered through ``/_emulator/…`` (``control.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qs
 
+from dbt_activate.testing.control import PREFIX as CONTROL_PREFIX
+from dbt_activate.testing.control import control
 from dbt_activate.testing.counters import Counters, Counts
 from dbt_activate.testing.faults import Fault, FaultPlan
 from dbt_activate.testing.limits import Decision, Limits, RateLimit, RateLimitSpec
@@ -39,7 +43,7 @@ class Route:
     method: str
     pattern: re.Pattern[str]
     handler: Handler
-    writes: bool  # carries records: counted in ``records``, eligible for ``partial`` faults
+    writes: bool  # carries records: eligible for ``partial`` faults (its handler counts the records)
     group: str  # which rolling window limits it ("default"; "search" has its own at some vendors)
     cost: int  # units taken from the daily quota (Pipedrive's token cost; 1 elsewhere)
     auth: bool
@@ -183,6 +187,8 @@ class Emulator:
     def dispatch(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Response | None:
         """Serve one request; ``None`` means: close the connection without answering."""
         path, _, query = target.partition("?")
+        if path.startswith(CONTROL_PREFIX):
+            return control(self, method, path, body)
         self._counters.request(path)
         if self.latency > 0 and self._sleep(self.latency):
             return None

@@ -34,13 +34,16 @@ OPERATIONS = frozenset({"upsert", "update", "create", "append", "delete", "clear
 
 @dataclass(frozen=True)
 class ReceivedRequest:
-    """One request that reached the receiver, and the status it was answered with."""
+    """One request that reached the receiver's handler (past authentication and rate limits)."""
 
     method: str
     path: str
-    headers: Mapping[str, str]
+    headers: Mapping[str, str]  # names in lower case
     payload: Any  # the parsed JSON body (None if it was not JSON)
     status: int
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
 
 
 @dataclass(frozen=True)
@@ -120,8 +123,8 @@ class WebhookReceiver(Emulator):
             except ApiError as err:
                 response = self.error_response(err)
         with self.lock:
-            self.requests.append(ReceivedRequest(request.method, request.path, dict(request.headers.items()),
-                                                 payload, response.status))
+            headers = {name.lower(): value for name, value in request.headers.items()}
+            self.requests.append(ReceivedRequest(request.method, request.path, headers, payload, response.status))
         return response
 
     def _apply(self, records: list[dict[str, Any]]) -> dict[str, Any]:

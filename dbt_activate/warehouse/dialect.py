@@ -155,7 +155,8 @@ class Dialect:
     # --- state tables -----------------------------------------------------------------------------
 
     def columns_query(self) -> str:
-        p = self.placeholder
+        # Parameters are cast: drivers that bind server-side (redshift_connector) cannot type a bare NULL.
+        p = f"cast({self.placeholder} as varchar)"
         return (
             "select column_name, data_type from information_schema.columns "
             f"where lower(table_schema) = lower({p}) and lower(table_name) = lower({p}) "

@@ -63,10 +63,11 @@ def fresh_database(prefix: str) -> Iterator[str]:
 @dataclass
 class Project:
     root: Path
-    warehouse: str  # duckdb | postgres
+    warehouse: str  # duckdb | postgres | redshift (dbt-redshift through the local protocol proxy)
     warehouse_db: str | None = None  # postgres database name
     destination_db: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    proxy_port: int | None = None
 
     # --- writing the project ---------------------------------------------------------------------
 
@@ -79,10 +80,18 @@ class Project:
             "name": "e2e", "version": "1.0", "config-version": 2, "profile": "e2e",
             "seeds": {"e2e": {"+column_types": {"updated_at": "timestamp", "signup_date": "date",
                                                "score": "double precision" if self.warehouse != "duckdb" else "double",
-                                               "is_vip": "boolean", "customer_id": "integer"}}},
+                                               "is_vip": "boolean", "customer_id": "integer",
+                                               # dbt-redshift sizes varchar seeds to the data; re-seeding
+                                               # longer values would not fit.
+                                               "email": "varchar(256)", "full_name": "varchar(256)",
+                                               "country": "varchar(8)"}}},
         }))
         if self.warehouse == "duckdb":
             output = {"type": "duckdb", "path": str(self.root / "wh.duckdb"), "schema": "main", "threads": 1}
+        elif self.warehouse == "redshift":
+            output = {"type": "redshift", "host": "127.0.0.1", "port": self.proxy_port, "user": "postgres",
+                      "password": "unused", "dbname": self.warehouse_db, "schema": "analytics", "threads": 1,
+                      "sslmode": "disable"}
         else:
             output = {"type": "postgres", "host": "127.0.0.1", "port": 5432, "user": "postgres",
                       "password": "unused", "dbname": self.warehouse_db, "schema": "analytics", "threads": 1}

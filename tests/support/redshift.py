@@ -2,7 +2,8 @@
 
 Pieces, usable on their own or as pytest fixtures:
 
-- ``start_proxy()`` starts a :class:`RedshiftProxy` in front of the local PostgreSQL.
+- ``start_proxy()`` starts a :class:`RedshiftProxy` in front of the local PostgreSQL, in this
+  process; ``proxy_process()`` runs one in a child process (benchmarks, libpq cancel requests).
 - ``redshift_database()`` creates a uniquely named database with the Redshift compatibility
   objects (``REDSHIFT_COMPAT_SQL``) and drops it afterwards.
 - ``connect()`` opens a ``redshift_connector`` connection through the proxy with the options
@@ -21,21 +22,33 @@ import the fixtures into a test module), then::
 ``redshift_proxy`` is session-scoped (one listener for the whole run; each client connection is
 relayed independently), ``redshift_db`` is a fresh database per test.
 
-What the compatibility objects cover: the objects dbt-redshift itself queries outside its
-``datasharing`` (SHOW ...) mode: ``pg_get_late_binding_view_cols()`` (used by
-``get_columns_in_relation``, e.g. on every incremental run, and by ``docs generate``),
-``pg_catalog.svv_external_columns``, ``svv_table_info`` and the functions its macros emit:
-``getdate()`` (``current_timestamp()``, snapshots) and ``len()`` (``length()``). They live in
-``pg_catalog`` like Redshift's own, so they resolve whatever the search_path is.
+What the compatibility objects cover (they live in ``pg_catalog`` like Redshift's own, so they
+resolve whatever the search_path): what dbt-redshift itself queries outside its ``datasharing``
+mode, ``pg_get_late_binding_view_cols()`` (``get_columns_in_relation``: every incremental run,
+``docs generate``), ``pg_catalog.svv_external_columns`` and ``svv_table_info`` (catalog); the
+functions its macros emit, ``getdate()`` (``current_timestamp()``, snapshots) and ``len()``
+(``length()``); and ``nvl()`` and ``convert_timezone()``, common in Redshift SQL.
+
+Not handled, so not testable this way (each fails in PostgreSQL with a syntax or "does not
+exist" error): ``datasharing: true`` (``SHOW TABLES`` / ``SHOW COLUMNS``); table options
+``dist``/``sort``/``backup`` (``diststyle``, ``sortkey``, ``backup no``), materialized views
+(``auto refresh``), late-binding views (``bind: false``, ``with no schema binding``);
+``dbt.dateadd``/``dbt.datediff`` (``dateadd(day, ...)``: the bare date part reads as a column),
+``dbt.listagg`` (``listagg ... within group``), ``sysdate``; types ``super``, ``varbyte``,
+``geography``, ``hllsketch``; ``COPY``/``UNLOAD`` from and to S3; ``stl_``/``stv_``/``svl_``
+tables; IAM and Identity Center authentication (they need AWS before the wire protocol).
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg2
 import pytest
@@ -44,6 +57,7 @@ import redshift_connector
 from tests.support.redshift_proxy import RedshiftProxy
 
 UPSTREAM = ("127.0.0.1", 5432)
+REPO_ROOT = Path(__file__).resolve().parents[2]
 ADMIN_USER = "postgres"
 
 REDSHIFT_COMPAT_SQL = """
@@ -87,13 +101,60 @@ language sql stable as $$ select date_trunc('second', statement_timestamp())::ti
 create or replace function pg_catalog.len(text) returns int
 language sql immutable strict as $$ select length($1) $$;
 
+-- Common in Redshift SQL (models, dbt packages), absent from PostgreSQL.
+create or replace function pg_catalog.nvl(anycompatible, anycompatible) returns anycompatible
+language sql immutable as $$ select coalesce($1, $2) $$;
+create or replace function pg_catalog.convert_timezone(text, text, timestamp) returns timestamp
+language sql stable strict as $$ select ($3 at time zone $1) at time zone $2 $$;
+create or replace function pg_catalog.convert_timezone(text, timestamp) returns timestamp
+language sql stable strict as $$ select ($2 at time zone 'UTC') at time zone $1 $$;
+
 reset allow_system_table_mods;
 """
+
+
+class ProxyAddress(Protocol):
+    """Where a proxy listens: a :class:`RedshiftProxy` or a :class:`ProxyProcess`."""
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class ProxyProcess:
+    host: str
+    port: int
+    pid: int
 
 
 def start_proxy(upstream: tuple[str, int] = UPSTREAM) -> RedshiftProxy:
     """A started proxy in front of ``upstream``; the caller closes it (or uses ``with``)."""
     return RedshiftProxy(upstream=upstream).start()
+
+
+@contextmanager
+def proxy_process(upstream: tuple[str, int] = UPSTREAM) -> Iterator[ProxyProcess]:
+    """The proxy in a child process, for what an in-process proxy cannot do: benchmarks (no GIL
+    shared with the code under test) and libpq's ``PQcancel`` (psycopg2 ``conn.cancel()``), which
+    holds the GIL while it waits for the proxy and so deadlocks an in-process one."""
+    command = [sys.executable, "-m", "tests.support.redshift_proxy", "--upstream", f"{upstream[0]}:{upstream[1]}"]
+    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline())
+        yield ProxyProcess(host="127.0.0.1", port=port, pid=process.pid)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def unique_name(prefix: str = "dbt_activate_rs") -> str:
@@ -137,7 +198,7 @@ def redshift_database(prefix: str = "dbt_activate_rs", *, compat: bool = True) -
         admin.close()
 
 
-def connect(proxy: RedshiftProxy, database: str, **options: Any) -> Any:
+def connect(proxy: ProxyAddress, database: str, **options: Any) -> Any:
     """A ``redshift_connector`` connection through ``proxy``. ``ssl=False`` is required: the proxy
     refuses TLS, and the driver would verify against the Redshift CA bundle anyway."""
     kwargs: dict[str, Any] = {
@@ -155,7 +216,7 @@ def connect(proxy: RedshiftProxy, database: str, **options: Any) -> Any:
 def write_profile(
     profiles_dir: Path,
     *,
-    proxy: RedshiftProxy,
+    proxy: ProxyAddress,
     database: str,
     schema: str,
     profile: str = "dbt_activate_test",

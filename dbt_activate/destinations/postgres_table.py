@@ -1,4 +1,4 @@
-"""The target table of the ``postgres`` destination: find it, check it, or create it.
+"""The target table of the ``postgres`` destination: find it, check it or create it, and fit values to it.
 
 Read from ``pg_catalog`` (not ``information_schema``, which hides tables the role cannot write
 and has no index details). Names are compared exactly, as the destination quotes them.
@@ -7,12 +7,15 @@ and has no index details). Names are compared exactly, as the destination quotes
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from dbt_activate.destinations.base import Mode, SyncTarget
-from dbt_activate.destinations.sql import TableRef, WarehouseType, warehouse_type
-from dbt_activate.destinations.values import json_default
+from dbt_activate.destinations.sql import RowRejected, TableRef, WarehouseType, warehouse_type
+from dbt_activate.destinations.values import is_nonfinite, json_default
 from dbt_activate.errors import ConfigError
 
 # Modes whose statements use ON CONFLICT (identity): PostgreSQL needs a matching unique index.
@@ -158,3 +161,35 @@ def inspect_table(conn: Any, destination: str, ref: TableRef, target: SyncTarget
                     f"CREATE UNIQUE INDEX ON {_quote(ref.schema)}.{_quote(ref.name)} ({ids})")
     conn.commit()
     return TableSchema(ref, columns, written)
+
+
+def column_converter(column: Column) -> Callable[[Any], Any]:
+    """Turn one warehouse value into what psycopg2 should send for ``column``."""
+    from psycopg2.extras import Json
+
+    kind, name, cast = column.kind, column.name, column.cast
+
+    def convert(value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise RowRejected(f"{name}: text with a NUL (0x00) character cannot be stored in PostgreSQL")
+            return value
+        if kind == "json":  # a str is already JSON text (DuckDB JSON); anything else is encoded
+            return Json(value, dumps=json_dumps)
+        if isinstance(value, (float, Decimal)):
+            if kind == "exact" and is_nonfinite(value):
+                raise RowRejected(f"{name}: {value} cannot be stored in a {cast} column")
+            return value
+        if isinstance(value, (dict, list, tuple)):
+            if kind == "array" and not isinstance(value, dict):
+                return list(value) if value else "{}"  # ARRAY[] has no type; '{}' takes the column's
+            if kind == "text":
+                return json_dumps(value)
+            raise RowRejected(f"{name}: a {type(value).__name__} cannot be written to a {cast} column")
+        if isinstance(value, UUID):
+            return str(value)
+        return value
+
+    return convert

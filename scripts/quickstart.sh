@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The sample project end to end, on DuckDB, with no credentials and no network:
+#   dbt build -> dbt-activate run (files + the bundled webhook receiver) -> change a seed -> again.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+venv=$(bash "$root/scripts/bootstrap.sh" duckdb | tail -n 1)
+export PATH="$venv/bin:$PATH" DBT_SEND_ANONYMOUS_USAGE_STATS=false
+work=$(mktemp -d)
+trap 'kill "${receiver_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
+cp -R "$root/sample_project/." "$work/"
+cd "$work"
+
+# The bundled receiver stands in for a CRM's webhook endpoint.
+python -m dbt_activate.testing webhook --port 0 > "$work/receiver.url" &
+receiver_pid=$!
+for _ in $(seq 50); do [ -s "$work/receiver.url" ] && break; sleep 0.1; done
+export CRM_WEBHOOK_URL="$(head -n 1 "$work/receiver.url")/hooks/deals"
+
+echo "== dbt build"
+dbt build --profiles-dir . --quiet
+echo "== dbt-activate run (first run: every row of every segment is sent)"
+dbt-activate run --profiles-dir .
+
+echo "== a driver changes city, another leaves, one joins; dbt build again"
+python - <<'PY'
+import csv
+rows = list(csv.DictReader(open("seeds/drivers.csv")))
+rows[0]["city"] = "Lyon" if rows[0]["city"] != "Lyon" else "Paris"
+removed = rows.pop(5)
+new = dict(rows[1]); new["driver_id"] = "9001"; new["email"] = "new.driver9001@example.com"
+rows.append(new)
+with open("seeds/drivers.csv", "w", newline="") as fh:
+    w = csv.DictWriter(fh, fieldnames=rows[0].keys()); w.writeheader(); w.writerows(rows)
+PY
+dbt build --profiles-dir . --quiet
+echo "== dbt-activate run (second run: only what changed is sent)"
+dbt-activate run --profiles-dir .
+
+echo "== what the destinations received"
+find activate_output -type f | sort | while read -r f; do echo "$f: $(wc -l < "$f") line(s)"; done
+if [ -n "${KEEP_QUICKSTART:-}" ]; then cp -R "$work" "$KEEP_QUICKSTART"; echo "copied to $KEEP_QUICKSTART"; fi

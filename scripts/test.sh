@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Installs everything the tests need into .venv and runs them. Needs PostgreSQL on 127.0.0.1:5432
+# (user postgres, trust auth); every test creates and drops its own databases and schemas.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+venv=$(bash "$root/scripts/bootstrap.sh" "duckdb,postgres,redshift,dev" | tail -n 1)
+cd "$root"
+"$venv/bin/python" -m pytest "$@"
