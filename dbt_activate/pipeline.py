@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from dbt_activate.changes import (
     ADD,
     CHANGE,
+    DUPLICATE_KEY,
     NULL_KEY_LABEL,
     REMOVE,
     RowLayout,
@@ -84,6 +85,7 @@ class Pipeline:
         checkpoint_rows: int = 50_000,
         checkpoint_seconds: float = 30.0,
         on_progress: ProgressCallback | None = None,
+        duplicate_keys: Mapping[str, int] | None = None,
     ) -> None:
         self.sync_name, self.run_id, self.target = sync_name, run_id, target
         self.destination, self.reader, self.state, self.journal = destination, reader, state, journal
@@ -91,6 +93,7 @@ class Pipeline:
         self.limiter, self.policy = limiter, policy
         self.checkpoint_rows, self.checkpoint_seconds = checkpoint_rows, checkpoint_seconds
         self.on_progress = on_progress
+        self.duplicate_keys: Mapping[str, int] = duplicate_keys or {}
         self.result = PipelineResult()
         self._segment: JournalSegment | None = None
         self._segment_started = time.monotonic()
@@ -142,13 +145,14 @@ class Pipeline:
         if len(self.result.rejected_samples) < 20:
             self.result.rejected_samples.append((key, reason))
 
-    def _reject_invalid(self, key: str, reason: str) -> None:
+    def _reject_invalid(self, key: str, reason: str, rows: int) -> None:
         """Null and duplicate keys: every row counts, one rejection row per key value is kept."""
         if key in self._rejected_keys:
-            self.result.counts.rejected += 1
+            self.result.counts.rejected += rows
             return
         self._rejected_keys.add(key)
         self._reject(key, reason)
+        self.result.counts.rejected += rows - 1
 
     # --- delivery ------------------------------------------------------------------------------
 
@@ -207,6 +211,9 @@ class Pipeline:
                     break
                 for row in chunk:
                     op = row[0]
+                    if op == ADD and row[1] in self.duplicate_keys:
+                        # First sync: the scan cannot see duplicates, the key query did.
+                        op, row = DUPLICATE_KEY, (DUPLICATE_KEY, row[1], None, None, self.duplicate_keys[row[1]])
                     if op in (ADD, CHANGE, REMOVE):
                         counts.added += op == ADD
                         counts.changed += op == CHANGE
@@ -215,7 +222,10 @@ class Pipeline:
                     if operation is None:
                         reason = rejection_reason(op, self.key_columns, row[4])
                         if reason is not None:
-                            self._reject_invalid(NULL_KEY_LABEL if row[1] is None else str(row[1]), reason)
+                            # The first sync's scan yields every bad row; the diff one row per key.
+                            rows_behind = 1 if op == DUPLICATE_KEY and row[1] in self.duplicate_keys else row[4]
+                            self._reject_invalid(NULL_KEY_LABEL if row[1] is None else str(row[1]), reason,
+                                                 int(rows_behind or 1))
                         continue
                     record, fingerprint, identity = self.layout.record(row)
                     flight = buffers.setdefault(operation, _InFlight(Batch(operation, []), {}))

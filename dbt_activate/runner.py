@@ -176,18 +176,28 @@ class Invocation:
         return SyncTarget(sync_name=spec.name, object=spec.object, mode=spec.mode, fields=resolved.fields,
                           identity=resolved.identity, run_id=self.run_id)
 
-    def diff_sql(self, resolved: ResolvedSync, snapshot: str, *, everything: bool) -> str:
+    def diff_sql(self, resolved: ResolvedSync, snapshot: str | None, *, everything: bool) -> str:
+        """The diff against ``snapshot``; with None (nothing synced yet) a plain scan of the model."""
         spec = resolved.spec
-        columns = {f.column: f.data_type for f in resolved.fields}
-        key_types = {**columns}
-        node_columns = [Column(c, key_types.get(c, "")) for c in resolved.key_columns]
-        fields = [Column(f.column, f.data_type) for f in resolved.fields]
+        keys, fields = self._columns(resolved)
+        if snapshot is None:
+            return self.dialect.initial_query(spec.relation, keys, fields, spec.where).sql
         return self.dialect.diff_query(
-            spec.relation, snapshot, node_columns, fields, spec.where,
+            spec.relation, snapshot, keys, fields, spec.where,
             include_changed=spec.mode.value != "create",
             include_removed=spec.sends_deletes,
             include_unchanged=everything,
         ).sql
+
+    def _columns(self, resolved: ResolvedSync) -> tuple[list[Column], list[Column]]:
+        types = dict(resolved.column_types)
+        keys = [Column(c, types.get(c, "")) for c in resolved.key_columns]
+        return keys, [Column(f.column, f.data_type) for f in resolved.fields]
+
+    def duplicate_keys(self, conn: WarehouseConnection, resolved: ResolvedSync) -> dict[str, int]:
+        keys, _ = self._columns(resolved)
+        sql = self.dialect.duplicate_keys_query(resolved.spec.relation, keys, resolved.spec.where)
+        return {str(k): int(n) for k, n in conn.query(sql)}
 
     def write_results(self, result: InvocationResult) -> Path:
         path = self.paths.target_path / "activate_results.json"
@@ -306,6 +316,8 @@ async def _run_one(inv: Invocation, reader: WarehouseConnection, state: StateSto
     target = inv.target_of(rs)
     journal = Journal(inv.paths.target_path / "activate" / "journal", spec.name)
     pipeline = Pipeline(
+        checkpoint_rows=int(os.environ.get("DBT_ACTIVATE_CHECKPOINT_ROWS", "50000")),
+        checkpoint_seconds=float(os.environ.get("DBT_ACTIVATE_CHECKPOINT_SECONDS", "30")),
         sync_name=spec.name, run_id=inv.run_id, target=target, destination=destination, reader=reader,
         state=state, journal=journal, layout=RowLayout(tuple(f.field for f in rs.fields), rs.identity),
         key_columns=rs.key_columns, on_delete=spec.on_delete, limiter=limiter, policy=RetryPolicy(),
@@ -316,7 +328,11 @@ async def _run_one(inv: Invocation, reader: WarehouseConnection, state: StateSto
     try:
         pipeline.replay_leftovers()
         snapshot = state.snapshot(spec.name)
-        sql = inv.diff_sql(rs, snapshot, everything=_everything(decision, saved, rs))
+        if state.is_empty(snapshot):
+            sql = inv.diff_sql(rs, None, everything=True)
+            pipeline.duplicate_keys = inv.duplicate_keys(reader, rs)
+        else:
+            sql = inv.diff_sql(rs, snapshot, everything=_everything(decision, saved, rs))
         result = await _deliver(destination, target, pipeline, sql)
         error = result.error
         outcome.counts, outcome.rejected_samples = result.counts, result.rejected_samples

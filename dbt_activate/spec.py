@@ -226,6 +226,7 @@ class ResolvedSync:
     fields: tuple[FieldSpec, ...]  # what is sent (identity fields included)
     identity: tuple[str, ...]  # destination fields that find the record
     key_columns: tuple[str, ...]  # actual warehouse column names of the primary key
+    column_types: tuple[tuple[str, str], ...] = ()  # every column of the relation with its type
 
 
 def resolve_columns(spec: SyncSpec, columns: Mapping[str, str]) -> ResolvedSync:
@@ -259,7 +260,7 @@ def resolve_columns(spec: SyncSpec, columns: Mapping[str, str]) -> ResolvedSync:
                        f"fields and to {target!r} in match")
     fields = tuple(FieldSpec(column=c, field=f, data_type=columns[c]) for c, f in pairs)
     return ResolvedSync(spec=spec, fields=fields, identity=tuple(f for _, f in identity_pairs),
-                        key_columns=key_columns)
+                        key_columns=key_columns, column_types=tuple(columns.items()))
 
 
 def documented_keys() -> Iterable[str]:

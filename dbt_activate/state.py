@@ -105,6 +105,9 @@ class StateStore:
             self.conn.execute(self._d.snapshot_ddl(table))
         return table
 
+    def is_empty(self, snapshot: str) -> bool:
+        return not self.conn.query(f"select 1 from {snapshot} limit 1")
+
     def reset_snapshot(self, sync_name: str) -> None:
         with self.conn.transaction():
             self.conn.execute(f"delete from {self.snapshot(sync_name)}")

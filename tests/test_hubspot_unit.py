@@ -25,7 +25,9 @@ from dbt_activate.destinations.base import (
     load_destination_type,
 )
 from dbt_activate.destinations.hubspot import HubSpotDestination
+from dbt_activate.destinations.hubspot_results import limit_headers
 from dbt_activate.errors import ConfigError, DestinationError, QuotaExhaustedError, RetryableDestinationError
+from tests.support.delivery import FakeClock
 
 TOKEN = "pat-eu1-5f4dcc3b-5aa7-65d6-1d83-27deb882cf99"
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -134,10 +136,12 @@ def test_delete_reads_record_ids_by_id_property_then_archives_them() -> None:
             "errors": [standard_error("OBJECT_NOT_FOUND", "Could not get some CONTACTS objects",
                                       ids=["u2@example.com"])]}
     handler, seen = recording(httpx.Response(207, json=read), httpx.Response(204))
-    batch = Batch(Operation.DELETE, [Record("1", {"email": "U1@Example.com"}), Record("2", {"email": "u2@example.com"})])
+    batch = Batch(Operation.DELETE, [Record("1", {"email": "U1@Example.com"}),
+                                     Record("2", {"email": "u2@example.com"})])
     result = write(hubspot(handler), batch, target(Mode.MIRROR))
     assert result == BatchResult()  # 1 archived, 2 already gone: both acknowledged
-    assert [r.url.path for r in seen] == ["/crm/v3/objects/contacts/batch/read", "/crm/v3/objects/contacts/batch/archive"]
+    assert [r.url.path for r in seen] == ["/crm/v3/objects/contacts/batch/read",
+                                          "/crm/v3/objects/contacts/batch/archive"]
     assert body(seen[0]) == {"idProperty": "email", "inputs": [{"id": "U1@Example.com"}, {"id": "u2@example.com"}],
                              "properties": ["email"]}
     assert body(seen[1]) == {"inputs": [{"id": "501"}]}
@@ -162,7 +166,8 @@ def test_update_by_record_id_sends_no_id_property() -> None:
 def test_custom_objects_by_type_id_and_the_base_url_are_used() -> None:
     handler, seen = recording()
     tgt = target(obj="2-3456789", identity=("vin",), fields=("vin", "model"))
-    write(hubspot(handler, base_url="https://api.hubapi.eu/"), Batch(Operation.UPSERT, [Record("1", {"vin": "V1"})]), tgt)
+    batch = Batch(Operation.UPSERT, [Record("1", {"vin": "V1"})])
+    write(hubspot(handler, base_url="https://api.hubapi.eu/"), batch, tgt)
     assert str(seen[0].url) == "https://api.hubapi.eu/crm/v3/objects/2-3456789/batch/upsert"
 
 
@@ -256,6 +261,19 @@ def test_400_where_every_input_failed_is_read_per_record() -> None:
     assert result.skipped == {"2": "OBJECT_NOT_FOUND: Could not get some CONTACTS objects"}
 
 
+def test_hubspots_json_list_of_invalid_properties_becomes_a_readable_reason() -> None:
+    problems = [{"isValid": False, "message": 'Property "nickname" does not exist', "error": "PROPERTY_DOESNT_EXIST",
+                 "name": "nickname"},
+                {"isValid": False, "message": "1.5 was not a valid date", "error": "INVALID_DATE", "name": "signup"}]
+    failed = {"status": "error", "category": "VALIDATION_ERROR", "message": "Property values were not valid",
+              "errors": [{"message": "Property values were not valid: " + json.dumps(problems),
+                          "code": "VALIDATION_ERROR", "context": {"objectWriteTraceId": ["1"]}}]}
+    handler, _ = recording(httpx.Response(400, json=failed))
+    result = write(hubspot(handler), Batch(Operation.UPSERT, [person(1)]))
+    assert result.rejected == {"1": 'VALIDATION_ERROR: nickname: Property "nickname" does not exist; '
+                                    "signup: 1.5 was not a valid date"}
+
+
 def test_409_for_a_batch_of_existing_records_skips_them_on_create() -> None:
     conflict = {"status": "error", "category": "CONFLICT", "message": "Contact already exists. Existing ID: 7",
                 "errors": [{"message": "Contact already exists. Existing ID: 7", "code": "CONFLICT",
@@ -338,8 +356,11 @@ def throttled(policy: str) -> httpx.Response:
 
 
 class SpyLimiter(RateLimiter):
+    """Records what the session tells it; runs on virtual time, so a 10-second pause takes none."""
+
     def __init__(self) -> None:
-        super().__init__(RateLimit(100, 10))
+        self.clock = FakeClock()
+        super().__init__(RateLimit(100, 10), clock=self.clock, sleep=self.clock.sleep)
         self.observed: list[tuple[int, float | None]] = []
         self.throttles: list[float | None] = []
 
@@ -349,6 +370,7 @@ class SpyLimiter(RateLimiter):
 
     def throttled(self, retry_after: float | None = None) -> None:
         self.throttles.append(retry_after)
+        super().throttled(retry_after)
 
 
 def deliver_once(destination: HubSpotDestination, batch: Batch, limiter: RateLimiter,
@@ -393,8 +415,10 @@ def test_the_ten_second_limit_is_retried_and_the_limiter_reads_hubspots_headers(
     assert asyncio.run(run()) == BatchResult()
     assert len(seen) == 2
     assert isinstance(retries[0], RetryableDestinationError)
-    assert limiter.observed == [(0, 10.0), (57, 10.0)]
+    # HubSpot's count, plus room for the other batches in flight (max_concurrency 8 - 1).
+    assert limiter.observed == [(0 + 7, 10.0), (57 + 7, 10.0)]
     assert limiter.throttles == [None]  # HubSpot sends no Retry-After: the limiter pauses a window
+    assert limiter.clock.sleeps and sum(limiter.clock.sleeps) >= 10.0  # the retry waited for the window
 
 
 # -- configuration -----------------------------------------------------------------------------------
@@ -438,3 +462,11 @@ def test_a_sync_needs_one_identity_field_except_to_append() -> None:
     destination.check_target(target(Mode.APPEND, identity=("email", "country")))
     with pytest.raises(ConfigError, match="is not a HubSpot object"):
         destination.check_target(target(obj="contacts/../owners"))
+
+
+def test_hubspots_remaining_count_is_read_with_room_for_requests_in_flight() -> None:
+    headers = httpx.Headers({"X-HubSpot-RateLimit-Remaining": "12",
+                             "X-HubSpot-RateLimit-Interval-Milliseconds": "10000"})
+    assert limit_headers(1).read(headers) == (12, 10.0)
+    assert limit_headers(8).read(headers) == (19, 10.0)
+    assert limit_headers(8).read(httpx.Headers({})) is None

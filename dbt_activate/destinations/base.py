@@ -130,7 +130,7 @@ class RecordIdStore(Protocol):
     Vendors that cannot upsert by a field (Pipedrive) must search before every write; this map
     lets a destination search once per record ever, not once per row per run. Keys are chosen by
     the destination and are unique within one destination account (they name the object and the
-    match field, e.g. ``persons|email|ada@example.com``); values are the vendor's record ids. The
+    match field, e.g. ``persons|emails|ada@example.com``); values are the vendor's record ids. The
     runner sets ``Destination.id_store`` before ``open()``, scoped to the destination name (one
     account); without one a destination uses a ``MemoryIdStore`` that forgets at the end of the run.
 

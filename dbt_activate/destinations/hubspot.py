@@ -58,7 +58,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from dbt_activate import __version__
-from dbt_activate.delivery import HttpSession, RateLimitHeaders, body_snippet
+from dbt_activate.delivery import HttpSession, body_snippet
 from dbt_activate.destinations.base import (
     Batch,
     BatchResult,
@@ -74,6 +74,7 @@ from dbt_activate.destinations.hubspot_results import (
     Prepared,
     archive_ids,
     daily_quota_error,
+    limit_headers,
     read_batch_response,
     record_ids_found,
 )
@@ -82,8 +83,7 @@ from dbt_activate.errors import ConfigError, DestinationError, Redactor
 MAX_BATCH = 100
 RECORD_ID = "hs_object_id"  # identity that is HubSpot's own record ID: no idProperty is sent
 NULLS = ("keep", "clear")
-HEADERS = RateLimitHeaders("X-HubSpot-RateLimit-Remaining", "X-HubSpot-RateLimit-Interval-Milliseconds",
-                           interval_scale=0.001)
+
 _JSON = {"Content-Type": "application/json"}
 _OBJECT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _ENDPOINT = {Operation.UPSERT: "upsert", Operation.UPDATE: "update", Operation.CREATE: "create",
@@ -106,8 +106,8 @@ class HubSpotDestination(Destination):
         ConfigKey("batch_size", int, default=MAX_BATCH,
                   help=f"Records per request, 1-{MAX_BATCH} (HubSpot's batch maximum, the default)."),
         ConfigKey("max_concurrency", int, default=8,
-                  help="Batches in flight at once. HubSpot answers a batch in 0.2-0.8 s, so 8 keeps the "
-                       "100/10 s window full; raise it with a higher rate_limit."),
+                  help="Batches in flight at once; 8 keeps the 100/10 s window full while a batch takes up "
+                       "to 0.8 s to answer. Raise it with a higher rate_limit."),
         ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
         ConfigKey("verify", bool, default=True, help="Verify the server's TLS certificate."),
         ConfigKey("ca_bundle", str, help="Path to a PEM file of CA certificates to verify against."),
@@ -201,7 +201,7 @@ class HubSpotDestination(Destination):
                 verify=bool(self.config.get("verify", True)),
                 ca_bundle=self.config.get("ca_bundle") or None,
                 max_connections=max(1, self.effective_concurrency),
-                rate_limit_headers=HEADERS,
+                rate_limit_headers=limit_headers(self.effective_concurrency),
                 response_hook=self._on_response,
                 transport=self._transport,
             )

@@ -64,9 +64,8 @@ from dbt_activate.destinations.pipedrive_fields import (
     needs_definitions,
     resolve,
     standard_target,
-    term,
 )
-from dbt_activate.destinations.pipedrive_ids import SINGULAR, RecordIds, search_spec
+from dbt_activate.destinations.pipedrive_ids import SINGULAR, RecordIds, search_spec, term
 from dbt_activate.errors import ConfigError, DestinationError, RetryableDestinationError
 
 DEFAULT_ORIGIN = "https://api.pipedrive.com"
@@ -123,10 +122,10 @@ class PipedriveDestination(Destination):
         api = self._api_for_run()
         entity, names = target.object, list(target.field_names)
         where = f"{target.sync_name}: fields"
-        if needs_definitions(entity, names):
-            targets = resolve(entity, names, await api.fields(FIELDS_PATH[entity]), where=where)
-        else:
-            targets = resolve(entity, names, (), where=where)
+        # Append never finds records, so a primary key that is no Pipedrive field is simply not sent.
+        optional = target.identity if target.mode is Mode.APPEND else ()
+        definitions = await api.fields(FIELDS_PATH[entity]) if needs_definitions(entity, names) else []
+        targets = resolve(entity, names, definitions, where=where, optional=optional)
         creates = target.mode is not Mode.UPDATE
         if creates and not any(t.prop == REQUIRED[entity] and not t.custom for t in targets.values()):
             raise ConfigError(f"Pipedrive needs {entity} to have a {REQUIRED[entity]!r} to create them: map a "
@@ -170,6 +169,7 @@ class PipedriveDestination(Destination):
         return result
 
     async def close(self) -> None:
+        self._targets, self._ids = None, None  # a later write opens again, with a new client
         if self._api is not None:
             api, self._api = self._api, None
             await api.aclose()
@@ -287,5 +287,10 @@ def _endpoints(name: str, config: Mapping[str, Any]) -> tuple[str, str]:
 def _preview_targets(target: SyncTarget) -> dict[str, FieldTarget]:
     """Field targets without the network, for ``plan``: custom fields shown under their names."""
     entity = target.object if target.object in ENTITIES else "persons"
-    return {name: standard_target(entity, name) or FieldTarget(name, name, "json", custom=True)
-            for name in target.field_names}
+    previews: dict[str, FieldTarget] = {}
+    for name in target.field_names:
+        found = standard_target(entity, name)
+        if found is None and target.mode is Mode.APPEND and name in target.identity:
+            continue  # as open() does: append does not send a primary key Pipedrive has no field for
+        previews[name] = found or FieldTarget(name, name, "json", custom=True)
+    return previews

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -87,14 +87,17 @@ def needs_definitions(entity: str, names: Iterable[str]) -> bool:
 
 
 def resolve(entity: str, names: Sequence[str], definitions: Sequence[Mapping[str, Any]], *,
-            where: str) -> dict[str, FieldTarget]:
+            where: str, optional: Collection[str] = ()) -> dict[str, FieldTarget]:
     """Map each name to its target using the field definitions of ``/v1/{entity}Fields``.
 
-    An unknown name is a ``ConfigError`` located at ``where`` that names the field and the object.
+    An unknown name is a ``ConfigError`` located at ``where`` that names the field and the object;
+    unknown ``optional`` names are left out instead.
     """
     resolved: dict[str, FieldTarget] = {}
     for name in names:
         found = standard_target(entity, name) or _from_definitions(entity, name, definitions)
+        if found is None and name in optional:
+            continue
         if found is None:
             custom = sorted(str(d.get("name")) for d in definitions if _KEY.match(str(d.get("key") or "")))
             raise ConfigError(
@@ -153,19 +156,6 @@ def clear_body(entity: str, targets: Iterable[FieldTarget]) -> dict[str, JSONVal
     if custom:
         body["custom_fields"] = custom
     return body
-
-
-def term(value: Any) -> str:
-    """A match value as the search term Pipedrive compares (first email of a list, dates in ISO)."""
-    if isinstance(value, (list, tuple)):
-        value = value[0] if value else None
-    if value is None:
-        return ""
-    if isinstance(value, Decimal):
-        return format(value.normalize(), "f")
-    if isinstance(value, (dt.date, dt.time)):
-        return value.isoformat()
-    return str(value).strip()
 
 
 def _format(target: FieldTarget, value: Any) -> JSONValue:

@@ -30,8 +30,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
 
 from dbt_activate.destinations.base import RecordIdStore
 from dbt_activate.destinations.pipedrive_api import PipedriveApi, RecordFailed, SearchSpec
@@ -44,6 +47,19 @@ _STANDARD_SEARCH = {  # (object, v2 property) -> the `fields` value of /{object}
     ("organizations", "name"): "name", ("deals", "title"): "title",
 }
 _ITEM_PROPERTY = {"email": "emails", "phone": "phones", "name": "name", "title": "title"}
+
+
+def term(value: Any) -> str:
+    """A match value as the search term Pipedrive compares (first email of a list, dates in ISO)."""
+    if isinstance(value, (list, tuple)):
+        value = value[0] if value else None
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    return str(value).strip()
 
 
 def search_spec(entity: str, match: FieldTarget, *, where: str) -> SearchSpec:

@@ -16,6 +16,7 @@ started, so the quota reserve lets them through (``new_work=False``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import time
@@ -40,7 +41,7 @@ class BulkUpload:
 
     external_id: str
     body: bytes
-    keys: Mapping[str, tuple[str, ...]]  # lookup_key(external id cell) -> record keys
+    keys: Mapping[str, tuple[str, ...]]  # lookup_key(external id cell text) -> record keys
     rows: int
 
 
@@ -70,7 +71,8 @@ def build_upload(external_id: str, records: Sequence[tuple[str, Mapping[str, JSO
         # A missing field is an empty cell (left unchanged); an explicit null is #N/A (emptied).
         row = [csv_cell(values[name]) if name in values else "" for name in columns]
         writer.writerow(row)
-        keys.setdefault(lookup_key(values.get(external_id)), []).append(key)
+        # Result CSVs repeat the uploaded cells verbatim, so rows map back by the cell's text.
+        keys.setdefault(lookup_key(row[0]), []).append(key)
     return BulkUpload(external_id, out.getvalue().encode(), {k: tuple(v) for k, v in keys.items()}, len(records))
 
 
@@ -173,10 +175,8 @@ class BulkUpsert:
 
     async def _abort(self, job_id: str) -> None:
         """Best effort: an open job that will never be closed is aborted so it does not linger."""
-        try:
+        with contextlib.suppress(DestinationError):
             await self.api.request("PATCH", self._job_path(job_id), json={"state": "Aborted"}, new_work=False)
-        except DestinationError:
-            pass
 
 
 def _count(value: Any) -> int:

@@ -167,7 +167,7 @@ class CollectionWriter:
         except ValueError as exc:
             raise DestinationError(f"{self.api.name}: cannot match the {operation.value} results to records "
                                    f"({exc}); the batch is not acknowledged") from exc
-        for key, result in zip(keys, results):
+        for key, result in zip(keys, results, strict=True):
             if result.success:
                 ledger.ack(key)
             elif operation is Operation.CREATE and "DUPLICATE_VALUE" in result.codes:

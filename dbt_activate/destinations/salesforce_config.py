@@ -87,7 +87,8 @@ def settings_from(name: str, config: Mapping[str, Any]) -> SalesforceSettings:
     if threshold < 0:
         raise ConfigError("must be 0 (never use Bulk API) or a positive number of rows",
                           location=f"{name}.bulk_threshold")
-    usage = float(config.get("max_api_usage") if config.get("max_api_usage") is not None else 0.95)
+    configured = config.get("max_api_usage")
+    usage = 0.95 if configured is None else float(configured)
     if not 0 < usage <= 1:
         raise ConfigError(f"must be a share of the daily allocation in (0, 1], got {usage:g}",
                           location=f"{name}.max_api_usage")
@@ -96,7 +97,8 @@ def settings_from(name: str, config: Mapping[str, Any]) -> SalesforceSettings:
         raise ConfigError(f"must be keep or clear, got {nulls!r}", location=f"{name}.nulls")
     return SalesforceSettings(
         instance_url=instance, api_version=_version(name, config.get("api_version")), access_token=access_token,
-        oauth=oauth, request_size=request_size, bulk_threshold=threshold, max_api_usage=usage, clear_nulls=nulls == "clear",
+        oauth=oauth, request_size=request_size, bulk_threshold=threshold, max_api_usage=usage,
+        clear_nulls=nulls == "clear",
         timeout=_seconds(name, config, "timeout", 120.0), bulk_timeout=_seconds(name, config, "bulk_timeout", 1800.0))
 
 

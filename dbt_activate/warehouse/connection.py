@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +32,10 @@ class WarehouseConnection:
         if dialect.name in ("postgres", "redshift"):
             # Explicit transactions everywhere: a state write is all or nothing.
             self._handle.autocommit = False
+        memory_limit = os.environ.get("DBT_ACTIVATE_DUCKDB_MEMORY_LIMIT")
+        if dialect.name == "duckdb" and memory_limit:
+            # DuckDB runs inside this process: its buffer pool counts in our memory.
+            self.execute(f"set memory_limit = {dialect.literal(memory_limit)}")
 
     # --- plain statements -------------------------------------------------------------------------
 

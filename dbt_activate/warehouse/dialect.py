@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 KEY = "__activate_key"
 FINGERPRINT = "__activate_fp"
-PRESENT = "__activate_present"
 DUPLICATES = "__activate_dups"
 OP = "__activate_op"
 IDENTITY = "__activate_identity"
@@ -120,37 +119,67 @@ class Dialect:
     ) -> DiffQuery:
         """Added, changed and removed rows of a model against its snapshot, in one statement.
 
-        Rows with a null or duplicate key come back with op ``null_key`` / ``duplicate_key`` so the
-        runner rejects them with the reason; the other rows are not held back by them.
+        Rows come as (op, key, fingerprint, saved identity, rows sharing the key, fields…). Rows with
+        a null or duplicate key come back once per key with op ``null_key`` / ``duplicate_key`` and
+        the number of rows, so the runner rejects them with the reason and the others go through.
+
+        The comparison runs on narrow rows (key, fingerprint) and only the changed keys are joined
+        back to the model for their fields: the engine never holds whole rows of the model in a
+        hash table, so the diff of a wide 10-million-row model stays cheap in memory.
         """
         names = [c.name for c in field_columns]
-        selected = ", ".join(self.quote(n) for n in names)
-        segment = f"where ({where})" if where else ""
-        model = (
-            f"select {self.key_expression(key_columns)} as {KEY}, {self.fingerprint(field_columns)} as {FINGERPRINT}, "
-            f"1 as {PRESENT}{', ' if selected else ''}{selected} from {relation} {segment}"
+        segment = f" where ({where})" if where else ""
+        key = self.key_expression(key_columns)
+        keyed = (
+            f"select {KEY}, min({FINGERPRINT}) as {FINGERPRINT}, count(*) as {DUPLICATES} from "
+            f"(select {key} as {KEY}, {self.fingerprint(field_columns)} as {FINGERPRINT} from {relation}{segment}) x "
+            f"group by {KEY}"
         )
         wanted = [f"k.{KEY} is null", f"k.{DUPLICATES} > 1", "s.sync_key is null"]
         if include_changed:
             wanted.append(f"k.{FINGERPRINT} <> s.fingerprint")
         if include_unchanged:
-            wanted.append(f"k.{PRESENT} = 1")
-        present = f"k.{PRESENT} = 1 and ({' or '.join(wanted)})"
-        condition = f"(k.{PRESENT} is null) or ({present})" if include_removed else present
+            wanted.append("1 = 1")
+        present = f"k.{DUPLICATES} is not null and ({' or '.join(wanted)})"
+        condition = f"k.{DUPLICATES} is null or ({present})" if include_removed else present
         op = (
-            f"case when k.{PRESENT} is null then 'remove' when k.{KEY} is null then 'null_key' "
+            f"case when k.{DUPLICATES} is null then 'remove' when k.{KEY} is null then 'null_key' "
             f"when k.{DUPLICATES} > 1 then 'duplicate_key' when s.sync_key is null then 'add' else 'change' end"
         )
-        fields = "".join(f", k.{self.quote(n)}" for n in names)
+        fields = "".join(f", m.{self.quote(n)}" for n in names)
+        selected = "".join(f", {self.quote(n)}" for n in names)
         sql = (
-            f"with model_rows as ({model}), "
-            f"keyed as (select m.*, count(*) over (partition by m.{KEY}) as {DUPLICATES} from model_rows m) "
-            f"select {op} as {OP}, coalesce(k.{KEY}, s.sync_key) as {KEY}, k.{FINGERPRINT}, "
-            f"s.record_identity as {IDENTITY}, k.{DUPLICATES}{fields} "
-            f"from keyed k full outer join {snapshot} s on k.{KEY} = s.sync_key "
-            f"where {condition}"
+            f"with changes as (select {op} as {OP}, coalesce(k.{KEY}, s.sync_key) as {KEY}, k.{FINGERPRINT}, "
+            f"s.record_identity as {IDENTITY}, k.{DUPLICATES} "
+            f"from ({keyed}) k full outer join {snapshot} s on k.{KEY} = s.sync_key where {condition}) "
+            f"select c.{OP}, c.{KEY}, c.{FINGERPRINT}, c.{IDENTITY}, c.{DUPLICATES}{fields} "
+            f"from changes c left join (select {key} as {KEY}{selected} from {relation}{segment}) m "
+            f"on c.{OP} in ('add', 'change') and m.{KEY} = c.{KEY}"
         )
         return DiffQuery(sql=sql, field_columns=tuple(names))
+
+    def initial_query(self, relation: str, key_columns: Sequence[Column], field_columns: Sequence[Column],
+                      where: str | None) -> DiffQuery:
+        """Every row of the model as an add: the first sync, when there is no snapshot to compare.
+
+        A plain scan streams without any join; duplicate keys come from ``duplicate_keys_query``.
+        """
+        names = [c.name for c in field_columns]
+        segment = f" where ({where})" if where else ""
+        key = self.key_expression(key_columns)
+        selected = "".join(f", {self.quote(n)}" for n in names)
+        sql = (
+            f"select case when {KEY} is null then 'null_key' else 'add' end as {OP}, {KEY}, {FINGERPRINT}, "
+            f"cast(null as {self.text_type}) as {IDENTITY}, 1 as {DUPLICATES}{selected} from "
+            f"(select {key} as {KEY}, {self.fingerprint(field_columns)} as {FINGERPRINT}{selected} "
+            f"from {relation}{segment}) m"
+        )
+        return DiffQuery(sql=sql, field_columns=tuple(names))
+
+    def duplicate_keys_query(self, relation: str, key_columns: Sequence[Column], where: str | None) -> str:
+        segment = f" where ({where})" if where else ""
+        return (f"select {KEY}, count(*) from (select {self.key_expression(key_columns)} as {KEY} "
+                f"from {relation}{segment}) x where {KEY} is not null group by {KEY} having count(*) > 1")
 
     # --- state tables -----------------------------------------------------------------------------
 

@@ -122,9 +122,11 @@ class Project:
 
     # --- running ---------------------------------------------------------------------------------
 
+    def run_env(self) -> dict[str, str]:
+        return {**os.environ, **self.env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "NO_COLOR": "1"}
+
     def _run(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, **self.env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "NO_COLOR": "1"}
-        return subprocess.run(argv, cwd=self.root, env=env, capture_output=True, text=True, timeout=300)
+        return subprocess.run(argv, cwd=self.root, env=self.run_env(), capture_output=True, text=True, timeout=300)
 
     def dbt(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         proc = self._run([str(BIN / "dbt"), *args, "--project-dir", str(self.root), "--profiles-dir", str(self.root)])
