@@ -72,6 +72,8 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds the emulator adds to every request")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--timeline", type=Path, default=None,
+                        help="write the emulator's counters, sampled every 50 ms, to this CSV file")
     args = parser.parse_args()
     load_before = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory(prefix="bench_hubspot_") as tmp:
@@ -92,6 +94,9 @@ def main() -> int:
                 raise SystemExit(f"dbt-activate run failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
             result = json.loads((root / "target" / "activate_results.json").read_text())["results"][0]
             stored = len(emu.control("records/contacts"))
+    if args.timeline is not None:
+        args.timeline.write_text("seconds,requests,throttled,records\n" + "".join(
+            f"{s.at:.3f},{s.requests},{s.throttled},{s.records}\n" for s in poller.samples))
     report("delivery_hubspot: sync against HubSpot's 100 requests / 10 s", {
         "command": f"python benchmarks/delivery_hubspot.py --rows {args.rows}"
                    + (f" --latency {args.latency}" if args.latency else ""),

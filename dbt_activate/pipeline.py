@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+
 from dbt_activate.changes import (
     ADD,
     CHANGE,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,20 +17,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-from dbt_activate import artifacts
-from dbt_activate.changes import RowLayout
-from dbt_activate.delivery import RateLimiter, RetryPolicy
-from dbt_activate.destinations.base import Destination, RateLimit, SyncTarget
-from dbt_activate.errors import ActivateError, ArtifactsError, ConfigError, Redactor
-from dbt_activate.journal import Journal
-from dbt_activate.pipeline import Counts, Pipeline
+from dbt_activate import artifacts, sync_run
+from dbt_activate.delivery import RateLimiter
+from dbt_activate.destinations.base import SyncTarget
+from dbt_activate.errors import ArtifactsError, ConfigError, Redactor
+from dbt_activate.id_store import WarehouseIdStore
+from dbt_activate.pipeline import Counts
 from dbt_activate.planner import Decision, Plan, make_plan, unknown_selector_methods
 from dbt_activate.project import DestinationsFile, load_destinations, resolve_paths
 from dbt_activate.spec import ResolvedSync, SyncSpec, parse_manifest_syncs, resolve_columns
-from dbt_activate.state import RunRow, StateStore
+from dbt_activate.state import StateStore
 from dbt_activate.warehouse.adapter import DbtAdapter
 from dbt_activate.warehouse.connection import WarehouseConnection
-from dbt_activate.warehouse.dialect import OP, Column, Dialect, dialect_for, snapshot_table_name
+from dbt_activate.warehouse.dialect import Column, Dialect, dialect_for
 
 
 @dataclass(frozen=True)
@@ -98,13 +96,6 @@ class SilentReporter:
         return None
 
 
-def fields_signature(resolved: ResolvedSync) -> str:
-    import hashlib
-
-    text = "|".join(f"{f.column}>{f.field}" for f in resolved.fields) + "#" + ",".join(resolved.identity)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def _outcome(decision: Decision, status: str) -> SyncOutcome:
     s = decision.spec
     return SyncOutcome(s.name, s.model_name, s.destination, s.object, s.mode.value, status, decision.reason)
@@ -139,6 +130,7 @@ class Invocation:
                                   target=options.target, cli_vars=options.vars)
         self.redactor.add(self.adapter.target.secrets)
         self.dialect: Dialect = dialect_for(self.adapter.target.adapter_type)
+        self._id_connection: WarehouseConnection | None = None
         self.state_schema = (options.state_schema or os.environ.get("DBT_ACTIVATE_STATE_SCHEMA")
                              or f"{self.adapter.target.schema}_activate")
 
@@ -147,12 +139,24 @@ class Invocation:
             destination = self.destinations.build(spec.destination, used_at=f"{spec.location}.destination")
             self.redactor.add(destination.secrets())
             if spec.mode not in destination.modes:
+                supported = ", ".join(sorted(m.value for m in destination.modes))
                 raise ConfigError(f"destination type {destination.kind!r} does not support mode "
-                                  f"{spec.mode.value!r} (supported: {', '.join(sorted(m.value for m in destination.modes))})",
-                                  location=f"{spec.location}.mode")
+                                  f"{spec.mode.value!r} (supported: {supported})", location=f"{spec.location}.mode")
 
     def connect(self, name: str) -> WarehouseConnection:
         return WarehouseConnection(self.adapter.open(name), self.dialect, self.redactor)
+
+    def id_store(self, destination: str) -> WarehouseIdStore:
+        """The record-id map of one destination account, on a connection of its own (opened once)."""
+        if self._id_connection is None:
+            self._id_connection = self.connect("activate_ids")
+        store = WarehouseIdStore(self._id_connection, self.state_schema, destination)
+        store.ensure()
+        return store
+
+    def close(self) -> None:
+        if self._id_connection is not None:
+            self._id_connection.close()
 
     def plan(self, saved: Mapping[str, Any]) -> Plan:
         return make_plan(self.specs, self.manifest, self.results,
@@ -261,10 +265,10 @@ def run(options: RunOptions, reporter: Reporter | None = None, *, command: str =
                     continue
                 rs = resolved[decision.spec.name]
                 if command == "plan":
-                    _plan_counts(inv, reader, state, rs, saved, decision, outcome)
+                    sync_run.plan_counts(inv, reader, state, rs, saved, decision, outcome)
                 else:
                     reporter.sync_started(outcome)
-                    await _run_one(inv, reader, state, rs, saved, decision, outcome, limiters, reporter)
+                    await sync_run.run_one(inv, reader, state, rs, saved, decision, outcome, limiters, reporter)
                     reporter.sync_finished(outcome)
                 failed = failed or outcome.status == "error"
                 outcomes.append(outcome)
@@ -276,101 +280,4 @@ def run(options: RunOptions, reporter: Reporter | None = None, *, command: str =
     finally:
         reader.close()
         writer.close()
-
-
-def _everything(decision: Decision, saved: Mapping[str, Any], rs: ResolvedSync) -> bool:
-    record = saved.get(rs.spec.name)
-    return decision.full_resync or (record is not None and record.fields_signature not in ("", fields_signature(rs)))
-
-
-def _plan_counts(inv: Invocation, reader: WarehouseConnection, state: StateStore, rs: ResolvedSync,
-                 saved: Mapping[str, Any], decision: Decision, outcome: SyncOutcome) -> None:
-    exists = reader.query(inv.dialect.columns_query(),
-                          [inv.state_schema, snapshot_table_name(rs.spec.name), None, None])
-    d = inv.dialect
-    snapshot = (state.table(snapshot_table_name(rs.spec.name)) if exists else
-                f"(select cast(null as {d.key_type}) as sync_key, cast(null as varchar(32)) as fingerprint, "
-                f"cast(null as {d.text_type}) as record_identity where 1 = 0)")
-    sql = inv.diff_sql(rs, snapshot, everything=_everything(decision, saved, rs))
-    for op, n in reader.query(f"select {OP}, count(*) from ({sql}) d group by {OP}"):
-        c = outcome.counts
-        if op == "add":
-            c.added = int(n)
-        elif op == "change":
-            c.changed = int(n)
-        elif op == "remove":
-            c.removed = int(n)
-        else:
-            c.rejected += int(n)
-
-
-async def _run_one(inv: Invocation, reader: WarehouseConnection, state: StateStore, rs: ResolvedSync,
-             saved: Mapping[str, Any], decision: Decision, outcome: SyncOutcome,
-             limiters: dict[str, RateLimiter], reporter: Reporter) -> None:
-    spec = rs.spec
-    started, started_at = time.monotonic(), datetime.now(timezone.utc)
-    destination: Destination = inv.destinations.build(spec.destination)
-    limiter = limiters.get(spec.destination)
-    if limiter is None and (rate := _rate_limit(destination)) is not None:
-        limiter = limiters[spec.destination] = RateLimiter(RateLimit(*rate))
-    target = inv.target_of(rs)
-    journal = Journal(inv.paths.target_path / "activate" / "journal", spec.name)
-    pipeline = Pipeline(
-        checkpoint_rows=int(os.environ.get("DBT_ACTIVATE_CHECKPOINT_ROWS", "50000")),
-        checkpoint_seconds=float(os.environ.get("DBT_ACTIVATE_CHECKPOINT_SECONDS", "30")),
-        sync_name=spec.name, run_id=inv.run_id, target=target, destination=destination, reader=reader,
-        state=state, journal=journal, layout=RowLayout(tuple(f.field for f in rs.fields), rs.identity),
-        key_columns=rs.key_columns, on_delete=spec.on_delete, limiter=limiter, policy=RetryPolicy(),
-        on_progress=lambda counts: reporter.sync_progress(spec.name, counts),
-    )
-    previous = saved.get(spec.name)
-    error: ActivateError | None = None
-    try:
-        pipeline.replay_leftovers()
-        snapshot = state.snapshot(spec.name)
-        if state.is_empty(snapshot):
-            sql = inv.diff_sql(rs, None, everything=True)
-            pipeline.duplicate_keys = inv.duplicate_keys(reader, rs)
-        else:
-            sql = inv.diff_sql(rs, snapshot, everything=_everything(decision, saved, rs))
-        result = await _deliver(destination, target, pipeline, sql)
-        error = result.error
-        outcome.counts, outcome.rejected_samples = result.counts, result.rejected_samples
-    except ActivateError as exc:
-        error = exc
-    outcome.duration = time.monotonic() - started
-    outcome.status = "error" if error else ("partial" if outcome.counts.rejected else "success")
-    outcome.error = inv.redactor(str(error)) if error else None
-    outcome.config_error = isinstance(error, ConfigError)
-    complete = error is None
-    row = RunRow(
-        run_id=inv.run_id, dbt_invocation_id=inv.results.invocation_id if inv.results else "",
-        sync_name=spec.name, model=spec.model_name, destination=spec.destination, object=spec.object,
-        mode=spec.mode.value, status=outcome.status, started_at=started_at.strftime("%Y-%m-%d %H:%M:%S.%f"),
-        finished_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f"),
-        duration_seconds=outcome.duration, counts=outcome.counts.as_columns(), error=outcome.error)
-    keep_hash = previous.saved.config_hash if (previous and not complete) else spec.config_hash
-    keep_signature = previous.fields_signature if (previous and not complete) else fields_signature(rs)
-    try:
-        state.finish(row, config_hash=keep_hash if complete or previous else "",
-                     fields_signature=keep_signature if complete or previous else "", complete=complete)
-    except ActivateError as exc:
-        outcome.status = "error"
-        outcome.error = outcome.error or inv.redactor(str(exc))
-
-
-async def _deliver(destination: Destination, target: SyncTarget, pipeline: Pipeline, sql: str) -> Any:
-    try:
-        await destination.open(target)
-        return await pipeline.run(sql)
-    finally:
-        await destination.close()
-
-
-def _rate_limit(destination: Destination) -> tuple[int, float] | None:
-    configured = destination.config.get("rate_limit")
-    if isinstance(configured, dict) and configured.get("requests"):
-        return int(configured["requests"]), float(configured.get("per_seconds", 1))
-    if destination.rate_limit is not None:
-        return destination.rate_limit.requests, destination.rate_limit.per_seconds
-    return None
+        inv.close()

@@ -228,6 +228,12 @@ class ResolvedSync:
     key_columns: tuple[str, ...]  # actual warehouse column names of the primary key
     column_types: tuple[tuple[str, str], ...] = ()  # every column of the relation with its type
 
+    @property
+    def fields_signature(self) -> str:
+        """Changes when the mapping does (a renamed field): then every row must be sent again."""
+        text = "|".join(f"{f.column}>{f.field}" for f in self.fields) + "#" + ",".join(self.identity)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
 
 def resolve_columns(spec: SyncSpec, columns: Mapping[str, str]) -> ResolvedSync:
     """Match the spec's column names against the relation's (name -> data type), case-insensitively."""

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-import dbt_activate
 from dbt_activate.testing import PipedriveEmulator, PipedriveField
 from tests.integration.project import Project, customer
 
@@ -27,10 +26,6 @@ CUSTOM = {
 PERSON_FIELDS = {"email": "email", "full_name": "name", "country": "Country", "score": "Score",
                  "signup_date": "Signed up"}
 SEGMENT = "country in ('FR', 'GB')"
-# True once the engine (not a destination) sets `Destination.id_store`, e.g. to a table in the state schema.
-RUNNER_WIRES_ID_STORE = any("id_store" in path.read_text() for path in Path(dbt_activate.__file__).parent.rglob("*.py")
-                            if "destinations" not in path.parts)
-
 
 @pytest.fixture
 def emu() -> Iterator[PipedriveEmulator]:
@@ -111,9 +106,6 @@ def test_upsert_finds_existing_records_by_match_and_sends_custom_fields_by_name(
     assert sum(writes.values()) == 2  # one PATCH per changed row, nothing else written
 
 
-@pytest.mark.xfail(not RUNNER_WIRES_ID_STORE, strict=True,
-                   reason="the runner does not give destinations a persistent RecordIdStore yet, so each "
-                          "run's MemoryIdStore starts empty and known records are searched again")
 def test_a_second_run_does_not_search_for_known_records(project: Project, emu: PipedriveEmulator) -> None:
     rows = _rows()
     _write(project, emu, rows)

@@ -82,7 +82,7 @@ class WarehouseConnection:
                 self._cursor().execute("rollback")
             else:
                 self._handle.rollback()
-        except Exception:  # noqa: S110 - rollback after a failure is best effort
+        except Exception:
             pass
 
     @contextmanager
@@ -138,7 +138,7 @@ class WarehouseConnection:
             cur.close() if self.dialect.name == "postgres" else None
             if self.dialect.name in ("postgres", "redshift"):
                 self._handle.commit()
-        except Exception:  # noqa: S110 - the connection may already be gone; the error was raised
+        except Exception:
             pass
 
     # --- bulk loads ------------------------------------------------------------------------------
@@ -174,7 +174,7 @@ class WarehouseConnection:
     def close(self) -> None:
         try:
             self._handle.close()
-        except Exception:  # noqa: S110 - closing a dead connection is not an error worth raising
+        except Exception:
             pass
 
 

@@ -27,7 +27,7 @@ def test_model_that_failed_to_build_is_not_synced(duckdb_project: Project) -> No
 
 def test_model_whose_tests_failed_is_not_synced(duckdb_project: Project) -> None:
     p = duckdb_project
-    rows = ROWS + [customer(1)]  # customer 1 twice: the unique test fails
+    rows = [*ROWS, customer(1)]  # customer 1 twice: the unique test fails
     p.write(rows, BLOCK, tests=["unique"])
     p.dbt("build", check=False)
     proc = p.activate("run")

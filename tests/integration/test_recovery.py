@@ -11,6 +11,7 @@ import signal
 import subprocess
 import threading
 from collections import Counter
+
 from dbt_activate.testing.messages import Request, Response
 from dbt_activate.testing.webhook import WebhookReceiver
 from tests.integration.project import BIN, Project, customer

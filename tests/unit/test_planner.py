@@ -7,7 +7,7 @@ import pytest
 from dbt_activate.artifacts import parse_manifest, parse_run_results
 from dbt_activate.planner import SavedSync, make_plan, select, unknown_selector_methods
 from dbt_activate.spec import parse_manifest_syncs
-from tests.factories import manifest, model_node, run_results, dbt_test_node
+from tests.factories import dbt_test_node, manifest, model_node, run_results
 
 BLOCK = {"destination": "crm", "object": "contacts", "primary_key": "id"}
 PEOPLE = "model.shop.people"

@@ -1,0 +1,72 @@
+"""Record ids a destination found or created, kept in the state schema across runs.
+
+Vendors that cannot upsert by a field (Pipedrive) would otherwise search once per row on every
+run. The table is scoped by destination name (one vendor account), not by sync: an id describes
+the record in the destination whichever sync wrote it. It has its own connection, because the
+destination calls it on the event loop while checkpoints use the state connection in a thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from dbt_activate.warehouse.connection import WarehouseConnection
+
+TABLE = "destination_record_ids"
+_CHUNK = 500
+
+
+class WarehouseIdStore:
+    """A ``RecordIdStore`` (destinations/base.py) backed by a table in the state schema."""
+
+    def __init__(self, conn: WarehouseConnection, schema: str, destination: str) -> None:
+        self._conn = conn
+        self._d = conn.dialect
+        self._table = self._d.table(schema, TABLE)
+        self._destination = destination
+
+    def ensure(self) -> None:
+        with self._conn.transaction():
+            self._conn.execute(f"create table if not exists {self._table} (destination varchar(256), "
+                               f"id_key {self._d.key_type}, record_id varchar(256))")
+
+    def _in(self, count: int) -> str:
+        return ", ".join([self._d.placeholder] * count)
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        p = self._d.placeholder
+        for start in range(0, len(keys), _CHUNK):
+            chunk = list(keys[start:start + _CHUNK])
+            rows = self._conn.query(
+                f"select id_key, record_id from {self._table} where destination = {p} "
+                f"and id_key in ({self._in(len(chunk))})", [self._destination, *chunk])
+            found.update({str(k): str(v) for k, v in rows})
+        if self._d.name != "duckdb":  # DuckDB reads outside a transaction; the others opened one
+            self._conn.commit()  # end it, so it holds no snapshot or locks
+        return found
+
+    def put_many(self, ids: Mapping[str, str]) -> None:
+        if not ids:
+            return
+        items = list(ids.items())
+        with self._conn.transaction():
+            self._delete([k for k, _ in items])
+            for start in range(0, len(items), _CHUNK):
+                chunk = items[start:start + _CHUNK]
+                values = ", ".join(f"({self._in(3)})" for _ in chunk)
+                params = [v for key, record_id in chunk for v in (self._destination, key, record_id)]
+                self._conn.execute(f"insert into {self._table} (destination, id_key, record_id) values {values}",
+                                   params)
+
+    def delete_many(self, keys: Sequence[str]) -> None:
+        if keys:
+            with self._conn.transaction():
+                self._delete(list(keys))
+
+    def _delete(self, keys: list[str]) -> None:
+        p = self._d.placeholder
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start:start + _CHUNK]
+            self._conn.execute(f"delete from {self._table} where destination = {p} "
+                               f"and id_key in ({self._in(len(chunk))})", [self._destination, *chunk])
