@@ -21,16 +21,20 @@ dbt build --profiles-dir . --quiet
 echo "== dbt-activate run (first run: every row of every segment is sent)"
 dbt-activate run --profiles-dir .
 
-echo "== a driver changes city, another leaves, one joins; dbt build again"
+echo "== a GB driver moves city, a FR driver leaves, a RU driver joins; dbt build again"
 python - <<'PY'
 import csv
 rows = list(csv.DictReader(open("seeds/drivers.csv")))
-rows[0]["city"] = "Lyon" if rows[0]["city"] != "Lyon" else "Paris"
-removed = rows.pop(5)
-new = dict(rows[1]); new["driver_id"] = "9001"; new["email"] = "new.driver9001@example.com"
-rows.append(new)
-with open("seeds/drivers.csv", "w", newline="") as fh:
-    w = csv.DictWriter(fh, fieldnames=rows[0].keys()); w.writeheader(); w.writerows(rows)
+first = {c: next(r for r in rows if r["country"] == c) for c in ("GB", "FR", "RU")}
+first["GB"]["city"] = "Leeds" if first["GB"]["city"] != "Leeds" else "York"
+rows.remove(first["FR"])
+rows.append({**first["RU"], "driver_id": "9001", "email": "new.driver9001@example.com"})
+trips = [t for t in csv.DictReader(open("seeds/trips.csv")) if t["driver_id"] != first["FR"]["driver_id"]]
+for path, table in (("seeds/drivers.csv", rows), ("seeds/trips.csv", trips)):
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(table[0]))
+        writer.writeheader()
+        writer.writerows(table)
 PY
 dbt build --profiles-dir . --quiet
 echo "== dbt-activate run (second run: only what changed is sent)"
