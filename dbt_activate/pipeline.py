@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from dbt_activate.changes import (
     ADD,
@@ -24,7 +25,7 @@ from dbt_activate.changes import (
     rejection_reason,
 )
 from dbt_activate.delivery import RateLimiter, RetryPolicy, deliver
-from dbt_activate.destinations.base import Batch, BatchResult, Destination, Operation, SyncTarget
+from dbt_activate.destinations.base import Batch, BatchResult, Destination, Operation, Record, SyncTarget
 from dbt_activate.errors import ActivateError, DestinationError
 from dbt_activate.journal import Journal, JournalSegment
 from dbt_activate.state import StateStore
@@ -65,6 +66,11 @@ ProgressCallback = Callable[[Counts], None]
 class _InFlight:
     batch: Batch
     meta: dict[str, tuple[str, str | None, str]]  # key -> (op, fingerprint, identity json)
+
+    def add(self, record: Record, meta: tuple[str, str | None, str]) -> None:
+        assert isinstance(self.batch.records, list)  # built here, with a list
+        self.batch.records.append(record)
+        self.meta[record.key] = meta
 
 
 class Pipeline:
@@ -182,8 +188,7 @@ class Pipeline:
             self.on_progress(counts)
         await self._checkpoint()
 
-    async def _dispatch(self, operation: Operation, flight: _InFlight, slots: asyncio.Semaphore,
-                        tasks: set[asyncio.Task[None]]) -> None:
+    async def _dispatch(self, flight: _InFlight, slots: asyncio.Semaphore, tasks: set[asyncio.Task[None]]) -> None:
         await slots.acquire()
         task = asyncio.create_task(self._send(flight))
         tasks.add(task)
@@ -194,12 +199,31 @@ class Pipeline:
 
         task.add_done_callback(done)
 
+    def _route(self, row: tuple[Any, ...]) -> tuple[Operation, Record, tuple[str, str | None, str]] | None:
+        """Count a diff row; reject it when its key is null or duplicated; else what to send."""
+        op, counts = row[0], self.result.counts
+        if op == ADD and row[1] in self.duplicate_keys:
+            # First sync: the plain scan cannot see duplicates, the key query did (one row each).
+            self._reject_invalid(str(row[1]), rejection_reason(DUPLICATE_KEY, self.key_columns,
+                                                               self.duplicate_keys[row[1]]) or "", 1)
+            return None
+        counts.added += op == ADD
+        counts.changed += op == CHANGE
+        counts.removed += op == REMOVE
+        operation = operation_for(self.target.mode, op, self.on_delete)
+        if operation is None:
+            reason = rejection_reason(op, self.key_columns, row[4])
+            if reason is not None:  # the diff yields one row per bad key, with how many rows share it
+                self._reject_invalid(NULL_KEY_LABEL if row[1] is None else str(row[1]), reason, int(row[4] or 1))
+            return None
+        record, fingerprint, identity = self.layout.record(row)
+        return operation, record, (op, fingerprint, identity)
+
     async def run(self, sql: str) -> PipelineResult:
         batch_size = self.destination.effective_batch_size
         slots = asyncio.Semaphore(max(1, self.destination.effective_concurrency))
         tasks: set[asyncio.Task[None]] = set()
         buffers: dict[Operation, _InFlight] = {}
-        counts = self.result.counts
         rows = self.reader.stream(sql, FETCH_ROWS)
         try:
             while self.result.error is None:
@@ -211,34 +235,18 @@ class Pipeline:
                 if chunk is None:
                     break
                 for row in chunk:
-                    op = row[0]
-                    if op == ADD and row[1] in self.duplicate_keys:
-                        # First sync: the scan cannot see duplicates, the key query did.
-                        op, row = DUPLICATE_KEY, (DUPLICATE_KEY, row[1], None, None, self.duplicate_keys[row[1]])
-                    if op in (ADD, CHANGE, REMOVE):
-                        counts.added += op == ADD
-                        counts.changed += op == CHANGE
-                        counts.removed += op == REMOVE
-                    operation = operation_for(self.target.mode, op, self.on_delete)
-                    if operation is None:
-                        reason = rejection_reason(op, self.key_columns, row[4])
-                        if reason is not None:
-                            # The first sync's scan yields every bad row; the diff one row per key.
-                            rows_behind = 1 if op == DUPLICATE_KEY and row[1] in self.duplicate_keys else row[4]
-                            self._reject_invalid(NULL_KEY_LABEL if row[1] is None else str(row[1]), reason,
-                                                 int(rows_behind or 1))
+                    routed = self._route(row)
+                    if routed is None:
                         continue
-                    record, fingerprint, identity = self.layout.record(row)
+                    operation, record, meta = routed
                     flight = buffers.setdefault(operation, _InFlight(Batch(operation, []), {}))
-                    assert isinstance(flight.batch.records, list)
-                    flight.batch.records.append(record)
-                    flight.meta[record.key] = (op, fingerprint, identity)
-                    if len(flight.batch.records) >= batch_size:
+                    flight.add(record, meta)
+                    if len(flight.meta) >= batch_size:
                         del buffers[operation]
-                        await self._dispatch(operation, flight, slots, tasks)
+                        await self._dispatch(flight, slots, tasks)
             if self.result.error is None:
-                for operation, flight in list(buffers.items()):
-                    await self._dispatch(operation, flight, slots, tasks)
+                for flight in buffers.values():
+                    await self._dispatch(flight, slots, tasks)
             if tasks:
                 await asyncio.gather(*tasks)
         finally:

@@ -14,8 +14,10 @@ Configuration (``destinations.yml``)::
 A sync's ``object`` is ``contacts``, ``companies``, ``deals``, a custom object's type id (``2-…``)
 or name. Its identity (``match``, else the primary key) must be one field: a HubSpot property with
 unique values (``email`` for contacts, or a custom property with ``hasUniqueValue``), sent as
-``idProperty``; ``hs_object_id`` means HubSpot's record ID. One request per batch
-(contracts SUMMARY §1; ``POST /crm/v3/objects/{object}/batch/…``):
+``idProperty``; ``hs_object_id`` means HubSpot's record ID. A record whose identity is empty, or
+repeats another's in the same batch (HubSpot refuses such a batch whole), is rejected before
+sending. One request per batch, two for delete (contracts SUMMARY §1;
+``POST /crm/v3/objects/{object}/batch/…``):
 
 =========  ==============================================================================
 upsert     ``batch/upsert``: ``{"inputs": [{"idProperty", "id", "properties", "objectWriteTraceId"}]}``
