@@ -6,7 +6,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 venv=$(bash "$root/scripts/bootstrap.sh" duckdb | tail -n 1)
 export PATH="$venv/bin:$PATH" DBT_SEND_ANONYMOUS_USAGE_STATS=false
 work=$(mktemp -d)
-trap 'kill "${receiver_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill "${receiver_pid:-}" "${hubspot_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 cp -R "$root/sample_project/." "$work/"
 cd "$work"
 
@@ -15,6 +15,11 @@ python -m dbt_activate.testing webhook --port 0 > "$work/receiver.url" &
 receiver_pid=$!
 for _ in $(seq 50); do [ -s "$work/receiver.url" ] && break; sleep 0.1; done
 export CRM_WEBHOOK_URL="$(head -n 1 "$work/receiver.url")/hooks/deals"
+# The bundled HubSpot emulator (CRM v3 batch API, 100 requests per 10 s) stands in for HubSpot.
+python -m dbt_activate.testing hubspot --port 0 --rate-limit vendor > "$work/hubspot.url" &
+hubspot_pid=$!
+for _ in $(seq 50); do [ -s "$work/hubspot.url" ] && break; sleep 0.1; done
+export HUBSPOT_BASE_URL="$(head -n 1 "$work/hubspot.url")" HUBSPOT_TOKEN=test-token
 
 echo "== dbt build"
 dbt build --profiles-dir . --quiet
@@ -42,4 +47,5 @@ dbt-activate run --profiles-dir .
 
 echo "== what the destinations received"
 find activate_output -type f | sort | while read -r f; do echo "$f: $(wc -l < "$f") line(s)"; done
+echo "HubSpot emulator contacts: $(curl -s "$HUBSPOT_BASE_URL/_emulator/records/contacts" | python -c 'import json,sys; print(len(json.load(sys.stdin)))' 2>/dev/null || echo '?')"
 if [ -n "${KEEP_QUICKSTART:-}" ]; then cp -R "$work" "$KEEP_QUICKSTART"; echo "copied to $KEEP_QUICKSTART"; fi
