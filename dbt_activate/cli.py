@@ -35,9 +35,15 @@ def _vars(value: str | None) -> dict[str, Any]:
     return parsed
 
 
-def _dbt_options(func: Callable[..., Any]) -> Callable[..., Any]:
+def _apply(options: list[Callable[..., Any]], func: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _project_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """The dbt flags dbt-activate shares with dbt, with the same environment variables."""
-    options = [
+    return _apply([
         click.option("--project-dir", envvar="DBT_PROJECT_DIR", help="dbt project directory (default: .)."),
         click.option("--profiles-dir", envvar="DBT_PROFILES_DIR",
                      help="Directory of profiles.yml (default: project dir if it has one, else ~/.dbt)."),
@@ -52,16 +58,24 @@ def _dbt_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("-s", "--select", multiple=True,
                      help="Syncs to consider: model or sync name, tag:x, path:models/crm, destination:x."),
         click.option("--exclude", multiple=True, help="Syncs to leave out (same syntax as --select)."),
+        click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
+                     help="json: one JSON document on stdout (schema: dbt_activate/schemas)."),
+    ], func)
+
+
+def _dbt_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``run`` and ``plan``: the project flags plus what decides and shows a run."""
+    return _apply([
+        _project_options,
         click.option("--all", "run_all", is_flag=True, help="Sync even models that were not rebuilt."),
         click.option("--full-resync", is_flag=True,
                      help="Ignore saved state for the selected syncs: send every row again."),
         click.option("--fail-fast", is_flag=True, help="Stop at the first sync that fails."),
-        click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
-                     help="json: one JSON document on stdout."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+        click.option("-q", "--quiet", is_flag=True,
+                     help="No progress bars or per-sync lines on stderr: the summary and errors only."),
+        click.option("-v", "--debug", "verbose", is_flag=True,
+                     help="Also log every HTTP request: method, path, status, duration (never bodies or secrets)."),
+    ], func)
 
 
 def _options(kwargs: dict[str, Any]) -> Any:
@@ -71,17 +85,20 @@ def _options(kwargs: dict[str, Any]) -> Any:
         project_dir=kwargs["project_dir"], profiles_dir=kwargs["profiles_dir"], profile=kwargs["profile"],
         target=kwargs["target"], target_path=kwargs["target_path"], vars=_vars(kwargs["vars_"]),
         destinations_dir=kwargs["destinations_dir"], select=kwargs["select"], exclude=kwargs["exclude"],
-        run_all=kwargs["run_all"], full_resync=kwargs["full_resync"], fail_fast=kwargs["fail_fast"],
-        state_schema=kwargs["state_schema"],
+        run_all=kwargs.get("run_all", False), full_resync=kwargs.get("full_resync", False),
+        fail_fast=kwargs.get("fail_fast", False), state_schema=kwargs["state_schema"],
     )
 
 
 def _execute(command: str, kwargs: dict[str, Any]) -> None:
     from dbt_activate import console, runner
+    from dbt_activate.delivery import observing_http
 
-    out = console.Console(output=kwargs["output"])
+    out = console.Console(output=kwargs["output"], quiet=kwargs["quiet"], verbose=kwargs["verbose"])
+    reporter = out.reporter()
     try:
-        result = runner.run(_options(kwargs), out.reporter(), command=command)
+        with observing_http(on_request=reporter.request, on_warning=reporter.warning):
+            result = runner.run(_options(kwargs), reporter, command=command)
     except ConfigError as exc:
         out.error(str(exc))
         sys.exit(EXIT_CONFIG)
@@ -112,6 +129,24 @@ def run(**kwargs: Any) -> None:
 @_dbt_options
 def plan(**kwargs: Any) -> None:
     _execute("plan", kwargs)
+
+
+@main.command(name="ls", help="List every declared sync: model, destination, object, mode, and the time and "
+                               "status of its last run from the state schema. Sends nothing, writes nothing.")
+@_project_options
+def ls(**kwargs: Any) -> None:
+    from dbt_activate import console, history
+
+    out = console.Console(output=kwargs["output"])
+    try:
+        listings = history.list_syncs(_options(kwargs))
+    except ActivateError as exc:
+        out.error(str(exc))
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # unexpected: still a clear one-line message and exit 2
+        out.error(f"unexpected error: {type(exc).__name__}: {exc}. Please report it with the command you ran.")
+        sys.exit(EXIT_CONFIG)
+    out.document(history.ls_document(listings), console.ls_table(listings))
 
 
 if __name__ == "__main__":  # pragma: no cover

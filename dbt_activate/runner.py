@@ -17,10 +17,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-from dbt_activate import artifacts, sync_run
+from dbt_activate import alerts, artifacts, sync_run
 from dbt_activate.delivery import RateLimiter
 from dbt_activate.destinations.base import SyncTarget
 from dbt_activate.errors import ArtifactsError, ConfigError, Redactor
+from dbt_activate.history import last_runs
 from dbt_activate.id_store import WarehouseIdStore
 from dbt_activate.pipeline import Counts
 from dbt_activate.planner import Decision, Plan, make_plan, unknown_selector_methods
@@ -126,6 +127,9 @@ class Invocation:
         self.destinations: DestinationsFile = load_destinations(self.paths.destinations_file)
         self.redactor = Redactor(self.destinations.secrets)
         self._check_destinations(self.specs)
+        self.alert_rules = alerts.parse_rules(self.destinations)
+        for rule in self.alert_rules:
+            self.redactor.add(self.destinations.build(rule.destination).secrets())
         self.adapter = DbtAdapter(self.paths.project_dir, self.paths.profiles_dir, profile=options.profile,
                                   target=options.target, cli_vars=options.vars)
         self.redactor.add(self.adapter.target.secrets)
@@ -248,6 +252,10 @@ def run(options: RunOptions, reporter: Reporter | None = None, *, command: str =
         else:
             saved = state.saved_syncs() if _state_exists(writer, inv.dialect, inv.state_schema) else {}
         plan = inv.plan(saved)
+        # The status each sync had before this run, for `recovered` alerts.
+        previous = ({name: r.status for name, r in last_runs(writer, inv.state_schema).items()}
+                    if command == "run" and inv.alert_rules else {})
+        notices = [plan.notice] if plan.notice else []
         # Validate every sync that will run before anything is sent.
         resolved = {d.spec.name: inv.resolve(reader, d.spec) for d in plan.to_run}
         outcomes = [_outcome(d, "skipped") for d in plan.skipped]
@@ -272,9 +280,13 @@ def run(options: RunOptions, reporter: Reporter | None = None, *, command: str =
                     reporter.sync_finished(outcome)
                 failed = failed or outcome.status == "error"
                 outcomes.append(outcome)
+            if inv.alert_rules and command == "run":
+                undelivered = await alerts.announce(inv.destinations, inv.alert_rules, outcomes, previous,
+                                                    inv.run_id)
+                notices.extend(inv.redactor(n) for n in undelivered)
 
         asyncio.run(run_all())
-        result = InvocationResult(inv.run_id, command, plan.notice, outcomes)
+        result = InvocationResult(inv.run_id, command, " ".join(notices) or None, outcomes)
         inv.write_results(result)
         return result
     finally:

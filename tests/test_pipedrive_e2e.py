@@ -6,8 +6,6 @@ fields mapped by their names, runs the CLI as a user does, and reads the emulato
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -241,58 +239,3 @@ def test_a_spent_daily_budget_stops_the_sync_and_the_next_run_finishes_it(
     second = _sync(project)
     assert second["status"] == "success"
     assert _persons(emu) == _expected(rows)  # records created before the stop were found, not duplicated
-
-
-# `dbt-activate run` in which the RecordIdStore outlives the process, as the runner's warehouse-backed
-# store will: a JSON file. Only the fallback the destination uses when the runner gives it no store is
-# replaced, so everything else is the real CLI.
-_CLI_WITH_FILE_STORE = """
-import json, sys
-from pathlib import Path
-from dbt_activate import cli
-from dbt_activate.destinations import pipedrive
-
-class FileIdStore:
-    def __init__(self, path):
-        self.path = path
-        self.ids = json.loads(path.read_text()) if path.exists() else {}
-    def get_many(self, keys):
-        return {k: self.ids[k] for k in keys if k in self.ids}
-    def put_many(self, ids):
-        self.ids.update(ids)
-        self.path.write_text(json.dumps(self.ids))
-    def delete_many(self, keys):
-        for k in keys:
-            self.ids.pop(k, None)
-        self.path.write_text(json.dumps(self.ids))
-
-store = Path(sys.argv.pop(1))
-pipedrive.MemoryIdStore = lambda: FileIdStore(store)
-sys.exit(cli.main())
-"""
-
-
-def test_with_a_store_that_outlives_the_run_known_records_are_never_searched_again(
-        project: Project, emu: PipedriveEmulator) -> None:
-    script, store = project.root / "activate_with_store.py", project.root / "ids.json"
-    script.write_text(_CLI_WITH_FILE_STORE)
-
-    def run() -> dict[str, Any]:
-        proc = project._run([sys.executable, str(script), str(store), "run"])
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        return project.result_of("people")
-
-    rows = _rows()
-    _write(project, emu, rows)
-    project.dbt("build")
-    run()
-    assert _search_requests(emu) == 12
-    assert len(json.loads(store.read_text())) == 12
-
-    for row in rows[:4]:
-        row["score"] = 77.25
-    _rebuild(project, rows)
-    emu.reset_counters()
-    assert run()["counts"]["sent"] == 4
-    assert _search_requests(emu) == 0  # the four persons were patched by their stored ids
-    assert _persons(emu) == _expected(rows)
