@@ -118,7 +118,9 @@ def main() -> None:
     pass
 
 
-@main.command(help="Sync every sync whose model changed in the last dbt invocation. Run after `dbt build`.")
+@main.command(help="Sync every sync whose model changed in the last dbt invocation. Run after `dbt build`. "
+                   "Progress and a summary go to stderr; rules under `alerts:` in destinations.yml announce "
+                   "failures, recoveries and rejected rows.")
 @_dbt_options
 def run(**kwargs: Any) -> None:
     _execute("run", kwargs)
