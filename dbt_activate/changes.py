@@ -76,6 +76,6 @@ class RowLayout:
         if op == REMOVE:
             values: dict[str, Any] = json.loads(saved_identity) if saved_identity else {}
             return Record(key=str(key), values=values), None, saved_identity or "{}"
-        values = dict(zip(self.fields, row[5:]))
+        values = dict(zip(self.fields, row[5:], strict=True))
         identity = identity_json({f: values.get(f) for f in self.identity})
         return Record(key=str(key), values=values), fingerprint, identity

@@ -130,7 +130,8 @@ class StateStore:
         ack_stage, reject_stage = self._d.quote(_ACK_STAGE), self._d.quote(_REJECT_STAGE)
         rejections = self.table("sync_rejections")
         now = _now()
-        with self.conn.transaction():
+
+        def load() -> None:
             self.conn.execute(f"delete from {ack_stage}")
             self.conn.execute(f"delete from {reject_stage}")
             if acks is not None and acks.stat().st_size:
@@ -153,6 +154,9 @@ class StateStore:
                     f"cast({p} as timestamp), {p} from {reject_stage} r where not exists (select 1 from "
                     f"{rejections} x where x.sync_name = {p} and x.sync_key = r.sync_key)",
                     [sync_name, now, now, run_id, sync_name])
+
+        # On DuckDB a segment that ran out of memory is loaded again with a higher limit.
+        self.conn.run_transaction(load)
 
     # --- end of a sync ---------------------------------------------------------------------------
 

@@ -100,7 +100,9 @@ class FileDestination(Destination):
         ConfigKey("format", str, default="jsonl", help="jsonl (one JSON object per line) or csv."),
     )
     modes = frozenset(Mode)
-    batch_size = 10_000
+    # Two batches are held at once (one filling, one writing): 2,000 rows keep that under ~6 MB and
+    # write as fast as 10,000 (benchmarks/README.md, Memory).
+    batch_size = 2_000
     max_concurrency = 1
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:

@@ -4,6 +4,9 @@ Streaming never holds a whole result in memory: psycopg2's default cursor and re
 buffer the full result client-side before ``fetchmany``, so PostgreSQL reads go through a named
 (server-side) cursor and Redshift reads through ``DECLARE … CURSOR`` / ``FETCH FORWARD n`` inside a
 transaction. DuckDB's cursor streams ``fetchmany`` natively.
+
+DuckDB runs inside this process: its connections get a memory limit (duckdb_memory.py), and a query,
+a stream before its first row or a transaction that runs out of it runs again with a higher one.
 """
 
 from __future__ import annotations
@@ -12,15 +15,18 @@ import csv
 import io
 import itertools
 import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from dbt_activate.errors import Redactor, WarehouseError
 from dbt_activate.warehouse.dialect import Dialect
+from dbt_activate.warehouse.duckdb_memory import duckdb_tuning, next_memory_limit, size_bytes
 
 _INSERT_ROWS_PER_STATEMENT = 500
+_OUT_OF_MEMORY = "Out of Memory Error"
+T = TypeVar("T")
 
 
 class WarehouseConnection:
@@ -29,13 +35,51 @@ class WarehouseConnection:
         self.dialect = dialect
         self._redact = redactor or Redactor()
         self._cursor_seq = itertools.count()
+        self._in_transaction = False
+        self._memory_managed = False
         if dialect.name in ("postgres", "redshift"):
             # Explicit transactions everywhere: a state write is all or nothing.
             self._handle.autocommit = False
-        memory_limit = os.environ.get("DBT_ACTIVATE_DUCKDB_MEMORY_LIMIT")
-        if dialect.name == "duckdb" and memory_limit:
-            # DuckDB runs inside this process: its buffer pool counts in our memory.
-            self.execute(f"set memory_limit = {dialect.literal(memory_limit)}")
+        if dialect.name == "duckdb":
+            self._tune_duckdb()
+
+    # --- DuckDB memory ------------------------------------------------------------------------------
+
+    def _tune_duckdb(self) -> None:
+        limit, threads = duckdb_tuning()
+        explicit = {"memory_limit": "DBT_ACTIVATE_DUCKDB_MEMORY_LIMIT" in os.environ,
+                    "threads": "DBT_ACTIVATE_DUCKDB_THREADS" in os.environ, "preserve_insertion_order": False}
+        for name, statement in self.dialect.session_settings(memory_limit=limit, threads=threads):
+            try:
+                self._cursor().execute(statement)
+            except Exception as exc:
+                if explicit[name]:
+                    raise WarehouseError(f"DuckDB refused DBT_ACTIVATE_DUCKDB_{name.upper()}: "
+                                         f"{self._fail('a setting', exc)}") from exc
+                continue  # the defaults are an optimisation: DuckDB's own settings still work
+            self._memory_managed = self._memory_managed or name == "memory_limit"
+
+    def _memory_limit(self) -> int | None:
+        cur = self._cursor()
+        cur.execute(self.dialect.memory_limit_query())
+        row = cur.fetchone()
+        return size_bytes(str(row[0])) if row else None
+
+    def _grow_memory(self, exc: BaseException) -> bool:
+        """After DuckDB ran out of its limit: raise it for the rest of the run; False when it cannot."""
+        if not self._memory_managed or _OUT_OF_MEMORY not in f"{exc} {exc.__cause__}":
+            return False
+        try:
+            current = self._memory_limit()
+            if current is None:
+                return False
+            wanted = next_memory_limit(current)
+            self._cursor().execute(self.dialect.reset_memory_limit() if wanted is None
+                                   else self.dialect.set_memory_limit(f"{wanted}B"))
+            grown = self._memory_limit()
+        except Exception:  # the original error is what the caller reports
+            return False
+        return grown is not None and grown > current
 
     # --- plain statements -------------------------------------------------------------------------
 
@@ -55,19 +99,25 @@ class WarehouseConnection:
             raise self._fail("a statement", exc) from exc
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        try:
-            cur = self._cursor()
-            cur.execute(sql, tuple(params)) if params else cur.execute(sql)
-            return [tuple(r) for r in cur.fetchall()]
-        except Exception as exc:
-            raise self._fail("a query", exc) from exc
+        while True:
+            try:
+                cur = self._cursor()
+                cur.execute(sql, tuple(params)) if params else cur.execute(sql)
+                return [tuple(r) for r in cur.fetchall()]
+            except Exception as exc:
+                # Inside a transaction the error aborted it: run_transaction retries the whole body.
+                if not self._in_transaction and self._grow_memory(exc):
+                    continue
+                raise self._fail("a query", exc) from exc
 
     def begin(self) -> None:
         if self.dialect.name == "duckdb":
             self.execute("begin transaction")
         # psycopg2 and redshift_connector open a transaction implicitly (autocommit off).
+        self._in_transaction = True
 
     def commit(self) -> None:
+        self._in_transaction = False
         try:
             if self.dialect.name == "duckdb":
                 self._cursor().execute("commit")
@@ -77,6 +127,7 @@ class WarehouseConnection:
             raise self._fail("commit", exc) from exc
 
     def rollback(self) -> None:
+        self._in_transaction = False
         try:
             if self.dialect.name == "duckdb":
                 self._cursor().execute("rollback")
@@ -95,41 +146,72 @@ class WarehouseConnection:
             raise
         self.commit()
 
+    def run_transaction(self, body: Callable[[], T]) -> T:
+        """``body()`` in one transaction; on DuckDB, again with a higher memory limit if it ran out."""
+        while True:
+            try:
+                with self.transaction():
+                    return body()
+            except WarehouseError as exc:
+                self.rollback()  # a failed commit leaves DuckDB's transaction open and aborted
+                if not self._grow_memory(exc):
+                    raise
+
     # --- streaming reads -------------------------------------------------------------------------
 
     def stream(self, sql: str, batch_rows: int) -> Iterator[list[tuple[Any, ...]]]:
-        """Yield the result of ``sql`` in lists of at most ``batch_rows`` rows."""
-        name = f"activate_cursor_{next(self._cursor_seq)}"
-        try:
-            if self.dialect.name == "postgres":
-                cur = self._handle.cursor(name=name)
-                cur.itersize = batch_rows
-                cur.execute(sql)
-                fetch = lambda: cur.fetchmany(batch_rows)  # noqa: E731
-            elif self.dialect.name == "redshift":
-                cur = self._handle.cursor()
-                cur.execute(f"declare {name} cursor for {sql}")
+        """Yield the result of ``sql`` in lists of at most ``batch_rows`` rows.
 
-                def fetch() -> list[Any]:
-                    cur.execute(f"fetch forward {int(batch_rows)} from {name}")
-                    return list(cur.fetchall() or [])
-            else:
-                cur = self._cursor()
-                cur.execute(sql)
-                fetch = lambda: cur.fetchmany(batch_rows)  # noqa: E731
-        except Exception as exc:
-            raise self._fail("the diff query", exc) from exc
+        Running out of DuckDB's memory before the first row is retried with a higher limit; nothing
+        has been yielded then, so the caller cannot tell.
+        """
+        while True:
+            cur, name, fetch = self._open_stream(sql, batch_rows)
+            try:
+                rows = fetch()
+            except Exception as exc:
+                self._close_stream(cur, name)
+                if self._grow_memory(exc):
+                    continue
+                raise self._fail("reading rows", exc) from exc
+            break
         try:
-            while True:
+            while rows:
+                yield [tuple(r) for r in rows]
                 try:
                     rows = fetch()
                 except Exception as exc:
                     raise self._fail("reading rows", exc) from exc
-                if not rows:
-                    break
-                yield [tuple(r) for r in rows]
         finally:
             self._close_stream(cur, name)
+
+    def _open_stream(self, sql: str, batch_rows: int) -> tuple[Any, str, Callable[[], list[Any]]]:
+        name = f"activate_cursor_{next(self._cursor_seq)}"
+        while True:
+            try:
+                return self._execute_stream(sql, batch_rows, name)
+            except Exception as exc:
+                if self._grow_memory(exc):
+                    continue
+                raise self._fail("the diff query", exc) from exc
+
+    def _execute_stream(self, sql: str, batch_rows: int, name: str) -> tuple[Any, str, Callable[[], list[Any]]]:
+        if self.dialect.name == "postgres":
+            cur = self._handle.cursor(name=name)
+            cur.itersize = batch_rows
+            cur.execute(sql)
+            return cur, name, lambda: cur.fetchmany(batch_rows)
+        if self.dialect.name == "redshift":
+            cur = self._handle.cursor()
+            cur.execute(f"declare {name} cursor for {sql}")
+
+            def fetch() -> list[Any]:
+                cur.execute(f"fetch forward {int(batch_rows)} from {name}")
+                return list(cur.fetchall() or [])
+            return cur, name, fetch
+        cur = self._cursor()
+        cur.execute(sql)
+        return cur, name, lambda: cur.fetchmany(batch_rows)
 
     def _close_stream(self, cur: Any, name: str) -> None:
         try:
@@ -172,10 +254,8 @@ class WarehouseConnection:
                 self._cursor().execute(sql, tuple(params))
 
     def close(self) -> None:
-        try:
+        with suppress(Exception):  # closing a dead connection is not an error worth raising
             self._handle.close()
-        except Exception:
-            pass
 
 
 def csv_line(values: Sequence[str | None]) -> str:

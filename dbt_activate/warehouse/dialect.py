@@ -81,7 +81,8 @@ class Dialect:
         if kind.startswith("timestamp") or kind == "datetime":
             expr = column_sql
             if with_tz:
-                expr = f"timezone('UTC', {column_sql})" if self.name == "duckdb" else f"({column_sql} at time zone 'UTC')"
+                expr = (f"timezone('UTC', {column_sql})" if self.name == "duckdb"
+                        else f"({column_sql} at time zone 'UTC')")
             if self.name == "duckdb":
                 return f"strftime({expr}, '%Y-%m-%dT%H:%M:%S.%f')"
             return f"to_char({expr}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
@@ -213,8 +214,32 @@ class Dialect:
         return [
             f"delete from {snapshot} where sync_key in (select sync_key from {stage_q})",
             f"insert into {snapshot} (sync_key, fingerprint, record_identity, synced_at) "
-            f"select sync_key, fingerprint, record_identity, cast({p} as timestamp) from {stage_q} where op <> 'remove'",
+            f"select sync_key, fingerprint, record_identity, cast({p} as timestamp) from {stage_q} "
+            "where op <> 'remove'",
         ]
+
+
+    # --- DuckDB session: DuckDB runs inside dbt-activate's process (see connection.py) -----------------
+
+    def session_settings(self, *, memory_limit: str | None, threads: int | None) -> list[tuple[str, str]]:
+        """(setting, statement) pairs for dbt-activate's own connections; none outside DuckDB."""
+        if self.name != "duckdb":
+            return []
+        settings = [("memory_limit", self.set_memory_limit(memory_limit))] if memory_limit is not None else []
+        if threads is not None:
+            settings.append(("threads", f"set threads = {int(threads)}"))
+        # No statement of dbt-activate depends on the order of rows without ORDER BY; keeping that
+        # order makes parallel scans buffer chunks that finish early (~10 MB at 1M rows).
+        return [*settings, ("preserve_insertion_order", "set preserve_insertion_order = false")]
+
+    def set_memory_limit(self, size: str) -> str:
+        return f"set memory_limit = {self.literal(size)}"
+
+    def reset_memory_limit(self) -> str:
+        return "reset memory_limit"
+
+    def memory_limit_query(self) -> str:
+        return "select current_setting('memory_limit')"
 
 
 def snapshot_table_name(sync_name: str) -> str:

@@ -84,5 +84,5 @@ def test_lookup_order_flag_then_project_then_home(tmp_path: Path, monkeypatch: p
 
 
 def test_no_dbt_project_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="no dbt_project.yml"):
+    with pytest.raises(ConfigError, match=r"no dbt_project\.yml"):
         resolve_paths(str(tmp_path))
