@@ -7,14 +7,15 @@ unexpected error. This is the only module that exits.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
 import yaml
 
 from dbt_activate import __version__
-from dbt_activate.errors import EXIT_CONFIG, ActivateError, ConfigError
+from dbt_activate.errors import EXIT_CONFIG, ActivateError
 
 _COMMON_HELP = """
 Reads dbt's artifacts (target/manifest.json, target/run_results.json) and the `activate` blocks in
@@ -96,20 +97,24 @@ def _execute(command: str, kwargs: dict[str, Any]) -> None:
 
     out = console.Console(output=kwargs["output"], quiet=kwargs["quiet"], verbose=kwargs["verbose"])
     reporter = out.reporter()
+    with _exit_on_error(out), observing_http(on_request=reporter.request, on_warning=reporter.warning):
+        result = runner.run(_options(kwargs), reporter, command=command)
+    out.result(result)
+    sys.exit(result.exit_code)
+
+
+@contextmanager
+def _exit_on_error(out: Any) -> Iterator[None]:
+    """Every command's errors: one clear line on stderr and the exit code of the error tree (2 for
+    configuration and anything unexpected)."""
     try:
-        with observing_http(on_request=reporter.request, on_warning=reporter.warning):
-            result = runner.run(_options(kwargs), reporter, command=command)
-    except ConfigError as exc:
-        out.error(str(exc))
-        sys.exit(EXIT_CONFIG)
+        yield
     except ActivateError as exc:
         out.error(str(exc))
         sys.exit(exc.exit_code)
-    except Exception as exc:  # unexpected: still a clear one-line message and exit 2
+    except Exception as exc:
         out.error(f"unexpected error: {type(exc).__name__}: {exc}. Please report it with the command you ran.")
         sys.exit(EXIT_CONFIG)
-    out.result(result)
-    sys.exit(result.exit_code)
 
 
 @click.group(help=_COMMON_HELP)
@@ -140,14 +145,8 @@ def ls(**kwargs: Any) -> None:
     from dbt_activate import console, history
 
     out = console.Console(output=kwargs["output"])
-    try:
+    with _exit_on_error(out):
         listings = history.list_syncs(_options(kwargs))
-    except ActivateError as exc:
-        out.error(str(exc))
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # unexpected: still a clear one-line message and exit 2
-        out.error(f"unexpected error: {type(exc).__name__}: {exc}. Please report it with the command you ran.")
-        sys.exit(EXIT_CONFIG)
     out.document(history.ls_document(listings), console.ls_table(listings))
 
 
