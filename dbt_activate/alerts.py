@@ -1,8 +1,8 @@
-"""Alerts: announce sync outcomes to a webhook named under ``alerts:`` in destinations.yml.
+"""Alerts: announce sync outcomes to a webhook or Slack destination named under ``alerts:``.
 
 ```yaml
 alerts:
-  - destination: ops_hook           # a destination of type webhook
+  - destination: ops_hook           # a destination of type webhook or slack
     when: failure                   # failure | recovered | "rejected_rows > 1%"
 ```
 
@@ -11,8 +11,10 @@ schema) ended in error and this one did not. ``rejected_rows > N%``: more than N
 the sync handled were rejected. Each triggered rule POSTs one JSON message per sync, naming the sync,
 its counts and the first rejection reasons. The body follows the webhook destination's own contract
 (an ``append`` of one record to object ``alerts``), so an endpoint built for that destination accepts
-it, with a top-level ``text`` line for humans. An alert that cannot be delivered never changes the
-outcome of the run: it becomes a notice.
+it, with a top-level ``text`` line for humans. To a ``slack`` destination the alert is one message
+(``{"text": …}`` to its incoming webhook; its ``text``/``blocks`` templates are for rows, not
+alerts): the sync, what happened, its counts and the first rejection reasons, escaped for mrkdwn.
+An alert that cannot be delivered never changes the outcome of the run: it becomes a notice.
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dbt_activate.delivery import HttpSession
+from dbt_activate.delivery import HttpSession, body_snippet
+from dbt_activate.destinations.base import Destination
+from dbt_activate.destinations.slack import SlackDestination
+from dbt_activate.destinations.slack_message import escape
 from dbt_activate.destinations.webhook import WebhookDestination
 from dbt_activate.errors import ActivateError, ConfigError
 from dbt_activate.project import DestinationsFile
@@ -44,7 +49,7 @@ class AlertRule:
 
 
 def parse_rules(destinations: DestinationsFile) -> list[AlertRule]:
-    """The ``alerts:`` list, validated: every destination defined and of type webhook."""
+    """The ``alerts:`` list, validated: every destination defined and of type webhook or slack."""
     where = f"{destinations.path}: alerts"
     if not isinstance(destinations.alerts, Sequence) or isinstance(destinations.alerts, str):
         raise ConfigError("must be a list of {destination: ..., when: ...}", location=where)
@@ -61,11 +66,12 @@ def parse_rules(destinations: DestinationsFile) -> list[AlertRule]:
             raise ConfigError(f"unknown key(s) {', '.join(unknown)}: only destination and when", location=at)
         name, when = entry.get("destination"), entry.get("when")
         if not isinstance(name, str) or not name:
-            raise ConfigError("`destination` is required: a webhook destination defined above", location=at)
+            raise ConfigError("`destination` is required: a webhook or slack destination defined above",
+                              location=at)
         destination = destinations.build(name, used_at=f"{at}.destination")
-        if not isinstance(destination, WebhookDestination):
+        if not isinstance(destination, (WebhookDestination, SlackDestination)):
             raise ConfigError(f"destination {name!r} is of type {destination.kind!r}; alerts go to a webhook "
-                              "destination", location=f"{at}.destination")
+                              "or slack destination", location=f"{at}.destination")
         rules.append(_rule(name, when, f"{at}.when"))
     return rules
 
@@ -125,6 +131,28 @@ def body(rule: AlertRule, outcome: SyncOutcome, run_id: str) -> dict[str, Any]:
             "records": [{"key": f"{run_id}:{outcome.name}:{rule.when}", "operation": "append", "record": alert}]}
 
 
+def slack_text(rule: AlertRule, outcome: SyncOutcome, run_id: str) -> str:
+    """The Slack message of an alert: what happened, the counts, the first reasons (mrkdwn-escaped)."""
+    alert = message(rule, outcome, run_id)
+    c = alert["counts"]
+    lines = [escape(alert["text"]),
+             f"added {c['added']} · changed {c['changed']} · removed {c['removed']} · sent {c['sent']} · "
+             f"rejected {c['rejected']} · skipped {c['skipped']}"]
+    if alert["first_reasons"]:
+        lines.append("first rejections:")
+        lines.extend(f"• `{escape(str(r['key']))}`: {escape(str(r['reason']))}" for r in alert["first_reasons"])
+    lines.append(f"run {escape(run_id)}")
+    return "\n".join(lines)
+
+
+def _request(hook: Destination, rule: AlertRule, outcome: SyncOutcome, run_id: str) -> tuple[str, str, Any]:
+    """Method, URL and JSON body of one alert for ``hook``."""
+    if isinstance(hook, SlackDestination):
+        return "POST", hook.url, {"text": slack_text(rule, outcome, run_id)}
+    assert isinstance(hook, WebhookDestination)  # checked by parse_rules
+    return hook.method, hook.url, body(rule, outcome, run_id)
+
+
 async def announce(destinations: DestinationsFile, rules: Sequence[AlertRule], outcomes: Sequence[SyncOutcome],
                    previous: Mapping[str, str], run_id: str) -> list[str]:
     """Send every triggered alert; returns what could not be delivered (never raises for that)."""
@@ -134,19 +162,23 @@ async def announce(destinations: DestinationsFile, rules: Sequence[AlertRule], o
         if not due:
             continue
         hook = destinations.build(rule.destination)
-        assert isinstance(hook, WebhookDestination)  # checked by parse_rules
         timeout = hook.config.get("timeout")
-        async with HttpSession(f"alert {rule.destination}", headers=hook.headers, secrets=hook.secrets(),
+        headers = hook.headers if isinstance(hook, WebhookDestination) else {}
+        async with HttpSession(f"alert {rule.destination}", headers=headers, secrets=hook.secrets(),
                                timeout=float(timeout) if timeout else 30.0,
                                verify=bool(hook.config.get("verify", True)),
                                ca_bundle=hook.config.get("ca_bundle") or None) as session:
             for outcome in due:
                 what = f"alert '{rule.when}' for {outcome.name} was not delivered"
+                method, url, payload = _request(hook, rule, outcome, run_id)
                 try:
-                    response = await session.request(hook.method, hook.url, json=body(rule, outcome, run_id))
+                    response = await session.request(method, url, json=payload)
                 except ActivateError as exc:
                     failures.append(f"{what}: {exc}")
                     continue
                 if not 200 <= response.status_code < 300:
-                    failures.append(f"{what}: {rule.destination} answered HTTP {response.status_code}")
+                    # Slack names its error in a plain-text body (no_text, channel_not_found, ...).
+                    detail = session.redact(body_snippet(response)) if isinstance(hook, SlackDestination) else ""
+                    failures.append(f"{what}: {rule.destination} answered HTTP {response.status_code}"
+                                    f"{': ' + detail if detail else ''}")
     return failures

@@ -18,6 +18,10 @@ from dbt_activate.errors import ArtifactsError
 BUILD_COMMANDS = frozenset({"build", "run"})
 REBUILT_STATUS = "success"
 FAILED_TEST_STATUSES = frozenset({"fail", "error"})
+# The meta key a project or folder sets in dbt_project.yml (`+meta: {activate_defaults: {...}}`): dbt
+# merges meta shallowly, so a model's own `activate` would replace a folder-level one; defaults live
+# under their own key and the CLI merges them into each sync.
+DEFAULTS_KEY = "activate_defaults"
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class ModelNode:
     activate: Any  # the raw `activate` value, or None
     activate_key_path: str  # "config.meta.activate" or "meta.activate"
     depends_on: tuple[str, ...] = ()
+    activate_defaults: Any = None  # the raw `activate_defaults` value, or None
 
     @property
     def yaml_file(self) -> str:
@@ -52,6 +57,10 @@ class TestNode:
     name: str
     attached_node: str | None
     depends_on: tuple[str, ...]
+    column_name: str | None = None  # the column a column-level test is declared on
+    relation_name: str | None = None  # its store_failures table, when it stores failures
+    test_name: str | None = None  # a generic test's macro: unique, not_null, activate_primary_key…
+    test_kwargs: Mapping[str, Any] = field(default_factory=dict)  # its arguments (column_name, columns…)
 
     @property
     def tested_models(self) -> tuple[str, ...]:
@@ -84,6 +93,7 @@ class RunResults:
     generated_at: str
     statuses: Mapping[str, str] = field(default_factory=dict)  # unique_id -> status
     messages: Mapping[str, str] = field(default_factory=dict)  # unique_id -> message (errors)
+    relations: Mapping[str, str] = field(default_factory=dict)  # test unique_id -> its store_failures table
 
     @property
     def is_build(self) -> bool:
@@ -121,6 +131,13 @@ def _activate_of(node: Mapping[str, Any]) -> tuple[Any, str]:
     return None, "config.meta.activate"
 
 
+def _defaults_of(node: Mapping[str, Any]) -> Any:
+    config_meta = (node.get("config") or {}).get("meta") or {}
+    if DEFAULTS_KEY in config_meta:
+        return config_meta[DEFAULTS_KEY]
+    return (node.get("meta") or {}).get(DEFAULTS_KEY)
+
+
 def parse_manifest(data: Mapping[str, Any]) -> Manifest:
     models: dict[str, ModelNode] = {}
     tests: dict[str, TestNode] = {}
@@ -149,6 +166,7 @@ def parse_manifest(data: Mapping[str, Any]) -> Manifest:
                 activate=activate,
                 activate_key_path=key_path,
                 depends_on=depends,
+                activate_defaults=_defaults_of(node),
             )
         elif resource == "test":
             tests[uid] = TestNode(
@@ -156,6 +174,10 @@ def parse_manifest(data: Mapping[str, Any]) -> Manifest:
                 name=str(node.get("name")),
                 attached_node=node.get("attached_node"),
                 depends_on=depends,
+                column_name=node.get("column_name"),
+                relation_name=node.get("relation_name"),
+                test_name=(node.get("test_metadata") or {}).get("name"),
+                test_kwargs=dict((node.get("test_metadata") or {}).get("kwargs") or {}),
             )
     metadata = data.get("metadata") or {}
     return Manifest(
@@ -171,6 +193,7 @@ def parse_manifest(data: Mapping[str, Any]) -> Manifest:
 def parse_run_results(data: Mapping[str, Any]) -> RunResults:
     statuses: dict[str, str] = {}
     messages: dict[str, str] = {}
+    relations: dict[str, str] = {}
     for result in data.get("results") or ():
         uid = result.get("unique_id")
         if not uid:
@@ -178,6 +201,8 @@ def parse_run_results(data: Mapping[str, Any]) -> RunResults:
         statuses[uid] = str(result.get("status", "")).lower()
         if result.get("message"):
             messages[uid] = str(result["message"])
+        if result.get("relation_name") and str(uid).startswith("test."):
+            relations[uid] = str(result["relation_name"])
     metadata = data.get("metadata") or {}
     args = data.get("args") or {}
     return RunResults(
@@ -187,6 +212,7 @@ def parse_run_results(data: Mapping[str, Any]) -> RunResults:
         generated_at=str(metadata.get("generated_at", "")),
         statuses=statuses,
         messages=messages,
+        relations=relations,
     )
 
 

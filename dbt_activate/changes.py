@@ -47,6 +47,16 @@ def rejection_reason(op: str, key_columns: Sequence[str], duplicates: int | None
     return None
 
 
+_PLAIN = frozenset({str, int, type(None)})
+_quote = json.encoder.encode_basestring_ascii  # what json.dumps uses
+
+
+def _plain(value: str | int | None) -> str:
+    if value is None:
+        return "null"
+    return _quote(value) if isinstance(value, str) else int.__repr__(value)
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, (datetime, date, time)):
         return value.isoformat()
@@ -59,6 +69,10 @@ def _json_default(value: Any) -> Any:
 
 def identity_json(identity: Mapping[str, Any]) -> str:
     """The identity fields as they were sent, kept in the snapshot to delete or clear the record later."""
+    if all(type(v) in _PLAIN for v in identity.values()):
+        # The common case (text and integer keys), written directly: json.dumps was a tenth of a
+        # first sync's CPU. The text is the same json.dumps(sort_keys=True, separators=(",", ":")) gives.
+        return "{" + ",".join(f"{_quote(k)}:{_plain(v)}" for k, v in sorted(identity.items())) + "}"
     clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in identity.items()}
     return json.dumps(clean, default=_json_default, sort_keys=True, separators=(",", ":"))
 

@@ -72,6 +72,17 @@ def _dbt_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--full-resync", is_flag=True,
                      help="Ignore saved state for the selected syncs: send every row again."),
         click.option("--fail-fast", is_flag=True, help="Stop at the first sync that fails."),
+        click.option("--state", type=click.Path(file_okay=False), envvar="DBT_STATE",
+                     help="Directory of the manifest.json to compare with, for `-s state:modified` (as in dbt)."),
+        click.option("--dbt-cloud-run-id", type=click.IntRange(min=1),
+                     help="Read manifest.json and run_results.json from this dbt Cloud run's build step "
+                          "(env: DBT_CLOUD_ACCOUNT_ID, DBT_CLOUD_API_TOKEN, DBT_CLOUD_HOST)."),
+        click.option("--dbt-cloud-job-id", type=click.IntRange(min=1),
+                     help="As --dbt-cloud-run-id, for the latest finished run of this dbt Cloud job."),
+        click.option("--from-warehouse", is_flag=True,
+                     help="Read the last dbt invocation's results from the state schema (written by the "
+                          "package's on-run-end hook dbt_activate.record_invocation) instead of "
+                          "target/run_results.json; the manifest still comes from target/ (`dbt parse`)."),
         click.option("-q", "--quiet", is_flag=True,
                      help="No progress bars or per-sync lines on stderr: the summary and errors only."),
         click.option("-v", "--debug", "verbose", is_flag=True,
@@ -88,6 +99,9 @@ def _options(kwargs: dict[str, Any]) -> Any:
         destinations_dir=kwargs["destinations_dir"], select=kwargs["select"], exclude=kwargs["exclude"],
         run_all=kwargs.get("run_all", False), full_resync=kwargs.get("full_resync", False),
         fail_fast=kwargs.get("fail_fast", False), state_schema=kwargs["state_schema"],
+        dbt_cloud_run_id=kwargs.get("dbt_cloud_run_id"), dbt_cloud_job_id=kwargs.get("dbt_cloud_job_id"),
+        state=kwargs.get("state"), from_warehouse=kwargs.get("from_warehouse", False),
+        samples=kwargs.get("samples", 0), lock_timeout=kwargs.get("lock_timeout", 60.0),
     )
 
 
@@ -127,13 +141,19 @@ def main() -> None:
                    "Progress and a summary go to stderr; rules under `alerts:` in destinations.yml announce "
                    "failures, recoveries and rejected rows.")
 @_dbt_options
+@click.option("--lock-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              envvar="DBT_ACTIVATE_LOCK_TIMEOUT",
+              help="Seconds to wait when another run of the same sync is sending; then that sync fails (exit 1).")
 def run(**kwargs: Any) -> None:
     _execute("run", kwargs)
 
 
-@main.command(help="The same decisions and diff as `run`, with nothing sent and no state written: "
-                   "counts of adds/changes/removes per sync.")
+@main.command(help="The same decisions and diff as `run`, with nothing sent and no state written: per sync the "
+                   "counts of adds/changes/removes, the API calls it would make and sample payloads exactly as "
+                   "the destination would send them. Run it on a pull request to review a model change.")
 @_dbt_options
+@click.option("--samples", type=click.IntRange(min=0), default=2, show_default=True,
+              help="Sample payloads to show per sync and operation (0: none).")
 def plan(**kwargs: Any) -> None:
     _execute("plan", kwargs)
 
@@ -148,6 +168,110 @@ def ls(**kwargs: Any) -> None:
     with _exit_on_error(out):
         listings = history.list_syncs(_options(kwargs))
     out.document(history.ls_document(listings), console.ls_table(listings))
+
+
+@main.command(help="Check every activate block against target/manifest.json and destinations.yml with no "
+                   "network and no warehouse: columns, primary key, destination, mode, required fields, "
+                   "secrets. Lists every problem (file and key path); exit 0 when clean, 2 otherwise. "
+                   "Run in CI after `dbt parse`.")
+@click.option("--project-dir", envvar="DBT_PROJECT_DIR", help="dbt project directory (default: .).")
+@click.option("--target-path", envvar="DBT_TARGET_PATH", help="Where dbt wrote its artifacts.")
+@click.option("--destinations-dir", envvar="DBT_ACTIVATE_DESTINATIONS_DIR",
+              help="Directory of destinations.yml (default: project dir, then ~/.dbt).")
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def validate(**kwargs: Any) -> None:
+    from rich.markup import escape
+
+    from dbt_activate import console, project
+    from dbt_activate import validate as checks
+
+    out = console.Console(output=kwargs["output"])
+    with _exit_on_error(out):
+        paths = project.resolve_paths(kwargs["project_dir"], None, kwargs["target_path"], kwargs["destinations_dir"])
+        report = checks.validate(paths)
+    lines = [f"warning: {w}" for w in report.warnings] + [f"error: {p}" for p in report.problems]
+    lines.append(f"{len(report.problems)} problem(s) in {report.syncs} sync(s)" if report.problems
+                 else f"OK: {report.syncs} sync(s) valid")
+    out.document(report.document(), escape("\n".join(lines)))
+    sys.exit(report.exit_code)
+
+
+@main.command(help="List the installed destination types (built-in and plugins registered under the "
+                   "`dbt_activate.destinations` entry point): objects, modes, batch size and default rate limit.")
+@click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def destinations(output: str) -> None:
+    from dbt_activate import catalog, console
+
+    out = console.Console(output=output)
+    with _exit_on_error(out):
+        types = catalog.installed_types()
+    out.document(catalog.catalog_document(types), console.destinations_table(types))
+
+
+@main.command(help="Write dbt exposures for the syncs: one per destination (type application, depends on the "
+                   "models synced to it), so `dbt docs` lineage shows where rows go. Reads target/manifest.json "
+                   "and destinations.yml (owner: {name, email} per destination); no network.")
+@click.option("--exposures", is_flag=True, help="Write the exposures YAML file (the only kind of docs so far).")
+@click.option("--path", "path", type=click.Path(dir_okay=False),
+              help="File to write (default: <first model path>/dbt_activate_exposures.yml).")
+@click.option("--project-dir", envvar="DBT_PROJECT_DIR", help="dbt project directory (default: .).")
+@click.option("--target-path", envvar="DBT_TARGET_PATH", help="Where dbt wrote its artifacts.")
+@click.option("--destinations-dir", envvar="DBT_ACTIVATE_DESTINATIONS_DIR",
+              help="Directory of destinations.yml (default: project dir, then ~/.dbt).")
+def docs(**kwargs: Any) -> None:
+    from pathlib import Path
+
+    from dbt_activate import console, exposures, project
+
+    if not kwargs["exposures"]:
+        raise click.UsageError("nothing to write: pass --exposures")
+    out = console.Console()
+    with _exit_on_error(out):
+        paths = project.resolve_paths(kwargs["project_dir"], None, kwargs["target_path"], kwargs["destinations_dir"])
+        written, count = exposures.write_exposures(paths, Path(kwargs["path"]) if kwargs["path"] else None)
+    click.echo(f"Wrote {count} exposure(s) to {written}; run `dbt parse` or `dbt docs generate` to see them.")
+
+
+@main.command(help="Receive dbt Cloud `job.run.completed` webhooks and run `dbt-activate run` on the artifacts "
+                   "of each successful run of the allowed jobs (fetched like --dbt-cloud-run-id). Deliveries "
+                   "must be signed with the webhook secret (else 401); retries are deduplicated on eventId.")
+@_dbt_options
+@click.option("--secret", envvar="DBT_CLOUD_WEBHOOK_SECRET",
+              help="The webhook's secret from dbt Cloud (env: DBT_CLOUD_WEBHOOK_SECRET). Required.")
+@click.option("--job-id", "job_ids", type=int, multiple=True,
+              help="dbt Cloud job whose runs may be synced (repeat for several). Required.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0: all).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+def listen(**kwargs: Any) -> None:
+    import dataclasses
+
+    from dbt_activate import console, runner
+    from dbt_activate import listen as webhooks
+    from dbt_activate.delivery import observing_http
+
+    out = console.Console(quiet=kwargs["quiet"], verbose=kwargs["verbose"])
+
+    def start_run(run_id: int) -> None:
+        run_out = console.Console(quiet=kwargs["quiet"], verbose=kwargs["verbose"])
+        reporter = run_out.reporter()
+        options = dataclasses.replace(_options(kwargs), dbt_cloud_run_id=run_id, dbt_cloud_job_id=None)
+        try:
+            with observing_http(on_request=reporter.request, on_warning=reporter.warning):
+                result = runner.run(options, reporter)
+        except ActivateError as exc:
+            run_out.error(f"dbt Cloud run {run_id}: {exc}")
+            return
+        run_out.result(result)
+
+    def ready(server: webhooks.WebhookListener) -> None:
+        jobs = ", ".join(str(j) for j in sorted(server.job_ids))
+        click.echo(f"Listening on {server.url} for dbt Cloud webhooks of job(s) {jobs} (Ctrl-C to stop)", err=True)
+
+    with _exit_on_error(out):
+        server = webhooks.WebhookListener(kwargs["secret"] or "", set(kwargs["job_ids"]), start_run,
+                                          host=kwargs["host"], port=kwargs["port"],
+                                          log=lambda line: click.echo(line, err=True))
+    server.serve_forever(ready)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, Tex
 from rich.table import Table
 from rich.text import Text
 
+from dbt_activate.catalog import DestinationType
 from dbt_activate.delivery import RequestLog
 from dbt_activate.history import SyncListing
 from dbt_activate.pipeline import Counts
@@ -25,6 +26,7 @@ from dbt_activate.runner import InvocationResult, SyncOutcome, results_document
 
 _STATUS_STYLE = {"success": "green", "partial": "yellow", "error": "red", "skipped": "dim", "planned": "cyan"}
 _REJECTED_SHOWN = 5
+_SAMPLE_LINES = 40  # per sample request on the terminal; the whole request is in activate_results.json
 # Why the user should care, and what to do, per status of a sync that did not fully go through.
 _FIX = {
     "partial": "rejected rows keep their previous state and are retried by the next run; see the reasons "
@@ -85,6 +87,12 @@ class Reporter:
             self._tasks[outcome.name] = self.progress.add_task(outcome.name, total=total, rejected=0)
         elif not self._quiet:
             self._print(f"[bold]{escape(outcome.name)}[/]: syncing ({escape(outcome.reason)})")
+
+    def sync_total(self, name: str, total: int) -> None:
+        """The rows a sync will send, once known (a first sync): the bar gets a length and an ETA."""
+        task = self._tasks.get(name)
+        if self.progress is not None and task is not None:
+            self.progress.update(task, total=total)
 
     def sync_progress(self, name: str, counts: Counts) -> None:
         task = self._tasks.get(name)
@@ -166,16 +174,20 @@ def summary_table(result: InvocationResult) -> Table:
     for name in ("sync", "model", "destination"):
         table.add_column(name, overflow="fold", ratio=1)
     table.add_column("mode", no_wrap=True)
-    for name in ("added", "changed", "removed", "rejected", "skipped", "duration"):
+    planning = result.command == "plan"
+    for name in ("added", "changed", "removed", "rejected", "skipped", "API calls" if planning else "duration"):
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column("status", no_wrap=True)
     for o in result.outcomes:
         c = o.counts
         numbers = ["", "", "", "", ""] if o.status == "skipped" else [
             f"{n:,}" for n in (c.added, c.changed, c.removed, c.rejected, c.skipped)]
-        duration = f"{o.duration:.1f}s" if o.status not in ("skipped", "planned") else ""
+        if planning:
+            last = f"{o.api_calls:,}" if o.api_calls is not None else ""
+        else:
+            last = f"{o.duration:.1f}s" if o.status not in ("skipped", "planned") else ""
         style = _STATUS_STYLE.get(o.status, "")
-        table.add_row(o.name, o.model, f"{o.destination}.{o.object}", o.mode, *numbers, duration,
+        table.add_row(o.name, o.model, f"{o.destination}.{o.object}", o.mode, *numbers, last,
                       Text(o.status, style=style))
     return table
 
@@ -202,6 +214,8 @@ def render_summary(console: RichConsole, result: InvocationResult) -> None:
         if o.counts.rejected > len(shown) and shown:
             console.print(f"{o.name}: ... {o.counts.rejected - len(shown):,} more rejected row(s): see "
                           "target/activate_results.json and the sync_rejections table", markup=False)
+        for sample in o.samples:
+            render_sample(console, o.name, sample)
         if o.error:
             console.print(Text.assemble(("error", "red"), f" in {o.name}: {o.error}"))
         if o.status in _FIX and result.command == "run":
@@ -209,9 +223,22 @@ def render_summary(console: RichConsole, result: InvocationResult) -> None:
     ran = [o for o in result.outcomes if o.status != "skipped"]
     t = _counts_total(ran)
     sent = "" if result.command == "plan" else f", sent {t.sent:,}"
-    console.print(f"{result.command}: {len(ran)} sync(s) run, {len(result.outcomes) - len(ran)} skipped; "
+    verb = "planned" if result.command == "plan" else "run"
+    console.print(f"{result.command}: {len(ran)} sync(s) {verb}, {len(result.outcomes) - len(ran)} skipped; "
                   f"added {t.added:,}, changed {t.changed:,}, removed {t.removed:,}, rejected {t.rejected:,}, "
                   f"skipped {t.skipped:,}{sent}; exit {result.exit_code}", markup=False)
+
+
+def render_sample(console: RichConsole, sync: str, sample: dict[str, Any]) -> None:
+    """One sample request of ``plan``: a heading, then the request as indented JSON, cut to a screenful."""
+    console.print(f"{sync}: sample {sample['operation']} request ({sample['records']} record(s)):", markup=False,
+                  style="bold")
+    lines = json.dumps(sample["request"], indent=2, default=str, ensure_ascii=False).splitlines()
+    for line in lines[:_SAMPLE_LINES]:
+        console.print(f"  {line}", markup=False)
+    if len(lines) > _SAMPLE_LINES:
+        console.print(f"  ... {len(lines) - _SAMPLE_LINES} more line(s): see target/activate_results.json",
+                      markup=False, style="dim")
 
 
 def ls_table(listings: list[SyncListing]) -> Table | str:
@@ -229,4 +256,20 @@ def ls_table(listings: list[SyncListing]) -> Table | str:
         status = Text(last.status, style=_STATUS_STYLE.get(last.status, "")) if last else Text("never run", "dim")
         table.add_row(s.sync, s.model, s.destination, s.object, s.mode, when, status,
                       f"{last.pending_retries:,}" if last else "")
+    return table
+
+
+def destinations_table(types: list[DestinationType]) -> Table:
+    table = _table()
+    table.add_column("type", no_wrap=True)
+    for name in ("objects", "modes"):
+        table.add_column(name, overflow="fold", ratio=1)
+    table.add_column("batch size", justify="right", no_wrap=True)
+    table.add_column("default rate limit", no_wrap=True)
+    for t in types:
+        if t.error:
+            table.add_row(t.kind, Text(f"cannot be loaded: {t.error}", style="red"), "", "", "")
+            continue
+        table.add_row(t.kind, ", ".join(t.objects) or "any", ", ".join(t.modes),
+                      f"{t.batch_size:,}" if t.batch_size else "", t.rate_limit or "none")
     return table

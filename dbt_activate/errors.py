@@ -36,6 +36,12 @@ class ConfigError(ActivateError):
         super().__init__(f"{location}: {message}" if location else message)
 
 
+class IdentifierError(ConfigError, ValueError):
+    """A schema, table or column name from YAML that cannot be quoted safely (empty, NUL, too long).
+
+    Also a ``ValueError``, which quoting raised before it had a place in this tree."""
+
+
 class ArtifactsError(ConfigError):
     """dbt artifacts (manifest.json, run_results.json) are missing or unreadable."""
 

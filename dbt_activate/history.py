@@ -69,7 +69,7 @@ def list_syncs(options: RunOptions) -> list[SyncListing]:
     finally:
         conn.close()
         inv.close()
-    specs = sorted(select(inv.specs, options.select, options.exclude), key=lambda s: s.name)
+    specs = sorted(select(inv.specs, options.select, options.exclude, manifest=inv.manifest), key=lambda s: s.name)
     return [SyncListing(s.name, s.model_name, s.destination, s.object, s.mode.value, runs.get(s.name))
             for s in specs]
 

@@ -9,11 +9,13 @@ the saved state is never ahead of the destination and a crash loses no change.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dbt_activate import crashpoints
 from dbt_activate.changes import (
     ADD,
     CHANGE,
@@ -56,6 +58,9 @@ class PipelineResult:
     counts: Counts = field(default_factory=Counts)
     rejected_samples: list[tuple[str, str]] = field(default_factory=list)
     error: ActivateError | None = None
+    # Records a killed earlier run had sent without an answer: sent again by this run, so a
+    # create/append destination may hold them twice (journal.InflightLog).
+    unconfirmed: int = 0
 
     @property
     def complete(self) -> bool:
@@ -109,11 +114,17 @@ class Pipeline:
         self._segment_started = time.monotonic()
         self._checkpoint_lock = asyncio.Lock()
         self._rejected_keys: set[str] = set()  # null/duplicate keys already journaled this run
+        self._batch_ids = itertools.count(1)
 
     # --- journal and checkpoints ------------------------------------------------------------------
 
     def replay_leftovers(self) -> int:
         """Apply segments a killed run left behind; returns how many were applied."""
+        pending = self.journal.inflight.unconfirmed()
+        self.result.unconfirmed = len(pending)
+        if pending and operation_for(self.target.mode, REMOVE, self.on_delete) is not None:
+            # They may be in the destination: if their row left the model, the diff must still delete them.
+            self.journal.write_maybe_present([r for r in pending if r[0] != REMOVE])
         applied = 0
         for acks, rejects in self.journal.leftovers():
             self.state.apply_segment(self.sync_name, self.run_id, acks, rejects)
@@ -121,6 +132,7 @@ class Pipeline:
                 if path is not None:
                     path.unlink(missing_ok=True)
             applied += 1
+        self.journal.inflight.remove()
         return applied
 
     def _current_segment(self) -> JournalSegment:
@@ -140,6 +152,7 @@ class Pipeline:
         self._segment = None  # new acknowledgements go to a fresh segment meanwhile
         segment.close()
         async with self._checkpoint_lock:
+            crashpoints.reached("checkpoint.apply")
             try:
                 await asyncio.to_thread(self.state.apply_segment, self.sync_name, self.run_id,
                                         segment.acks.path, segment.rejects.path)
@@ -147,6 +160,7 @@ class Pipeline:
                 # The segment stays on disk and is applied by the next run of this sync.
                 self.result.error = self.result.error or exc
                 return
+            crashpoints.reached("checkpoint.applied")
         segment.remove()
 
     def _reject(self, key: str, reason: str) -> None:
@@ -167,13 +181,18 @@ class Pipeline:
     # --- delivery ------------------------------------------------------------------------------
 
     async def _send(self, flight: _InFlight) -> None:
+        batch_id = next(self._batch_ids)
+        self.journal.inflight.started(batch_id, [(op, key, identity) for key, (op, _, identity)
+                                                 in flight.meta.items()])
         try:
             outcome: BatchResult = await deliver(self.destination, self.target, flight.batch,
                                                  limiter=self.limiter, policy=self.policy)
         except DestinationError as exc:
             if self.result.error is None:
                 self.result.error = exc
+            self.journal.inflight.settled(batch_id)
             return
+        crashpoints.reached("deliver.acked")
         segment = self._current_segment()
         counts = self.result.counts
         for record in flight.batch.records:
@@ -187,12 +206,17 @@ class Pipeline:
                 segment.acks.append((op, key, fingerprint, identity))
                 counts.sent += 1
         segment.flush()  # durable before anything else is sent on its strength
+        self.journal.inflight.settled(batch_id)
+        crashpoints.reached("journal.flushed")
         if self.on_progress:
             self.on_progress(counts)
         await self._checkpoint()
 
     async def _dispatch(self, flight: _InFlight, slots: asyncio.Semaphore, tasks: set[asyncio.Task[None]]) -> None:
         await slots.acquire()
+        if self.result.error is not None:  # a batch or checkpoint failed while this one waited: stop
+            slots.release()
+            return
         task = asyncio.create_task(self._send(flight))
         tasks.add(task)
 
@@ -238,6 +262,9 @@ class Pipeline:
                 if chunk is None:
                     break
                 for row in chunk:
+                    if self.result.error is not None:
+                        break  # stop at the failure, not at the end of the chunk: the rest goes next run
+                    crashpoints.reached("extract.row")
                     routed = self._route(row)
                     if routed is None:
                         continue
@@ -258,4 +285,5 @@ class Pipeline:
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
         await self._checkpoint(force=True)
+        self.journal.inflight.remove()  # every batch was settled above
         return self.result

@@ -8,11 +8,12 @@ that invocation, is never synced: stale or half-built data never leaves the ware
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from dbt_activate.artifacts import FAILED_TEST_STATUSES, REBUILT_STATUS, Manifest, RunResults
+from dbt_activate import selectors as selectors_mod
+from dbt_activate.artifacts import REBUILT_STATUS, Manifest, RunResults
+from dbt_activate.gating import Quarantine, TestResult, gate, tests_by_model
 from dbt_activate.spec import SyncSpec
 
 # Commands whose run_results tell whether models or their tests failed.
@@ -33,6 +34,7 @@ class Decision:
     run: bool
     reason: str
     full_resync: bool = False
+    quarantine: tuple[Quarantine, ...] = ()  # failing tests whose rows are held back (gating.py)
 
 
 @dataclass(frozen=True)
@@ -50,93 +52,67 @@ class Plan:
         return tuple(d for d in self.decisions if not d.run)
 
 
-# --- selection --------------------------------------------------------------------------------------
+# --- selection (dbt's syntax, graph operators and state: live in selectors.py) ---------------------
 
 
-def _matches(term: str, spec: SyncSpec) -> bool:
-    method, _, value = term.partition(":") if ":" in term else ("", "", term)
-    if method == "tag":
-        return any(fnmatch.fnmatchcase(t, value) for t in spec.tags)
-    if method == "path" or (not method and ("/" in value or value.endswith(".sql"))):
-        path = spec.path.rstrip("/")
-        return path == value.rstrip("/") or path.startswith(value.rstrip("/") + "/") or fnmatch.fnmatchcase(
-            path, value)
-    if method == "destination":
-        return fnmatch.fnmatchcase(spec.destination, value)
-    if method == "sync":
-        return fnmatch.fnmatchcase(spec.name, value)
-    if method in ("model", ""):
-        return fnmatch.fnmatchcase(spec.model_name, value) or (
-            not method and fnmatch.fnmatchcase(spec.name, value))
-    return False
-
-
-def _selected_by(terms: Sequence[str], spec: SyncSpec) -> bool:
-    """dbt semantics: space-separated terms are a union; comma-joined parts an intersection."""
-    return any(all(_matches(part, spec) for part in term.split(",") if part) for term in terms)
+def unknown_selector_methods(selectors: Iterable[str]) -> list[str]:
+    return selectors_mod.unknown_methods(_split(selectors))
 
 
 def _split(selectors: Iterable[str]) -> list[str]:
     return [t for s in selectors for t in s.split() if t]
 
 
-def unknown_selector_methods(selectors: Iterable[str]) -> list[str]:
-    known = {"", "tag", "path", "destination", "sync", "model"}
-    return [t for t in _split(selectors) for part in t.split(",")
-            if ":" in part and part.split(":", 1)[0] not in known]
-
-
-def select(specs: Sequence[SyncSpec], select: Sequence[str], exclude: Sequence[str]) -> list[SyncSpec]:
-    include_terms, exclude_terms = _split(select), _split(exclude)
-    return [s for s in specs
-            if (not include_terms or _selected_by(include_terms, s))
-            and not (exclude_terms and _selected_by(exclude_terms, s))]
+def select(specs: Sequence[SyncSpec], select: Sequence[str], exclude: Sequence[str], *,
+           manifest: Manifest | None = None,
+           state: tuple[frozenset[str], frozenset[str]] | None = None) -> list[SyncSpec]:
+    """``manifest`` enables graph operators (``+model``, ``model+``); ``state`` (modified, new model ids,
+    from ``--state``) enables ``state:modified`` / ``state:new``."""
+    graph = None
+    if manifest is not None:
+        graph = selectors_mod.Graph.of(manifest, *(state or (None, frozenset())))
+    return selectors_mod.select(specs, _split(select), _split(exclude), graph)
 
 
 # --- decisions --------------------------------------------------------------------------------------
 
 
-def _failed_tests_by_model(manifest: Manifest, results: RunResults) -> dict[str, list[str]]:
-    failed: dict[str, list[str]] = {}
-    for uid, status in results.statuses.items():
-        test = manifest.tests.get(uid)
-        if test is None or status not in FAILED_TEST_STATUSES:
-            continue
-        for model_id in test.tested_models:
-            failed.setdefault(model_id, []).append(test.name)
-    return failed
-
-
-def _blocked_reason(spec: SyncSpec, results: RunResults, failed_tests: Mapping[str, list[str]]) -> str | None:
-    """Why this sync's data must not leave the warehouse, if it must not."""
+def _blocked_reason(spec: SyncSpec, results: RunResults, tests: Mapping[str, Sequence[TestResult]]
+                    ) -> tuple[str | None, tuple[Quarantine, ...]]:
+    """Why this sync's data must not leave the warehouse, if it must not; else the rows held back."""
     if results.command not in _COMMANDS_WITH_FAILURES:
-        return None
+        return None, ()
     status = results.statuses.get(spec.model_id)
     if status == "error":
         message = results.messages.get(spec.model_id, "").splitlines()
         detail = f": {message[0]}" if message else ""
-        return f"model {spec.model_name} failed to build in the last `dbt {results.command}`{detail}"
+        return f"model {spec.model_name} failed to build in the last `dbt {results.command}`{detail}", ()
     if status == "skipped":
-        return f"model {spec.model_name} was skipped in the last `dbt {results.command}` (an upstream node failed)"
-    tests = failed_tests.get(spec.model_id)
-    if tests:
-        return f"tests failed on model {spec.model_name}: {', '.join(sorted(tests))}"
-    return None
+        return (f"model {spec.model_name} was skipped in the last `dbt {results.command}` (an upstream node "
+                "failed)"), ()
+    return gate(spec, tests.get(spec.model_id, ()))
 
 
 def decide(
     spec: SyncSpec,
     results: RunResults | None,
-    failed_tests: Mapping[str, list[str]],
+    tests: Mapping[str, Sequence[TestResult]],
     saved: SavedSync | None,
     *,
     run_all: bool,
     full_resync: bool,
 ) -> Decision:
+    quarantine: tuple[Quarantine, ...] = ()
     if results is not None:
-        blocked = _blocked_reason(spec, results, failed_tests)
+        blocked, quarantine = _blocked_reason(spec, results, tests)
         if blocked:
             return Decision(spec, False, blocked)
+    decision = _decide_run(spec, results, saved, run_all=run_all, full_resync=full_resync)
+    return replace(decision, quarantine=quarantine) if decision.run and quarantine else decision
+
+
+def _decide_run(spec: SyncSpec, results: RunResults | None, saved: SavedSync | None, *, run_all: bool,
+                full_resync: bool) -> Decision:
     if full_resync:
         return Decision(spec, True, "--full-resync: every row is sent again", full_resync=True)
     if run_all:
@@ -168,15 +144,16 @@ def make_plan(
     exclude_terms: Sequence[str] = (),
     run_all: bool = False,
     full_resync: bool = False,
+    state: tuple[frozenset[str], frozenset[str]] | None = None,
 ) -> Plan:
-    chosen = select(specs, select_terms, exclude_terms)
-    failed_tests = _failed_tests_by_model(manifest, results) if results is not None else {}
+    chosen = select(specs, select_terms, exclude_terms, manifest=manifest, state=state)
+    tests = tests_by_model(manifest, results) if results is not None else {}
     notice = None
     if results is not None and not results.is_build:
         notice = (f"The last dbt command was `{results.command or 'unknown'}`, not `dbt build` or `dbt run`: "
                   "its run_results do not say which models were rebuilt. Nothing is synced unless --all.")
     decisions = tuple(
-        decide(s, results, failed_tests, saved.get(s.name), run_all=run_all, full_resync=full_resync)
+        decide(s, results, tests, saved.get(s.name), run_all=run_all, full_resync=full_resync)
         for s in chosen
     )
     return Plan(decisions=decisions, not_selected=len(specs) - len(chosen), notice=notice)

@@ -17,7 +17,12 @@ import jinja2
 import jinja2.sandbox
 import yaml
 
-from dbt_activate.destinations.base import Destination, check_config, load_destination_type
+from dbt_activate.destinations.base import (
+    Destination,
+    check_config,
+    destination_entry_points,
+    load_destination_type,
+)
 from dbt_activate.errors import ConfigError
 
 DESTINATIONS_FILE = "destinations.yml"
@@ -31,7 +36,8 @@ class ProjectPaths:
     destinations_file: Path
 
 
-def _read_yaml(path: Path) -> Any:
+def read_yaml(path: Path) -> Any:
+    """The YAML document in ``path``; unreadable or invalid YAML is a ``ConfigError`` naming the file."""
     try:
         with path.open(encoding="utf-8") as fh:
             return yaml.safe_load(fh)
@@ -42,6 +48,8 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError(f"is not valid YAML:{where}: {problem}", location=str(path)) from exc
     except OSError as exc:
         raise ConfigError(f"cannot be read: {exc.strerror}", location=str(path)) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"is not UTF-8 text (byte {exc.start}): save it as UTF-8", location=str(path)) from exc
 
 
 def resolve_paths(
@@ -55,7 +63,7 @@ def resolve_paths(
     project_file = project / "dbt_project.yml"
     if not project_file.exists():
         raise ConfigError(f"no dbt_project.yml in {project}: run from your dbt project or pass --project-dir")
-    project_yaml = _read_yaml(project_file) or {}
+    project_yaml = read_yaml(project_file) or {}
 
     profiles = profiles_dir or os.environ.get("DBT_PROFILES_DIR")
     if profiles is None:
@@ -78,7 +86,7 @@ class _MissingEnvVar(Exception):
 
 
 @dataclass
-class _Renderer:
+class Renderer:
     """Renders `{{ env_var(...) }}` in one string; remembers which values came from the environment."""
 
     secrets: list[str] = field(default_factory=list)
@@ -143,10 +151,10 @@ class DestinationsFile:
 def load_destinations(path: Path) -> DestinationsFile:
     if not path.exists():
         raise ConfigError(f"{path} not found: declare your destinations there (see README, destinations.yml)")
-    raw = _read_yaml(path) or {}
+    raw = read_yaml(path) or {}
     if not isinstance(raw, dict):
         raise ConfigError("must be a mapping of destination name to its config", location=str(path))
-    renderer = _Renderer()
+    renderer = Renderer()
     configs: dict[str, Mapping[str, Any]] = {}
     alerts: tuple[Mapping[str, Any], ...] = ()
     for name, entry in raw.items():
@@ -155,5 +163,18 @@ def load_destinations(path: Path) -> DestinationsFile:
             continue
         if not isinstance(entry, dict):
             raise ConfigError("must be a mapping with at least `type`", location=f"{path}: {name}")
-        configs[str(name)] = renderer.render(entry, f"{path}: {name}")
+        # Keys a type renders itself (request templates) are left as written: only the rest sees env_var().
+        deferred = _deferred_keys(entry.get("type"))
+        configs[str(name)] = {key: value if key in deferred else renderer.render(value, f"{path}: {name}.{key}")
+                              for key, value in entry.items()}
     return DestinationsFile(path=path, configs=configs, alerts=alerts, secrets=tuple(renderer.secrets))
+
+
+def _deferred_keys(kind: Any) -> frozenset[str]:
+    """The config keys a destination type renders itself; an unknown type is reported later, by build()."""
+    if not isinstance(kind, str) or kind not in destination_entry_points():
+        return frozenset()
+    try:
+        return frozenset(load_destination_type(kind).deferred_keys)
+    except ConfigError:
+        return frozenset()

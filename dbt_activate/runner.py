@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-from dbt_activate import alerts, artifacts, sync_run
+from dbt_activate import alerts, artifacts, invocations, quarantine, selectors, sync_run
 from dbt_activate.delivery import RateLimiter
 from dbt_activate.destinations.base import SyncTarget
 from dbt_activate.errors import ArtifactsError, ConfigError, Redactor
@@ -48,6 +48,12 @@ class RunOptions:
     full_resync: bool = False
     fail_fast: bool = False
     state_schema: str | None = None
+    dbt_cloud_run_id: int | None = None  # artifacts from this dbt Cloud run (dbt_cloud.py)
+    dbt_cloud_job_id: int | None = None  # ... or from the latest finished run of this job
+    state: str | None = None  # --state DIR: the manifest that `state:modified` compares with
+    samples: int = 0  # plan: sample payloads per sync and operation
+    lock_timeout: float = 60.0  # run: seconds to wait for another run of the same sync (locks.py)
+    from_warehouse: bool = False  # run results from the on-run-end hook's table (invocations.py)
 
 
 @dataclass
@@ -64,6 +70,9 @@ class SyncOutcome:
     error: str | None = None
     config_error: bool = False  # the error needs a configuration fix (exit 2), not a retry
     duration: float = 0.0
+    api_calls: int | None = None  # plan: requests the sync would make
+    samples: list[dict[str, Any]] = field(default_factory=list)  # plan: requests as they would be sent
+    quarantined: int = 0  # rows held back because a failing test listed them (quarantine.py)
 
 
 @dataclass
@@ -82,12 +91,16 @@ class InvocationResult:
 
 class Reporter(Protocol):
     def sync_started(self, outcome: SyncOutcome) -> None: ...
+    def sync_total(self, name: str, total: int) -> None: ...
     def sync_progress(self, name: str, counts: Counts) -> None: ...
     def sync_finished(self, outcome: SyncOutcome) -> None: ...
 
 
 class SilentReporter:
     def sync_started(self, outcome: SyncOutcome) -> None:
+        return None
+
+    def sync_total(self, name: str, total: int) -> None:
         return None
 
     def sync_progress(self, name: str, counts: Counts) -> None:
@@ -114,15 +127,19 @@ class Invocation:
         bad = unknown_selector_methods([*options.select, *options.exclude])
         if bad:
             raise ConfigError(f"unknown selector {bad[0]!r}: use a model or sync name, tag:, path:, "
-                              "destination:, sync: or model:")
-        self.manifest = artifacts.load_manifest(self.paths.target_path)
-        self.results: artifacts.RunResults | None
+                              "destination:, sync:, model: or state:modified (with --state), and +/+ graph "
+                              "operators")
+        artifacts_dir = self._artifacts_dir(options)
+        self.manifest = artifacts.load_manifest(artifacts_dir)
+        self.results: artifacts.RunResults | None = None  # --from-warehouse: read in run()
         try:
-            self.results = artifacts.load_run_results(self.paths.target_path)
+            if not options.from_warehouse:
+                self.results = artifacts.load_run_results(artifacts_dir)
         except ArtifactsError:
             if not (options.run_all or options.full_resync):
                 raise
-            self.results = None
+        # --state DIR: which models changed since that manifest (for `state:modified`).
+        self.modified = selectors.read_modified(artifacts_dir, Path(options.state)) if options.state else None
         self.specs = parse_manifest_syncs(self.manifest)
         self.destinations: DestinationsFile = load_destinations(self.paths.destinations_file)
         self.redactor = Redactor(self.destinations.secrets)
@@ -137,6 +154,16 @@ class Invocation:
         self._id_connection: WarehouseConnection | None = None
         self.state_schema = (options.state_schema or os.environ.get("DBT_ACTIVATE_STATE_SCHEMA")
                              or f"{self.adapter.target.schema}_activate")
+        self.held_back: dict[str, quarantine.HeldBack] = {}  # sync name -> its quarantined rows
+
+    def _artifacts_dir(self, options: RunOptions) -> Path:
+        """target/, or the build step's artifacts of a dbt Cloud run, fetched into target/dbt_cloud/."""
+        if options.dbt_cloud_run_id is None and options.dbt_cloud_job_id is None:
+            return self.paths.target_path
+        from dbt_activate import dbt_cloud
+
+        return dbt_cloud.fetch(self.paths.target_path / "dbt_cloud", run_id=options.dbt_cloud_run_id,
+                               job_id=options.dbt_cloud_job_id).directory
 
     def _check_destinations(self, specs: Sequence[SyncSpec]) -> None:
         for spec in specs:
@@ -166,7 +193,8 @@ class Invocation:
         return make_plan(self.specs, self.manifest, self.results,
                          {k: v.saved for k, v in saved.items()},
                          select_terms=self.options.select, exclude_terms=self.options.exclude,
-                         run_all=self.options.run_all, full_resync=self.options.full_resync)
+                         run_all=self.options.run_all, full_resync=self.options.full_resync,
+                         state=self.modified)
 
     def resolve(self, conn: WarehouseConnection, spec: SyncSpec) -> ResolvedSync:
         node = self.manifest.models[spec.model_id]
@@ -182,16 +210,20 @@ class Invocation:
     def target_of(self, resolved: ResolvedSync) -> SyncTarget:
         spec = resolved.spec
         return SyncTarget(sync_name=spec.name, object=spec.object, mode=spec.mode, fields=resolved.fields,
-                          identity=resolved.identity, run_id=self.run_id)
+                          identity=resolved.identity, run_id=self.run_id, options={"on_delete": spec.on_delete})
 
     def diff_sql(self, resolved: ResolvedSync, snapshot: str | None, *, everything: bool) -> str:
         """The diff against ``snapshot``; with None (nothing synced yet) a plain scan of the model."""
         spec = resolved.spec
         keys, fields = self._columns(resolved)
+        relation = spec.relation
+        if (held := self.held_back.get(spec.name)) is not None:
+            relation = held.relation(spec.relation)
+            snapshot = held.snapshot(snapshot, spec.relation) if snapshot is not None else None
         if snapshot is None:
-            return self.dialect.initial_query(spec.relation, keys, fields, spec.where).sql
+            return self.dialect.initial_query(relation, keys, fields, spec.where).sql
         return self.dialect.diff_query(
-            spec.relation, snapshot, keys, fields, spec.where,
+            relation, snapshot, keys, fields, spec.where,
             include_changed=spec.mode.value != "create",
             include_removed=spec.sends_deletes,
             include_unchanged=everything,
@@ -202,9 +234,17 @@ class Invocation:
         keys = [Column(c, types.get(c, "")) for c in resolved.key_columns]
         return keys, [Column(f.column, f.data_type) for f in resolved.fields]
 
+    def row_count(self, conn: WarehouseConnection, resolved: ResolvedSync) -> int:
+        """Rows of the model in the sync's segment."""
+        where = f" where ({resolved.spec.where})" if resolved.spec.where else ""
+        return int(conn.query(f"select count(*) from {resolved.spec.relation}{where}")[0][0])
+
     def duplicate_keys(self, conn: WarehouseConnection, resolved: ResolvedSync) -> dict[str, int]:
         keys, _ = self._columns(resolved)
-        sql = self.dialect.duplicate_keys_query(resolved.spec.relation, keys, resolved.spec.where)
+        relation = resolved.spec.relation
+        if (held := self.held_back.get(resolved.spec.name)) is not None:
+            relation = held.relation(relation)
+        sql = self.dialect.duplicate_keys_query(relation, keys, resolved.spec.where)
         return {str(k): int(n) for k, n in conn.query(sql)}
 
     def write_results(self, result: InvocationResult) -> Path:
@@ -225,9 +265,11 @@ def results_document(result: InvocationResult) -> dict[str, Any]:
             {"sync": o.name, "model": o.model, "destination": o.destination, "object": o.object, "mode": o.mode,
              "status": o.status, "reason": o.reason, "duration_seconds": round(o.duration, 3),
              "counts": {"added": o.counts.added, "changed": o.counts.changed, "removed": o.counts.removed,
-                        "rejected": o.counts.rejected, "skipped": o.counts.skipped, "sent": o.counts.sent},
+                        "rejected": o.counts.rejected, "skipped": o.counts.skipped, "sent": o.counts.sent,
+                        "quarantined": o.quarantined},
              "rejected_samples": [{"key": k, "reason": r} for k, r in o.rejected_samples],
-             "error": o.error}
+             "error": o.error,
+             "api_calls": o.api_calls, "samples": o.samples}
             for o in result.outcomes
         ],
     }
@@ -245,6 +287,8 @@ def run(options: RunOptions, reporter: Reporter | None = None, *, command: str =
     writer = inv.connect("activate_state")
     reader = inv.connect("activate_reader")
     try:
+        if options.from_warehouse:
+            inv.results = invocations.latest(writer, inv.dialect, inv.state_schema)
         state = StateStore(writer, inv.state_schema)
         if command == "run":
             state.ensure()
@@ -258,6 +302,10 @@ def run(options: RunOptions, reporter: Reporter | None = None, *, command: str =
         notices = [plan.notice] if plan.notice else []
         # Validate every sync that will run before anything is sent.
         resolved = {d.spec.name: inv.resolve(reader, d.spec) for d in plan.to_run}
+        for d in plan.to_run:
+            if d.quarantine:
+                inv.held_back[d.spec.name] = quarantine.hold_back(reader, inv.dialect, resolved[d.spec.name],
+                                                                  d.quarantine)
         outcomes = [_outcome(d, "skipped") for d in plan.skipped]
 
         async def run_all() -> None:
@@ -267,6 +315,8 @@ def run(options: RunOptions, reporter: Reporter | None = None, *, command: str =
             failed = False
             for decision in plan.to_run:
                 outcome = _outcome(decision, "planned")
+                if (held := inv.held_back.get(decision.spec.name)) is not None:
+                    outcome.reason, outcome.quarantined = f"{outcome.reason}; {held.reason}", held.rows
                 if failed and options.fail_fast:
                     outcome.status, outcome.reason = "skipped", "--fail-fast: an earlier sync failed"
                     outcomes.append(outcome)

@@ -15,11 +15,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dbt_activate.artifacts import Manifest, ModelNode
+from dbt_activate.artifacts import DEFAULTS_KEY, Manifest, ModelNode
 from dbt_activate.destinations.base import FieldSpec, Mode
 from dbt_activate.errors import ConfigError
 
 ON_DELETE_VALUES = ("ignore", "delete", "clear")
+GATE_VALUES = ("error", "warn", "none")
 SYNC_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
@@ -53,7 +54,15 @@ ACTIVATE_KEYS: tuple[KeyDoc, ...] = (
            "the mapped fields and keeps the record."),
     KeyDoc("name", "string", "<model>__<destination>__<object>", "The sync id used in state, "
            "selection (`--select name`) and output."),
+    KeyDoc("gate", "error | warn | none", "error", "Which results of the model's tests in the last dbt "
+           "invocation block the sync: error = a test that failed or errored; warn = also a test that "
+           "warned; none = tests never block (a model that failed to build or was skipped always does)."),
+    KeyDoc("quarantine", "boolean", "false", "Instead of blocking on a failing test that stores its "
+           "failures (`store_failures: true`), hold back the rows whose primary key is in that test's "
+           "failures table and sync the others; the held-back rows are counted in the results."),
 )
+# Keys a project or folder default (`+meta: {activate_defaults: {...}}`) may not set: a name is per sync.
+_NOT_DEFAULTABLE = {"name"}
 _KNOWN_KEYS = {k.name for k in ACTIVATE_KEYS}
 
 
@@ -77,6 +86,8 @@ class SyncSpec:
     config_hash: str
     tags: tuple[str, ...] = ()
     path: str = ""
+    gate: str = "error"  # error | warn | none
+    quarantine: bool = False
 
     @property
     def sends_deletes(self) -> bool:
@@ -169,6 +180,9 @@ def parse_block(model: ModelNode, index: int, raw: Any) -> SyncSpec:
         raise _err(location, "on_delete", f"mode {mode.value} never touches existing records; "
                    "on_delete must be ignore")
     assert destination is not None and obj is not None
+    quarantine = raw.get("quarantine", False)
+    if not isinstance(quarantine, bool):
+        raise _err(location, "quarantine", f"must be true or false, got {quarantine!r}")
     name = _str(raw, "name", location) or f"{model.name}__{destination}__{obj}"
     if not SYNC_NAME_RE.match(name):
         raise _err(location, "name", f"{name!r} may only contain letters, digits, '_', '-' and '.'")
@@ -189,7 +203,25 @@ def parse_block(model: ModelNode, index: int, raw: Any) -> SyncSpec:
         config_hash=config_hash(raw),
         tags=model.tags,
         path=model.original_file_path,
+        gate=_choice(raw, "gate", location, GATE_VALUES, "error"),
+        quarantine=quarantine,
     )
+
+
+def model_defaults(model: ModelNode) -> dict[str, Any]:
+    """The model's `activate_defaults` (from dbt_project.yml `+meta` or its own meta), validated."""
+    raw = model.activate_defaults
+    if raw is None:
+        return {}
+    location = f"{model.name}.config.meta.{DEFAULTS_KEY} (dbt_project.yml or {model.yaml_file})"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"must be a mapping of activate keys, got {raw!r}", location=location)
+    for key in sorted(raw, key=str):
+        if key in _NOT_DEFAULTABLE:
+            raise _err(location, str(key), "is set per sync, not as a default")
+        if key not in _KNOWN_KEYS:
+            raise _err(location, str(key), f"unknown key (known: {', '.join(k.name for k in ACTIVATE_KEYS)})")
+    return dict(raw)
 
 
 def parse_model(model: ModelNode) -> list[SyncSpec]:
@@ -201,7 +233,11 @@ def parse_model(model: ModelNode) -> list[SyncSpec]:
     if not isinstance(raw, list):
         raise ConfigError(f"must be a list of sync blocks, got {type(raw).__name__}",
                           location=f"{model.yaml_file}: {model.name}.{model.activate_key_path}")
-    return [parse_block(model, i, block) for i, block in enumerate(raw)]
+    defaults = model_defaults(model)
+    # A sync's own keys win over the defaults; the merged block is what is validated and hashed, so
+    # changing a default re-runs the syncs it reaches.
+    return [parse_block(model, i, {**defaults, **block} if isinstance(block, dict) else block)
+            for i, block in enumerate(raw)]
 
 
 def parse_manifest_syncs(manifest: Manifest) -> list[SyncSpec]:

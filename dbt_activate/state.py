@@ -3,7 +3,8 @@
 Everything lives in one state schema (default ``<target schema>_activate``), versioned in
 ``activate_state_version`` so later releases can migrate it. Tables users may query or declare as dbt
 sources: ``sync_runs`` (one row per sync per run) and ``sync_rejections`` (rows a destination refused,
-until they go through). Every statement is plain SQL valid on DuckDB, PostgreSQL and Redshift.
+until they go through); ``sync_locks`` holds the lock of each sync while a run sends (``locks.py``).
+Every statement is plain SQL valid on DuckDB, PostgreSQL and Redshift.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from dbt_activate.errors import WarehouseError
 from dbt_activate.journal import ACK_COLUMNS, REJECT_COLUMNS
+from dbt_activate.locks import LOCK_TABLE, lock_table_ddl
 from dbt_activate.planner import SavedSync
 from dbt_activate.warehouse.connection import WarehouseConnection
 from dbt_activate.warehouse.dialect import snapshot_table_name
@@ -80,6 +82,7 @@ class StateStore:
             + ", ".join(f"{c} bigint" for c in RUN_COUNT_COLUMNS) + f", error {text})",
             f"create table if not exists {self.table('sync_rejections')} (sync_name {name}, sync_key {key}, "
             f"reason {text}, attempts integer, first_seen_at {ts}, last_seen_at {ts}, last_run_id varchar(64))",
+            lock_table_ddl(self.table(LOCK_TABLE), name),
         ]
         with self.conn.transaction():
             for statement in ddl:

@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import os
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from dbt_activate.changes import RowLayout
-from dbt_activate.delivery import RateLimiter, RetryPolicy, using_limiter
-from dbt_activate.destinations.base import Destination, RateLimit, SyncTarget
-from dbt_activate.errors import ActivateError, ConfigError
+from dbt_activate import crashpoints
+from dbt_activate.changes import ADD, CHANGE, REMOVE, RowLayout, operation_for
+from dbt_activate.delivery import (
+    RateLimiter,
+    RetryPolicy,
+    TlsSettings,
+    current_observers,
+    using_limiter,
+    using_tls,
+)
+from dbt_activate.destinations.base import Batch, Destination, Operation, RateLimit, Record, SyncTarget
+from dbt_activate.errors import ActivateError, ConfigError, WarehouseError
 from dbt_activate.journal import Journal
+from dbt_activate.locks import LOCK_TABLE, SyncLock
 from dbt_activate.pipeline import Pipeline, PipelineResult
 from dbt_activate.planner import Decision
 from dbt_activate.spec import ResolvedSync
 from dbt_activate.state import RunRow, StateStore
 from dbt_activate.warehouse.connection import WarehouseConnection
-from dbt_activate.warehouse.dialect import OP, snapshot_table_name
+from dbt_activate.warehouse.dialect import KEY, OP, snapshot_table_name
 
 if TYPE_CHECKING:
     from dbt_activate.runner import Invocation, Reporter, SyncOutcome
@@ -38,21 +50,68 @@ def plan_counts(inv: Invocation, reader: WarehouseConnection, state: StateStore,
                 f"(select cast(null as {d.key_type}) as sync_key, cast(null as varchar(32)) as fingerprint, "
                 f"cast(null as {d.text_type}) as record_identity where 1 = 0)")
     sql = inv.diff_sql(rs, snapshot, everything=needs_everything(decision, saved, rs))
-    for op, n in reader.query(f"select {OP}, count(*) from ({sql}) d group by {OP}"):
-        c = outcome.counts
-        if op == "add":
-            c.added = int(n)
-        elif op == "change":
-            c.changed = int(n)
-        elif op == "remove":
-            c.removed = int(n)
-        else:
-            c.rejected += int(n)
+    rows_by_op = {str(op): int(n) for op, n in reader.query(f"select {OP}, count(*) from ({sql}) d group by {OP}")}
+    c = outcome.counts
+    c.added, c.changed, c.removed = (rows_by_op.pop(op, 0) for op in (ADD, CHANGE, REMOVE))
+    c.rejected = sum(rows_by_op.values())  # null and duplicate keys
+    destination = inv.destinations.build(rs.spec.destination)
+    target = inv.target_of(rs)
+    per_operation: dict[Operation, int] = {}
+    for op, n in ((ADD, c.added), (CHANGE, c.changed), (REMOVE, c.removed)):
+        operation = operation_for(rs.spec.mode, op, rs.spec.on_delete)
+        if operation is not None and n:
+            per_operation[operation] = per_operation.get(operation, 0) + n
+    outcome.api_calls = sum(destination.estimate_requests(op, n) for op, n in per_operation.items())
+    if inv.options.samples:
+        outcome.samples = _samples(inv, reader, rs, destination, target, sql, inv.options.samples)
+
+
+def _samples(inv: Invocation, reader: WarehouseConnection, rs: ResolvedSync, destination: Destination,
+             target: SyncTarget, sql: str, limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` records per operation, rendered by the destination as ``write`` would send them."""
+    layout = RowLayout(tuple(f.field for f in rs.fields), rs.identity)
+    batches: dict[Operation, list[Record]] = {}
+    for op in (ADD, CHANGE, REMOVE):
+        operation = operation_for(rs.spec.mode, op, rs.spec.on_delete)
+        if operation is None:
+            continue
+        rows = reader.query(f"select * from ({sql}) d where {OP} = '{op}' order by {KEY} limit {int(limit)}")
+        records = batches.setdefault(operation, [])
+        records.extend(layout.record(row)[0] for row in rows if len(records) < limit)
+    samples = []
+    for operation, records in batches.items():
+        if not records:
+            continue
+        request = destination.describe_request(target, Batch(operation, records))
+        # Rendered requests may carry credentials (a webhook URL, a header): redact like every output.
+        clean = json.loads(inv.redactor(json.dumps(request, default=str)))
+        samples.append({"operation": operation.value, "records": len(records), "request": clean})
+    return samples
 
 
 async def run_one(inv: Invocation, reader: WarehouseConnection, state: StateStore, rs: ResolvedSync,
-             saved: Mapping[str, Any], decision: Decision, outcome: SyncOutcome,
-             limiters: dict[str, RateLimiter], reporter: Reporter) -> None:
+                  saved: Mapping[str, Any], decision: Decision, outcome: SyncOutcome,
+                  limiters: dict[str, RateLimiter], reporter: Reporter) -> None:
+    """Run one sync while holding its lock (``locks.py``); a sync another run holds is not touched."""
+    lock = SyncLock(inv.connect("activate_lock"), state.table(LOCK_TABLE), rs.spec.name, inv.run_id)
+    try:
+        await asyncio.to_thread(lock.acquire, inv.options.lock_timeout, on_wait=current_observers().on_warning)
+    except ActivateError as exc:
+        lock.conn.close()
+        outcome.status, outcome.error = "error", inv.redactor(str(exc))
+        return
+    try:
+        await _run_locked(inv, reader, state, rs, saved, decision, outcome, limiters, reporter)
+    finally:
+        # A failed release is harmless: the lock expires on its own; the sync itself is recorded.
+        with contextlib.suppress(ActivateError):
+            await asyncio.to_thread(lock.release)
+        lock.conn.close()
+
+
+async def _run_locked(inv: Invocation, reader: WarehouseConnection, state: StateStore, rs: ResolvedSync,
+                      saved: Mapping[str, Any], decision: Decision, outcome: SyncOutcome,
+                      limiters: dict[str, RateLimiter], reporter: Reporter) -> None:
     spec = rs.spec
     started, started_at = time.monotonic(), datetime.now(timezone.utc)
     destination: Destination = inv.destinations.build(spec.destination)
@@ -75,10 +134,15 @@ async def run_one(inv: Invocation, reader: WarehouseConnection, state: StateStor
     error: ActivateError | None = None
     try:
         pipeline.replay_leftovers()
+        if pipeline.result.unconfirmed:
+            _report_unconfirmed(rs, pipeline.result.unconfirmed, outcome)
+        crashpoints.reached("sync.replayed")
         snapshot = state.snapshot(spec.name)
         if state.is_empty(snapshot):
             sql = inv.diff_sql(rs, None, everything=True)
             pipeline.duplicate_keys = inv.duplicate_keys(reader, rs)
+            # A first sync sends every row: counting them is cheap and gives the progress bar an ETA.
+            reporter.sync_total(spec.name, inv.row_count(reader, rs))
         else:
             sql = inv.diff_sql(rs, snapshot, everything=needs_everything(decision, saved, rs))
         result = await _deliver(destination, target, pipeline, sql)
@@ -88,7 +152,7 @@ async def run_one(inv: Invocation, reader: WarehouseConnection, state: StateStor
         error = exc
     outcome.duration = time.monotonic() - started
     outcome.status = "error" if error else ("partial" if outcome.counts.rejected else "success")
-    outcome.error = inv.redactor(str(error)) if error else None
+    outcome.error = inv.redactor(_with_advice(error, journal)) if error else None
     outcome.config_error = isinstance(error, ConfigError)
     complete = error is None
     row = RunRow(
@@ -105,19 +169,47 @@ async def run_one(inv: Invocation, reader: WarehouseConnection, state: StateStor
         config_hash, signature = previous.saved.config_hash, previous.fields_signature
     else:
         config_hash, signature = "", ""
+    crashpoints.reached("state.finish")
     try:
         state.finish(row, config_hash=config_hash, fields_signature=signature, complete=complete)
     except ActivateError as exc:
         outcome.status = "error"
         outcome.error = outcome.error or inv.redactor(str(exc))
+    crashpoints.reached("state.finished")
+
+
+def _with_advice(error: ActivateError, journal: Journal) -> str:
+    """A lost warehouse connection: say that nothing acknowledged is lost, and what to do."""
+    if not isinstance(error, WarehouseError):
+        return str(error)
+    return (f"{error}. Nothing the destination acknowledged is lost: it is kept in {journal.directory} and "
+            "applied to the state by the next run, which sends only the rest. Rerun `dbt-activate run` once "
+            "the warehouse is reachable, with the same target/ directory (a fresh one resends the rows "
+            "acknowledged since the last checkpoint; idempotent modes absorb that)")
+
+
+def _report_unconfirmed(rs: ResolvedSync, records: int, outcome: SyncOutcome) -> None:
+    """A killed run's batches in flight are sent again: say how many, and what it means for the mode."""
+    mode = rs.spec.mode.value
+    effect = (f"mode {mode} cannot tell them apart, so the destination may now hold up to {records} of them twice"
+              if mode in ("create", "append") else f"harmless: mode {mode} writes them idempotently")
+    note = (f"the previous run stopped with {records} records sent but not confirmed; they are sent again "
+            f"({effect})")
+    outcome.reason = f"{outcome.reason}; {note}"
+    warn = current_observers().on_warning
+    if warn is not None:
+        warn(f"{rs.spec.name}: {note}")
 
 
 async def _deliver(destination: Destination, target: SyncTarget, pipeline: Pipeline, sql: str) -> PipelineResult:
+    tls = TlsSettings(verify=destination.config.get("verify_tls") is not False,
+                      ca_bundle=destination.config.get("ca_bundle") or None)
     try:
-        # open() may call the vendor (field lookups): it waits for the same rate limiter.
-        with using_limiter(pipeline.limiter):
-            await destination.open(target)
-        return await pipeline.run(sql)
+        with using_tls(tls):  # every session the destination opens, now or in a batch's task
+            # open() may call the vendor (field lookups): it waits for the same rate limiter.
+            with using_limiter(pipeline.limiter):
+                await destination.open(target)
+            return await pipeline.run(sql)
     finally:
         await destination.close()
 

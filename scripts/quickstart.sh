@@ -21,6 +21,8 @@ hubspot_pid=$!
 for _ in $(seq 50); do [ -s "$work/hubspot.url" ] && break; sleep 0.1; done
 export HUBSPOT_BASE_URL="$(head -n 1 "$work/hubspot.url")" HUBSPOT_TOKEN=test-token
 
+echo "== dbt deps (the sample installs the dbt-activate dbt package from this checkout)"
+DBT_ACTIVATE_PACKAGE_DIR="$root" dbt deps --profiles-dir . --quiet
 echo "== dbt build"
 dbt build --profiles-dir . --quiet
 echo "== dbt-activate run (first run: every row of every segment is sent)"
@@ -42,6 +44,8 @@ for path, table in (("seeds/drivers.csv", rows), ("seeds/trips.csv", trips)):
         writer.writerows(table)
 PY
 dbt build --profiles-dir . --quiet
+echo "== dbt-activate plan (what the next run would send, rendered as each destination would receive it; nothing sent)"
+dbt-activate plan --profiles-dir . --samples 1
 echo "== dbt-activate run (second run: only what changed is sent)"
 dbt-activate run --profiles-dir .
 

@@ -23,12 +23,12 @@ import yaml
 from dbt.artifacts.schemas.run import RunExecutionResult, RunResult
 from dbt.cli.main import dbtRunner
 
+from dbt_activate import spec
 from dbt_activate.warehouse.dialect import Column, dialect_for
 from tests.support.redshift import redshift_database, start_proxy, write_profile
 
 REPO = Path(__file__).resolve().parents[1]
-ACTIVATE_KEYS = {"destination", "object", "mode", "primary_key", "match", "fields", "where", "on_delete",
-                 "name"}
+ACTIVATE_KEYS = {key.name for key in spec.ACTIVATE_KEYS}
 # The syncs the sample declares, by their names (default <model>__<destination>__<object>).
 SAMPLE_SYNCS = {
     "people__crm_files__people_ru": ("people", "crm_files", "upsert", "country = 'RU'"),
@@ -83,14 +83,17 @@ def md5(text: str) -> str:
     return hashlib.md5(text.encode("utf-8")).hexdigest()
 
 
-def expected_fingerprint(texts: Sequence[str | None]) -> str:
+def expected_fingerprint(texts: Sequence[str | None], adapter_type: str) -> str:
+    if adapter_type in ("duckdb", "postgres"):  # one md5 over the texts, each after its byte length ('-': null)
+        return md5("".join("-:" if t is None else f"{len(t.encode())}:{t}" for t in texts)).upper()
     return md5("".join("-" if text is None else md5(text) for text in texts))
 
 
-def dbt(*args: str) -> list[RunResult]:
-    """Run dbt in-process; fail the test unless it succeeded. Returns the node results (none for deps)."""
+def dbt(*args: str, check: bool = True) -> list[RunResult]:
+    """Run dbt in-process; fail the test unless it succeeded (or not ``check``). Returns the node results
+    (none for deps)."""
     outcome = dbtRunner().invoke(list(args))
-    assert outcome.success, f"dbt {' '.join(args)} failed: {outcome.exception!r}"
+    assert outcome.success or not check, f"dbt {' '.join(args)} failed: {outcome.exception!r}"
     return list(outcome.result.results) if isinstance(outcome.result, RunExecutionResult) else []
 
 
@@ -121,10 +124,14 @@ def sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return project
 
 
-def install_package_and_probes(project: Path) -> None:
-    """Install the repo root as a local package (offline: dbt deps symlinks it) and add the probes."""
-    (project / "packages.yml").write_text("packages:\n  - local: ../\n")
+def install_package(project: Path) -> None:
+    """The sample's packages.yml installs the repo root as a local package (offline: a symlink)."""
+    assert "local:" in (project / "packages.yml").read_text()
     dbt("deps", "--project-dir", str(project))
+
+
+def install_package_and_probes(project: Path) -> None:
+    install_package(project)
     (project / "models" / "fingerprint_probe.sql").write_text(PROBE_SQL)
     (project / "models" / "fingerprint_check.sql").write_text(CHECK_SQL)
 
@@ -136,9 +143,9 @@ def assert_fingerprints_match_cli_rules(project: Path, profiles: Path, adapter_t
         texts = PROBE_TEXTS[int(row["id"])]
         by_column = dict(zip(PROBE_COLUMNS, texts, strict=True))
         assert tuple(row[f"text_{c}"] for c in PROBE_COLUMNS) == texts
-        assert row["row_fingerprint"] == expected_fingerprint(texts)
-        assert row["label_id_fingerprint"] == expected_fingerprint([by_column["label"], by_column["id"]])
-        assert row["untyped_fingerprint"] == expected_fingerprint([by_column["id"], by_column["label"]])
+        assert row["row_fingerprint"] == expected_fingerprint(texts, adapter_type)
+        assert row["label_id_fingerprint"] == expected_fingerprint([by_column["label"], by_column["id"]], adapter_type)
+        assert row["untyped_fingerprint"] == expected_fingerprint([by_column["id"], by_column["label"]], adapter_type)
         label = by_column["label"]
         assert row["pair_key"] == (None if label is None else f"{by_column['id']}\x1f{label}")
     # Column order is part of the fingerprint; null, '' and a missing column all hash differently.
@@ -158,12 +165,81 @@ def assert_fingerprints_match_cli_rules(project: Path, profiles: Path, adapter_t
     assert [(r["fp"], r["pair_key"]) for r in cli_rows] == [(r["row_fingerprint"], r["pair_key"]) for r in rows]
 
 
+# Rows with a duplicate key (1, 'a'), a null key part (3, null) and a null whole key; (2, 'b') is fine.
+KEYS_SQL = """
+select cast(1 as integer) as id, cast('a' as varchar) as code, cast('x' as varchar) as payload
+union all select 1, 'a', 'y'
+union all select 2, 'b', 'z'
+union all select 3, null, 'n'
+union all select null, 'c', 'm'
+"""
+KEYS_YML = """
+version: 2
+models:
+  - name: key_probe
+    data_tests:
+      - dbt_activate.activate_primary_key:
+          arguments: {columns: [id, code]}
+          config: {store_failures: true, alias: key_probe_pair}
+    columns:
+      - name: id
+        data_tests:
+          - dbt_activate.activate_primary_key:
+              config: {store_failures: true, alias: key_probe_id}
+      - name: payload
+        data_tests: [dbt_activate.activate_primary_key]
+"""
+
+
+def assert_primary_key_test(project: Path, profiles: Path) -> None:
+    """The generic test fails on null and duplicate keys, one failing row per key, stored for quarantine."""
+    install_package(project)
+    (project / "models" / "key_probe.sql").write_text(KEYS_SQL)
+    (project / "models" / "key_probe.yml").write_text(KEYS_YML)
+    results = dbt("build", "-s", "key_probe", "--project-dir", str(project), "--profiles-dir", str(profiles),
+                  check=False)
+    by_name = {r.node.name: (str(r.status), r.failures) for r in results if r.node.resource_type == "test"}
+    assert by_name == {"dbt_activate_activate_primary_key_key_probe_id__code": ("fail", 3),
+                       "dbt_activate_activate_primary_key_key_probe_id": ("fail", 2),
+                       "dbt_activate_activate_primary_key_key_probe_payload": ("pass", 0)}
+    pair = query(project, profiles, "select id, code, n_records, failure from {{ target.schema }}_dbt_test__audit"
+                                    ".key_probe_pair order by id, code")
+    assert [(r["id"], r["code"], int(r["n_records"]), r["failure"]) for r in pair] == [
+        (1, "a", 2, "duplicate_key"), (3, None, 1, "null_key"), (None, "c", 1, "null_key")]
+    single = query(project, profiles, "select id, n_records, failure from {{ target.schema }}_dbt_test__audit"
+                                      ".key_probe_id order by id")
+    assert [(r["id"], int(r["n_records"]), r["failure"]) for r in single] == [
+        (1, 2, "duplicate_key"), (None, 1, "null_key")]
+
+
+def assert_invocation_recorded(project: Path, profiles: Path, results: Sequence[RunResult]) -> None:
+    """The on-run-end hook wrote one row per node of the invocation into <schema>_activate."""
+    rows = query(project, profiles, """
+        select invocation_id, command, unique_id, resource_type, status, execution_time, started_at,
+               completed_at, generated_at, attached_node
+        from {{ target.schema }}_activate.dbt_invocation_results""")
+    expected = {r.node.unique_id: str(r.status) for r in results if r.node.resource_type != "operation"}
+    assert {row["unique_id"]: row["status"] for row in rows} == expected
+    assert {row["command"] for row in rows} == {"build"}
+    assert len({row["invocation_id"] for row in rows}) == 1
+    assert all(row["started_at"] <= row["completed_at"] <= row["generated_at"] for row in rows)
+    assert all(float(row["execution_time"]) >= 0 for row in rows)
+    tests = [row for row in rows if row["resource_type"] == "test"]
+    assert tests and all(str(row["attached_node"]).split(".")[0] in ("model", "seed") for row in tests)
+
+
 def test_sample_builds_and_declares_its_syncs(sample: Path) -> None:
+    install_package(sample)
     results = dbt("build", "--project-dir", str(sample), "--profiles-dir", str(sample))
     statuses = {r.node.unique_id: str(r.status) for r in results}
     assert {"seed.activate_sample.drivers", "seed.activate_sample.leads", "seed.activate_sample.trips",
             "model.activate_sample.people", "model.activate_sample.deals"} <= set(statuses)
     assert set(statuses.values()) <= {"success", "pass"}, statuses
+    # The package's primary-key test runs on both models (model-level with columns, and column-level).
+    key_tests = {uid for uid in statuses if ".dbt_activate_activate_primary_key_" in uid}
+    assert {uid.split(".")[2] for uid in key_tests} == {"dbt_activate_activate_primary_key_people_driver_id",
+                                                        "dbt_activate_activate_primary_key_deals_lead_id"}
+    assert_invocation_recorded(sample, sample, results)
     assert (sample / "sample.duckdb").exists()
 
     manifest = json.loads((sample / "target" / "manifest.json").read_text())
@@ -210,6 +286,10 @@ def test_fingerprint_macros_on_duckdb(sample: Path) -> None:
     assert_fingerprints_match_cli_rules(sample, sample, "duckdb")
 
 
+def test_primary_key_test_on_duckdb(sample: Path) -> None:
+    assert_primary_key_test(sample, sample)
+
+
 @pytest.fixture
 def postgres_profiles(tmp_path: Path) -> Iterator[Path]:
     """A profiles dir whose activate_sample profile points at a fresh PostgreSQL database."""
@@ -239,6 +319,12 @@ def test_sample_and_fingerprint_macros_on_postgres(sample: Path, postgres_profil
     assert {str(r.status) for r in results} <= {"success", "pass"}
     assert not (sample / "sample.duckdb").exists()
     assert_fingerprints_match_cli_rules(sample, postgres_profiles, "postgres")
+    assert_invocation_recorded(sample, postgres_profiles, results)
+
+
+@pytest.mark.postgres
+def test_primary_key_test_on_postgres(sample: Path, postgres_profiles: Path) -> None:
+    assert_primary_key_test(sample, postgres_profiles)
 
 
 @pytest.fixture
@@ -259,3 +345,20 @@ def test_sample_and_fingerprint_macros_on_redshift(sample: Path, redshift_profil
     manifest = json.loads((sample / "target" / "manifest.json").read_text())
     assert manifest["metadata"]["adapter_type"] == "redshift"
     assert_fingerprints_match_cli_rules(sample, redshift_profiles, "redshift")
+
+
+def test_folder_defaults_survive_dbt_meta_merge_and_reach_every_sync(sample: Path) -> None:
+    """dbt merges `+meta` from dbt_project.yml shallowly with the model's own meta: `activate_defaults`
+    sits beside the model's `activate` in the manifest and the CLI merges it into each sync."""
+    from dbt_activate.artifacts import load_manifest
+    from dbt_activate.spec import parse_manifest_syncs
+
+    install_package(sample)
+    config = yaml.safe_load((sample / "dbt_project.yml").read_text())
+    config["models"]["activate_sample"]["+meta"] = {"activate_defaults": {"gate": "warn", "quarantine": True}}
+    (sample / "dbt_project.yml").write_text(yaml.safe_dump(config))
+    dbt("parse", "--project-dir", str(sample), "--profiles-dir", str(sample))
+    syncs = parse_manifest_syncs(load_manifest(sample / "target"))
+    assert {s.name for s in syncs} == set(SAMPLE_SYNCS)
+    assert {(s.gate, s.quarantine) for s in syncs} == {("warn", True)}
+    assert {s.where for s in syncs} == {where for *_, where in SAMPLE_SYNCS.values()}  # sync keys kept

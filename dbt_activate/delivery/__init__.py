@@ -11,10 +11,13 @@ from __future__ import annotations
 from dbt_activate.delivery.context import (
     HttpObservers,
     RequestLog,
+    TlsSettings,
     current_limiter,
     current_observers,
+    current_tls,
     observing_http,
     using_limiter,
+    using_tls,
 )
 from dbt_activate.delivery.encoding import JSONValue, UnencodableValue, encode_record, to_json_value
 from dbt_activate.delivery.headers import body_snippet, parse_retry_after
@@ -33,15 +36,18 @@ __all__ = [
     "RateLimiter",
     "RequestLog",
     "RetryPolicy",
+    "TlsSettings",
     "UnencodableValue",
     "body_snippet",
     "credential_values",
     "current_limiter",
     "current_observers",
+    "current_tls",
     "deliver",
     "encode_record",
     "observing_http",
     "parse_retry_after",
     "to_json_value",
     "using_limiter",
+    "using_tls",
 ]

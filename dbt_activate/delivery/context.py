@@ -2,9 +2,10 @@
 
 The destination seam (``destinations/base.py``) gives a destination only its name and config, yet
 the rate limiter belongs to the run (one per destination account, shared by every sync) and the
-``-v`` request log and TLS warnings belong to the console. Context variables carry them from the
-caller to whatever ``HttpSession`` the destination made, without widening the seam: asyncio copies
-the context into every task, so concurrent batches each see their own values.
+``-v`` request log and TLS warnings belong to the console, and the common TLS keys of
+destinations.yml (``verify_tls``, ``ca_bundle``) must reach every session of every HTTP type.
+Context variables carry them from the caller to whatever ``HttpSession`` the destination made,
+without widening the seam: asyncio copies the context into every task, so concurrent batches each see their own values.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -35,9 +36,20 @@ class HttpObservers:
 
     on_request: Callable[[RequestLog], None] | None = None
     on_warning: Callable[[str], None] | None = None
+    # Warnings already given in this block (e.g. TLS off, once per destination however many sessions).
+    warned: set[str] = field(default_factory=set, compare=False)
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """The common ``verify_tls`` / ``ca_bundle`` keys of the destination being synced."""
+
+    verify: bool = True
+    ca_bundle: str | None = None
 
 
 _limiter: ContextVar[RateLimiter | None] = ContextVar("dbt_activate_limiter", default=None)
+_tls: ContextVar[TlsSettings | None] = ContextVar("dbt_activate_tls", default=None)
 _observers: ContextVar[HttpObservers | None] = ContextVar("dbt_activate_http_observers", default=None)
 _NO_OBSERVERS = HttpObservers()
 
@@ -54,6 +66,21 @@ def using_limiter(limiter: RateLimiter | None) -> Iterator[None]:
         yield
     finally:
         _limiter.reset(token)
+
+
+def current_tls() -> TlsSettings | None:
+    """TLS settings of the destination being synced, if the runner set them (``using_tls``)."""
+    return _tls.get()
+
+
+@contextlib.contextmanager
+def using_tls(settings: TlsSettings | None) -> Iterator[None]:
+    """Sessions created inside the block (and in tasks started inside it) use ``settings``."""
+    token = _tls.set(settings)
+    try:
+        yield
+    finally:
+        _tls.reset(token)
 
 
 def current_observers() -> HttpObservers:

@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from dbt_activate.delivery.context import RequestLog, current_limiter, current_observers
+from dbt_activate.delivery.context import RequestLog, current_limiter, current_observers, current_tls
 from dbt_activate.delivery.headers import body_snippet, parse_retry_after
 from dbt_activate.delivery.ratelimit import RateLimiter
 from dbt_activate.errors import ConfigError, DestinationError, Redactor, RetryableDestinationError
@@ -108,16 +108,24 @@ class HttpSession:
         self._response_hook = response_hook
         observers = current_observers()
         self._on_request = on_request or observers.on_request
+        warned = observers.warned if on_warning is None and observers.on_warning is not None else set()
         on_warning = on_warning or observers.on_warning
+        # The destination's common keys (verify_tls, ca_bundle), set by the runner, apply to every
+        # session it opens; an explicit argument can only make verification stricter or add a CA.
+        common = current_tls()
+        if common is not None:
+            verify = verify and common.verify
+            ca_bundle = ca_bundle or common.ca_bundle
         tls: ssl.SSLContext | bool
         if not verify:
             tls = False
-            message = (f"{name}: TLS certificate verification is disabled (verify: false): anyone on "
+            message = (f"{name}: TLS certificate verification is disabled in destinations.yml: anyone on "
                        "the network path can read or change what is sent, credentials included")
-            if on_warning is not None:
-                on_warning(self.redact(message))
-            else:
+            if on_warning is None:
                 warnings.warn(self.redact(message), InsecureTLSWarning, stacklevel=2)
+            elif name not in warned:  # once per destination per run, however many sessions it opens
+                warned.add(name)
+                on_warning(self.redact(message))
         elif ca_bundle:
             try:
                 tls = ssl.create_default_context(cafile=ca_bundle)

@@ -121,6 +121,12 @@ COMMON_CONFIG_KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("batch_size", int, help="Records per request; defaults to the vendor's documented maximum."),
     ConfigKey("rate_limit", dict, help="{requests: N, per_seconds: S}; defaults to the documented limit."),
     ConfigKey("max_concurrency", int, help="Batches in flight at once."),
+    # TLS of HTTP types (the runner hands them to every HttpSession: delivery.using_tls).
+    ConfigKey("verify_tls", bool, default=True,
+              help="Verify the server's TLS certificate; false prints a warning once per destination and run."),
+    ConfigKey("ca_bundle", str, help="Path to a PEM file of CA certificates to verify the server against."),
+    ConfigKey("owner", (dict, str),
+              help="Who owns this destination, for `docs --exposures`: {name, email} or a name."),
 )
 
 
@@ -185,6 +191,9 @@ class Destination(abc.ABC):
     rate_limit: ClassVar[RateLimit | None] = None
     objects: ClassVar[tuple[str, ...]] = ()  # documented objects; empty = any name
     uses_id_store: ClassVar[bool] = False  # True: the runner should set ``id_store`` before ``open()``
+    # Config keys whose strings are templates the type renders itself (per batch or record): destinations.yml
+    # leaves them as written instead of rendering them with env_var() when it is read.
+    deferred_keys: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
         self.name = name
@@ -224,6 +233,13 @@ class Destination(abc.ABC):
             "operation": batch.operation.value,
             "records": [dict(r.values) for r in batch.records],
         }
+
+    def estimate_requests(self, operation: Operation, records: int) -> int:
+        """Requests ``write`` would make for ``records`` records, for ``plan`` (no network).
+
+        One request per batch unless a type knows better (per-record APIs, lookups, job polling).
+        """
+        return -(-records // max(1, self.effective_batch_size))
 
 
 def check_config(kind: type[Destination], name: str, config: Mapping[str, Any], source: str) -> None:

@@ -189,6 +189,10 @@ class PipedriveDestination(Destination):
         return {"object": target.object, "path": f"/api/v2/{target.object}", "operation": batch.operation.value,
                 "requests": requests}
 
+    def estimate_requests(self, operation: Operation, records: int) -> int:
+        # One write per record, plus at most one search for a record whose id is not stored yet.
+        return records if operation is Operation.APPEND else 2 * records
+
     # -- one record -----------------------------------------------------------------------------
 
     async def _one(self, target: SyncTarget, operation: Operation, record: Record) -> Outcome:

@@ -11,7 +11,7 @@ Records whose identity repeats inside a batch are written in successive rounds o
 transaction (last one wins), because one statement may not touch a row twice
 (``ON CONFLICT DO UPDATE``) or would count a single insert twice (``ON CONFLICT DO NOTHING``).
 
-Dialects (PostgreSQL today, MySQL later) implement the blocking hooks at the bottom of
+Dialects (``postgres.py``, ``mysql.py``) implement the blocking hooks at the bottom of
 ``SqlDestination``; they run on the destination's own thread (see ``blocking.py``).
 """
 
@@ -33,7 +33,8 @@ ROW_EXISTS = "a record with this identity already exists"
 # Operations whose statement reports the rows it touched; the others are skipped with this reason.
 _UNREPORTED_REASON = {Operation.UPDATE: ROW_NOT_FOUND, Operation.CREATE: ROW_EXISTS}
 
-_PART = r'(?:"(?:[^"]|"")+"|[^".\s][^".]*)'
+# A name part: "double quoted" (PostgreSQL), `backquoted` (MySQL) or bare.
+_PART = r'(?:"(?:[^"]|"")+"|`(?:[^`]|``)+`|[^"`.\s][^"`.]*)'
 _TABLE_RE = re.compile(rf"^(?:({_PART})\.)?({_PART})$")
 
 
@@ -47,7 +48,7 @@ class TableRef:
 
 
 def parse_table_ref(obj: str, default_schema: str) -> TableRef:
-    """``schema.table`` or ``table``; double quotes keep a dot inside a name (``"a.b".c``).
+    """``schema.table`` or ``table``; quotes (``"a.b".c``, ```a.b`.c``) keep a dot inside a name.
 
     Names are taken exactly as written (case included): the destination quotes every identifier.
     """
@@ -60,8 +61,8 @@ def parse_table_ref(obj: str, default_schema: str) -> TableRef:
 
 
 def _unquote(part: str) -> str:
-    if part.startswith('"'):
-        return part[1:-1].replace('""', '"')
+    if part[:1] in ('"', "`"):
+        return part[1:-1].replace(part[0] * 2, part[0])
     return part.strip()
 
 

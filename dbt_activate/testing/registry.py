@@ -14,20 +14,40 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from dbt_activate.testing.braze import BrazeEmulator
+from dbt_activate.testing.customerio import CustomerIOEmulator
+from dbt_activate.testing.dbt_cloud import DbtCloudEmulator
+from dbt_activate.testing.google_sheets import GoogleSheetsEmulator
 from dbt_activate.testing.hubspot import HubSpotEmulator
 from dbt_activate.testing.hubspot_schema import HubSpotObject, HubSpotProperty
+from dbt_activate.testing.intercom import IntercomEmulator
+from dbt_activate.testing.klaviyo import KlaviyoEmulator
+from dbt_activate.testing.mailchimp import MailchimpEmulator
 from dbt_activate.testing.pipedrive import PipedriveEmulator
 from dbt_activate.testing.pipedrive_fields import PipedriveField
+from dbt_activate.testing.rest import RestEmulator
 from dbt_activate.testing.salesforce import SalesforceEmulator
 from dbt_activate.testing.salesforce_schema import SalesforceField
 from dbt_activate.testing.server import Emulator
+from dbt_activate.testing.slack import SlackEmulator
 from dbt_activate.testing.webhook import WebhookReceiver
+from dbt_activate.testing.zendesk import ZendeskEmulator
 
 EMULATORS: dict[str, type[Emulator]] = {
     "hubspot": HubSpotEmulator,
     "salesforce": SalesforceEmulator,
     "pipedrive": PipedriveEmulator,
     "webhook": WebhookReceiver,
+    "braze": BrazeEmulator,
+    "customerio": CustomerIOEmulator,
+    "dbt_cloud": DbtCloudEmulator,
+    "klaviyo": KlaviyoEmulator,
+    "mailchimp": MailchimpEmulator,
+    "intercom": IntercomEmulator,
+    "zendesk": ZendeskEmulator,
+    "google_sheets": GoogleSheetsEmulator,
+    "slack": SlackEmulator,
+    "rest": RestEmulator,
 }
 
 
@@ -56,4 +76,14 @@ def schema_kwargs(vendor: str, schema: Mapping[str, Any]) -> dict[str, Any]:
     if vendor == "pipedrive":
         return {"custom_fields": {e: [PipedriveField(**_tuples(f)) for f in fields]
                                   for e, fields in schema.get("custom_fields", {}).items()}}
+    if vendor == "mailchimp":  # {"list_ids": ["a1b2c3d4e5"], "merge_fields": {"SCORE": "number"}}
+        return {k: schema[k] for k in ("list_ids", "merge_fields") if k in schema}
+    if vendor == "intercom":  # {"attributes": {"plan": "string", "score": "float"}}
+        return {"attributes": dict(schema.get("attributes", {}))}
+    if vendor == "zendesk":  # {"user_fields": {"plan": "text"}, "organization_fields": {"tier": "dropdown"}}
+        return {k: dict(schema[k]) for k in ("user_fields", "organization_fields") if k in schema}
+    if vendor == "rest":  # {"id_field": "id", "max_batch": 100, "max_lengths": {"name": 40}}
+        return {k: schema[k] for k in ("id_field", "max_batch", "max_lengths") if k in schema}
+    if vendor == "dbt_cloud":
+        return {"runs": list(schema.get("runs", [])), "account_id": int(schema.get("account_id", 1))}
     raise ValueError(f"{vendor} takes no schema")

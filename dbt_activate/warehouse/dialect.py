@@ -13,15 +13,20 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from dbt_activate.errors import IdentifierError
+
 KEY = "__activate_key"
 FINGERPRINT = "__activate_fp"
 DUPLICATES = "__activate_dups"
 OP = "__activate_op"
 IDENTITY = "__activate_identity"
+SAVED = "__activate_saved_fp"
 
 # Text columns in the state tables. Redshift counts varchar length in bytes and caps it at 65,535.
 _TEXT = {"duckdb": "varchar", "postgres": "text", "redshift": "varchar(65535)"}
 _KEY_TEXT = {"duckdb": "varchar", "postgres": "text", "redshift": "varchar(4096)"}
+# Dialects whose fingerprint is one md5 a row (see Dialect.fingerprint).
+_ONE_MD5 = ("duckdb", "postgres")
 _SAFE_IDENT = re.compile(r"^[^\x00]{1,127}$")
 
 
@@ -58,7 +63,8 @@ class Dialect:
     def quote(self, identifier: str) -> str:
         """Quote an identifier from YAML; names that cannot be quoted safely are refused."""
         if not _SAFE_IDENT.match(identifier):
-            raise ValueError(f"identifier {identifier!r} cannot be quoted (empty, too long or NUL byte)")
+            raise IdentifierError(f"identifier {identifier!r} cannot be quoted (empty, longer than 127 "
+                                  "characters or a NUL byte): rename it")
         return '"' + identifier.replace('"', '""') + '"'
 
     def literal(self, text: str) -> str:
@@ -94,10 +100,44 @@ class Dialect:
         ref = f"{prefix}{self.quote(column.name)}"
         return f"coalesce(md5({self.normalized(ref, column.data_type)}), '-')"
 
+    @property
+    def one_md5(self) -> bool:
+        """Whether this dialect's fingerprint is the one-md5 form (see fingerprint)."""
+        return self.name in _ONE_MD5
+
     def fingerprint(self, columns: Sequence[Column], prefix: str = "") -> str:
-        # One md5 per column, then one over their concatenation: 32 bytes a column keeps the
-        # concatenation far below Redshift's 65,535-byte limit even for wide models.
+        """The row fingerprint: 32 hex characters, upper-case on DuckDB and PostgreSQL, else lower-case.
+
+        DuckDB and PostgreSQL: one md5 over one concatenation, each text prefixed by its length in
+        bytes and ':' ('-:' for null), so the encoding stays injective ('a','' / '','a' / null all
+        differ) without the 19 md5 calls a row of 18 columns cost in the per-column form (8 of the
+        12 CPU-seconds of a 1M-row DuckDB diff). Upper-case hex tells it from the per-column form
+        0.1.0 saved (lower-case), which the diff still recognises. Redshift keeps the per-column
+        form: a concatenation of whole texts could pass its 65,535-byte limit.
+        """
+        if not self.one_md5:
+            return self.legacy_fingerprint(columns, prefix)
+        texts = [self.normalized(f"{prefix}{self.quote(c.name)}", c.data_type) for c in columns]
+        if self.name == "duckdb":
+            parts = [f"coalesce(cast(strlen({t}) as varchar), '-'), ':', {t}" for t in texts]
+            return f"upper(md5(concat({', '.join(parts)})))"
+        # PostgreSQL: || rather than concat(), which takes at most 100 arguments.
+        pieces = [f"coalesce(cast(octet_length({t}) as varchar), '-') || ':' || coalesce({t}, '')" for t in texts]
+        return f"upper(md5({' || '.join(pieces)}))"
+
+    def legacy_fingerprint(self, columns: Sequence[Column], prefix: str = "") -> str:
+        """md5 per column, then md5 of their concatenation: Redshift and other warehouses, and the
+        snapshots dbt-activate 0.1.0 wrote on DuckDB and PostgreSQL (see diff_query)."""
+        # 32 bytes a column keeps the concatenation far below Redshift's 65,535-byte limit even for
+        # wide models.
         return "md5(" + " || ".join(self.column_hash(c, prefix) for c in columns) + ")"
+
+    def is_legacy_fingerprint(self, fingerprint_sql: str) -> str:
+        """True for a saved fingerprint in the lower-case per-column form (see fingerprint)."""
+        # 'unconfirmed' (journal.MAYBE_FINGERPRINT) is neither form.
+        hexadecimal = (f"regexp_full_match({fingerprint_sql}, '[0-9a-f]{{32}}')" if self.name == "duckdb"
+                       else f"{fingerprint_sql} ~ '^[0-9a-f]{{32}}$'")
+        return f"({fingerprint_sql} <> upper({fingerprint_sql}) and {hexadecimal})"
 
     def key_expression(self, columns: Sequence[Column], prefix: str = "") -> str:
         parts = [self.normalized(f"{prefix}{self.quote(c.name)}", c.data_type) for c in columns]
@@ -126,36 +166,62 @@ class Dialect:
 
         The comparison runs on narrow rows (key, fingerprint) and only the changed keys are joined
         back to the model for their fields: the engine never holds whole rows of the model in a
-        hash table, so the diff of a wide 10-million-row model stays cheap in memory.
+        hash table, so the diff of a wide 10-million-row model stays cheap in memory. The model's
+        rows meet the snapshot before any grouping: only the candidates (a differing or missing
+        side, a null or duplicated key) are grouped by key, not every row (grouping all of them
+        first and joining the grouped result cost twice as much on DuckDB, spilling at 1M rows).
         """
         names = [c.name for c in field_columns]
         segment = f" where ({where})" if where else ""
         key = self.key_expression(key_columns)
-        keyed = (
-            f"select {KEY}, min({FINGERPRINT}) as {FINGERPRINT}, count(*) as {DUPLICATES} from "
-            f"(select {key} as {KEY}, {self.fingerprint(field_columns)} as {FINGERPRINT} from {relation}{segment}) x "
-            f"group by {KEY}"
-        )
-        wanted = [f"k.{KEY} is null", f"k.{DUPLICATES} > 1", "s.sync_key is null"]
+        duplicated = (f"select {KEY} from (select {key} as {KEY} from {relation}{segment}) x "
+                      f"group by {KEY} having count(*) > 1")
+        candidates = [f"r.{KEY} is null", "s.sync_key is null", f"r.{KEY} in ({duplicated})"]
         if include_changed:
-            wanted.append(f"k.{FINGERPRINT} <> s.fingerprint")
+            candidates.append(f"r.{FINGERPRINT} <> s.fingerprint")
+        if include_unchanged:
+            candidates = ["1 = 1"]
+        joined = (
+            f"select r.{KEY} as model_key, r.{FINGERPRINT}, s.sync_key, s.fingerprint, s.record_identity from "
+            f"(select {key} as {KEY}, {self.fingerprint(field_columns)} as {FINGERPRINT} from {relation}{segment}) r "
+            f"full outer join {snapshot} s on r.{KEY} = s.sync_key where {' or '.join(candidates)}"
+        )
+        # A key's rows of the model (none for a removed key) and its snapshot row, as one row.
+        keyed = (
+            f"select coalesce(model_key, sync_key) as {KEY}, min({FINGERPRINT}) as {FINGERPRINT}, "
+            f"nullif(count({FINGERPRINT}), 0) as {DUPLICATES}, min(sync_key) as sync_key, "
+            f"min(fingerprint) as fingerprint, min(record_identity) as record_identity "
+            f"from ({joined}) j group by coalesce(model_key, sync_key)"
+        )
+        wanted = [f"k.{KEY} is null", f"k.{DUPLICATES} > 1", "k.sync_key is null"]
+        if include_changed:
+            wanted.append(f"k.{FINGERPRINT} <> k.fingerprint")
         if include_unchanged:
             wanted.append("1 = 1")
         present = f"k.{DUPLICATES} is not null and ({' or '.join(wanted)})"
         condition = f"k.{DUPLICATES} is null or ({present})" if include_removed else present
         op = (
             f"case when k.{DUPLICATES} is null then 'remove' when k.{KEY} is null then 'null_key' "
-            f"when k.{DUPLICATES} > 1 then 'duplicate_key' when s.sync_key is null then 'add' else 'change' end"
+            f"when k.{DUPLICATES} > 1 then 'duplicate_key' when k.sync_key is null then 'add' else 'change' end"
         )
         fields = "".join(f", m.{self.quote(n)}" for n in names)
         selected = "".join(f", {self.quote(n)}" for n in names)
+        saved, legacy = "", ""
+        if self.one_md5 and include_changed and not include_unchanged:
+            # A snapshot row saved with the older fingerprint form differs from every new one: its
+            # row is a 'change' only if the older form of the model row differs too. That form is
+            # computed on the few joined-back candidates only (the or-terms run left to right), and a
+            # row sent again saves the new form (upgrade_fingerprints does all rows at once).
+            saved = f", k.fingerprint as {SAVED}"
+            legacy_fp = self.legacy_fingerprint(field_columns, "m.")
+            legacy = (f" where c.{OP} <> 'change' or c.{SAVED} is null "
+                      f"or not ({self.is_legacy_fingerprint(f'c.{SAVED}')}) or {legacy_fp} <> c.{SAVED}")
         sql = (
-            f"with changes as (select {op} as {OP}, coalesce(k.{KEY}, s.sync_key) as {KEY}, k.{FINGERPRINT}, "
-            f"s.record_identity as {IDENTITY}, k.{DUPLICATES} "
-            f"from ({keyed}) k full outer join {snapshot} s on k.{KEY} = s.sync_key where {condition}) "
+            f"with changes as (select {op} as {OP}, k.{KEY}, k.{FINGERPRINT}, "
+            f"k.record_identity as {IDENTITY}, k.{DUPLICATES}{saved} from ({keyed}) k where {condition}) "
             f"select c.{OP}, c.{KEY}, c.{FINGERPRINT}, c.{IDENTITY}, c.{DUPLICATES}{fields} "
             f"from changes c left join (select {key} as {KEY}{selected} from {relation}{segment}) m "
-            f"on c.{OP} in ('add', 'change') and m.{KEY} = c.{KEY}"
+            f"on c.{OP} in ('add', 'change') and m.{KEY} = c.{KEY}{legacy}"
         )
         return DiffQuery(sql=sql, field_columns=tuple(names))
 
@@ -181,6 +247,30 @@ class Dialect:
         segment = f" where ({where})" if where else ""
         return (f"select {KEY}, count(*) from (select {self.key_expression(key_columns)} as {KEY} "
                 f"from {relation}{segment}) x where {KEY} is not null group by {KEY} having count(*) > 1")
+
+    def upgrade_fingerprints(self, relation: str, snapshot: str, key_columns: Sequence[Column],
+                             field_columns: Sequence[Column], where: str | None) -> str | None:
+        """One statement rewriting a snapshot's older-form fingerprints (None where there is no other form).
+
+        Only rows whose model row still has the saved fingerprint get the new form; the others stay
+        as they are, so they still show as changed. Costs one full compare, once.
+        """
+        if not self.one_md5:
+            return None
+        segment = f" where ({where})" if where else ""
+        return (
+            f"update {snapshot} set fingerprint = m.fp from (select {KEY}, min(fp) as fp, min(old) as old from "
+            f"(select {self.key_expression(key_columns)} as {KEY}, {self.fingerprint(field_columns)} as fp, "
+            f"{self.legacy_fingerprint(field_columns)} as old from {relation}{segment}) x "
+            f"group by {KEY} having count(*) = 1) m "
+            f"where {snapshot}.sync_key = m.{KEY} and {snapshot}.fingerprint = m.old"
+        )
+
+    def legacy_fingerprints_query(self, snapshot: str) -> str | None:
+        """Whether a snapshot holds older-form fingerprints (one row if so); None where there is no other form."""
+        if not self.one_md5:
+            return None
+        return f"select 1 from {snapshot} where {self.is_legacy_fingerprint('fingerprint')} limit 1"
 
     # --- state tables -----------------------------------------------------------------------------
 

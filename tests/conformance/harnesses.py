@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import importlib
 import json
+import pkgutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -368,5 +370,14 @@ class PipedriveHarness(Harness):
         return self.emu.counters.requests
 
 
+def _harness_modules() -> list[type[Harness]]:
+    """Harnesses of the other destinations: each ``harness_<kind>.py`` here exposes ``HARNESSES``."""
+    found: list[type[Harness]] = []
+    for module in sorted(pkgutil.iter_modules([str(Path(__file__).parent)]), key=lambda m: m.name):
+        if module.name.startswith("harness_"):
+            found.extend(importlib.import_module(f"tests.conformance.{module.name}").HARNESSES)
+    return found
+
+
 HARNESSES: list[type[Harness]] = [WebhookHarness, FileHarness, PostgresHarness, HubSpotHarness, SalesforceHarness,
-                                  PipedriveHarness]
+                                  PipedriveHarness, *_harness_modules()]

@@ -114,8 +114,9 @@ def test_progress_bar_per_running_sync_shows_rows_rate_rejected_and_eta() -> Non
     reporter = Reporter(console, live=True)
     assert reporter.progress is not None
     first, second = sample_result().outcomes[:2]
-    reporter.sync_started(first, total=100)
+    reporter.sync_started(first)
     reporter.sync_started(second)
+    reporter.sync_total(first.name, 100)  # a first sync: the runner counted the rows
     reporter.sync_progress(first.name, Counts(sent=40, rejected=2))
     reporter.sync_progress(second.name, Counts(sent=7, rejected=1))
     snapshot = RichConsole(file=io.StringIO(), width=120)
@@ -150,3 +151,48 @@ def test_narrow_terminal_gets_one_line_per_sync_instead_of_a_folded_table() -> N
         "rejected 0, skipped 0",
     ]
     assert lines[4:] == _lines(SUMMARY)[6:]  # the same rejections, errors, fixes and totals
+
+
+PLAN = """\
+Would send
+sync       model      destination       mode    added  changed  removed  rejected  skipped  API calls  status
+──────────────────────────────────────────────────────────────────────────────────────────────────────────────
+people_hs  customers  hubspot.contacts  upsert    250        1        0         0        0          3  planned
+people_wh  customers  hubspot.contacts  upsert                                                         skipped
+people_hs: sample upsert request (1 record(s)):
+  {
+    "method": "POST",
+    "body": {
+      "inputs": [
+        {
+          "id": "ada@example.com"
+        }
+      ]
+    }
+  }
+people_wh: skipped: model customers failed to build
+plan: 1 sync(s) planned, 1 skipped; added 250, changed 1, removed 0, rejected 0, skipped 0; exit 0
+"""
+
+
+def test_plan_shows_api_calls_and_each_sample_request_as_json() -> None:
+    sample = {"operation": "upsert", "records": 1,
+              "request": {"method": "POST", "body": {"inputs": [{"id": "ada@example.com"}]}}}
+    result = InvocationResult("20260101T000000-abcd1234", "plan", None, [
+        _outcome("people_hs", "planned", Counts(added=250, changed=1), api_calls=3, samples=[sample]),
+        _outcome("people_wh", "skipped", Counts(), reason="model customers failed to build"),
+    ])
+    err = io.StringIO()
+    Console(stderr=err, stdout=io.StringIO(), live=False, width=140).result(result)
+    assert _lines(err.getvalue()) == _lines(PLAN)
+
+
+def test_a_long_sample_request_is_cut_on_the_terminal() -> None:
+    sample = {"operation": "append", "records": 60, "request": {"lines": [f"line {i}" for i in range(60)]}}
+    result = InvocationResult("r", "plan", None, [
+        _outcome("events", "planned", Counts(added=60), api_calls=1, samples=[sample])])
+    err = io.StringIO()
+    Console(stderr=err, stdout=io.StringIO(), live=False, width=140).result(result)
+    lines = _lines(err.getvalue())
+    assert "  ... 24 more line(s): see target/activate_results.json" in lines
+    assert '      "line 37",' in lines and '      "line 38",' not in lines

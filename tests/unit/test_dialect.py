@@ -67,7 +67,7 @@ def test_duckdb_uses_strftime_and_utc() -> None:
 
 
 def test_fingerprint_hashes_each_column_then_the_concatenation() -> None:
-    fp = Dialect("postgres").fingerprint([Column("a", "integer"), Column("b", "text")])
+    fp = Dialect("redshift").fingerprint([Column("a", "integer"), Column("b", "text")])
     assert fp == "md5(coalesce(md5(cast(\"a\" as varchar)), '-') || coalesce(md5(cast(\"b\" as varchar)), '-'))"
 
 

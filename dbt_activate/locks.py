@@ -1,0 +1,175 @@
+"""Per-sync run locks in the state schema: two runs of one sync never send at the same time.
+
+Two CI jobs (or a cron and a person) may start ``dbt-activate run`` for the same sync together.
+Advisory locks are not portable (Redshift has none), so the lock is a row of ``sync_locks``
+(sync, run id, host, pid, acquired_at, expires_at) written in a transaction that first takes
+``LOCK TABLE`` on PostgreSQL and Redshift, which serialises every acquirer; DuckDB allows one
+writing process per file, so the file lock already does. The holder renews ``expires_at`` from a
+background thread on a connection of its own; a run that crashed stops renewing and its lock
+expires after ``DBT_ACTIVATE_LOCK_TTL_SECONDS`` (default 300), or at once when the holder was on
+this host and its process is gone. A second run waits up to ``--lock-timeout`` seconds, then
+fails that sync (exit 1) naming the holder.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from dbt_activate.errors import ActivateError, SyncLockedError
+from dbt_activate.warehouse.connection import WarehouseConnection
+
+LOCK_TABLE = "sync_locks"
+DEFAULT_LOCK_TIMEOUT = 60.0
+DEFAULT_TTL = 300.0
+_POLL_SECONDS = 1.0
+_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def lock_table_ddl(table: str, name_type: str) -> str:
+    return (f"create table if not exists {table} (sync_name {name_type}, run_id varchar(64), "
+            "host varchar(256), pid integer, acquired_at timestamp, expires_at timestamp)")
+
+
+def ttl_seconds() -> float:
+    return float(os.environ.get("DBT_ACTIVATE_LOCK_TTL_SECONDS", str(DEFAULT_TTL)))
+
+
+@dataclass(frozen=True)
+class Holder:
+    run_id: str
+    host: str
+    pid: int
+    acquired_at: datetime
+    expires_at: datetime
+
+    def stale(self, now: datetime, host: str) -> bool:
+        """Expired, or held by a process of this host that no longer exists (it was killed)."""
+        return self.expires_at < now or (self.host == host and not _alive(self.pid))
+
+    def describe(self, sync_name: str) -> str:
+        return (f"sync {sync_name} is running since {self.acquired_at.strftime(_FORMAT)} UTC "
+                f"(run {self.run_id} on {self.host}, pid {self.pid})")
+
+
+class SyncLock:
+    """The lock of one sync for one run. ``acquire`` then ``release`` (or use as a context manager
+    after acquiring). ``conn`` is used by this object only: the heartbeat thread shares it."""
+
+    def __init__(self, conn: WarehouseConnection, table: str, sync_name: str, run_id: str, *,
+                 ttl: float | None = None, host: str | None = None, pid: int | None = None) -> None:
+        self.conn, self.table, self.sync_name, self.run_id = conn, table, sync_name, run_id
+        self.ttl = ttl if ttl is not None else ttl_seconds()
+        self.host = host or socket.gethostname()
+        self.pid = pid if pid is not None else os.getpid()
+        self._io = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- acquiring ---------------------------------------------------------------------------------
+
+    def try_acquire(self) -> Holder | None:
+        """Take the lock and return None, or return the live holder that has it."""
+        p = self.conn.dialect.placeholder
+        now = _utcnow()
+        with self._io, self.conn.transaction():
+            if self.conn.dialect.name != "duckdb":
+                # Serialises acquirers until commit: the second reads the first one's row.
+                self.conn.execute(f"lock table {self.table}")
+            rows = self.conn.query(f"select run_id, host, pid, acquired_at, expires_at from {self.table} "
+                                   f"where sync_name = {p}", [self.sync_name])
+            for row in rows:
+                holder = Holder(str(row[0]), str(row[1]), int(row[2] or 0), _naive(row[3]), _naive(row[4]))
+                if holder.run_id != self.run_id and not holder.stale(now, self.host):
+                    return holder
+            self.conn.execute(f"delete from {self.table} where sync_name = {p}", [self.sync_name])
+            self.conn.execute(
+                f"insert into {self.table} (sync_name, run_id, host, pid, acquired_at, expires_at) values "
+                f"({p}, {p}, {p}, {p}, cast({p} as timestamp), cast({p} as timestamp))",
+                [self.sync_name, self.run_id, self.host, self.pid, _text(now), _text(self._expiry())])
+        return None
+
+    def acquire(self, timeout: float, *, on_wait: Callable[[str], None] | None = None,
+                sleep: Callable[[float], Any] = time.sleep) -> None:
+        """Wait up to ``timeout`` seconds for the lock; raise ``SyncLockedError`` naming the holder."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        announced = False
+        while True:
+            holder = self.try_acquire()
+            if holder is None:
+                self._start_heartbeat()
+                return
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise SyncLockedError(
+                    f"{holder.describe(self.sync_name)}: nothing was sent by this run. Wait for that run to "
+                    f"finish, or give this one more time with --lock-timeout (waited {timeout:g}s); a crashed "
+                    f"run's lock expires at {holder.expires_at.strftime(_FORMAT)} UTC")
+            if not announced and on_wait is not None:
+                on_wait(f"{holder.describe(self.sync_name)}: waiting up to {timeout:g}s for it to finish")
+                announced = True
+            sleep(min(_POLL_SECONDS, left))
+
+    # --- holding -----------------------------------------------------------------------------------
+
+    def _expiry(self) -> datetime:
+        return _utcnow() + timedelta(seconds=self.ttl)
+
+    def renew(self) -> None:
+        p = self.conn.dialect.placeholder
+        with self._io, self.conn.transaction():
+            self.conn.execute(f"update {self.table} set expires_at = cast({p} as timestamp) "
+                              f"where sync_name = {p} and run_id = {p}",
+                              [_text(self._expiry()), self.sync_name, self.run_id])
+
+    def _start_heartbeat(self) -> None:
+        def beat() -> None:
+            while not self._stop.wait(max(0.05, self.ttl / 3)):
+                try:
+                    self.renew()
+                except ActivateError:
+                    continue  # a lost connection: the lock expires, which is the safe side
+
+        self._thread = threading.Thread(target=beat, name=f"lock {self.sync_name}", daemon=True)
+        self._thread.start()
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        p = self.conn.dialect.placeholder
+        with self._io, self.conn.transaction():
+            self.conn.execute(f"delete from {self.table} where sync_name = {p} and run_id = {p}",
+                              [self.sync_name, self.run_id])
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return True  # unknown: only expiry can free it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _naive(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+    return datetime.fromisoformat(str(value))
+
+
+def _text(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
