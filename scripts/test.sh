@@ -6,5 +6,5 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 venv=$(bash "$root/scripts/bootstrap.sh" "duckdb,postgres,redshift,dev" | tail -n 1)
 cd "$root"
 # With no arguments: the default suite on four workers (most tests wait on subprocesses and emulators).
-if [ $# -eq 0 ]; then set -- -q -n 4; fi
+if [ $# -eq 0 ]; then set -- -q -n 4 --dist worksteal; fi
 "$venv/bin/python" -m pytest "$@"
