@@ -5,6 +5,7 @@ into a directory of its own, found through the `dbt_activate.destinations` entry
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -20,8 +21,11 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "dbt-activate-sqlit
 @pytest.fixture(scope="module")
 def plugin_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("plugin")
+    # Built from a copy: pip leaves build/ and *.egg-info beside the sources it builds.
+    source = tmp_path_factory.mktemp("plugin_source") / EXAMPLE.name
+    shutil.copytree(EXAMPLE, source)
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
-                    "--target", str(target), str(EXAMPLE)], check=True, capture_output=True, timeout=300)
+                    "--target", str(target), str(source)], check=True, capture_output=True, timeout=300)
     return target
 
 
