@@ -111,7 +111,7 @@ def check(emu: Emulator, wh: Warehouse) -> dict[str, int]:
     """Missing, stale and not-deleted records: the emulator's contacts against the model."""
     model = wh.model_rows()
     seen: dict[str, tuple[str, str]] = {}
-    for record in emu.control("records/contacts"):
+    for record in emu.control("records/contacts", timeout=600):  # 1M records take a while to list
         props = record["properties"]
         seen[props.get("email", "")] = (str(props.get("lead_score", "")), str(props.get("plan", "")))
     return {"missing": sum(1 for e in model if e not in seen),
@@ -148,8 +148,12 @@ class Runner:
 
     def launch(self, tool: str, emu: Emulator, requests_per_second: float | None) -> Launch:
         if tool == "dbt-activate":
-            (self.work / "destinations.yml").write_text(yaml.safe_dump({"crm": {
-                "type": "hubspot", "access_token": TOKEN, "base_url": emu.base_url}}))
+            crm: dict[str, Any] = {"type": "hubspot", "access_token": TOKEN, "base_url": emu.base_url}
+            if requests_per_second is None:
+                # The emulator enforces no limit here and the peers keep none: lift HubSpot's default
+                # 100 requests / 10 s, as a user of an account with a higher limit would.
+                crm["rate_limit"] = {"requests": 100_000, "per_seconds": 1}
+            (self.work / "destinations.yml").write_text(yaml.safe_dump({"crm": crm}))
             return Launch([str(BIN / "dbt-activate"), "run", "-q", "--project-dir", str(self.work),
                            "--profiles-dir", str(self.work)])
         peer: Peer = PEERS[tool]

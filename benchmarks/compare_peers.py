@@ -85,7 +85,7 @@ def _drt(python: Path, warehouse: str, database: str, table: str, base_url: str,
 PEERS: dict[str, Peer] = {
     "handwritten": Peer("handwritten", ("httpx", "duckdb", "psycopg2-binary"), _script("handwritten.py")),
     "dlt": Peer("dlt", ("dlt[duckdb]", "httpx", "psycopg2-binary"), _script("dlt_sync.py")),
-    "drt": Peer("drt", ("drt-core", "psycopg2-binary"), _drt),
+    "drt": Peer("drt", ("drt-core[duckdb]", "psycopg2-binary"), _drt),
 }
 
 

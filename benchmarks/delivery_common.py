@@ -24,11 +24,11 @@ class Emulator:
     process: subprocess.Popen[str]
     base_url: str
 
-    def control(self, what: str, payload: Any = None) -> Any:
+    def control(self, what: str, payload: Any = None, *, timeout: float = 10.0) -> Any:
         data = None if payload is None else json.dumps(payload).encode()
         request = urllib.request.Request(f"{self.base_url}/_emulator/{what}", data=data,
                                          method="GET" if data is None else "POST")
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             body = response.read()
         return json.loads(body) if body else None
 

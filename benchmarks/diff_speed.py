@@ -73,14 +73,15 @@ def measure(kind: str, rows: int, work: Path, database: str) -> dict[str, object
             cur.execute("set max_parallel_workers_per_gather = 0")  # all of the work in the measured backend
             cur.execute("select pg_backend_pid()")
             backend = int(cur.fetchone()[0])
-        # dbt-activate's own connection: its DuckDB settings, and a higher memory limit when a
-        # statement runs out of it (the statement runs again, and that time counts).
+        # dbt-activate's own connection: its DuckDB settings, the limit sized from the snapshot's rows,
+        # and a higher one when a statement still runs out of it (it runs again, and that time counts).
         warehouse = WarehouseConnection(con, dialect)
 
         def cpu() -> float:
             return backend_cpu(backend) if backend is not None else time.process_time()
 
         started, cpu_started = time.perf_counter(), cpu()
+        warehouse.reserve_memory_for(snapshot)  # as run does before its diff (counted in the time)
         counted = warehouse.query(f"select {OP}, count(*) from ({diff}) d group by {OP} order by 1")
         counts = {str(op): int(n) for op, n in counted}
         count_seconds, count_cpu = time.perf_counter() - started, cpu() - cpu_started

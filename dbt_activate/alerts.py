@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dbt_activate.delivery import HttpSession, body_snippet
+from dbt_activate.delivery import HttpSession, TlsSettings, body_snippet
 from dbt_activate.destinations.base import Destination
 from dbt_activate.destinations.slack import SlackDestination
 from dbt_activate.destinations.slack_message import escape
@@ -164,10 +164,10 @@ async def announce(destinations: DestinationsFile, rules: Sequence[AlertRule], o
         hook = destinations.build(rule.destination)
         timeout = hook.config.get("timeout")
         headers = hook.headers if isinstance(hook, WebhookDestination) else {}
+        tls = TlsSettings.of_config(hook.config)
         async with HttpSession(f"alert {rule.destination}", headers=headers, secrets=hook.secrets(),
                                timeout=float(timeout) if timeout else 30.0,
-                               verify=bool(hook.config.get("verify", True)),
-                               ca_bundle=hook.config.get("ca_bundle") or None) as session:
+                               verify=tls.verify, ca_bundle=tls.ca_bundle) as session:
             for outcome in due:
                 what = f"alert '{rule.when}' for {outcome.name} was not delivered"
                 method, url, payload = _request(hook, rule, outcome, run_id)

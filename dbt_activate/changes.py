@@ -83,6 +83,9 @@ class RowLayout:
 
     fields: tuple[str, ...]  # destination field names, in the order of the selected columns
     identity: tuple[str, ...]
+    # `nulls: keep` on a destination where an absent field keeps its value (Nulls.OMIT): NULL fields
+    # other than the identity are left out of the record.
+    drop_nulls: bool = False
 
     def record(self, row: Sequence[Any]) -> tuple[Record, str | None, str]:
         """(record, fingerprint, identity json) for an add/change/remove row."""
@@ -92,4 +95,6 @@ class RowLayout:
             return Record(key=str(key), values=values), None, saved_identity or "{}"
         values = dict(zip(self.fields, row[5:], strict=True))
         identity = identity_json({f: values.get(f) for f in self.identity})
+        if self.drop_nulls:
+            values = {f: v for f, v in values.items() if v is not None or f in self.identity}
         return Record(key=str(key), values=values), fingerprint, identity

@@ -14,11 +14,12 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
-
-from dbt_activate.warehouse.connection import csv_line
+from typing import IO, Any
 
 ACK_COLUMNS = ("op", "sync_key", "fingerprint", "record_identity")
+# How PostgreSQL and DuckDB read the journal back (COPY ... csv): None is written as an empty
+# unquoted field, which both load as NULL.
+_CSV_DIALECT: dict[str, Any] = {"lineterminator": "\n"}
 REJECT_COLUMNS = ("sync_key", "reason")
 # Snapshot fingerprint of a record a killed run sent without an answer: matches no real fingerprint,
 # so the next diff sends it again, or deletes it if its row left the model.
@@ -42,10 +43,11 @@ class JournalFile:
         self.rows = 0
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fh: IO[str] | None = path.open("a", encoding="utf-8", newline="")
+        self._writer = csv.writer(self._fh, **_CSV_DIALECT)  # straight to the file: no string per line
 
     def append(self, values: Sequence[str | None]) -> None:
         assert self._fh is not None, "journal file already closed"
-        self._fh.write(csv_line(values))
+        self._writer.writerow(values)
         self.rows += 1
 
     def flush(self) -> None:
@@ -73,11 +75,13 @@ class InflightLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fh: IO[str] | None = None
+        self._writer: Any = None
 
     def _write(self, rows: Sequence[Sequence[str | None]]) -> None:
         if self._fh is None:
             self._fh = self.path.open("a", encoding="utf-8", newline="")
-        self._fh.write("".join(csv_line(row) for row in rows))
+            self._writer = csv.writer(self._fh, **_CSV_DIALECT)
+        self._writer.writerows(rows)
         self._fh.flush()
 
     def started(self, batch_id: int, records: Sequence[tuple[str, str, str]]) -> None:
@@ -131,7 +135,8 @@ class Journal:
         """An acks file (sorted before every segment) marking ``records`` as maybe in the destination."""
         path = self.directory / f"{0:08d}.acks.csv"
         with path.open("w", encoding="utf-8", newline="") as fh:
-            fh.write("".join(csv_line(("change", key, MAYBE_FINGERPRINT, identity)) for _, key, identity in records))
+            csv.writer(fh, **_CSV_DIALECT).writerows(("change", key, MAYBE_FINGERPRINT, identity)
+                                                     for _, key, identity in records)
             fh.flush()
             os.fsync(fh.fileno())
         return path

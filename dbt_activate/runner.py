@@ -26,7 +26,7 @@ from dbt_activate.id_store import WarehouseIdStore
 from dbt_activate.pipeline import Counts
 from dbt_activate.planner import Decision, Plan, make_plan, unknown_selector_methods
 from dbt_activate.project import DestinationsFile, load_destinations, resolve_paths
-from dbt_activate.spec import ResolvedSync, SyncSpec, parse_manifest_syncs, resolve_columns
+from dbt_activate.spec import ResolvedSync, SyncSpec, check_nulls, parse_manifest_syncs, resolve_columns
 from dbt_activate.state import StateStore
 from dbt_activate.warehouse.adapter import DbtAdapter
 from dbt_activate.warehouse.connection import WarehouseConnection
@@ -173,6 +173,7 @@ class Invocation:
                 supported = ", ".join(sorted(m.value for m in destination.modes))
                 raise ConfigError(f"destination type {destination.kind!r} does not support mode "
                                   f"{spec.mode.value!r} (supported: {supported})", location=f"{spec.location}.mode")
+            check_nulls(spec, destination)
 
     def connect(self, name: str) -> WarehouseConnection:
         return WarehouseConnection(self.adapter.open(name), self.dialect, self.redactor)
@@ -210,7 +211,8 @@ class Invocation:
     def target_of(self, resolved: ResolvedSync) -> SyncTarget:
         spec = resolved.spec
         return SyncTarget(sync_name=spec.name, object=spec.object, mode=spec.mode, fields=resolved.fields,
-                          identity=resolved.identity, run_id=self.run_id, options={"on_delete": spec.on_delete})
+                          identity=resolved.identity, run_id=self.run_id, options={"on_delete": spec.on_delete},
+                          nulls=spec.nulls)
 
     def diff_sql(self, resolved: ResolvedSync, snapshot: str | None, *, everything: bool) -> str:
         """The diff against ``snapshot``; with None (nothing synced yet) a plain scan of the model."""

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from dbt_activate.artifacts import DEFAULTS_KEY, Manifest, ModelNode
-from dbt_activate.destinations.base import FieldSpec, Mode
+from dbt_activate.destinations.base import Destination, FieldSpec, Mode, Nulls
 from dbt_activate.errors import ConfigError
 
 ON_DELETE_VALUES = ("ignore", "delete", "clear")
+NULLS_VALUES = ("keep", "clear")
 GATE_VALUES = ("error", "warn", "none")
 SYNC_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
@@ -52,6 +53,10 @@ ACTIVATE_KEYS: tuple[KeyDoc, ...] = (
     KeyDoc("on_delete", "ignore | delete | clear", "ignore (delete for mirror)",
            "What happens in the destination to rows removed from the model or segment; clear empties "
            "the mapped fields and keeps the record."),
+    KeyDoc("nulls", "keep | clear", "keep (or the destination's own `nulls`)",
+           "keep: a NULL in a mapped field never wipes the value the destination holds (it is left out of "
+           "the update; a new record gets no value). clear: a NULL empties the field. Not for destinations "
+           "where every record is new (webhook, http, file, slack)."),
     KeyDoc("name", "string", "<model>__<destination>__<object>", "The sync id used in state, "
            "selection (`--select name`) and output."),
     KeyDoc("gate", "error | warn | none", "error", "Which results of the model's tests in the last dbt "
@@ -88,6 +93,7 @@ class SyncSpec:
     path: str = ""
     gate: str = "error"  # error | warn | none
     quarantine: bool = False
+    nulls: str = ""  # keep | clear; "" = not set (the destination's own `nulls`, else keep)
 
     @property
     def sends_deletes(self) -> bool:
@@ -205,7 +211,16 @@ def parse_block(model: ModelNode, index: int, raw: Any) -> SyncSpec:
         path=model.original_file_path,
         gate=_choice(raw, "gate", location, GATE_VALUES, "error"),
         quarantine=quarantine,
+        nulls=_choice(raw, "nulls", location, NULLS_VALUES, "keep") if "nulls" in raw else "",
     )
+
+
+def check_nulls(spec: SyncSpec, destination: Destination) -> None:
+    """A sync's ``nulls`` must mean something to its destination type (see ``Nulls``)."""
+    if spec.nulls and destination.null_handling is Nulls.NOT_APPLICABLE:
+        raise _err(spec.location, "nulls", f"destination type {destination.kind!r} sends every record as new "
+                   "(an event, message or line), so there is no stored value for a NULL to keep or clear; "
+                   "remove the key")
 
 
 def model_defaults(model: ModelNode) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from dbt_activate.delivery import (
     using_limiter,
     using_tls,
 )
-from dbt_activate.destinations.base import Batch, Destination, Operation, RateLimit, Record, SyncTarget
+from dbt_activate.destinations.base import Batch, Destination, Mode, Nulls, Operation, RateLimit, Record, SyncTarget
 from dbt_activate.errors import ActivateError, ConfigError, WarehouseError
 from dbt_activate.journal import Journal
 from dbt_activate.locks import LOCK_TABLE, SyncLock
@@ -41,6 +41,13 @@ def needs_everything(decision: Decision, saved: Mapping[str, Any], rs: ResolvedS
     return decision.full_resync or mapping_changed
 
 
+def row_layout(rs: ResolvedSync, destination: Destination, target: SyncTarget) -> RowLayout:
+    """How diff rows become records; NULL fields are left out where an absent field keeps its value."""
+    drop_nulls = (destination.null_handling is Nulls.OMIT and rs.spec.mode is not Mode.APPEND
+                  and not destination.clears_nulls(target))
+    return RowLayout(tuple(f.field for f in rs.fields), rs.identity, drop_nulls=drop_nulls)
+
+
 def plan_counts(inv: Invocation, reader: WarehouseConnection, state: StateStore, rs: ResolvedSync,
                  saved: Mapping[str, Any], decision: Decision, outcome: SyncOutcome) -> None:
     exists = reader.query(inv.dialect.columns_query(),
@@ -49,6 +56,8 @@ def plan_counts(inv: Invocation, reader: WarehouseConnection, state: StateStore,
     snapshot = (state.table(snapshot_table_name(rs.spec.name)) if exists else
                 f"(select cast(null as {d.key_type}) as sync_key, cast(null as varchar(32)) as fingerprint, "
                 f"cast(null as {d.text_type}) as record_identity where 1 = 0)")
+    if exists:
+        reader.reserve_memory_for(snapshot)
     sql = inv.diff_sql(rs, snapshot, everything=needs_everything(decision, saved, rs))
     rows_by_op = {str(op): int(n) for op, n in reader.query(f"select {OP}, count(*) from ({sql}) d group by {OP}")}
     c = outcome.counts
@@ -69,7 +78,7 @@ def plan_counts(inv: Invocation, reader: WarehouseConnection, state: StateStore,
 def _samples(inv: Invocation, reader: WarehouseConnection, rs: ResolvedSync, destination: Destination,
              target: SyncTarget, sql: str, limit: int) -> list[dict[str, Any]]:
     """Up to ``limit`` records per operation, rendered by the destination as ``write`` would send them."""
-    layout = RowLayout(tuple(f.field for f in rs.fields), rs.identity)
+    layout = row_layout(rs, destination, target)
     batches: dict[Operation, list[Record]] = {}
     for op in (ADD, CHANGE, REMOVE):
         operation = operation_for(rs.spec.mode, op, rs.spec.on_delete)
@@ -126,7 +135,7 @@ async def _run_locked(inv: Invocation, reader: WarehouseConnection, state: State
         checkpoint_rows=int(os.environ.get("DBT_ACTIVATE_CHECKPOINT_ROWS", "50000")),
         checkpoint_seconds=float(os.environ.get("DBT_ACTIVATE_CHECKPOINT_SECONDS", "30")),
         sync_name=spec.name, run_id=inv.run_id, target=target, destination=destination, reader=reader,
-        state=state, journal=journal, layout=RowLayout(tuple(f.field for f in rs.fields), rs.identity),
+        state=state, journal=journal, layout=row_layout(rs, destination, target),
         key_columns=rs.key_columns, on_delete=spec.on_delete, limiter=limiter, policy=RetryPolicy(),
         on_progress=lambda counts: reporter.sync_progress(spec.name, counts),
     )
@@ -144,6 +153,7 @@ async def _run_locked(inv: Invocation, reader: WarehouseConnection, state: State
             # A first sync sends every row: counting them is cheap and gives the progress bar an ETA.
             reporter.sync_total(spec.name, inv.row_count(reader, rs))
         else:
+            reader.reserve_memory_for(snapshot)
             sql = inv.diff_sql(rs, snapshot, everything=needs_everything(decision, saved, rs))
         result = await _deliver(destination, target, pipeline, sql)
         error = result.error
@@ -202,8 +212,7 @@ def _report_unconfirmed(rs: ResolvedSync, records: int, outcome: SyncOutcome) ->
 
 
 async def _deliver(destination: Destination, target: SyncTarget, pipeline: Pipeline, sql: str) -> PipelineResult:
-    tls = TlsSettings(verify=destination.config.get("verify_tls") is not False,
-                      ca_bundle=destination.config.get("ca_bundle") or None)
+    tls = TlsSettings.of_config(destination.config)
     try:
         with using_tls(tls):  # every session the destination opens, now or in a batch's task
             # open() may call the vendor (field lookups): it waits for the same rate limiter.

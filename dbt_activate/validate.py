@@ -23,7 +23,7 @@ from dbt_activate.artifacts import Manifest, ModelNode
 from dbt_activate.destinations.base import Destination, SyncTarget
 from dbt_activate.errors import ConfigError
 from dbt_activate.project import DestinationsFile, ProjectPaths, Renderer, read_yaml
-from dbt_activate.spec import SyncSpec, model_defaults, parse_block, resolve_columns
+from dbt_activate.spec import SyncSpec, check_nulls, model_defaults, parse_block, resolve_columns
 
 CATALOG_FILE = "catalog.json"
 
@@ -166,6 +166,11 @@ def _check_sync(spec: SyncSpec, model: ModelNode, destination: Destination | Non
         supported = ", ".join(sorted(m.value for m in destination.modes))
         report.problems.append(f"{spec.location}.mode: destination type {destination.kind!r} does not support "
                                f"mode {spec.mode.value!r} (supported: {supported})")
+    if destination is not None:
+        try:
+            check_nulls(spec, destination)
+        except ConfigError as exc:
+            report.problems.append(str(exc))
     columns, source = _known_columns(model, catalog)
     if not source:
         report.warnings.append(f"{spec.location}: columns not checked: model {model.name} declares no columns "
@@ -186,7 +191,7 @@ def _check_sync(spec: SyncSpec, model: ModelNode, destination: Destination | Non
         resolved = resolve_columns(spec, columns)
         destination.check_target(SyncTarget(sync_name=spec.name, object=spec.object, mode=spec.mode,
                                             fields=resolved.fields, identity=resolved.identity,
-                                            options={"on_delete": spec.on_delete}))
+                                            options={"on_delete": spec.on_delete}, nulls=spec.nulls))
     except ConfigError as exc:
         # Destination types name the sync ("sync x"), not the YAML: lead with the block's path.
         text = str(exc)

@@ -254,12 +254,25 @@ def test_parse_retry_after(value: str | None, expected: float | None) -> None:
     (2**70, 2**70), (1.5, 1.5), (True, True), (None, None),
     (__import__("datetime").date(2024, 5, 1), "2024-05-01"),
     (__import__("datetime").datetime(2024, 5, 1, 12, 30), "2024-05-01T12:30:00"),
+    # A zoned timestamp in UTC whatever zone the warehouse session handed it over in.
+    (__import__("datetime").datetime(2024, 5, 1, 8, 30, tzinfo=__import__("datetime").timezone(
+        __import__("datetime").timedelta(hours=-4))), "2024-05-01T12:30:00+00:00"),
     (__import__("datetime").timedelta(minutes=2), "P0DT120S"), ({3, 1, 2}, [1, 2, 3]),
     (b"\x00\xff", "AP8="), ({"a": [1, Decimal("2.5")]}, {"a": [1, 2.5]}), ((1, 2), [1, 2]),
 ])
 def test_json_values(value: Any, expected: Any) -> None:
     assert to_json_value(value) == expected
     assert type(to_json_value(value)) is type(expected)
+
+
+def test_files_and_json_columns_write_zoned_timestamps_in_utc_too() -> None:
+    import datetime as dt
+    import json
+
+    from dbt_activate.destinations.values import json_default
+
+    zoned = dt.datetime(2024, 5, 1, 14, 30, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    assert json.dumps({"at": zoned}, default=json_default) == '{"at": "2024-05-01T12:30:00+00:00"}'
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), Decimal("NaN"), Decimal("-Infinity"), object()])

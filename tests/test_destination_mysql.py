@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -92,6 +93,17 @@ def test_update_changes_existing_rows_and_skips_unknown(db: tuple[Any, str], peo
     assert result.skipped == {"9": "no record with this identity"}
     assert set(result.rejected) == {"2"} and "too long" in result.rejected["2"].lower()
     assert rows(db) == [(1, "a2@x.io", Decimal("3.00"), 1), (2, "b@x.io", Decimal("2.00"), 0)]
+
+
+@pytest.mark.parametrize(("nulls", "score"), [("keep", Decimal("1.00")), ("clear", None)])
+@pytest.mark.parametrize("operation", [Operation.UPDATE, Operation.UPSERT])
+def test_a_null_keeps_the_value_unless_the_sync_clears(db: tuple[Any, str], people: str, operation: Operation,
+                                                       nulls: str, score: Decimal | None) -> None:
+    sql(db, "INSERT INTO people VALUES (1, 'a@x.io', 1, 0)")
+    batch = Batch(operation, records({"id": 1, "email": "a2@x.io", "score": None, "active": True}))
+    mode = Mode.UPDATE if operation is Operation.UPDATE else Mode.UPSERT
+    assert deliver(destination(db[1]), replace(target(people, PEOPLE, mode), nulls=nulls), batch) == [BatchResult()]
+    assert rows(db) == [(1, "a2@x.io", score, 1)]
 
 
 def test_create_inserts_new_rows_and_skips_existing_ones(db: tuple[Any, str], people: str) -> None:

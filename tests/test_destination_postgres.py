@@ -50,9 +50,9 @@ def sql(conn: Any, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[A
 
 
 def target(obj: str, fields: Mapping[str, str], mode: Mode = Mode.UPSERT,
-           identity: tuple[str, ...] = ("id",)) -> SyncTarget:
+           identity: tuple[str, ...] = ("id",), nulls: str = "") -> SyncTarget:
     return SyncTarget("people_sync", obj, mode, tuple(FieldSpec(f, f, t) for f, t in fields.items()), identity,
-                      run_id="run1")
+                      run_id="run1", nulls=nulls)
 
 
 def records(*rows: dict[str, Any]) -> list[Record]:
@@ -119,13 +119,16 @@ def test_upsert_writes_python_values_into_typed_columns(admin: Any, schema: str)
     assert row[5:] == (datetime.date(2024, 2, 29), str(uuid.UUID(int=7)), '{"nested": true}', "NaN")
 
 
-def test_update_changes_existing_rows_and_skips_unknown(admin: Any, schema: str, people: str) -> None:
+@pytest.mark.parametrize(("nulls", "score"), [("", Decimal("1.50")), ("keep", Decimal("1.50")), ("clear", None)])
+def test_update_changes_existing_rows_and_skips_unknown(admin: Any, schema: str, people: str, nulls: str,
+                                                        score: Decimal | None) -> None:
     batch = Batch(Operation.UPDATE, records({"id": 1, "email": "new@x.io", "score": None, "active": False},
                                            {"id": 99, "email": "ghost@x.io", "score": 1, "active": True}))
-    [result] = deliver(destination(schema), target(people, PEOPLE, Mode.UPDATE), batch)
+    [result] = deliver(destination(schema), target(people, PEOPLE, Mode.UPDATE, nulls=nulls), batch)
     assert result.skipped == {"99": "no record with this identity"}
     assert result.rejected == {}
-    assert rows(admin, people)[0] == (1, "new@x.io", None, False, "untouched")
+    # A NULL keeps the row's value unless the sync says `nulls: clear`.
+    assert rows(admin, people)[0] == (1, "new@x.io", score, False, "untouched")
     assert len(rows(admin, people)) == 2
 
 

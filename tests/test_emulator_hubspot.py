@@ -107,6 +107,7 @@ def test_all_inputs_failing_is_a_400_with_one_detail_per_input(emu: HubSpotEmula
         ("lifecyclestage", "Lead", "INVALID_OPTION"),
         ("email", "not-an-email", "INVALID_EMAIL"),
         ("createdate", "1430438400000", "READ_ONLY_VALUE"),
+        ("firstname", "x" * 65_537, "INVALID_STRING_LENGTH"),  # HubSpot's limit is 65,536 characters
     ],
 )
 def test_property_values_are_validated_like_hubspot(client: httpx.Client, name: str, value: str, code: str) -> None:

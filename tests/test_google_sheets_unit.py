@@ -79,6 +79,15 @@ def test_upsert_rewrites_changed_cells_only_and_adds_new_rows_at_the_bottom() ->
     assert planned.grid[1][2] == "hand-written" and GRID[2] == [2, "Bob"]  # input untouched
 
 
+def test_a_field_left_out_keeps_the_cell_of_an_existing_row_and_is_empty_in_a_new_one() -> None:
+    # What the pipeline sends under `nulls: keep`: the NULL name is not in the record.
+    planned = plan(GRID, FIELDS, "id", Operation.UPSERT, [("2", {"id": 2}), ("9", {"id": 9})])
+    assert planned.grid[2] == [2, "Bob"] and planned.grid[4] == [9, ""]
+    assert [(w.row, w.col, w.values) for w in planned.writes] == [(4, 0, [[9]])]  # row 2 untouched
+    cleared = plan(GRID, FIELDS, "id", Operation.UPSERT, [("2", {"id": 2, "name": ""})])  # `nulls: clear`
+    assert cleared.grid[2] == [2, ""]
+
+
 @pytest.mark.parametrize(("operation", "skipped"), [
     (Operation.UPDATE, {"9": "no row with this key in the sheet"}),
     (Operation.CREATE, {"2": "row 3 of the sheet already has this key"}),

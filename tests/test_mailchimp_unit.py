@@ -124,6 +124,15 @@ def test_upsert_sends_one_batch_subscribe_with_merge_fields_and_tags() -> None:
          "tags": ["a", "b"]}]}
 
 
+def test_a_null_merge_field_is_sent_empty_only_when_the_sync_clears_nulls() -> None:
+    # With `nulls: keep` the pipeline leaves NULLs out before write(); what reaches it is cleared.
+    handler, seen = recording()
+    batch = Batch(Operation.UPSERT, [person(1, fname=None, tags=None)])
+    assert write(mailchimp(handler), batch) == BatchResult()
+    (member,) = json.loads(seen[0].content)["members"]
+    assert member["merge_fields"] == {"FNAME": "", "SCORE": 1} and "tags" not in member
+
+
 def test_create_does_not_update_existing_and_sync_tags_is_sent_on_upsert_only() -> None:
     handler, seen = recording()
     write(mailchimp(handler, sync_tags=True), Batch(Operation.CREATE, [person(1)]))

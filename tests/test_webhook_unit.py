@@ -104,6 +104,19 @@ def test_nan_and_infinity_are_rejected_per_record_and_the_rest_is_sent() -> None
     assert [r["key"] for r in json.loads(seen[0].content)["records"]] == ["1"]
 
 
+def test_timestamps_with_a_zone_are_sent_in_utc_and_naive_ones_without_an_offset() -> None:
+    # DuckDB returns timestamptz values in the machine's zone: the payload must not depend on it.
+    handler, seen = _recording()
+    new_york = dt.timezone(dt.timedelta(hours=-4))
+    records = [Record("1", {"id": 1, "at": dt.datetime(2025, 6, 1, 6, 0, tzinfo=new_york),
+                            "utc": dt.datetime(2025, 6, 1, 10, 0, tzinfo=dt.timezone.utc),
+                            "naive": dt.datetime(2025, 6, 1, 10, 0)})]
+    _write(_hook(handler), Batch(Operation.UPSERT, records))
+    assert json.loads(seen[0].content)["records"][0]["record"] == {
+        "id": 1, "at": "2025-06-01T10:00:00+00:00", "utc": "2025-06-01T10:00:00+00:00",
+        "naive": "2025-06-01T10:00:00"}
+
+
 def test_a_batch_with_nothing_sendable_makes_no_request() -> None:
     handler, seen = _recording()
     result = _write(_hook(handler), Batch(Operation.UPSERT, [Record("1", {"x": float("inf")})]))

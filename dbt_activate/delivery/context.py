@@ -11,10 +11,10 @@ without widening the seam: asyncio copies the context into every task, so concur
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from dbt_activate.delivery.ratelimit import RateLimiter
@@ -46,6 +46,12 @@ class TlsSettings:
 
     verify: bool = True
     ca_bundle: str | None = None
+
+    @classmethod
+    def of_config(cls, config: Mapping[str, Any]) -> TlsSettings:
+        """From a destinations.yml entry: ``verify_tls`` (or the older ``verify`` of the HTTP types)."""
+        return cls(verify=config.get("verify_tls") is not False and config.get("verify") is not False,
+                   ca_bundle=config.get("ca_bundle") or None)
 
 
 _limiter: ContextVar[RateLimiter | None] = ContextVar("dbt_activate_limiter", default=None)

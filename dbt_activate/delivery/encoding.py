@@ -10,7 +10,9 @@ decimal                number when a 64-bit float holds it to its written digits
                        JSON parser reads the same value), else a string with every digit
                        (``"12345678901234567890.01"``); NaN/Infinity rejected
 date, time, timestamp  ISO 8601 string (``2024-05-01``, ``2024-05-01T12:00:00+00:00``); a
-                       timestamp without time zone is sent without an offset
+                       timestamp with a time zone in UTC, whatever the session's zone (DuckDB
+                       hands them over in the machine's), one without a time zone without
+                       an offset
 interval               ISO 8601 duration string (``P1DT3600S``), as the file destination writes
 uuid                   string
 binary                 base64 string
@@ -32,7 +34,7 @@ from collections.abc import Mapping, Set
 from decimal import Decimal
 from typing import Any, TypeAlias
 
-from dbt_activate.destinations.values import iso_duration
+from dbt_activate.destinations.values import in_utc, iso_duration
 
 JSONValue: TypeAlias = "bool | int | float | str | list[JSONValue] | dict[str, JSONValue] | None"
 
@@ -55,7 +57,7 @@ def to_json_value(value: Any) -> JSONValue:
     if isinstance(value, Decimal):
         return _decimal(value)
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
-        return value.isoformat()
+        return in_utc(value).isoformat()
     if isinstance(value, dt.timedelta):
         return iso_duration(value)
     if isinstance(value, uuid.UUID):

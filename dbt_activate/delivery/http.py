@@ -33,10 +33,13 @@ from typing import Any
 
 import httpx
 
-from dbt_activate.delivery.context import RequestLog, current_limiter, current_observers, current_tls
+from dbt_activate import __version__
+from dbt_activate.delivery.context import RequestLog, TlsSettings, current_limiter, current_observers, current_tls
 from dbt_activate.delivery.headers import body_snippet, parse_retry_after
 from dbt_activate.delivery.ratelimit import RateLimiter
 from dbt_activate.errors import ConfigError, DestinationError, Redactor, RetryableDestinationError
+
+USER_AGENT = f"dbt-activate/{__version__}"
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,18 @@ class HttpSession:
             transport=transport,
             follow_redirects=False,
         )
+
+    @classmethod
+    def for_destination(cls, name: str, config: Mapping[str, Any], base_url: str = "", *,
+                        default_timeout: float = 30.0, headers: Mapping[str, str] | None = None,
+                        **options: Any) -> HttpSession:
+        """The session of a destination: ``timeout`` and the TLS keys (``verify_tls``, or the older
+        ``verify``, and ``ca_bundle``) from its destinations.yml entry, and a User-Agent naming us."""
+        timeout = config.get("timeout")
+        tls = TlsSettings.of_config(config)
+        return cls(name, base_url, headers={"User-Agent": USER_AGENT, **(headers or {})},
+                   timeout=float(timeout) if timeout else default_timeout, verify=tls.verify,
+                   ca_bundle=tls.ca_bundle, **options)
 
     def redact(self, text: str) -> str:
         return self.redactor(text)

@@ -41,6 +41,24 @@ class Operation(str, enum.Enum):
     CLEAR = "clear"  # keep the record, empty its mapped non-identity fields
 
 
+class Nulls(str, enum.Enum):
+    """How a destination type treats a NULL field of a record it updates (the sync's ``nulls`` key).
+
+    ``nulls: keep`` (the default) means a NULL never wipes a value the destination holds; ``nulls: clear``
+    means it empties the field. Each type says how it gets there.
+    """
+
+    # Every record is a new event, message or line, so there is no stored value to wipe; a sync
+    # that sets ``nulls`` is a config error. The default, so a plugin never silently ignores it.
+    NOT_APPLICABLE = "not_applicable"
+    # An absent field keeps its value: with keep, the pipeline leaves NULL fields (identity
+    # excepted) out of the records of an upsert, update or create; with clear they are passed on
+    # and the type sends its clearing value.
+    OMIT = "omit"
+    # The type formats NULLs itself, from ``Destination.clears_nulls(target)``.
+    OWN = "own"
+
+
 @dataclass(frozen=True)
 class FieldSpec:
     """One mapped field: model column -> destination field, with the warehouse's data type."""
@@ -62,6 +80,7 @@ class SyncTarget:
     identity: tuple[str, ...]
     run_id: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
+    nulls: str = ""  # the sync's `nulls` (keep | clear); "" when it does not say
 
     @property
     def field_names(self) -> tuple[str, ...]:
@@ -125,6 +144,7 @@ COMMON_CONFIG_KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("verify_tls", bool, default=True,
               help="Verify the server's TLS certificate; false prints a warning once per destination and run."),
     ConfigKey("ca_bundle", str, help="Path to a PEM file of CA certificates to verify the server against."),
+    ConfigKey("verify", bool, default=True, help="The older name of verify_tls (HTTP types)."),
     ConfigKey("owner", (dict, str),
               help="Who owns this destination, for `docs --exposures`: {name, email} or a name."),
 )
@@ -194,6 +214,7 @@ class Destination(abc.ABC):
     # Config keys whose strings are templates the type renders itself (per batch or record): destinations.yml
     # leaves them as written instead of rendering them with env_var() when it is read.
     deferred_keys: ClassVar[tuple[str, ...]] = ()
+    null_handling: ClassVar[Nulls] = Nulls.NOT_APPLICABLE
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
         self.name = name
@@ -208,6 +229,11 @@ class Destination(abc.ABC):
     @property
     def effective_concurrency(self) -> int:
         return int(self.config.get("max_concurrency") or self.max_concurrency)
+
+    def clears_nulls(self, target: SyncTarget) -> bool:
+        """True when a NULL should empty the destination's field: the sync's ``nulls``, else the
+        destination's own ``nulls`` key where the type has one, else keep."""
+        return (target.nulls or str(self.config.get("nulls") or "keep")) == "clear"
 
     def secrets(self) -> list[str]:
         """Config values that must never appear in output."""

@@ -30,7 +30,8 @@ clear      ``attributes`` with null for every mapped field but the identity (nul
 =========  ==============================================================================
 
 ``create`` is not offered: Braze has no create-only write. Values follow ``braze_payload``: JSON,
-times as ISO 8601 in UTC, dates as midnight UTC; a NULL removes the attribute. A record with NaN or
+times as ISO 8601 in UTC, dates as midnight UTC; a NULL is left out, so Braze keeps the attribute
+(the sync's ``nulls: clear`` sends null, which removes it). A record with NaN or
 ±Infinity, or with an empty identifier, is rejected before sending.
 
 Results: ``errors[{type, input_array, index}]`` in a 2xx ("minor errors") reject the records at
@@ -53,7 +54,6 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from dbt_activate import __version__
 from dbt_activate.delivery import HttpSession, RateLimiter, RateLimitHeaders, UnencodableValue, current_limiter
 from dbt_activate.destinations.base import (
     Batch,
@@ -61,6 +61,7 @@ from dbt_activate.destinations.base import (
     ConfigKey,
     Destination,
     Mode,
+    Nulls,
     Operation,
     RateLimit,
     SyncTarget,
@@ -105,6 +106,7 @@ def seconds_until(reset: str | None) -> float | None:
 
 class BrazeDestination(Destination):
     kind = "braze"
+    null_handling = Nulls.OMIT
     description = "Braze user profiles (attributes) and custom events through /users/track; deletes via /users/delete."
     config_keys: ClassVar[tuple[ConfigKey, ...]] = (
         ConfigKey("api_key", str, required=True, secret=True,
@@ -123,8 +125,6 @@ class BrazeDestination(Destination):
                        "workspace. Shared by every sync of this destination in a run."),
         ConfigKey("max_concurrency", int, default=8, help="Batches in flight at once."),
         ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
-        ConfigKey("verify", bool, default=True, help="Verify the server's TLS certificate."),
-        ConfigKey("ca_bundle", str, help="Path to a PEM file of CA certificates to verify against."),
     )
     modes = frozenset({Mode.UPSERT, Mode.UPDATE, Mode.APPEND, Mode.MIRROR})
     batch_size = MAX_OBJECTS
@@ -259,16 +259,10 @@ class BrazeDestination(Destination):
         return self._session
 
     def _new_session(self, limiter: RateLimiter | None) -> HttpSession:
-        timeout = self.config.get("timeout")
-        return HttpSession(
-            self.name,
-            self.base_url,
-            headers={"Authorization": f"Bearer {self.config.get('api_key') or ''}",
-                     "User-Agent": f"dbt-activate/{__version__}"},
+        return HttpSession.for_destination(
+            self.name, self.config, self.base_url,
+            headers={"Authorization": f"Bearer {self.config.get('api_key') or ''}"},
             secrets=self.secrets(),
-            timeout=float(timeout) if timeout else 30.0,
-            verify=bool(self.config.get("verify", True)),
-            ca_bundle=self.config.get("ca_bundle") or None,
             max_connections=max(1, self.effective_concurrency),
             limiter=limiter,
             rate_limit_headers=ResetHeaders("X-RateLimit-Remaining"),

@@ -28,9 +28,10 @@ clear      ``action: identify`` with ``""`` for every mapped attribute but the i
 =========  ==============================================================================
 
 ``update`` and ``create`` are not offered: the Track API has no update-only or create-only write.
-Values are JSON, with dates and timestamps as Unix seconds (UTC); a NULL is sent as ``""``, which
-removes the attribute, so the person equals the model. Records with NaN or ±Infinity or an empty
-identifier are rejected before sending, as is any item over 32 KB (with its size as the reason).
+Values are JSON, with dates and timestamps as Unix seconds (UTC); a NULL is left out, so Customer.io
+keeps the attribute (the sync's ``nulls: clear`` sends ``""``, which removes it). Records with NaN
+or ±Infinity or an empty identifier are rejected before sending, as is any item over 32 KB (with its
+size as the reason).
 A batch is split into as many requests as keep each under 500 KB.
 
 Results: ``errors[{batch_index, reason, field, message}]`` reject the items named; another 4xx
@@ -50,7 +51,6 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from dbt_activate import __version__
 from dbt_activate.delivery import HttpSession, UnencodableValue
 from dbt_activate.destinations.base import (
     Batch,
@@ -58,6 +58,7 @@ from dbt_activate.destinations.base import (
     ConfigKey,
     Destination,
     Mode,
+    Nulls,
     Operation,
     RateLimit,
     SyncTarget,
@@ -82,6 +83,7 @@ _JSON = {"Content-Type": "application/json"}
 
 class CustomerIODestination(Destination):
     kind = "customerio"
+    null_handling = Nulls.OMIT
     description = "Customer.io people (identify), events and deletes through the Track API v2 batch endpoint."
     config_keys: ClassVar[tuple[ConfigKey, ...]] = (
         ConfigKey("site_id", str, required=True, secret=True, help="Track API site ID (the Basic auth user)."),
@@ -98,8 +100,6 @@ class CustomerIODestination(Destination):
                        "for the Track API."),
         ConfigKey("max_concurrency", int, default=8, help="Batches in flight at once."),
         ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
-        ConfigKey("verify", bool, default=True, help="Verify the server's TLS certificate."),
-        ConfigKey("ca_bundle", str, help="Path to a PEM file of CA certificates to verify against."),
     )
     modes = frozenset({Mode.UPSERT, Mode.APPEND, Mode.MIRROR})
     batch_size = 200
@@ -195,15 +195,10 @@ class CustomerIODestination(Destination):
 
     def _session_for_run(self) -> HttpSession:
         if self._session is None:
-            timeout = self.config.get("timeout")
-            self._session = HttpSession(
-                self.name,
-                self.base_url,
-                headers={"Authorization": _basic(self.config), "User-Agent": f"dbt-activate/{__version__}"},
+            self._session = HttpSession.for_destination(
+                self.name, self.config, self.base_url,
+                headers={"Authorization": _basic(self.config)},
                 secrets=self.secrets(),
-                timeout=float(timeout) if timeout else 30.0,
-                verify=bool(self.config.get("verify", True)),
-                ca_bundle=self.config.get("ca_bundle") or None,
                 max_connections=max(1, self.effective_concurrency),
                 transport=self._transport,
             )

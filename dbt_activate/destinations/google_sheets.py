@@ -49,7 +49,6 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from dbt_activate import __version__
 from dbt_activate.delivery import HttpSession, body_snippet
 from dbt_activate.destinations.base import (
     Batch,
@@ -57,6 +56,7 @@ from dbt_activate.destinations.base import (
     ConfigKey,
     Destination,
     Mode,
+    Nulls,
     Operation,
     RateLimit,
     SyncTarget,
@@ -84,6 +84,7 @@ class _Tab:
 
 class GoogleSheetsDestination(Destination):
     kind = "google_sheets"
+    null_handling = Nulls.OMIT
     description = "A tab of a Google spreadsheet: a header row and one row per record (Sheets API v4)."
     config_keys: ClassVar[tuple[ConfigKey, ...]] = (
         ConfigKey("spreadsheet_id", str, required=True,
@@ -102,8 +103,6 @@ class GoogleSheetsDestination(Destination):
         ConfigKey("batch_size", int, default=1000,
                   help=f"Rows per request, 1-{MAX_BATCH:,}; keep requests under Google's 2 MB recommendation."),
         ConfigKey("timeout", (int, float), default=60, help="Seconds to wait for each response."),
-        ConfigKey("verify", bool, default=True, help="Verify the server's TLS certificate."),
-        ConfigKey("ca_bundle", str, help="Path to a PEM file of CA certificates to verify against."),
     )
     modes = frozenset(Mode)
     batch_size = 1000
@@ -292,14 +291,9 @@ class GoogleSheetsDestination(Destination):
 
     def _session_for_run(self) -> HttpSession:
         if self._session is None:
-            timeout = self.config.get("timeout")
-            self._session = HttpSession(
-                self.name, self.base_url,
-                headers={"User-Agent": f"dbt-activate/{__version__}"},
+            self._session = HttpSession.for_destination(
+                self.name, self.config, self.base_url, default_timeout=60.0,
                 secrets=self.secrets(),
-                timeout=float(timeout) if timeout else 60.0,
-                verify=bool(self.config.get("verify", True)),
-                ca_bundle=self.config.get("ca_bundle") or None,
                 max_connections=1,
                 response_hook=self._refused,
                 transport=self._transport,

@@ -107,11 +107,13 @@ def plan(grid: Grid, fields: Sequence[str], identity: str, operation: Operation,
             if found is not None:
                 _set(rows, dirty, found, {columns[f]: "" for f in fields if f != identity})
             continue
-        if found is None or operation is Operation.APPEND:
+        new_row = found is None or operation is Operation.APPEND
+        if found is None or new_row:
             found = len(rows)
             rows.append([])
             index.setdefault(key_text(cells.get(identity)), found)
-        _set(rows, dirty, found, {columns[f]: cells.get(f, "") for f in fields})
+        # A field left out of the record (a NULL under `nulls: keep`) keeps an existing row's cell.
+        _set(rows, dirty, found, {columns[f]: cells.get(f, "") for f in fields if new_row or f in cells})
     result.deletes = sorted(doomed, reverse=True)
     for row in result.deletes:
         del rows[row]

@@ -9,7 +9,9 @@ lets any value in the model become a formula; it is an opt-in (``value_input: us
 =====================  =============================================================
 warehouse value        cell
 =====================  =============================================================
-NULL                   ``""`` (the cell is emptied)
+NULL                   ``""`` (the cell is emptied); under the sync's ``nulls: keep`` (the
+                       default) the pipeline leaves NULLs out and an existing row's cell
+                       keeps its value (``google_sheets_grid.plan``)
 boolean                ``true``/``false`` (a checkbox-able boolean)
 integer                number when a double holds it exactly (|n| <= 2**53); else text,
                        so a 19-digit id is not rounded to 15 significant digits

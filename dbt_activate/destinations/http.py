@@ -46,7 +46,6 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
-from dbt_activate import __version__
 from dbt_activate.delivery import HttpSession, UnencodableValue, credential_values, encode_record
 from dbt_activate.destinations.base import (
     Batch,
@@ -82,8 +81,6 @@ class HttpDestination(Destination):
         ConfigKey("headers", dict, default={}, secret=True,
                   help="Headers of every request, e.g. Authorization; their values are treated as secrets."),
         ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
-        ConfigKey("verify", bool, default=True, help="Verify the server's TLS certificate."),
-        ConfigKey("ca_bundle", str, help="Path to a PEM file of CA certificates to verify against."),
     )
     batch_size = 100
 
@@ -224,15 +221,10 @@ class HttpDestination(Destination):
 
     def _session_for_run(self) -> HttpSession:
         if self._session is None:
-            timeout = self.config.get("timeout")
-            self._session = HttpSession(
-                self.name,
-                self.base_url.rstrip("/"),
-                headers={"User-Agent": f"dbt-activate/{__version__}", "Accept": "application/json", **self.headers},
+            self._session = HttpSession.for_destination(
+                self.name, self.config, self.base_url.rstrip("/"),
+                headers={"Accept": "application/json", **self.headers},
                 secrets=self.secrets(),
-                timeout=float(timeout) if timeout else 30.0,
-                verify=bool(self.config.get("verify", True)),
-                ca_bundle=self.config.get("ca_bundle") or None,
                 max_connections=max(1, self.effective_concurrency),
                 transport=self._transport,
             )

@@ -59,7 +59,6 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from dbt_activate import __version__
 from dbt_activate.delivery import HttpSession, body_snippet
 from dbt_activate.destinations.base import (
     Batch,
@@ -67,6 +66,7 @@ from dbt_activate.destinations.base import (
     ConfigKey,
     Destination,
     Mode,
+    Nulls,
     Operation,
     RateLimit,
     SyncTarget,
@@ -94,6 +94,7 @@ _ENDPOINT = {Operation.UPSERT: "upsert", Operation.UPDATE: "update", Operation.C
 
 class HubSpotDestination(Destination):
     kind = "hubspot"
+    null_handling = Nulls.OWN
     description = ("HubSpot CRM v3 objects (contacts, companies, deals, custom objects by 2-… type id or "
                    "name) through the batch upsert/update/create/archive APIs.")
     config_keys: ClassVar[tuple[ConfigKey, ...]] = (
@@ -111,8 +112,6 @@ class HubSpotDestination(Destination):
                   help="Batches in flight at once; 8 keeps the 100/10 s window full while a batch takes up "
                        "to 0.8 s to answer. Raise it with a higher rate_limit."),
         ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
-        ConfigKey("verify", bool, default=True, help="Verify the server's TLS certificate."),
-        ConfigKey("ca_bundle", str, help="Path to a PEM file of CA certificates to verify against."),
         ConfigKey("nulls", str, default="keep",
                   help="keep: a NULL is not sent and HubSpot keeps its value; clear: a NULL empties the property."),
     )
@@ -192,16 +191,10 @@ class HubSpotDestination(Destination):
 
     def _session_for_run(self) -> HttpSession:
         if self._session is None:
-            timeout = self.config.get("timeout")
-            self._session = HttpSession(
-                self.name,
-                self.base_url,
-                headers={"Authorization": f"Bearer {self.config.get('access_token') or ''}",
-                         "User-Agent": f"dbt-activate/{__version__}"},
+            self._session = HttpSession.for_destination(
+                self.name, self.config, self.base_url,
+                headers={"Authorization": f"Bearer {self.config.get('access_token') or ''}"},
                 secrets=self.secrets(),
-                timeout=float(timeout) if timeout else 30.0,
-                verify=bool(self.config.get("verify", True)),
-                ca_bundle=self.config.get("ca_bundle") or None,
                 max_connections=max(1, self.effective_concurrency),
                 rate_limit_headers=limit_headers(self.effective_concurrency),
                 response_hook=self._on_response,
@@ -226,7 +219,7 @@ class HubSpotDestination(Destination):
         keyed = operation not in (Operation.CREATE, Operation.APPEND)
         id_property = _single_identity(target, during_write=True) if keyed else None
         prepared = Prepared(self._path(target, _ENDPOINT[operation]), id_property)
-        clear_nulls = self.nulls == "clear"
+        clear_nulls = self.clears_nulls(target)
         # Clearing sends "" for every mapped property; the identity stays, or the record is lost.
         cleared = {f: "" for f in target.field_names if f not in target.identity and f != RECORD_ID}
         inputs: list[dict[str, Any]] = []

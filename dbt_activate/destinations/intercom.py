@@ -29,11 +29,11 @@ searchable, turns into a PUT to it); update PUTs it, else the row is skipped; cr
 one is found (skipped); delete DELETEs (or archives) the contact found (nothing found is
 acknowledged); clear PUTs the mapped attributes as null. A record Intercom refuses (4xx
 ``error.list``) is rejected with Intercom's ``code: message``; the others are acknowledged.
+A NULL is left out of the PUT/POST, so Intercom keeps the value (the sync's ``nulls: clear`` sends null).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -47,6 +47,7 @@ from dbt_activate.destinations.base import (
     Destination,
     MemoryIdStore,
     Mode,
+    Nulls,
     Operation,
     RateLimit,
     Record,
@@ -55,13 +56,13 @@ from dbt_activate.destinations.base import (
 from dbt_activate.destinations.intercom_api import Conflict, IntercomApi, RecordFailed
 from dbt_activate.destinations.intercom_format import IDENTITIES, FormatError, build_body, clear_body, identity_text
 from dbt_activate.destinations.intercom_ids import ContactIds
-from dbt_activate.errors import ConfigError, DestinationError, RetryableDestinationError
+from dbt_activate.destinations.record_ids import OK, Outcome, PerRecordWrites
+from dbt_activate.errors import ConfigError, DestinationError
 
 REGIONS = {"us": "https://api.intercom.io", "eu": "https://api.eu.intercom.io", "au": "https://api.au.intercom.io"}
 ROLES = ("user", "lead")
 DELETE_ACTIONS = ("delete", "archive")
-Outcome = tuple[str, str]  # ("ok" | "rejected" | "skipped", reason)
-_OK: Outcome = ("ok", "")
+
 _PLAN = {
     Operation.UPSERT: "PUT /contacts/{id} of the contact found by match, else POST /contacts",
     Operation.UPDATE: "PUT /contacts/{id} of the contact found by match (skipped when not found)",
@@ -73,6 +74,7 @@ _PLAN = {
 
 class IntercomDestination(Destination):
     kind = "intercom"
+    null_handling = Nulls.OMIT
     description = "Intercom contacts (users or leads), found by external_id or email; one request per record."
     config_keys: ClassVar[tuple[ConfigKey, ...]] = (
         ConfigKey("access_token", str, required=True, secret=True, help="Intercom access token (Bearer)."),
@@ -85,7 +87,6 @@ class IntercomDestination(Destination):
         ConfigKey("rate_limit", dict,
                   help="{requests: N, per_seconds: S}; default 1666 per 10 s (10,000/min per app)."),
         ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
-        ConfigKey("verify", bool, default=True, help="Verify the server's TLS certificate."),
     )
     modes = frozenset({Mode.UPSERT, Mode.UPDATE, Mode.CREATE, Mode.MIRROR})
     objects = ("contacts",)
@@ -104,7 +105,7 @@ class IntercomDestination(Destination):
         self.archive = _choice(name, config, "delete_action", DELETE_ACTIONS) == "archive"
         self._api: IntercomApi | None = None
         self._ids: ContactIds | None = None
-        self._memo: dict[tuple[Operation, str], Outcome] = {}  # outcomes of a batch's earlier attempts
+        self._writes = PerRecordWrites()
 
     def check_target(self, target: SyncTarget) -> None:
         if target.object != "contacts":
@@ -129,30 +130,8 @@ class IntercomDestination(Destination):
         assert ids is not None
         if operation is Operation.APPEND:
             raise DestinationError(f"{self.name}: Intercom contacts cannot be appended; use upsert or create")
-        todo = [r for r in batch.records if (operation, r.key) not in self._memo]
-        ids.load(ids.key(t) for t in (self._term(target, r) for r in todo) if t)
-        try:
-            outcomes = await asyncio.gather(*(self._one(target, operation, r) for r in todo), return_exceptions=True)
-        finally:
-            ids.flush()
-        errors: list[BaseException] = []
-        for record, outcome in zip(todo, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                errors.append(outcome)
-            else:
-                self._memo[(operation, record.key)] = outcome
-        if errors:
-            # Fatal errors first; a retry of the batch re-sends only the records that failed.
-            raise min(errors, key=lambda e: (isinstance(e, RetryableDestinationError),
-                                              not isinstance(e, DestinationError)))
-        result = BatchResult()
-        for record in batch.records:
-            status, reason = self._memo.pop((operation, record.key))
-            if status == "rejected":
-                result.rejected[record.key] = reason
-            elif status == "skipped":
-                result.skipped[record.key] = reason
-        return result
+        return await self._writes.write(batch, lambda r: self._one(target, operation, r), ids,
+                                        lambda r: self._term(target, r))
 
     async def close(self) -> None:
         self._ids = None
@@ -207,7 +186,7 @@ class IntercomDestination(Destination):
             if done:
                 if operation is Operation.DELETE:
                     ids.forget(key)
-                return _OK
+                return OK
             ids.forget(key)  # gone from Intercom: a stored id is searched for again, a found one is not
             if searched:
                 break
@@ -215,7 +194,7 @@ class IntercomDestination(Destination):
         if operation is Operation.UPDATE:
             return ("skipped", f"no Intercom contact with {ids.describe(wanted)}")
         if operation not in (Operation.UPSERT, Operation.CREATE):
-            return _OK  # delete or clear of a contact that is not there: nothing to do
+            return OK  # delete or clear of a contact that is not there: nothing to do
         try:
             created = await api.create(body)
         except Conflict as exc:
@@ -230,10 +209,10 @@ class IntercomDestination(Destination):
             if not await api.update(exc.existing, body):
                 raise
             ids.learn(key, exc.existing)
-            return _OK
+            return OK
         if created is not None:
             ids.learn(key, created)
-        return _OK
+        return OK
 
     def _body(self, target: SyncTarget, operation: Operation, record: Record) -> dict[str, Any]:
         if operation is Operation.DELETE:

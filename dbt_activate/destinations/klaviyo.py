@@ -60,7 +60,6 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from dbt_activate import __version__
 from dbt_activate.delivery import HttpSession, UnencodableValue, body_snippet, to_json_value
 from dbt_activate.destinations.base import (
     Batch,
@@ -68,6 +67,7 @@ from dbt_activate.destinations.base import (
     ConfigKey,
     Destination,
     Mode,
+    Nulls,
     Operation,
     RateLimit,
     Record,
@@ -105,6 +105,7 @@ _NUMBERS = ("latitude", "longitude")
 
 class KlaviyoDestination(Destination):
     kind = "klaviyo"
+    null_handling = Nulls.OWN
     description = ("Klaviyo profiles through bulk import jobs (10,000 per job), optionally added to a list; "
                    "append sends events of the metric named by object.")
     config_keys: ClassVar[tuple[ConfigKey, ...]] = (
@@ -126,8 +127,6 @@ class KlaviyoDestination(Destination):
                   help="{requests: N, per_seconds: S}; default 10 per 4 s, within the endpoints' documented burst "
                        "(10/s) and steady (150/min) limits."),
         ConfigKey("timeout", (int, float), default=60, help="Seconds to wait for each response."),
-        ConfigKey("verify", bool, default=True, help="Verify the server's TLS certificate."),
-        ConfigKey("ca_bundle", str, help="Path to a PEM file of CA certificates to verify against."),
         ConfigKey("nulls", str, default="keep",
                   help="keep: a NULL is not sent and Klaviyo keeps its value; clear: a NULL clears the field."),
     )
@@ -230,17 +229,11 @@ class KlaviyoDestination(Destination):
 
     def _session_for_run(self) -> HttpSession:
         if self._session is None:
-            timeout = self.config.get("timeout")
-            self._session = HttpSession(
-                self.name,
-                self.base_url,
+            self._session = HttpSession.for_destination(
+                self.name, self.config, self.base_url, default_timeout=60.0,
                 headers={"Authorization": f"Klaviyo-API-Key {self.config.get('api_key') or ''}",
-                         "revision": self.revision, "Accept": "application/vnd.api+json",
-                         "User-Agent": f"dbt-activate/{__version__}"},
+                         "revision": self.revision, "Accept": "application/vnd.api+json"},
                 secrets=self.secrets(),
-                timeout=float(timeout) if timeout else 60.0,
-                verify=bool(self.config.get("verify", True)),
-                ca_bundle=self.config.get("ca_bundle") or None,
                 max_connections=max(1, self.effective_concurrency),
                 transport=self._transport,
             )
@@ -267,7 +260,7 @@ class KlaviyoDestination(Destination):
         jobs: list[Job] = [Job()]
         for record in batch.records:
             try:
-                profile = profile_for(record, identifiers, clear_nulls=self.nulls == "clear", cleared=cleared)
+                profile = profile_for(record, identifiers, clear_nulls=self.clears_nulls(target), cleared=cleared)
                 ids = tuple(str(profile["attributes"].get(i, "")).lower() for i in identifiers)
                 earlier = seen.setdefault(ids, record.key)
                 if earlier != record.key:

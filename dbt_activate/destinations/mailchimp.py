@@ -31,8 +31,9 @@ clear      ``PATCH /3.0/lists/{id}/members/{hash}`` with ``""`` for every mapped
 
 Values: text as is, numbers as JSON numbers, dates ``YYYY-MM-DD`` (the API format of date merge
 fields), timestamps ISO 8601, booleans ``"true"``/``"false"``; a NULL is not sent (Mailchimp keeps
-the value). A record with NaN, ±Infinity, an empty address or the address of another record of the
-same batch is rejected before sending.
+the value; the sync's ``nulls: clear`` sends ``""`` for a merge field). A record with NaN,
+±Infinity, an empty address or the address of another record of the same batch is rejected before
+sending.
 
 Results (``mailchimp_results``): Mailchimp answers the batch ``200`` even when members were refused, listing them in
 ``errors[{email_address, error, error_code}]``; each becomes that record's rejection (matched by
@@ -59,7 +60,6 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from dbt_activate import __version__
 from dbt_activate.delivery import HttpSession, UnencodableValue, to_json_value
 from dbt_activate.destinations.base import (
     Batch,
@@ -67,6 +67,7 @@ from dbt_activate.destinations.base import (
     ConfigKey,
     Destination,
     Mode,
+    Nulls,
     Operation,
     Record,
     SyncTarget,
@@ -83,6 +84,7 @@ _JSON = {"Content-Type": "application/json"}
 
 class MailchimpDestination(Destination):
     kind = "mailchimp"
+    null_handling = Nulls.OMIT
     description = ("Mailchimp audience members: batch subscribe/update (500 per request), merge fields and tags; "
                    "mirror archives members.")
     config_keys: ClassVar[tuple[ConfigKey, ...]] = (
@@ -105,8 +107,6 @@ class MailchimpDestination(Destination):
                   help="{requests: N, per_seconds: S}; none by default: Mailchimp limits connections, not requests."),
         ConfigKey("timeout", (int, float), default=120,
                   help="Seconds to wait for each response; Mailchimp gives up on a request after 120 s."),
-        ConfigKey("verify", bool, default=True, help="Verify the server's TLS certificate."),
-        ConfigKey("ca_bundle", str, help="Path to a PEM file of CA certificates to verify against."),
     )
     modes = frozenset({Mode.UPSERT, Mode.CREATE, Mode.MIRROR})
     batch_size = MAX_BATCH
@@ -178,17 +178,12 @@ class MailchimpDestination(Destination):
 
     def _session_for_run(self) -> HttpSession:
         if self._session is None:
-            timeout = self.config.get("timeout")
             api_key = str(self.config.get("api_key") or "")
             basic = "Basic " + _b64(f"dbt-activate:{api_key}")
-            self._session = HttpSession(
-                self.name,
-                self.base_url,
-                headers={"Authorization": basic, "User-Agent": f"dbt-activate/{__version__}"},
+            self._session = HttpSession.for_destination(
+                self.name, self.config, self.base_url, default_timeout=120.0,
+                headers={"Authorization": basic},
                 secrets=[*self.secrets(), basic.partition(" ")[2]],
-                timeout=float(timeout) if timeout else 120.0,
-                verify=bool(self.config.get("verify", True)),
-                ca_bundle=self.config.get("ca_bundle") or None,
                 max_connections=max(1, self.effective_concurrency),
                 transport=self._transport,
             )
@@ -302,7 +297,12 @@ def member_for(record: Record, email_field: str, status: str,
                                   if f != email_field and f not in ("tags", "status", *MEMBER_ATTRIBUTES)}
         return member
     for name, value in record.values.items():
-        if name == email_field or value is None:
+        if name == email_field:
+            continue
+        if value is None:
+            # Only with `nulls: clear` (otherwise the pipeline left NULLs out): "" empties a merge field.
+            if name not in ("tags", "status", *MEMBER_ATTRIBUTES):
+                merge[name.upper()] = ""
             continue
         try:
             if name == "tags":

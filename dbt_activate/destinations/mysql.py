@@ -182,18 +182,24 @@ class MySQLDestination(SqlDestination):
         def on(left: str, right: str) -> str:
             return " AND ".join(f"{left}.{q(c)} = {right}.{q(c)}" for c in ids)
 
+        def kept(new: str, current: str) -> str:
+            """nulls: keep: a NULL keeps the row's value (sql.SqlDestination.null_handling)."""
+            return new if self._clear_nulls else f"COALESCE({new}, {current})"
+
         if operation in (Operation.UPSERT, Operation.APPEND, Operation.CREATE):
             values = ", ".join(["(" + ", ".join(["%s"] * len(cols)) + ")"] * len(rows))
             text = f"INSERT INTO {table} ({', '.join(q(c) for c in cols)}) VALUES {values}"
             if operation is Operation.UPSERT:
                 assigned = others or ids[:1]
-                text += " ON DUPLICATE KEY UPDATE " + ", ".join(f"{q(c)} = VALUES({q(c)})" for c in assigned)
+                text += " ON DUPLICATE KEY UPDATE " + ", ".join(f"{q(c)} = {kept(f'VALUES({q(c)})', q(c))}"
+                                                                 for c in assigned)
             return text, [v for row in rows for v in row[1:]]
         if operation in (Operation.UPDATE, Operation.DELETE, Operation.CLEAR):
             derived = derived_table([_ORD, *(c.name for c in (cols if operation is Operation.UPDATE else ids))], rows)
             if operation is Operation.DELETE:
                 return f"DELETE t FROM {table} AS t JOIN ({derived}) AS v ON {on('t', 'v')}", flat(rows)
-            assign = (", ".join(f"t.{q(c)} = v.{q(c)}" for c in others or ids[:1]) if operation is Operation.UPDATE
+            assign = (", ".join(f"t.{q(c)} = {kept(f'v.{q(c)}', f't.{q(c)}')}" for c in others or ids[:1])
+                      if operation is Operation.UPDATE
                       else ", ".join(f"t.{q(c)} = NULL" for c in others))
             return f"UPDATE {table} AS t JOIN ({derived}) AS v ON {on('t', 'v')} SET {assign}", flat(rows)
         raise DestinationError(f"{self._where()}: unknown operation {operation.value!r}")

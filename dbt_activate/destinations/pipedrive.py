@@ -29,11 +29,11 @@ the rate limiter. Per operation: upsert PATCHes the record found, else POSTs; up
 the row is skipped; create POSTs unless one is found (skipped); append always POSTs; delete DELETEs
 the record found (nothing found is acknowledged); clear PATCHes the mapped non-match fields to empty.
 A record Pipedrive refuses (4xx) is rejected with Pipedrive's message; the others are acknowledged.
+A NULL is left out of a PATCH/POST, so Pipedrive keeps the value (the sync's ``nulls: clear`` empties it).
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -47,6 +47,7 @@ from dbt_activate.destinations.base import (
     Destination,
     MemoryIdStore,
     Mode,
+    Nulls,
     Operation,
     RateLimit,
     Record,
@@ -66,7 +67,8 @@ from dbt_activate.destinations.pipedrive_fields import (
     standard_target,
 )
 from dbt_activate.destinations.pipedrive_ids import SINGULAR, RecordIds, search_spec, term
-from dbt_activate.errors import ConfigError, DestinationError, RetryableDestinationError
+from dbt_activate.destinations.record_ids import OK, Outcome, PerRecordWrites
+from dbt_activate.errors import ConfigError
 
 DEFAULT_ORIGIN = "https://api.pipedrive.com"
 _DOMAIN = re.compile(r"^(?:https?://)?([A-Za-z0-9][A-Za-z0-9-]*)(?:\.pipedrive\.com)?/?$")
@@ -78,12 +80,12 @@ _PLAN = {
     Operation.DELETE: "DELETE by match (acknowledged when not found)",
     Operation.CLEAR: "PATCH by match, mapped fields set to empty",
 }
-Outcome = tuple[str, str]  # ("ok" | "rejected" | "skipped", reason)
-_OK: Outcome = ("ok", "")
+
 
 
 class PipedriveDestination(Destination):
     kind = "pipedrive"
+    null_handling = Nulls.OMIT
     description = "Pipedrive persons, organizations and deals (v2 API; records found by a match field)."
     config_keys: ClassVar[tuple[ConfigKey, ...]] = (
         ConfigKey("api_token", str, required=True, secret=True, help="Pipedrive API token (x-api-token)."),
@@ -106,7 +108,7 @@ class PipedriveDestination(Destination):
         self._api: PipedriveApi | None = None
         self._targets: dict[str, FieldTarget] | None = None
         self._ids: RecordIds | None = None
-        self._memo: dict[tuple[Operation, str], Outcome] = {}  # outcomes of a batch's earlier attempts
+        self._writes = PerRecordWrites()
 
     def check_target(self, target: SyncTarget) -> None:
         where = f"{target.sync_name}: object"
@@ -141,32 +143,9 @@ class PipedriveDestination(Destination):
         if self._targets is None:
             await self.open(target)
         ids, operation = self._ids, batch.operation
-        todo = [r for r in batch.records if (operation, r.key) not in self._memo]
-        if ids is not None and operation is not Operation.APPEND:
-            ids.load(ids.key(t) for t in (self._term(target, r) for r in todo) if t)
-        try:
-            outcomes = await asyncio.gather(*(self._one(target, operation, r) for r in todo), return_exceptions=True)
-        finally:
-            if ids is not None:
-                ids.flush()
-        errors: list[BaseException] = []
-        for record, outcome in zip(todo, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                errors.append(outcome)
-            else:
-                self._memo[(operation, record.key)] = outcome
-        if errors:
-            # Fatal errors first; a retry of the batch re-sends only the records that failed.
-            raise min(errors, key=lambda e: (isinstance(e, RetryableDestinationError),
-                                              not isinstance(e, DestinationError)))
-        result = BatchResult()
-        for record in batch.records:
-            status, reason = self._memo.pop((operation, record.key))
-            if status == "rejected":
-                result.rejected[record.key] = reason
-            elif status == "skipped":
-                result.skipped[record.key] = reason
-        return result
+        appending = operation is Operation.APPEND
+        return await self._writes.write(batch, lambda r: self._one(target, operation, r),
+                                        None if appending else ids, lambda r: self._term(target, r))
 
     async def close(self) -> None:
         self._targets, self._ids = None, None  # a later write opens again, with a new client
@@ -202,7 +181,7 @@ class PipedriveDestination(Destination):
             api = self._api_for_run()
             if operation is Operation.APPEND:
                 await api.create(target.object, body)
-                return _OK
+                return OK
             assert self._ids is not None
             wanted = self._term(target, record)
             if not wanted:
@@ -228,7 +207,7 @@ class PipedriveDestination(Destination):
             if await self._on_existing(operation, entity, record_id, body):
                 if operation is Operation.DELETE:
                     ids.forget(key)
-                return _OK
+                return OK
             # Gone (deleted or merged in Pipedrive): a stored id is searched for again, a found one is not.
             ids.forget(key)
             if searched:
@@ -238,10 +217,10 @@ class PipedriveDestination(Destination):
             created = await api.create(entity, body)
             if created is not None:
                 ids.learn(key, created)
-            return _OK
+            return OK
         if operation is Operation.UPDATE:
             return ("skipped", f"no Pipedrive {SINGULAR[entity]} with {ids.describe(wanted)}")
-        return _OK  # delete or clear of a record that is not there: nothing to do
+        return OK  # delete or clear of a record that is not there: nothing to do
 
     async def _on_existing(self, operation: Operation, entity: str, record_id: str, body: dict[str, Any]) -> bool:
         """DELETE or PATCH the record; False when Pipedrive no longer has it."""

@@ -184,8 +184,11 @@ class PostgresDestination(SqlDestination):
         fmt = {"t": self._schema.ref_sql(S), "ord": S.Identifier(_ORD), "values": S.SQL(_VALUES),
                "cols": names(cols), "vcols": names(cols, "v."), "ids": names(ids), "tids": names(ids, "t.")}
         if ids:
-            fmt.update(on=match("t", "v"), ins=match("v", "ins"), excluded=assign(others, "EXCLUDED.{0}"),
-                       set=assign(others or ids[:1], "v.{0}"), null=assign(others, "NULL"))
+            # nulls: keep: a NULL keeps the row's value (sql.SqlDestination.null_handling).
+            new_value = "{0}" if self._clear_nulls else "COALESCE({0}, t.{1})"
+            fmt.update(on=match("t", "v"), ins=match("v", "ins"),
+                       excluded=assign(others, new_value.format("EXCLUDED.{0}", "{0}")),
+                       set=assign(others or ids[:1], new_value.format("v.{0}", "{0}")), null=assign(others, "NULL"))
         every, by_id = template(cols), template(ids)
         from_all = "FROM (VALUES {values}) AS v ({ord}, {cols})"
         from_ids = "(VALUES {values}) AS v ({ord}, {ids})"

@@ -48,7 +48,16 @@ from typing import Any, ClassVar
 import httpx
 
 from dbt_activate.delivery import UnencodableValue
-from dbt_activate.destinations.base import Batch, BatchResult, ConfigKey, Destination, Mode, Operation, SyncTarget
+from dbt_activate.destinations.base import (
+    Batch,
+    BatchResult,
+    ConfigKey,
+    Destination,
+    Mode,
+    Nulls,
+    Operation,
+    SyncTarget,
+)
 from dbt_activate.destinations.salesforce_api import SalesforceApi, error_text
 from dbt_activate.destinations.salesforce_auth import TokenHolder
 from dbt_activate.destinations.salesforce_bulk import BulkUpsert, Sleep, build_upload, job_request
@@ -64,6 +73,7 @@ _NEEDS_IDENTITY = (Operation.UPSERT, Operation.UPDATE, Operation.DELETE, Operati
 
 class SalesforceDestination(Destination):
     kind = "salesforce"
+    null_handling = Nulls.OWN
     description = ("Any sObject (Contact, Account, Lead, custom __c) by an external id field: sObject "
                    "Collections, and Bulk API 2.0 for large upserts.")
     config_keys: ClassVar[tuple[ConfigKey, ...]] = CONFIG_KEYS
@@ -80,6 +90,7 @@ class SalesforceDestination(Destination):
         self._writer: CollectionWriter | None = None
         self._bulk: BulkUpsert | None = None
         self._target: Target | None = None
+        self._clear_nulls = False  # set by open() from the sync's `nulls`, else the destination's
         self._types: dict[str, str] = {}
         self._bulk_sync = False  # set by open(): this sync's upserts may switch to Bulk API
         self._upserts = 0  # upsert records of this sync so far
@@ -125,6 +136,7 @@ class SalesforceDestination(Destination):
         described = await self._describe(target)
         self._types = field_types(described)
         self._target = _sf_target(target, described)
+        self._clear_nulls = self.clears_nulls(target)
         self._writer = CollectionWriter(self._api, self._target, s.request_size,
                                         asyncio.Semaphore(max(1, self.effective_concurrency)))
         self._bulk_sync = s.bulk_threshold > 0 and target.mode in (Mode.UPSERT, Mode.MIRROR)
@@ -215,7 +227,7 @@ class SalesforceDestination(Destination):
     def _format(self, operation: Operation, records: Any, ledger: Ledger) -> list[Formatted]:
         """Values formatted per field type; records that cannot be sent are rejected in ``ledger``."""
         ident = self._target.identity if self._target else None
-        keep_nulls = not self.settings.clear_nulls and operation is not Operation.CLEAR
+        keep_nulls = not self._clear_nulls and operation is not Operation.CLEAR
         out: list[Formatted] = []
         for record in records:
             try:

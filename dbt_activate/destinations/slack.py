@@ -42,7 +42,6 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from dbt_activate import __version__
 from dbt_activate.delivery import HttpSession, body_snippet
 from dbt_activate.destinations.base import (
     Batch,
@@ -82,8 +81,6 @@ class SlackDestination(Destination):
         ConfigKey("rate_limit", dict,
                   help="{requests: N, per_seconds: S}; default 1 per second, Slack's limit per webhook."),
         ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
-        ConfigKey("verify", bool, default=True, help="Verify the server's TLS certificate."),
-        ConfigKey("ca_bundle", str, help="Path to a PEM file of CA certificates to verify against."),
     )
     modes = frozenset({Mode.CREATE, Mode.APPEND})
     batch_size = 50
@@ -208,14 +205,9 @@ class SlackDestination(Destination):
 
     def _session_for_run(self) -> HttpSession:
         if self._session is None:
-            timeout = self.config.get("timeout")
-            self._session = HttpSession(
-                self.name,
-                headers={"User-Agent": f"dbt-activate/{__version__}"},
+            self._session = HttpSession.for_destination(
+                self.name, self.config,
                 secrets=self.secrets(),
-                timeout=float(timeout) if timeout else 30.0,
-                verify=bool(self.config.get("verify", True)),
-                ca_bundle=self.config.get("ca_bundle") or None,
                 max_connections=1,
                 transport=self._transport,
             )

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from dbt_activate.destinations.base import Batch, BatchResult, Destination, Mode, Operation, Record, SyncTarget
+from dbt_activate.destinations.base import Batch, BatchResult, Destination, Mode, Nulls, Operation, Record, SyncTarget
 from dbt_activate.destinations.blocking import BlockingWorker
 from dbt_activate.errors import ConfigError, DestinationError
 
@@ -149,11 +149,15 @@ class SqlDestination(Destination):
     """Base of SQL destinations: config ``schema``, object ``schema.table``, the batch flow."""
 
     default_schema: ClassVar[str] = "public"
+    # nulls: keep updates a column to COALESCE(new, current), so a NULL never replaces a value;
+    # a new row gets NULL. nulls: clear writes the NULL.
+    null_handling: ClassVar[Nulls] = Nulls.OWN
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
         super().__init__(name, config)
         self._worker = BlockingWorker(name)
         self._opened = False
+        self._clear_nulls = False  # set by open() from the sync's `nulls`
 
     # -- the seam -------------------------------------------------------------------------------
 
@@ -172,6 +176,7 @@ class SqlDestination(Destination):
 
     async def open(self, target: SyncTarget) -> None:
         self.check_target(target)
+        self._clear_nulls = self.clears_nulls(target)
         await self._worker.run(self._open_blocking, target)
         self._opened = True
 

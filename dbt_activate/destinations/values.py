@@ -2,8 +2,9 @@
 
 Values come from the warehouse's DB-API cursor: int, float, Decimal, str, bool, date, datetime
 (naive or aware), time, timedelta, UUID, bytes, and lists/dicts from DuckDB. Dates and times are
-ISO 8601; Decimals are strings, so no digit is lost to a float; NaN and infinities are refused
-(JSON has no such numbers, and a database would store a value no reader expects).
+ISO 8601 (a timestamp with a time zone in UTC: ``in_utc``); Decimals are strings, so no digit is
+lost to a float; NaN and infinities are refused (JSON has no such numbers, and a database would
+store a value no reader expects).
 """
 
 from __future__ import annotations
@@ -13,8 +14,21 @@ import datetime
 import math
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
+
+T = TypeVar("T")
+
+
+def in_utc(value: T) -> T:
+    """A timestamp with a time zone moved to UTC; anything else as it is.
+
+    DuckDB hands zoned timestamps over in the session's zone, which is the machine's: without this the
+    same row would be written as ``…T06:00:00-04:00`` on one machine and ``…T10:00:00+00:00`` on another.
+    """
+    if isinstance(value, datetime.datetime) and value.utcoffset():
+        return value.astimezone(datetime.timezone.utc)
+    return value
 
 
 def iso_duration(value: datetime.timedelta) -> str:
@@ -29,7 +43,7 @@ def iso_duration(value: datetime.timedelta) -> str:
 def json_default(value: Any) -> Any:
     """``default=`` for json encoders: what the json module cannot write on its own."""
     if isinstance(value, (datetime.date, datetime.time)):  # datetime is a date
-        return value.isoformat()
+        return in_utc(value).isoformat()
     if isinstance(value, Decimal):
         if value.is_finite():
             return str(value)

@@ -25,9 +25,11 @@ retry of the same batch, so a receiver can ignore duplicates::
 
 ``operation`` is one of ``upsert|update|create|append|delete|clear``; for ``delete`` and ``clear``
 ``record`` holds only the identity fields. Values follow ``dbt_activate.delivery.encoding``: dates and
-timestamps as ISO 8601 strings, decimals as numbers when a 64-bit float holds them exactly and as
-strings otherwise, binary as base64. A record with NaN or ±Infinity (or a type JSON cannot carry) is
-not sent: it is rejected on our side with the field named in the reason.
+timestamps as ISO 8601 strings (a timestamp with a time zone in UTC, ``2024-05-01T12:00:00+00:00``,
+whatever the warehouse session's zone; one without a time zone without an offset), decimals as
+numbers when a 64-bit float holds them exactly and as strings otherwise, binary as base64. A
+record with NaN or ±Infinity (or a type JSON cannot carry) is not sent: it is rejected on our side
+with the field named in the reason.
 
 Response:
 
@@ -50,7 +52,6 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
-from dbt_activate import __version__
 from dbt_activate.delivery import HttpSession, UnencodableValue, body_snippet, credential_values, encode_record
 from dbt_activate.destinations.base import Batch, BatchResult, ConfigKey, Destination, SyncTarget
 from dbt_activate.errors import ConfigError, DestinationError, Redactor
@@ -68,8 +69,6 @@ class WebhookDestination(Destination):
         ConfigKey("headers", dict, default={}, secret=True,
                   help="Extra request headers, e.g. Authorization; their values are treated as secrets."),
         ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
-        ConfigKey("verify", bool, default=True, help="Verify the server's TLS certificate."),
-        ConfigKey("ca_bundle", str, help="Path to a PEM file of CA certificates to verify against."),
     )
     batch_size = 100
 
@@ -129,14 +128,10 @@ class WebhookDestination(Destination):
 
     def _session_for_run(self) -> HttpSession:
         if self._session is None:
-            timeout = self.config.get("timeout")
-            self._session = HttpSession(
-                self.name,
-                headers={"User-Agent": f"dbt-activate/{__version__}", **self.headers},
+            self._session = HttpSession.for_destination(
+                self.name, self.config,
+                headers=self.headers,
                 secrets=self.secrets(),
-                timeout=float(timeout) if timeout else 30.0,
-                verify=bool(self.config.get("verify", True)),
-                ca_bundle=self.config.get("ca_bundle") or None,
                 max_connections=max(1, self.effective_concurrency),
                 transport=self._transport,
             )

@@ -29,6 +29,7 @@ clear      ``update_many`` with the mapped fields null (name, email kept); unkno
 delete     ``DELETE /api/v2/{object}/destroy_many?external_ids=…``; unknown: acknowledged
 =========  ==============================================================================
 
+A NULL is left out of an item, so Zendesk keeps the value (the sync's ``nulls: clear`` sends null).
 Per-item ``Failed`` results reject their records with Zendesk's error and details. A whole request
 refused with a 4xx rejects the batch with Zendesk's ``error``/``description``. 429 answers carry
 ``Retry-After``, which the shared limiter honours; it also reads ``X-Rate-Limit-Remaining``.
@@ -48,7 +49,6 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from dbt_activate import __version__
 from dbt_activate.delivery import HttpSession, RateLimitHeaders
 from dbt_activate.destinations.base import (
     Batch,
@@ -56,6 +56,7 @@ from dbt_activate.destinations.base import (
     ConfigKey,
     Destination,
     Mode,
+    Nulls,
     Operation,
     RateLimit,
     SyncTarget,
@@ -86,6 +87,7 @@ class _Prepared:
 
 class ZendeskDestination(Destination):
     kind = "zendesk"
+    null_handling = Nulls.OMIT
     description = ("Zendesk Support users and organizations through the bulk create_or_update_many, "
                    "update_many and destroy_many jobs (found by external_id, or email for users).")
     config_keys: ClassVar[tuple[ConfigKey, ...]] = (
@@ -104,7 +106,6 @@ class ZendeskDestination(Destination):
         ConfigKey("job_poll_interval", (int, float), default=1.0, help="Seconds between reads of a job's status."),
         ConfigKey("job_timeout", (int, float), default=300, help="Seconds to wait for a job before sending again."),
         ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
-        ConfigKey("verify", bool, default=True, help="Verify the server's TLS certificate."),
     )
     modes = frozenset({Mode.UPSERT, Mode.UPDATE, Mode.MIRROR})
     batch_size = MAX_BATCH
@@ -237,13 +238,10 @@ class ZendeskDestination(Destination):
 
     def _session_for_run(self) -> HttpSession:
         if self._session is None:
-            timeout = self.config.get("timeout")
-            self._session = HttpSession(
-                self.name, self.base_url,
-                headers={"Authorization": self._authorization, "User-Agent": f"dbt-activate/{__version__}",
-                         "Accept": "application/json"},
-                secrets=self.secrets(), timeout=float(timeout) if timeout else 30.0,
-                verify=bool(self.config.get("verify", True)), max_connections=max(2, self.effective_concurrency),
+            self._session = HttpSession.for_destination(
+                self.name, self.config, self.base_url,
+                headers={"Authorization": self._authorization, "Accept": "application/json"},
+                secrets=self.secrets(), max_connections=max(2, self.effective_concurrency),
                 rate_limit_headers=RateLimitHeaders("X-Rate-Limit-Remaining"), transport=self._transport)
         return self._session
 

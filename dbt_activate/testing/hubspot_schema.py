@@ -3,8 +3,10 @@
 Value rules (contracts SUMMARY §1, "Field quirks"): every value is a string; ``""`` clears; date
 properties take midnight-UTC epoch milliseconds only; datetime properties take any epoch-ms value
 (ISO 8601 is accepted too); enumerations take internal option values, multi-checkbox values joined
-with ``;``; bool properties take ``true``/``false``. Error codes are the ones HubSpot returns in
-its "Property values were not valid" messages as recalled, not re-read ([R] in the summary).
+with ``;``; bool properties take ``true``/``false``; no value may be longer than 65,536 characters
+(HubSpot's documented limit for a property value). Error codes are the ones HubSpot returns in its
+"Property values were not valid" messages as recalled, not re-read ([R] in the summary); the code
+for a value over the length limit is a guess in the same style.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ PROPERTY_TYPES = {  # HubSpot type -> the fieldType HubSpot reports for it
 SYSTEM_PROPERTIES = ("hs_object_id", "createdate", "lastmodifieddate")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DAY_MS = 86_400_000
+MAX_VALUE_LENGTH = 65_536  # characters in one property value, per HubSpot's docs
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,9 @@ def normalize(obj: HubSpotObject, properties: Mapping[str, Any]) -> tuple[dict[s
         elif prop.read_only:
             problems.append(Problem("READ_ONLY_VALUE", f'"{name}" is a read only property; its value cannot be set.',
                                     name))
+        elif type(raw) is str and len(raw) > MAX_VALUE_LENGTH:
+            problems.append(Problem("INVALID_STRING_LENGTH", f"{name} is {len(raw)} characters long, over the "
+                                    f"maximum length of {MAX_VALUE_LENGTH} for a property value", name))
         elif prop.plain and type(raw) is str:
             clean[name] = raw  # the common case, kept cheap: benchmarks push 20,000 records/s through here
         else:

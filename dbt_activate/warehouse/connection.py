@@ -12,10 +12,8 @@ a stream before its first row or a transaction that runs out of it runs again wi
 from __future__ import annotations
 
 import csv
-import io
 import itertools
 import os
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -23,7 +21,7 @@ from typing import Any, TypeVar
 
 from dbt_activate.errors import Redactor, WarehouseError
 from dbt_activate.warehouse.dialect import Dialect
-from dbt_activate.warehouse.duckdb_memory import duckdb_tuning, next_memory_limit, size_bytes
+from dbt_activate.warehouse.duckdb_memory import duckdb_tuning, memory_for_rows, next_memory_limit, size_bytes
 
 _INSERT_ROWS_PER_STATEMENT = 500
 _OUT_OF_MEMORY = "Out of Memory Error"
@@ -38,6 +36,7 @@ class WarehouseConnection:
         self._cursor_seq = itertools.count()
         self._in_transaction = False
         self._memory_managed = False
+        self._memory_explicit = False
         if dialect.name in ("postgres", "redshift"):
             # Explicit transactions everywhere: a state write is all or nothing.
             self._handle.autocommit = False
@@ -59,6 +58,21 @@ class WarehouseConnection:
                                          f"{self._fail('a setting', exc)}") from exc
                 continue  # the defaults are an optimisation: DuckDB's own settings still work
             self._memory_managed = self._memory_managed or name == "memory_limit"
+        self._memory_explicit = explicit["memory_limit"]
+
+    def reserve_memory_for(self, table: str) -> None:
+        """Before a diff against ``table`` (a snapshot): raise DuckDB's limit to what it will need.
+
+        Only the limit dbt-activate chose itself; one set with DBT_ACTIVATE_DUCKDB_MEMORY_LIMIT stays
+        the user's start value. Elsewhere (PostgreSQL, Redshift) nothing to do, not even the count.
+        """
+        if not self._memory_managed or self._memory_explicit:
+            return
+        rows = int(self.query(f"select count(*) from {table}")[0][0])
+        current = self._memory_limit()
+        wanted = memory_for_rows(rows, current) if current is not None else None
+        if wanted is not None:
+            self.execute(self.dialect.set_memory_limit(f"{wanted}B"))
 
     def _memory_limit(self) -> int | None:
         cur = self._cursor()
@@ -257,23 +271,3 @@ class WarehouseConnection:
     def close(self) -> None:
         with suppress(Exception):  # closing a dead connection is not an error worth raising
             self._handle.close()
-
-
-class _LineWriter(threading.local):
-    """One csv writer per thread, reused: making a writer per line was most of the journal's cost."""
-
-    def __init__(self) -> None:
-        self.buffer = io.StringIO()
-        self.writer = csv.writer(self.buffer, lineterminator="\n")
-
-
-_LINE = _LineWriter()
-
-
-def csv_line(values: Sequence[str | None]) -> str:
-    """One CSV record as PostgreSQL and DuckDB read it: None is an empty unquoted field (NULL)."""
-    line = _LINE
-    line.buffer.seek(0)
-    line.buffer.truncate()
-    line.writer.writerow(["" if v is None else v for v in values])
-    return line.buffer.getvalue()

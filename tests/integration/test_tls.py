@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from dbt_activate.alerts import AlertRule, announce
 from dbt_activate.delivery import TlsSettings, observing_http, using_tls
 from dbt_activate.destinations.base import (
     Batch,
@@ -33,6 +34,8 @@ from dbt_activate.destinations.base import (
 )
 from dbt_activate.destinations.webhook import WebhookDestination
 from dbt_activate.errors import DestinationError
+from dbt_activate.project import DestinationsFile
+from dbt_activate.runner import SyncOutcome
 from dbt_activate.testing.webhook import WebhookReceiver
 from tests.integration.project import Project, customer
 from tests.support.delivery import target
@@ -124,6 +127,23 @@ def test_verify_tls_false_works_and_warns_once_per_destination(https_hook: Https
     assert set(https_hook.receiver.records) == {"1"}
     assert len(warned) == 2 and "secure_hook" in warned[0] and "other_hook" in warned[1]
     assert "TLS certificate verification is disabled" in warned[0]
+
+
+@pytest.mark.parametrize(("tls", "delivered"), [
+    ({}, False), ({"verify_tls": False}, True), ({"verify": False}, True), ({"ca_bundle": "CA"}, True)])
+def test_alerts_follow_the_common_tls_keys_of_their_destination(https_hook: HttpsHook, tls: dict[str, object],
+                                                                delivered: bool) -> None:
+    config = {"type": "webhook", "url": https_hook.url,
+              **{k: (str(https_hook.ca_bundle) if v == "CA" else v) for k, v in tls.items()}}
+    destinations = DestinationsFile(path=Path("destinations.yml"), configs={"pager": config}, alerts=())
+    failed = SyncOutcome("crm_sync", "customers", "crm", "contacts", "upsert", "error", "", error="HTTP 500")
+    rule = AlertRule("pager", "failure", "failure")
+    with observing_http(on_warning=lambda message: None):
+        failures = asyncio.run(announce(destinations, [rule], [failed], {}, "run-1"))
+    assert bool(https_hook.receiver.payloads()) is delivered
+    assert (failures == []) is delivered
+    if not delivered:
+        assert "TLS certificate verification failed" in failures[0]
 
 
 @pytest.mark.parametrize("kind", ["webhook", "hubspot", "pipedrive", "salesforce"])

@@ -14,7 +14,14 @@ import pytest
 from dbt_activate.errors import WarehouseError
 from dbt_activate.warehouse.connection import WarehouseConnection
 from dbt_activate.warehouse.dialect import Dialect
-from dbt_activate.warehouse.duckdb_memory import DUCKDB_MEMORY_LIMIT, duckdb_tuning, next_memory_limit, size_bytes
+from dbt_activate.warehouse.duckdb_memory import (
+    DIFF_BYTES_PER_ROW,
+    DUCKDB_MEMORY_LIMIT,
+    duckdb_tuning,
+    memory_for_rows,
+    next_memory_limit,
+    size_bytes,
+)
 
 # Enough distinct strings that a hash table of them needs more than a few MB.
 HEAVY_GROUP_BY = ("select count(*) from (select cast(i as varchar) as k, count(*) as n "
@@ -79,6 +86,33 @@ def test_the_limit_doubles_until_duckdbs_own_default() -> None:
     assert next_memory_limit(64 * 10**6, physical=16 * gib) == 128 * 10**6
     assert next_memory_limit(6 * gib, physical=16 * gib) == 12 * gib
     assert next_memory_limit(7 * gib, physical=16 * gib) is None  # 14 GiB is past 80% of RAM: DuckDB's default
+
+
+def test_a_big_snapshot_asks_for_more_memory_up_to_duckdbs_default() -> None:
+    gib = 2**30
+    assert memory_for_rows(1_000_000, current=64 * 10**6, physical=16 * gib) is None  # the start limit is enough
+    assert memory_for_rows(10_000_000, current=64 * 10**6, physical=16 * gib) == 10_000_000 * DIFF_BYTES_PER_ROW
+    assert memory_for_rows(10**9, current=64 * 10**6, physical=16 * gib) == 16 * gib * 8 // 10
+
+
+def test_the_limit_is_sized_from_the_snapshot_before_a_diff(database: duckdb.DuckDBPyConnection,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DBT_ACTIVATE_DUCKDB_MEMORY_LIMIT", raising=False)
+    database.execute("create table snapshot as select cast(i as varchar) as sync_key from range(3000000) t(i)")
+    conn = connect(database)
+    before = limit(conn)
+    conn.reserve_memory_for("snapshot")
+    assert before < 3_000_000 * DIFF_BYTES_PER_ROW
+    assert limit(conn) == pytest.approx(3_000_000 * DIFF_BYTES_PER_ROW, rel=0.05)
+
+
+def test_a_limit_the_user_set_is_not_resized(database: duckdb.DuckDBPyConnection,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DBT_ACTIVATE_DUCKDB_MEMORY_LIMIT", "50MB")
+    database.execute("create table snapshot as select cast(i as varchar) as sync_key from range(3000000) t(i)")
+    conn = connect(database)
+    conn.reserve_memory_for("snapshot")
+    assert limit(conn) == pytest.approx(50 * 10**6, rel=0.05)
 
 
 def test_other_warehouses_get_no_session_settings() -> None:

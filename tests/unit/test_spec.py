@@ -36,6 +36,12 @@ def test_defaults() -> None:
     assert spec.primary_key == ("id",)
 
 
+def test_nulls_is_unset_unless_the_sync_says() -> None:
+    unset, keep, clear = _syncs([{**BASE, "name": "a"}, {**BASE, "name": "b", "nulls": "keep"},
+                                 {**BASE, "name": "c", "nulls": "clear"}])
+    assert (unset.nulls, keep.nulls, clear.nulls) == ("", "keep", "clear")
+
+
 def test_mirror_implies_delete_and_legacy_meta_is_read() -> None:
     (spec,) = _syncs([{**BASE, "mode": "mirror"}], legacy_meta=True)
     assert spec.on_delete == "delete"
@@ -57,6 +63,7 @@ def test_mirror_implies_delete_and_legacy_meta_is_read() -> None:
     ({**BASE, "mode": "append", "on_delete": "delete"}, ".on_delete", "must be ignore"),
     ({**BASE, "name": "bad name!"}, ".name", "may only contain"),
     ({**BASE, "where": ""}, ".where", "non-empty string"),
+    ({**BASE, "nulls": "wipe"}, ".nulls", "'wipe' is not one of keep, clear"),
 ])
 def test_errors_name_file_model_and_key(block: dict[str, Any], path: str, message: str) -> None:
     text = _error([block])

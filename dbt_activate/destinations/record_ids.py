@@ -1,0 +1,140 @@
+"""The match key -> record id map of one sync in one run, for vendors that cannot upsert by a field.
+
+Intercom and Pipedrive need a record's id to write it. Ids come, in this order, from what this run
+already learnt, from the runner's ``RecordIdStore`` (kept across runs; read once per batch), and only
+then from the vendor's search, which the destination type runs (``intercom_ids``, ``pipedrive_ids``).
+What a search finds and what a create returns is written back to the store at the end of each batch
+(``flush``); a record deleted, or an id the vendor no longer knows, is forgotten. A negative search
+is never stored: the record may be created meanwhile. Two rows with the same match value are written
+one after the other (``locked``), so the second finds the record the first created.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+from dbt_activate.destinations.base import Batch, BatchResult, Operation, Record, RecordIdStore
+from dbt_activate.errors import DestinationError, RetryableDestinationError
+
+
+@dataclass
+class _KeyLock:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
+class RecordIdCache(abc.ABC):
+    """What a run knows of record ids: a write-back cache of a ``RecordIdStore``, plus a lock per key.
+
+    A destination type says how a match value becomes a store key and how the vendor is searched.
+    """
+
+    def __init__(self, store: RecordIdStore) -> None:
+        self._store = store
+        self._known: dict[str, str] = {}  # learnt this run, or read from the store
+        self._asked: set[str] = set()  # keys already looked up in the store this run
+        self._put: dict[str, str] = {}
+        self._forget: set[str] = set()
+        self._locks: dict[str, _KeyLock] = {}
+
+    @abc.abstractmethod
+    def key(self, term: str) -> str:
+        """The store key of a match value (unique within one destination account)."""
+
+    @abc.abstractmethod
+    async def search(self, key: str, term: str) -> str | None:
+        """Ask the vendor for the record's id (``learn`` what is found); None when there is none."""
+
+    def load(self, keys: Iterable[str]) -> None:
+        """Read the store once for the keys of a batch that this run has not looked up yet."""
+        wanted = [k for k in dict.fromkeys(keys) if k not in self._known and k not in self._asked]
+        if wanted:
+            self._asked.update(wanted)
+            self._known.update(self._store.get_many(wanted))
+
+    def known(self, key: str) -> str | None:
+        """The id learnt this run or read from the store, if any (call ``load`` first)."""
+        return self._known.get(key)
+
+    def learn(self, key: str, record_id: str) -> None:
+        self._known[key] = record_id
+        self._put[key] = record_id
+        self._forget.discard(key)
+
+    def forget(self, key: str) -> None:
+        self._known.pop(key, None)
+        self._put.pop(key, None)
+        self._forget.add(key)
+
+    def flush(self) -> None:
+        """Write what the batch learnt and forgot to the store (also after a failed batch)."""
+        put, forget = self._put, self._forget
+        self._put, self._forget = {}, set()
+        if forget:
+            self._store.delete_many(sorted(forget))
+        if put:
+            self._store.put_many(put)
+
+    @contextlib.asynccontextmanager
+    async def locked(self, key: str) -> AsyncIterator[None]:
+        """Serialise the records of one key across the batches in flight."""
+        entry = self._locks.setdefault(key, _KeyLock())
+        entry.users += 1
+        try:
+            async with entry.lock:
+                yield
+        finally:
+            entry.users -= 1
+            if not entry.users:
+                del self._locks[key]
+
+
+Outcome = tuple[str, str]  # ("ok" | "rejected" | "skipped", reason)
+OK: Outcome = ("ok", "")
+
+
+class PerRecordWrites:
+    """A batch written one request per record, in flight together, whose retries skip what is done.
+
+    Records of a batch's earlier attempt that reached an outcome are remembered, so ``deliver()``
+    retrying the batch re-sends only the records that failed. A record's own refusal is an outcome
+    (rejected or skipped); any other error fails the batch, the fatal ones first.
+    """
+
+    def __init__(self) -> None:
+        self._memo: dict[tuple[Operation, str], Outcome] = {}
+
+    async def write(self, batch: Batch, one: Callable[[Record], Awaitable[Outcome]],
+                    ids: RecordIdCache | None = None, term: Callable[[Record], str] | None = None) -> BatchResult:
+        """Run ``one`` for every record not done yet; with ``ids``, load their stored ids first
+        (``term`` gives a record's match value) and write back what was learnt, also on failure."""
+        operation = batch.operation
+        todo = [r for r in batch.records if (operation, r.key) not in self._memo]
+        if ids is not None and term is not None:
+            ids.load(ids.key(t) for t in (term(r) for r in todo) if t)
+        try:
+            outcomes = await asyncio.gather(*(one(r) for r in todo), return_exceptions=True)
+        finally:
+            if ids is not None:
+                ids.flush()
+        errors: list[BaseException] = []
+        for record, outcome in zip(todo, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                errors.append(outcome)
+            else:
+                self._memo[(operation, record.key)] = outcome
+        if errors:
+            raise min(errors, key=lambda e: (isinstance(e, RetryableDestinationError),
+                                              not isinstance(e, DestinationError)))
+        result = BatchResult()
+        for record in batch.records:
+            status, reason = self._memo.pop((operation, record.key))
+            if status == "rejected":
+                result.rejected[record.key] = reason
+            elif status == "skipped":
+                result.skipped[record.key] = reason
+        return result
