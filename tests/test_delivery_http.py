@@ -19,6 +19,7 @@ from dbt_activate.delivery import (
     RequestLog,
     UnencodableValue,
     encode_record,
+    json_body,
     observing_http,
     parse_retry_after,
     to_json_value,
@@ -263,6 +264,17 @@ def test_parse_retry_after(value: str | None, expected: float | None) -> None:
 def test_json_values(value: Any, expected: Any) -> None:
     assert to_json_value(value) == expected
     assert type(to_json_value(value)) is type(expected)
+
+
+def test_request_bodies_are_the_bytes_json_dumps_would_write() -> None:
+    import json
+
+    body = {"inputs": [{"id": "ada@example.com", "properties": {
+        "name": "Zoë \u2028 \"quoted\" \\ tab\t nl\n nul\x00 bell\x07", "score": 0.1 + 0.2, "n": 2**62,
+        "ok": True, "none": None, "emoji": "\U0001F600", "list": ["a;b", 1.5]}}]}
+    assert json_body(body) == json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    tiny = {"x": 1.5e-7, "big": 1e300}  # exponents are written 1.5e-7, not 1.5e-07: the same numbers
+    assert json.loads(json_body(tiny)) == tiny
 
 
 def test_files_and_json_columns_write_zoned_timestamps_in_utc_too() -> None:

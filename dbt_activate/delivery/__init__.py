@@ -19,7 +19,7 @@ from dbt_activate.delivery.context import (
     using_limiter,
     using_tls,
 )
-from dbt_activate.delivery.encoding import JSONValue, UnencodableValue, encode_record, to_json_value
+from dbt_activate.delivery.encoding import JSONValue, UnencodableValue, encode_record, json_body, to_json_value
 from dbt_activate.delivery.headers import body_snippet, parse_retry_after
 from dbt_activate.delivery.http import HttpSession, InsecureTLSWarning, RateLimitHeaders, credential_values
 from dbt_activate.delivery.ratelimit import LimiterRegistry, RateLimiter
@@ -45,6 +45,7 @@ __all__ = [
     "current_tls",
     "deliver",
     "encode_record",
+    "json_body",
     "observing_http",
     "parse_retry_after",
     "to_json_value",

@@ -51,7 +51,6 @@ HubSpot refuse the copy (then ``create`` reports them as skipped).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -59,7 +58,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from dbt_activate.delivery import HttpSession, body_snippet
+from dbt_activate.delivery import HttpSession, body_snippet, json_body
 from dbt_activate.destinations.base import (
     Batch,
     BatchResult,
@@ -268,7 +267,7 @@ class HubSpotDestination(Destination):
 
 
 def _encode(body: Mapping[str, Any]) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return json_body(body)
 
 
 def _where(target: SyncTarget) -> str:
