@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from dbt_activate.artifacts import DEFAULTS_KEY, Manifest, ModelNode
-from dbt_activate.destinations.base import Destination, FieldSpec, Mode, Nulls
+from dbt_activate.destinations.base import NULLS_VALUES, Destination, FieldSpec, Mode, Nulls
 from dbt_activate.errors import ConfigError
 
 ON_DELETE_VALUES = ("ignore", "delete", "clear")
-NULLS_VALUES = ("keep", "clear")
 GATE_VALUES = ("error", "warn", "none")
 SYNC_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 

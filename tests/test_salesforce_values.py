@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from dbt_activate.delivery import UnencodableValue
+from dbt_activate.destinations.salesforce import SalesforceDestination
 from dbt_activate.destinations.salesforce_api import ApiUsage
 from dbt_activate.destinations.salesforce_bulk import build_upload
 from dbt_activate.destinations.salesforce_config import settings_from
@@ -21,6 +22,7 @@ from dbt_activate.destinations.salesforce_results import (
 )
 from dbt_activate.destinations.salesforce_values import csv_cell, drop_nulls, format_record, format_value
 from dbt_activate.errors import ConfigError
+from tests.support.delivery import target
 
 PARIS = dt.timezone(dt.timedelta(hours=2))
 
@@ -178,8 +180,10 @@ def test_config_errors_name_the_key(config: dict[str, Any], fragment: str) -> No
 
 def test_config_defaults_and_normalisation() -> None:
     s = settings_from("sf", {**BASE, "api_version": 61.0})
-    assert (s.api_version, s.request_size, s.bulk_threshold, s.max_api_usage, s.clear_nulls) == (
-        "v61.0", 200, 10_000, 0.95, False)
+    assert (s.api_version, s.request_size, s.bulk_threshold, s.max_api_usage) == ("v61.0", 200, 10_000, 0.95)
+    # NULLs are kept unless the destination or the sync says clear (base.Destination.clears_nulls).
+    assert SalesforceDestination("sf", {**BASE, "api_version": 61.0}).clears_nulls(target()) is False
+    assert SalesforceDestination("sf", {**BASE, "nulls": "clear"}).clears_nulls(target()) is True
     oauth = settings_from("sf", {"type": "salesforce", "client_id": "cid", "refresh_token": "r"})
     assert oauth.instance_url is None  # taken from the token response
     assert oauth.oauth is not None and oauth.oauth.grant == "refresh_token"

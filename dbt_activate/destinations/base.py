@@ -41,6 +41,9 @@ class Operation(str, enum.Enum):
     CLEAR = "clear"  # keep the record, empty its mapped non-identity fields
 
 
+NULLS_VALUES = ("keep", "clear")  # the sync's `nulls`, and the destination-level key of the types that have one
+
+
 class Nulls(str, enum.Enum):
     """How a destination type treats a NULL field of a record it updates (the sync's ``nulls`` key).
 
@@ -233,7 +236,7 @@ class Destination(abc.ABC):
     def clears_nulls(self, target: SyncTarget) -> bool:
         """True when a NULL should empty the destination's field: the sync's ``nulls``, else the
         destination's own ``nulls`` key where the type has one, else keep."""
-        return (target.nulls or str(self.config.get("nulls") or "keep")) == "clear"
+        return (target.nulls or _configured_nulls(self.config)) == "clear"
 
     def secrets(self) -> list[str]:
         """Config values that must never appear in output."""
@@ -266,6 +269,17 @@ class Destination(abc.ABC):
         One request per batch unless a type knows better (per-record APIs, lookups, job polling).
         """
         return -(-records // max(1, self.effective_batch_size))
+
+
+def _configured_nulls(config: Mapping[str, Any]) -> str:
+    return str(config.get("nulls") or "keep")
+
+
+def check_nulls_key(name: str, config: Mapping[str, Any]) -> None:
+    """For types whose destinations.yml entry takes ``nulls`` (the default of their syncs)."""
+    value = _configured_nulls(config)
+    if value not in NULLS_VALUES:
+        raise ConfigError(f"nulls must be one of {', '.join(NULLS_VALUES)}, got {value!r}", location=f"{name}.nulls")
 
 
 def check_config(kind: type[Destination], name: str, config: Mapping[str, Any], source: str) -> None:

@@ -69,6 +69,7 @@ from dbt_activate.destinations.base import (
     Operation,
     RateLimit,
     SyncTarget,
+    check_nulls_key,
 )
 from dbt_activate.destinations.hubspot_format import UnformattableValue, format_properties, format_value
 from dbt_activate.destinations.hubspot_results import (
@@ -83,7 +84,6 @@ from dbt_activate.errors import ConfigError, DestinationError, Redactor
 
 MAX_BATCH = 100
 RECORD_ID = "hs_object_id"  # identity that is HubSpot's own record ID: no idProperty is sent
-NULLS = ("keep", "clear")
 
 _JSON = {"Content-Type": "application/json"}
 _OBJECT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -134,9 +134,7 @@ class HubSpotDestination(Destination):
             raise ConfigError(f"batch_size must be between 1 and {MAX_BATCH} (HubSpot's batch maximum), got {size!r}",
                               location=f"{name}.batch_size")
         _check_rate_limit(name, config.get("rate_limit"))
-        self.nulls = str(config.get("nulls") or "keep")
-        if self.nulls not in NULLS:
-            raise ConfigError(f"nulls must be one of {', '.join(NULLS)}, got {self.nulls!r}", location=f"{name}.nulls")
+        check_nulls_key(name, config)
         self.redactor = Redactor(self.secrets())
         self._session: HttpSession | None = None
 

@@ -72,6 +72,7 @@ from dbt_activate.destinations.base import (
     RateLimit,
     Record,
     SyncTarget,
+    check_nulls_key,
 )
 from dbt_activate.destinations.klaviyo_events import (
     EVENT_JOBS,
@@ -98,7 +99,6 @@ JOBS = "/api/profile-bulk-import-jobs"
 IDENTIFIERS = ("email", "phone_number", "external_id")
 STANDARD = (*IDENTIFIERS, "anonymous_id", "first_name", "last_name", "organization", "locale", "title", "image")
 LOCATION = ("address1", "address2", "city", "country", "region", "zip", "timezone", "ip", "latitude", "longitude")
-NULLS = ("keep", "clear")
 _ENVELOPE = 512  # bytes of a job body around its profiles
 _NUMBERS = ("latitude", "longitude")
 
@@ -151,9 +151,7 @@ class KlaviyoDestination(Destination):
                               location=f"{name}.batch_size")
         self.poll_interval = _seconds(name, config, "poll_interval", 2.0)
         self.poll_timeout = _seconds(name, config, "poll_timeout", 900.0)
-        self.nulls = str(config.get("nulls") or "keep")
-        if self.nulls not in NULLS:
-            raise ConfigError(f"nulls must be one of {', '.join(NULLS)}, got {self.nulls!r}", location=f"{name}.nulls")
+        check_nulls_key(name, config)
         self.redactor = Redactor(self.secrets())
         self._session: HttpSession | None = None
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from dbt_activate.destinations.base import ConfigKey
+from dbt_activate.destinations.base import ConfigKey, check_nulls_key
 from dbt_activate.destinations.salesforce_auth import OAuthClient
 from dbt_activate.errors import ConfigError
 
@@ -53,7 +53,6 @@ class SalesforceSettings:
     request_size: int  # records per Collections request
     bulk_threshold: int
     max_api_usage: float
-    clear_nulls: bool
     timeout: float
     bulk_timeout: float
 
@@ -92,13 +91,10 @@ def settings_from(name: str, config: Mapping[str, Any]) -> SalesforceSettings:
     if not 0 < usage <= 1:
         raise ConfigError(f"must be a share of the daily allocation in (0, 1], got {usage:g}",
                           location=f"{name}.max_api_usage")
-    nulls = str(config.get("nulls") or "keep")
-    if nulls not in ("keep", "clear"):
-        raise ConfigError(f"must be keep or clear, got {nulls!r}", location=f"{name}.nulls")
+    check_nulls_key(name, config)
     return SalesforceSettings(
         instance_url=instance, api_version=_version(name, config.get("api_version")), access_token=access_token,
         oauth=oauth, request_size=request_size, bulk_threshold=threshold, max_api_usage=usage,
-        clear_nulls=nulls == "clear",
         timeout=_seconds(name, config, "timeout", 120.0), bulk_timeout=_seconds(name, config, "bulk_timeout", 1800.0))
 
 
