@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import IO, Any
 
 ACK_COLUMNS = ("op", "sync_key", "fingerprint", "record_identity")
+REJECT_COLUMNS = ("sync_key", "reason")
 # How PostgreSQL and DuckDB read the journal back (COPY ... csv): None is written as an empty
 # unquoted field, which both load as NULL.
 _CSV_DIALECT: dict[str, Any] = {"lineterminator": "\n"}
-REJECT_COLUMNS = ("sync_key", "reason")
 # Snapshot fingerprint of a record a killed run sent without an answer: matches no real fingerprint,
 # so the next diff sends it again, or deletes it if its row left the model.
 MAYBE_FINGERPRINT = "unconfirmed"

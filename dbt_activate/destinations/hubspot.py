@@ -155,17 +155,17 @@ class HubSpotDestination(Destination):
             return result
         session = self._session_for_run()
         if batch.operation is not Operation.DELETE:
-            response = await session.request("POST", prepared.path, content=_encode(prepared.body), headers=_JSON)
+            response = await session.request("POST", prepared.path, content=json_body(prepared.body), headers=_JSON)
             read_batch_response(self.name, response, prepared, batch.operation, result, self.redactor)
             return result
         if prepared.id_property == RECORD_ID:
             found = dict(prepared.sent)  # the identity is the record ID: nothing to look up
         else:
-            response = await session.request("POST", prepared.path, content=_encode(prepared.body), headers=_JSON)
+            response = await session.request("POST", prepared.path, content=json_body(prepared.body), headers=_JSON)
             found = record_ids_found(self.name, response, prepared, result, self.redactor)
         if found:
             archive = await session.request("POST", self._path(target, "archive"),
-                                            content=_encode(archive_ids(found)), headers=_JSON)
+                                            content=json_body(archive_ids(found)), headers=_JSON)
             _check_archive(self.name, archive, found, result, self.redactor)
         return result
 
@@ -262,10 +262,6 @@ class HubSpotDestination(Destination):
             raise UnformattableValue(f"record {earlier!r} of the same batch has the same {id_property} {value!r}; "
                                      "HubSpot refuses a batch that names one record twice")
         return value
-
-
-def _encode(body: Mapping[str, Any]) -> bytes:
-    return json_body(body)
 
 
 def _where(target: SyncTarget) -> str:

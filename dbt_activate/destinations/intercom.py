@@ -226,11 +226,8 @@ class IntercomDestination(Destination):
 
     def _api_for_run(self) -> IntercomApi:
         if self._api is None:
-            timeout = self.config.get("timeout")
-            self._api = IntercomApi(self.name, self.base_url, str(self.config.get("access_token") or ""),
-                                    str(self.config.get("intercom_version") or "2.14"),
-                                    timeout=float(timeout) if timeout else 30.0,
-                                    verify=bool(self.config.get("verify", True)), transport=self._transport)
+            self._api = IntercomApi(self.name, self.config, self.base_url, str(self.config.get("access_token") or ""),
+                                    str(self.config.get("intercom_version") or "2.14"), transport=self._transport)
         return self._api
 
 

@@ -24,7 +24,6 @@ from typing import Any
 
 import httpx
 
-from dbt_activate import __version__
 from dbt_activate.delivery import HttpSession, body_snippet, current_limiter
 from dbt_activate.errors import DestinationError, RetryableDestinationError
 
@@ -46,14 +45,14 @@ class Conflict(RecordFailed):
 
 
 class IntercomApi:
-    def __init__(self, name: str, base_url: str, token: str, version: str, *, timeout: float, verify: bool,
+    def __init__(self, name: str, config: Mapping[str, Any], base_url: str, token: str, version: str, *,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
+        """``config``: the destination's entry, for its ``timeout`` and TLS keys."""
         self.name = name
-        self.session = HttpSession(
-            name, base_url,
-            headers={"Authorization": f"Bearer {token}", "Intercom-Version": version, "Accept": "application/json",
-                     "User-Agent": f"dbt-activate/{__version__}"},
-            secrets=[token], timeout=timeout, verify=verify, max_connections=CONNECTIONS,
+        self.session = HttpSession.for_destination(
+            name, config, base_url,
+            headers={"Authorization": f"Bearer {token}", "Intercom-Version": version, "Accept": "application/json"},
+            secrets=[token], max_connections=CONNECTIONS,
             response_hook=self._inspect, transport=transport)
         self.fatal: DestinationError | None = None
         self._slots: asyncio.Semaphore | None = None

@@ -33,7 +33,7 @@ from dbt_activate.destinations.base import (
     load_destination_type,
 )
 from dbt_activate.destinations.webhook import WebhookDestination
-from dbt_activate.errors import DestinationError
+from dbt_activate.errors import ConfigError, DestinationError
 from dbt_activate.project import DestinationsFile
 from dbt_activate.runner import SyncOutcome
 from dbt_activate.testing.webhook import WebhookReceiver
@@ -151,7 +151,9 @@ def test_every_destination_type_accepts_the_common_tls_keys(kind: str) -> None:
     destination_type = load_destination_type(kind)
     required = {k.name: "x" for k in destination_type.config_keys if k.required}
     check_config(destination_type, "d", {"type": kind, **required, "verify_tls": False, "ca_bundle": "/ca.pem"},
-                 "destinations.yml")
+                 "destinations.yml")  # raises ConfigError for a key the type does not declare:
+    with pytest.raises(ConfigError, match="unknown key 'verify_tsl'"):
+        check_config(destination_type, "d", {"type": kind, **required, "verify_tsl": False}, "destinations.yml")
 
 
 def test_a_run_refuses_an_unknown_ca_then_works_with_ca_bundle_and_with_verify_tls_false(
