@@ -57,6 +57,12 @@ def _plain(value: str | int | None) -> str:
     return _quote(value) if isinstance(value, str) else int.__repr__(value)
 
 
+def _single_identity_json(name: str, value: str | int | None) -> str:
+    # One text or integer field, the usual identity (an email, an id): what identity_json writes,
+    # without a dict, a sort and a join per row (a first sync calls it for every row).
+    return "{" + _quote(name) + ":" + _plain(value) + "}"
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, (datetime, date, time)):
         return value.isoformat()
@@ -69,6 +75,10 @@ def _json_default(value: Any) -> Any:
 
 def identity_json(identity: Mapping[str, Any]) -> str:
     """The identity fields as they were sent, kept in the snapshot to delete or clear the record later."""
+    if len(identity) == 1:
+        ((name, value),) = identity.items()
+        if type(value) in _PLAIN:
+            return _single_identity_json(name, value)
     if all(type(v) in _PLAIN for v in identity.values()):
         # The common case (text and integer keys), written directly: json.dumps was a tenth of a
         # first sync's CPU. The text is the same json.dumps(sort_keys=True, separators=(",", ":")) gives.
@@ -94,7 +104,12 @@ class RowLayout:
             values: dict[str, Any] = json.loads(saved_identity) if saved_identity else {}
             return Record(key=str(key), values=values), None, saved_identity or "{}"
         values = dict(zip(self.fields, row[5:], strict=True))
-        identity = identity_json({f: values.get(f) for f in self.identity})
+        if len(self.identity) == 1:
+            only = values.get(self.identity[0])
+            identity = (_single_identity_json(self.identity[0], only) if type(only) in _PLAIN
+                        else identity_json({self.identity[0]: only}))
+        else:
+            identity = identity_json({f: values.get(f) for f in self.identity})
         if self.drop_nulls:
             values = {f: v for f, v in values.items() if v is not None or f in self.identity}
         return Record(key=str(key), values=values), fingerprint, identity

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -50,6 +50,12 @@ class JournalFile:
         self._writer.writerow(values)
         self.rows += 1
 
+    def extend(self, rows: Sequence[Sequence[str | None]]) -> None:
+        """``append`` for each of ``rows``, in one call: a batch's acknowledgements at once."""
+        assert self._fh is not None, "journal file already closed"
+        self._writer.writerows(rows)
+        self.rows += len(rows)
+
     def flush(self) -> None:
         if self._fh is not None:
             self._fh.flush()
@@ -84,9 +90,10 @@ class InflightLog:
         self._writer.writerows(rows)
         self._fh.flush()
 
-    def started(self, batch_id: int, records: Sequence[tuple[str, str, str]]) -> None:
+    def started(self, batch_id: int, records: Iterable[tuple[str, str, str]]) -> None:
         """``records``: (diff op, key, identity json) of every record of the batch."""
-        self._write([("start", str(batch_id), op, key, identity) for op, key, identity in records])
+        batch = str(batch_id)
+        self._write([("start", batch, op, key, identity) for op, key, identity in records])
 
     def settled(self, batch_id: int) -> None:
         self._write([("done", str(batch_id), None, None, None)])

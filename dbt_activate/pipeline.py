@@ -182,8 +182,8 @@ class Pipeline:
 
     async def _send(self, flight: _InFlight) -> None:
         batch_id = next(self._batch_ids)
-        self.journal.inflight.started(batch_id, [(op, key, identity) for key, (op, _, identity)
-                                                 in flight.meta.items()])
+        self.journal.inflight.started(batch_id, ((op, key, identity) for key, (op, _, identity)
+                                                 in flight.meta.items()))
         try:
             outcome: BatchResult = await deliver(self.destination, self.target, flight.batch,
                                                  limiter=self.limiter, policy=self.policy)
@@ -195,16 +195,19 @@ class Pipeline:
         crashpoints.reached("deliver.acked")
         segment = self._current_segment()
         counts = self.result.counts
+        rejected, skipped, meta = outcome.rejected, outcome.skipped, flight.meta
+        acks = []
         for record in flight.batch.records:
             key = record.key
-            if key in outcome.rejected:
-                self._reject(key, outcome.rejected[key])
-            elif key in outcome.skipped:
+            if key in rejected:
+                self._reject(key, rejected[key])
+            elif key in skipped:
                 counts.skipped += 1
             else:
-                op, fingerprint, identity = flight.meta[key]
-                segment.acks.append((op, key, fingerprint, identity))
-                counts.sent += 1
+                op, fingerprint, identity = meta[key]
+                acks.append((op, key, fingerprint, identity))
+        segment.acks.extend(acks)
+        counts.sent += len(acks)
         segment.flush()  # durable before anything else is sent on its strength
         self.journal.inflight.settled(batch_id)
         crashpoints.reached("journal.flushed")

@@ -271,3 +271,19 @@ def test_malformed_requests_never_crash_an_emulator(vendor: str) -> None:
                 response = client.request(method, path, content=body)
                 assert response.status_code < 500, (method, path, body, response.text)
         assert emulator.errors == []
+
+
+def test_bodies_json_accepts_are_parsed_as_json_parses_them_and_answers_keep_its_shape(
+        emu: EchoEmulator, client: httpx.Client) -> None:
+    from dbt_activate.testing.messages import dump_json, parse_json
+
+    # orjson does the common case; what it refuses and json accepts still parses (NaN, a 20-digit id).
+    for body in (b'{"a": [1, 2.5, "\\u00e9", null, true]}', b'{"n": NaN, "big": 123456789012345678901234}'):
+        assert repr(parse_json(body)) == repr(json.loads(body))
+    with pytest.raises(ValueError):
+        parse_json(b"{not json")
+    for payload in ({"a": "é\u2028", "b": [1, 2.5, None, True]}, {1: "int key"}, {"big": 2**70}):
+        assert json.loads(dump_json(payload)) == json.loads(json.dumps(payload))
+    # Over real HTTP: a malformed body is still the vendor's 400, a NaN body still reaches the handler.
+    assert client.post("/items", content=b"[1, NaN, 3]").json() == [{"index": i, "ok": True} for i in range(3)]
+    assert client.post("/items", content=b"[1,").status_code == 400

@@ -150,6 +150,11 @@ def format_properties(values: Mapping[str, Any], *, clear_nulls: bool = False,
     properties: dict[str, str] = {}
     by_type = _BY_TYPE
     for name, value in values.items():
+        kind = type(value)
+        if kind is str:  # most values: no conversion to call
+            if name != exclude:
+                properties[name] = value
+            continue
         if name == exclude:
             continue
         if value is None:
@@ -158,7 +163,7 @@ def format_properties(values: Mapping[str, Any], *, clear_nulls: bool = False,
             continue
         try:
             # format_value, inlined for the common types: this loop runs once per value sent.
-            convert = by_type.get(type(value))
+            convert = by_type.get(kind)
             properties[name] = convert(value) if convert is not None else str(format_value(value))
         except UnformattableValue as exc:
             raise UnformattableValue(f"field {name!r}: {exc}") from None

@@ -48,11 +48,12 @@ class Prepared:
 
     def claim(self, value: str, key: str, *, case_insensitive: bool) -> str | None:
         """Record that ``key`` is sent with id ``value``; the key that already claimed it, if any."""
-        earlier = self._by_folded.get(value.casefold()) if case_insensitive else self._by_id.get(value)
+        folded = value.casefold()
+        earlier = self._by_folded.get(folded) if case_insensitive else self._by_id.get(value)
         if earlier is not None:
             return earlier
         self._by_id[value] = key
-        self._by_folded.setdefault(value.casefold(), key)
+        self._by_folded.setdefault(folded, key)
         return None
 
     def key_for_id(self, value: Any) -> str | None:

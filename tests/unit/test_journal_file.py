@@ -32,6 +32,19 @@ def test_identity_text_is_what_json_dumps_gives_for_every_kind_of_key() -> None:
     from dbt_activate.changes import identity_json
 
     for identity in ({"email": "ada@example.com"}, {"id": 42, "region": "éu\u2028"}, {"b": None, "a": "x"},
-                     {"id": True}, {"day": dt.date(2024, 1, 2)}, {"n": 1.5}):
+                     {"id": True}, {"day": dt.date(2024, 1, 2)}, {"n": 1.5}, {"id": None}, {"id": -7},
+                     {"e\u00e9": "quote \" and \\ and \n"}):
         expected = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
         assert identity_json(identity) == expected
+
+
+def test_extend_writes_the_same_rows_as_appending_them_one_by_one(tmp_path: Path) -> None:
+    rows = [("add", "1", "ab" * 16, '{"id":1}'), ("change", "a,b", None, '{"id":"a,b"}'), ("add", 'q"', "", "{}")]
+    one_by_one, at_once = JournalFile(tmp_path / "one.csv"), JournalFile(tmp_path / "many.csv")
+    for row in rows:
+        one_by_one.append(row)
+    at_once.extend(rows)
+    one_by_one.close()
+    at_once.close()
+    assert at_once.rows == one_by_one.rows == 3
+    assert (tmp_path / "many.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
