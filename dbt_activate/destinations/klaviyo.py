@@ -31,36 +31,37 @@ OpenAPI ``stable.json`` revision 2026-07-15; developers.klaviyo.com/en/reference
    Klaviyo answers ``202`` with the job;
 2. ``GET /api/profile-bulk-import-jobs/{id}`` every ``poll_interval`` until ``status`` is
    ``complete`` (``cancelled`` or ``poll_timeout`` fail the batch: nothing is acknowledged);
-3. when ``failed_count`` > 0, ``GET …/{id}/import-errors`` (every page, ``klaviyo_results``): each error names its
+3. when ``failed_count`` > 0, ``GET …/{id}/import-errors`` (every page): each error names its
    profile by ``source.pointer`` (``/data/attributes/profiles/data/<index>/…``) or its
-   ``original_payload`` identifiers, and rejects that record with Klaviyo's ``code: detail``.
+   ``original_payload`` identifiers, and rejects that record with Klaviyo's ``code: detail``
+   (``klaviyo_results``).
 
-Values: identifiers and standard attributes as text; properties as JSON (numbers, booleans, lists;
-dates and timestamps ISO 8601, which Klaviyo reads as dates). A NULL is left out, so Klaviyo keeps
-its value, unless ``nulls: clear``, which sends ``null`` and clears it. A record with an empty
-identifier, NaN/±Infinity, a profile over 100 KB, or the identifiers of another record of the
-same batch is rejected before sending.
+Steps 2 and 3, polling and reading a submitted job, are ``klaviyo_jobs.ImportJobPoller``.
+
+Values (``klaviyo_profiles.profile_for``): identifiers and standard attributes as text; properties
+as JSON (numbers, booleans, lists; dates and timestamps ISO 8601, which Klaviyo reads as dates). A
+NULL is left out, so Klaviyo keeps its value, unless ``nulls: clear``, which sends ``null`` and
+clears it. A record with an empty identifier, NaN/±Infinity, a profile over 100 KB, or the
+identifiers of another record of the same batch is rejected before sending.
 
 Limits: the bulk import endpoints allow 10 requests/s (burst) and 150/min (steady) per account; the
 default ``rate_limit`` of 10 per 4 s stays within both, polls included. A 429 (with
 ``Retry-After``) or 5xx on submitting a job is retried by the engine (a retried batch submits its
 job again, harmless because import is an upsert by identifier); on a poll or an import-errors read
-it is read again after ``Retry-After`` until ``poll_timeout``, so throttling never resubmits a job.
+it is read again after ``Retry-After`` until ``poll_timeout`` (``klaviyo_jobs``), so throttling
+never resubmits a job.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import math
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import httpx
 
-from dbt_activate.delivery import HttpSession, UnencodableValue, body_snippet, to_json_value
+from dbt_activate.delivery import HttpSession, UnencodableValue
 from dbt_activate.destinations.base import (
     Batch,
     BatchResult,
@@ -70,7 +71,6 @@ from dbt_activate.destinations.base import (
     Nulls,
     Operation,
     RateLimit,
-    Record,
     SyncTarget,
     check_nulls_key,
 )
@@ -81,26 +81,17 @@ from dbt_activate.destinations.klaviyo_events import (
     event_entry,
     event_requests,
 )
-from dbt_activate.destinations.klaviyo_results import (
-    Job,
-    apply_import_errors,
-    json_object,
-    json_objects,
-    read_events_accepted,
-    read_job_created,
-)
-from dbt_activate.errors import ConfigError, DestinationError, Redactor, RetryableDestinationError
+from dbt_activate.destinations.klaviyo_jobs import JOBS, ImportJobPoller
+from dbt_activate.destinations.klaviyo_profiles import IDENTIFIERS
+from dbt_activate.destinations.klaviyo_profiles import profile_for as profile_for  # the tests import it from here
+from dbt_activate.destinations.klaviyo_results import Job, apply_import_errors, read_events_accepted, read_job_created
+from dbt_activate.errors import ConfigError, DestinationError, Redactor
 
 MAX_BATCH = 10_000
 MAX_BODY = 5 * 1024 * 1024
 MAX_PROFILE = 100 * 1024
 REVISION = "2026-07-15"
-JOBS = "/api/profile-bulk-import-jobs"
-IDENTIFIERS = ("email", "phone_number", "external_id")
-STANDARD = (*IDENTIFIERS, "anonymous_id", "first_name", "last_name", "organization", "locale", "title", "image")
-LOCATION = ("address1", "address2", "city", "country", "region", "zip", "timezone", "ip", "latitude", "longitude")
 _ENVELOPE = 512  # bytes of a job body around its profiles
-_NUMBERS = ("latitude", "longitude")
 
 
 class KlaviyoDestination(Destination):
@@ -192,10 +183,11 @@ class KlaviyoDestination(Destination):
             job_id = read_job_created(response, job, result, self.redactor)
             if job_id:
                 submitted.append((job_id, job))
+        poller = ImportJobPoller(self.name, self.redactor, self.poll_interval, self.poll_timeout)
         for job_id, job in submitted:
-            failed = await self._wait(session, job_id)
+            failed = await poller.wait(session, job_id)
             if failed:
-                errors = await self._import_errors(session, job_id)
+                errors = await poller.import_errors(session, job_id)
                 apply_import_errors(errors, failed, job, result, self.redactor)
         return result
 
@@ -290,93 +282,8 @@ class KlaviyoDestination(Destination):
             encoded.append((record.key, entry))
         return event_requests(encoded)
 
-    async def _wait(self, session: HttpSession, job_id: str) -> int:
-        """Poll the job until it is complete; its ``failed_count``."""
-        deadline = time.monotonic() + self.poll_timeout
-        while True:
-            await asyncio.sleep(self.poll_interval)
-            response = await self._read(session, f"{JOBS}/{job_id}", deadline)
-            attributes = _attributes(response)
-            status = str(attributes.get("status") or "")
-            if response.status_code != 200:
-                raise DestinationError(self.redactor(
-                    f"{self.name}: polling import job {job_id} answered HTTP {response.status_code}: "
-                    f"{body_snippet(response)}; the batch is not acknowledged"))
-            if status == "complete":
-                return int(attributes.get("failed_count") or 0)
-            if status == "cancelled":
-                raise DestinationError(f"{self.name}: Klaviyo cancelled import job {job_id}; the batch is not "
-                                       "acknowledged and goes with the next run")
-            if time.monotonic() >= deadline:
-                raise DestinationError(f"{self.name}: import job {job_id} was still {status or 'unknown'} after "
-                                       f"{self.poll_timeout:g}s (poll_timeout); the batch is not acknowledged")
-
-    async def _import_errors(self, session: HttpSession, job_id: str) -> list[dict[str, Any]]:
-        """Every page of the job's import errors."""
-        errors: list[dict[str, Any]] = []
-        url: str | None = f"{JOBS}/{job_id}/import-errors?page[size]=100"
-        deadline = time.monotonic() + self.poll_timeout
-        while url:
-            response = await self._read(session, url, deadline)
-            if response.status_code != 200:
-                raise DestinationError(self.redactor(
-                    f"{self.name}: reading the errors of import job {job_id} answered HTTP {response.status_code}: "
-                    f"{body_snippet(response)}; the batch is not acknowledged"))
-            body = json_object(response)
-            errors.extend(json_objects(body.get("data")))
-            url = _same_origin_path(body.get("links"))
-        return errors
-
-
-    async def _read(self, session: HttpSession, url: str, deadline: float) -> httpx.Response:
-        """GET a job or its errors; a throttled or failed read is read again, not the job resubmitted.
-
-        The job is Klaviyo's: a 429 or 5xx on a poll says nothing about it. Letting the engine retry
-        the batch would submit the job again (and poll it again), multiplying the requests that were
-        throttled, so reads wait (``Retry-After``, else ``poll_interval``) and repeat until
-        ``poll_timeout``; then the last error goes up.
-        """
-        while True:
-            try:
-                return await session.request("GET", url)
-            except RetryableDestinationError as exc:
-                if time.monotonic() >= deadline:
-                    raise
-                await asyncio.sleep(max(exc.retry_after or 0.0, self.poll_interval, 0.05))
-
 
 # -- pure helpers ----------------------------------------------------------------------------------
-
-
-def profile_for(record: Record, identifiers: Sequence[str], *, clear_nulls: bool = False,
-                cleared: Sequence[str] = ()) -> dict[str, Any]:
-    """The ``profile`` resource of ``record``; ``cleared`` fields are sent as ``null`` (CLEAR)."""
-    attributes: dict[str, Any] = {}
-    location: dict[str, Any] = {}
-    properties: dict[str, Any] = {}
-    for name in identifiers:
-        value = record.values.get(name)
-        if value is None or not str(value).strip():
-            raise UnencodableValue(f"identifier {name!r} is empty")
-        attributes[name] = _text(value)
-    values: Mapping[str, Any] = dict.fromkeys(cleared) if cleared else record.values
-    for name, value in values.items():
-        if name in identifiers or (value is None and not (clear_nulls or cleared)):
-            continue
-        try:
-            if name in STANDARD:
-                attributes[name] = None if value is None else _text(value)
-            elif name in LOCATION:
-                location[name] = None if value is None else (_number(value) if name in _NUMBERS else _text(value))
-            else:
-                properties[name] = to_json_value(value)
-        except UnencodableValue as exc:
-            raise UnencodableValue(f"field {name!r}: {exc}") from None
-    if location:
-        attributes["location"] = location
-    if properties:
-        attributes["properties"] = properties
-    return {"type": "profile", "attributes": attributes}
 
 
 def _identifiers(target: SyncTarget, *, during_write: bool = False) -> tuple[str, ...]:
@@ -391,18 +298,6 @@ def _identifiers(target: SyncTarget, *, during_write: bool = False) -> tuple[str
     raise ConfigError(message, location=f"sync {target.sync_name}")
 
 
-def _text(value: Any) -> str:
-    converted = to_json_value(value)
-    return converted if isinstance(converted, str) else json.dumps(converted, ensure_ascii=False)
-
-
-def _number(value: Any) -> Any:
-    converted = to_json_value(value)
-    if isinstance(converted, float) and not math.isfinite(converted):
-        raise UnencodableValue(f"{value} is not a number")
-    return converted
-
-
 def _seconds(name: str, config: Mapping[str, Any], key: str, default: float) -> float:
     value = config.get(key)
     if value is None:
@@ -410,19 +305,4 @@ def _seconds(name: str, config: Mapping[str, Any], key: str, default: float) -> 
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise ConfigError(f"{key} must be a number of seconds >= 0, got {value!r}", location=f"{name}.{key}")
     return float(value)
-
-
-def _same_origin_path(links: Any) -> str | None:
-    """``links.next`` as a path and query: the key is only ever sent to the configured origin."""
-    nxt = links.get("next") if isinstance(links, dict) else None
-    if not nxt:
-        return None
-    parts = urlsplit(str(nxt))
-    return parts.path + (f"?{parts.query}" if parts.query else "")
-
-
-def _attributes(response: httpx.Response) -> dict[str, Any]:
-    data = json_object(response).get("data")
-    attributes = data.get("attributes") if isinstance(data, dict) else None
-    return attributes if isinstance(attributes, dict) else {}
 
