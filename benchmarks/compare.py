@@ -3,6 +3,7 @@
     python benchmarks/compare.py                                  # 100k rows, DuckDB and PostgreSQL
     python benchmarks/compare.py --rows 100000 1000000 --json results.json
     python benchmarks/compare.py --tools dbt-activate handwritten --warehouses duckdb
+    python benchmarks/compare.py --rows 1000000 --repeat 3    # (a) three times per tool, interleaved
 
 Peers are installed from PyPI into their own virtual environments under ``benchmarks/.peers`` on
 first use (``--peers-dir``): the hand-written script (httpx), dlt (``@dlt.destination`` sink,
@@ -16,7 +17,9 @@ Every tool syncs the same dbt model (``contacts``, email key, 18 columns) to the
   per 10 s with 50 ms latency.
 
 Per tool and scenario: wall and CPU seconds and peak RSS of the tool's process, the emulator's
-requests, records and 429s. ``dbt build`` is not timed.
+requests, records, 429s and CPU seconds. ``dbt build`` is not timed. With ``--repeat N`` the first
+full sync runs N times per tool, each on a fresh emulator with the tool's state emptied, the tools
+taking turns so that each meets the same load on a shared machine; the medians close the report.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +37,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +71,7 @@ class Figures:
     # The emulator's own CPU during the run: it shares the two cores with the tool, and a tool
     # that waits for each answer (the hand-written script) adds it to its wall time.
     emulator_cpu_s: float = 0.0
+    run: int = 1  # which of the --repeat runs of a scenario
     missing: int | None = None
     stale: int | None = None
     not_deleted: int | None = None
@@ -125,8 +131,9 @@ def check(emu: Emulator, wh: Warehouse) -> dict[str, int]:
 class Runner:
     """One warehouse and row count: the dbt project, the tools, their emulators."""
 
-    def __init__(self, kind: str, rows: int, work: Path, peers_dir: Path, tools: list[str]) -> None:
+    def __init__(self, kind: str, rows: int, work: Path, peers_dir: Path, tools: list[str], repeat: int = 1) -> None:
         self.kind, self.rows, self.work, self.peers_dir, self.tools = kind, rows, work, peers_dir, tools
+        self.repeat = repeat
         self.pg_database = f"bench_{uuid.uuid4().hex[:8]}" if kind == "postgres" else ""
         self.wh = Warehouse(kind, work, self.pg_database)
 
@@ -141,6 +148,14 @@ class Runner:
     def teardown(self) -> None:
         if self.kind == "postgres":
             _admin(f"drop database if exists {self.pg_database} with (force)")
+
+    def forget(self, tool: str) -> None:
+        """Empty the tool's state, so that its next run is a first full sync again."""
+        if tool == "dbt-activate":
+            self.wh.execute(f"drop schema if exists {self.wh.schema}_activate cascade")
+            shutil.rmtree(self.work / "target" / "activate", ignore_errors=True)
+        else:
+            shutil.rmtree(self.work / f"state_{tool}", ignore_errors=True)
 
     def dbt_build(self) -> None:
         proc = subprocess.run([str(BIN / "dbt"), "build", "--project-dir", str(self.work), "--profiles-dir",
@@ -190,10 +205,16 @@ def _admin(sql: str) -> None:
 def full_and_incremental(runner: Runner, emit: Callable[[Figures], None]) -> None:
     """Scenarios (a) and (b) for every tool: one emulator per tool kept across both syncs."""
 
+    for run in range(1, runner.repeat):  # the extra first syncs of --repeat, tools taking turns
+        for tool in runner.tools:
+            with start_hubspot() as emu:
+                runner.forget(tool)
+                emit(replace(runner.run_tool(tool, "a_full", emu), run=run))
     with contextlib.ExitStack() as stack:
         emus = {tool: stack.enter_context(start_hubspot()) for tool in runner.tools}
         for tool in runner.tools:
-            emit(runner.run_tool(tool, "a_full", emus[tool]))
+            runner.forget(tool)
+            emit(replace(runner.run_tool(tool, "a_full", emus[tool]), run=runner.repeat))
         mutation = runner.wh.mutate(runner.rows, seed=42)
         runner.dbt_build()
         print(f"  mutation: {asdict(mutation)}", file=sys.stderr)
@@ -212,6 +233,19 @@ def rate_limited(runner: Runner, emit: Callable[[Figures], None]) -> None:
             emit(runner.run_tool(tool, "c_rate_limited", emu, requests_per_second=10))
 
 
+def medians(results: list[Figures]) -> list[dict[str, Any]]:
+    """Median wall, CPU and records/s per warehouse, rows, scenario and tool, over its runs."""
+    groups: dict[tuple[str, int, str, str], list[Figures]] = {}
+    for figures in results:
+        groups.setdefault((figures.warehouse, figures.rows, figures.scenario, figures.tool), []).append(figures)
+    return [{"warehouse": warehouse, "rows": rows, "scenario": scenario, "tool": tool, "runs": len(runs),
+             "wall_s": round(statistics.median(f.wall_s for f in runs), 2),
+             "cpu_s": round(statistics.median(f.cpu_s for f in runs), 2),
+             "records_per_s": round(statistics.median(f.records_per_s for f in runs), 1),
+             "emulator_cpu_s": round(statistics.median(f.emulator_cpu_s for f in runs), 2)}
+            for (warehouse, rows, scenario, tool), runs in groups.items()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000])
@@ -220,6 +254,7 @@ def main() -> None:
     parser.add_argument("--tools", nargs="+", default=["dbt-activate", *PEERS],
                         choices=["dbt-activate", *PEERS])
     parser.add_argument("--skip-rate-limited", action="store_true")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of the first full sync per tool (median reported)")
     parser.add_argument("--peers-dir", type=Path, default=HERE / ".peers")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     args = parser.parse_args()
@@ -235,7 +270,7 @@ def main() -> None:
     for kind in args.warehouses:
         for rows in args.rows:
             with tempfile.TemporaryDirectory(prefix=f"compare_{kind}_") as work:
-                runner = Runner(kind, rows, Path(work), args.peers_dir, args.tools)
+                runner = Runner(kind, rows, Path(work), args.peers_dir, args.tools, max(1, args.repeat))
                 print(f"# {kind}, {rows:,} rows", file=sys.stderr)
                 try:
                     runner.setup()
@@ -250,7 +285,8 @@ def main() -> None:
                     rate_limited(runner, emit)
                 finally:
                     runner.teardown()
-    document = {"figures": [asdict(f) for f in results], "peer_versions": peer_versions(args.peers_dir)}
+    document = {"figures": [asdict(f) for f in results], "medians": medians(results),
+                "peer_versions": peer_versions(args.peers_dir)}
     if args.json:
         args.json.write_text(json.dumps(document, indent=2))
     report("compare: dbt-activate and its peers", document, as_json=False)
