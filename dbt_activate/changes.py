@@ -59,7 +59,7 @@ def _plain(value: str | int | None) -> str:
 
 def _single_identity_json(name: str, value: str | int | None) -> str:
     # One text or integer field, the usual identity (an email, an id): what identity_json writes,
-    # without a dict, a sort and a join per row (a first sync calls it for every row).
+    # without a dict, a sort and a join per row (RowLayout.record, for every row of a first sync).
     return "{" + _quote(name) + ":" + _plain(value) + "}"
 
 
@@ -75,10 +75,6 @@ def _json_default(value: Any) -> Any:
 
 def identity_json(identity: Mapping[str, Any]) -> str:
     """The identity fields as they were sent, kept in the snapshot to delete or clear the record later."""
-    if len(identity) == 1:
-        ((name, value),) = identity.items()
-        if type(value) in _PLAIN:
-            return _single_identity_json(name, value)
     if all(type(v) in _PLAIN for v in identity.values()):
         # The common case (text and integer keys), written directly: json.dumps was a tenth of a
         # first sync's CPU. The text is the same json.dumps(sort_keys=True, separators=(",", ":")) gives.

@@ -70,14 +70,16 @@ class PipelineResult:
 ProgressCallback = Callable[[Counts], None]
 
 
-@dataclass
 class _InFlight:
-    batch: Batch
-    meta: dict[str, tuple[str, str | None, str]]  # key -> (op, fingerprint, identity json)
+    """A batch being filled, then sent, with what the journal needs of each of its records."""
+
+    def __init__(self, operation: Operation) -> None:
+        self.records: list[Record] = []
+        self.batch = Batch(operation, self.records)
+        self.meta: dict[str, tuple[str, str | None, str]] = {}  # key -> (op, fingerprint, identity json)
 
     def add(self, record: Record, meta: tuple[str, str | None, str]) -> None:
-        assert isinstance(self.batch.records, list)  # built here, with a list
-        self.batch.records.append(record)
+        self.records.append(record)
         self.meta[record.key] = meta
 
 
@@ -115,6 +117,8 @@ class Pipeline:
         self._checkpoint_lock = asyncio.Lock()
         self._rejected_keys: set[str] = set()  # null/duplicate keys already journaled this run
         self._batch_ids = itertools.count(1)
+        # operation_for is pure: its answer per diff op, once, rather than for every row.
+        self._operations = {op: operation_for(target.mode, op, on_delete) for op in (ADD, CHANGE, REMOVE)}
 
     # --- journal and checkpoints ------------------------------------------------------------------
 
@@ -240,7 +244,7 @@ class Pipeline:
         counts.added += op == ADD
         counts.changed += op == CHANGE
         counts.removed += op == REMOVE
-        operation = operation_for(self.target.mode, op, self.on_delete)
+        operation = self._operations.get(op)
         if operation is None:
             reason = rejection_reason(op, self.key_columns, row[4])
             if reason is not None:  # the diff yields one row per bad key, with how many rows share it
@@ -272,7 +276,9 @@ class Pipeline:
                     if routed is None:
                         continue
                     operation, record, meta = routed
-                    flight = buffers.setdefault(operation, _InFlight(Batch(operation, []), {}))
+                    flight = buffers.get(operation)
+                    if flight is None:  # not setdefault: that would build a batch for every row
+                        flight = buffers[operation] = _InFlight(operation)
                     flight.add(record, meta)
                     if len(flight.meta) >= batch_size:
                         del buffers[operation]

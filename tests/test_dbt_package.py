@@ -191,25 +191,31 @@ models:
 """
 
 
-def assert_primary_key_test(project: Path, profiles: Path) -> None:
-    """The generic test fails on null and duplicate keys, one failing row per key, stored for quarantine."""
+# What activate_primary_key gives on KEYS_SQL: it fails on null and duplicate keys, one failing row
+# per key (with how many rows share it), stored for quarantine.
+KEY_TEST_OUTCOME = (
+    {"dbt_activate_activate_primary_key_key_probe_id__code": ("fail", 3),
+     "dbt_activate_activate_primary_key_key_probe_id": ("fail", 2),
+     "dbt_activate_activate_primary_key_key_probe_payload": ("pass", 0)},
+    [(1, "a", 2, "duplicate_key"), (3, None, 1, "null_key"), (None, "c", 1, "null_key")],
+    [(1, 2, "duplicate_key"), (None, 1, "null_key")],
+)
+
+
+def primary_key_test_outcome(project: Path, profiles: Path) -> tuple[dict[str, tuple[str, Any]], list[Any], list[Any]]:
+    """(status and failures per key test, the stored failing rows of the two-column and the one-column key)."""
     install_package(project)
     (project / "models" / "key_probe.sql").write_text(KEYS_SQL)
     (project / "models" / "key_probe.yml").write_text(KEYS_YML)
     results = dbt("build", "-s", "key_probe", "--project-dir", str(project), "--profiles-dir", str(profiles),
                   check=False)
     by_name = {r.node.name: (str(r.status), r.failures) for r in results if r.node.resource_type == "test"}
-    assert by_name == {"dbt_activate_activate_primary_key_key_probe_id__code": ("fail", 3),
-                       "dbt_activate_activate_primary_key_key_probe_id": ("fail", 2),
-                       "dbt_activate_activate_primary_key_key_probe_payload": ("pass", 0)}
     pair = query(project, profiles, "select id, code, n_records, failure from {{ target.schema }}_dbt_test__audit"
                                     ".key_probe_pair order by id, code")
-    assert [(r["id"], r["code"], int(r["n_records"]), r["failure"]) for r in pair] == [
-        (1, "a", 2, "duplicate_key"), (3, None, 1, "null_key"), (None, "c", 1, "null_key")]
     single = query(project, profiles, "select id, n_records, failure from {{ target.schema }}_dbt_test__audit"
                                       ".key_probe_id order by id")
-    assert [(r["id"], int(r["n_records"]), r["failure"]) for r in single] == [
-        (1, 2, "duplicate_key"), (None, 1, "null_key")]
+    return (by_name, [(r["id"], r["code"], int(r["n_records"]), r["failure"]) for r in pair],
+            [(r["id"], int(r["n_records"]), r["failure"]) for r in single])
 
 
 def assert_invocation_recorded(project: Path, profiles: Path, results: Sequence[RunResult]) -> None:
@@ -287,7 +293,7 @@ def test_fingerprint_macros_on_duckdb(sample: Path) -> None:
 
 
 def test_primary_key_test_on_duckdb(sample: Path) -> None:
-    assert_primary_key_test(sample, sample)
+    assert primary_key_test_outcome(sample, sample) == KEY_TEST_OUTCOME
 
 
 @pytest.fixture
@@ -324,7 +330,7 @@ def test_sample_and_fingerprint_macros_on_postgres(sample: Path, postgres_profil
 
 @pytest.mark.postgres
 def test_primary_key_test_on_postgres(sample: Path, postgres_profiles: Path) -> None:
-    assert_primary_key_test(sample, postgres_profiles)
+    assert primary_key_test_outcome(sample, postgres_profiles) == KEY_TEST_OUTCOME
 
 
 @pytest.fixture

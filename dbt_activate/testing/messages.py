@@ -28,7 +28,8 @@ def parse_json(body: bytes) -> Any:
 
 def dump_json(payload: Any) -> bytes:
     """``json.dumps(payload, separators=(",", ":"), ensure_ascii=False)`` as UTF-8, but for float
-    exponents (``1e-7`` for ``1e-07``: the same number) and NaN (``null``: no emulator stores one)."""
+    exponents (``1e-7`` for ``1e-07``: the same number) and NaN or ±Infinity, written as ``null``
+    (json writes ``NaN``, which is not JSON; the clients under test never send one)."""
     try:
         return orjson.dumps(payload, option=_JSON_OPTIONS)
     except (TypeError, orjson.JSONEncodeError):

@@ -27,7 +27,9 @@ def _assert_config_error(proc: Any, *fragments: str) -> None:
 
 def test_missing_artifacts_tell_the_user_to_run_dbt_build(duckdb_project: Project) -> None:
     duckdb_project.write(ROWS, _block())
-    _assert_config_error(duckdb_project.activate("run"), "manifest.json not found", "Run `dbt build` first")
+    proc = duckdb_project.activate("run")
+    assert (proc.returncode, "Traceback" in proc.stderr) == (2, False), proc.stderr
+    assert "manifest.json not found" in proc.stderr and "Run `dbt build` first" in proc.stderr, proc.stderr
 
 
 def test_configuration_errors_exit_2_and_send_nothing(duckdb_project: Project) -> None:

@@ -314,5 +314,10 @@ CHECKS = (
 def test_bad_row_values_are_rejected_or_formatted_deterministically(runs: Runs) -> None:
     # One set of runs serves every check: split into tests sharing a module fixture, xdist would
     # repeat the three dbt-activate invocations on every worker that took one of them.
-    for check in CHECKS:
-        check(runs)
+    failed = []
+    for check in CHECKS:  # every check runs, and the test names each one that failed
+        try:
+            check(runs)
+        except AssertionError as exc:
+            failed.append(f"{check.__name__}: {exc}")
+    assert failed == []

@@ -16,7 +16,9 @@ from tests.unit.test_console import sample_result
 
 def test_shipped_schemas_are_valid_json_schemas() -> None:
     for name in (schemas.RESULTS, schemas.LS):
-        jsonschema.Draft202012Validator.check_schema(schemas.load(name))
+        schema = schemas.load(name)
+        assert jsonschema.validators.validator_for(schema) is jsonschema.Draft202012Validator, name
+        jsonschema.Draft202012Validator.check_schema(schema)  # raises SchemaError on an invalid schema
 
 
 def test_results_document_of_success_rejections_failure_and_skip_is_valid() -> None:
