@@ -19,7 +19,7 @@ COLUMNS = ("email", "first_name", "last_name", "country", "lead_score", "plan", 
            "company", "job_title", "city", "phone", "is_customer", "mrr", "seats", "signup_date", "last_login_at",
            "nps")
 
-_ROWS = """
+ROWS_SQL = """
 select 'contact' || i || '@example.com' as email,
        'First' || (i % 997) as first_name,
        'Last' || (i % 1009) as last_name,
@@ -39,7 +39,8 @@ select 'contact' || i || '@example.com' as email,
        timestamp '2026-01-01 00:00:00' + (i % 86400) * interval '1 second' as last_login_at,
        cast(i % 11 as integer) as nps
 """
-_SOURCE = {"duckdb": "from range({start}, {stop}) t(i)", "postgres": "from generate_series({start}, {stop} - 1) t(i)"}
+ROW_NUMBERS = {"duckdb": "from range({start}, {stop}) t(i)",
+               "postgres": "from generate_series({start}, {stop} - 1) t(i)"}
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ class Warehouse:
     def generate(self, rows: int) -> None:
         raw = f"{self.schema}.raw_contacts"
         self.execute(f"create schema if not exists {self.schema}", f"drop table if exists {raw}",
-                     f"create table {raw} as {_ROWS} {_SOURCE[self.kind].format(start=1, stop=rows + 1)}")
+                     f"create table {raw} as {ROWS_SQL} {ROW_NUMBERS[self.kind].format(start=1, stop=rows + 1)}")
 
     def mutate(self, rows: int, seed: int) -> Mutation:
         """1% of rows changed (lead score, plan, updated_at), 0.1% deleted, 0.1% inserted; seeded."""
@@ -117,7 +118,7 @@ class Warehouse:
             f"update {raw} set lead_score = (lead_score + 7) % 100, plan = 'enterprise', "
             f"updated_at = timestamp '2026-06-01 12:00:00' where {changed_where}",
             f"delete from {raw} where {deleted_where}",
-            f"insert into {raw} {_ROWS} {_SOURCE[self.kind].format(start=top + 1, stop=top + 1 + inserted)}",
+            f"insert into {raw} {ROWS_SQL} {ROW_NUMBERS[self.kind].format(start=top + 1, stop=top + 1 + inserted)}",
         )
         return Mutation(int(changed), int(deleted), inserted)
 

@@ -23,15 +23,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import duckdb
 
 import dbt_activate
 from dbt_activate.changes import RowLayout
@@ -42,25 +42,18 @@ from dbt_activate.journal import Journal
 from dbt_activate.pipeline import FETCH_ROWS, Pipeline
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compare_data import COLUMNS
+from compare_data import COLUMNS, ROW_NUMBERS, ROWS_SQL
 from delivery_common import report
 
 
 def scan_rows(rows: int) -> list[tuple[Any, ...]]:
-    """What the first sync's scan yields: op, key, fingerprint, identity, duplicates, then the fields."""
-    out = []
-    for i in range(1, rows + 1):
-        email = f"contact{i}@example.com"
-        fields = (email, f"First{i % 997}", f"Last{i % 1009}", ("GB", "FR", "DE", "US", "RU", "ES")[i % 6],
-                  (i * 37) % 100, ("free", "starter", "pro", "enterprise")[i % 4],
-                  dt.datetime(2024, 1, 1) + dt.timedelta(minutes=i % 10000),
-                  dt.datetime(2025, 1, 1) + dt.timedelta(seconds=i % 50000), f"Company {i % 5003}",
-                  ("Engineer", "Manager", "Director", "Analyst", "Founder")[i % 5],
-                  ("London", "Paris", "Berlin", "New York", "Kazan", "Madrid")[i % 6], f"+44 7{i:09d}", i % 3 == 0,
-                  Decimal(i % 100000) / 100, 1 + i % 250, dt.date(2023, 1, 1) + dt.timedelta(days=i % 900),
-                  dt.datetime(2026, 1, 1) + dt.timedelta(seconds=i % 86400), i % 11)
-        out.append(("add", email, f"{i:032X}", None, 1, *fields))
-    return out
+    """What the first sync's scan yields: op, key, fingerprint, identity, duplicates, then the fields.
+
+    The fields are compare.py's contacts model (``compare_data``'s SQL), made by DuckDB in memory,
+    so the values and their Python types are the ones a sync of that model reads.
+    """
+    fields = duckdb.sql(f"{ROWS_SQL} {ROW_NUMBERS['duckdb'].format(start=1, stop=rows + 1)} order by i")
+    return [("add", row[0], f"{i:032X}", None, 1, *row) for i, row in enumerate(fields.fetchall(), start=1)]
 
 
 class MemoryReader:
