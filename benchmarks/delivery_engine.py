@@ -31,19 +31,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dbt_activate.core.types import Batch, FieldSpec, Mode, Operation, RateLimit, Record, SyncTarget
 from dbt_activate.delivery import RateLimiter, RetryPolicy, deliver
-from dbt_activate.destinations.base import (
-    Batch,
-    Destination,
-    FieldSpec,
-    Mode,
-    Operation,
-    RateLimit,
-    Record,
-    SyncTarget,
-)
-from dbt_activate.destinations.hubspot import HubSpotDestination
-from dbt_activate.destinations.webhook import WebhookDestination
+from dbt_activate.destinations.base import Destination
+from dbt_activate.destinations.hubspot.destination import HubSpotDestination
+from dbt_activate.destinations.webhook.destination import WebhookDestination
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from delivery_common import Emulator, emulator, report

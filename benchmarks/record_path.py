@@ -34,12 +34,12 @@ from typing import Any
 import duckdb
 
 import dbt_activate
-from dbt_activate.changes import RowLayout
+from dbt_activate.core.changes import RowLayout
+from dbt_activate.core.types import Batch, BatchResult, FieldSpec, Mode, SyncTarget
 from dbt_activate.delivery import RetryPolicy, json_body
-from dbt_activate.destinations.base import Batch, BatchResult, FieldSpec, Mode, SyncTarget
-from dbt_activate.destinations.hubspot import HubSpotDestination
-from dbt_activate.journal import Journal
+from dbt_activate.destinations.hubspot.destination import HubSpotDestination
 from dbt_activate.pipeline import FETCH_ROWS, Pipeline
+from dbt_activate.state.journal import Journal
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare_data import COLUMNS, ROW_NUMBERS, ROWS_SQL

@@ -26,14 +26,14 @@ from typing import TYPE_CHECKING, Any
 
 from dbt_activate.delivery import HttpSession, TlsSettings, body_snippet
 from dbt_activate.destinations.base import Destination
-from dbt_activate.destinations.slack import SlackDestination
-from dbt_activate.destinations.slack_message import escape
-from dbt_activate.destinations.webhook import WebhookDestination
+from dbt_activate.destinations.slack.destination import SlackDestination
+from dbt_activate.destinations.slack.message import escape
+from dbt_activate.destinations.webhook.destination import WebhookDestination
 from dbt_activate.errors import ActivateError, ConfigError
 from dbt_activate.project import DestinationsFile
 
 if TYPE_CHECKING:
-    from dbt_activate.runner import SyncOutcome
+    from dbt_activate.core.outcomes import SyncOutcome
 
 _THRESHOLD = re.compile(r"^rejected_rows\s*>\s*(\d+(?:\.\d+)?)\s*%$")
 _FIRST_REASONS = 5

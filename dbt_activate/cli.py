@@ -14,8 +14,8 @@ from typing import Any
 import click
 import yaml
 
-from dbt_activate import __version__
 from dbt_activate.errors import EXIT_CONFIG, ActivateError
+from dbt_activate.version import __version__
 
 _COMMON_HELP = """
 Reads dbt's artifacts (target/manifest.json, target/run_results.json) and the `activate` blocks in
@@ -162,8 +162,8 @@ def plan(**kwargs: Any) -> None:
                                "status of its last run from the state schema. Sends nothing, writes nothing.")
 @_project_options
 def ls(**kwargs: Any) -> None:
-    from dbt_activate import console, history
-
+    from dbt_activate import console
+    from dbt_activate.commands import ls as history
     out = console.Console(output=kwargs["output"])
     with _exit_on_error(out):
         listings = history.list_syncs(_options(kwargs))
@@ -183,8 +183,7 @@ def validate(**kwargs: Any) -> None:
     from rich.markup import escape
 
     from dbt_activate import console, project
-    from dbt_activate import validate as checks
-
+    from dbt_activate.commands import validate as checks
     out = console.Console(output=kwargs["output"])
     with _exit_on_error(out):
         paths = project.resolve_paths(kwargs["project_dir"], None, kwargs["target_path"], kwargs["destinations_dir"])
@@ -200,8 +199,8 @@ def validate(**kwargs: Any) -> None:
                    "`dbt_activate.destinations` entry point): objects, modes, batch size and default rate limit.")
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def destinations(output: str) -> None:
-    from dbt_activate import catalog, console
-
+    from dbt_activate import console
+    from dbt_activate.dbt import catalog
     out = console.Console(output=output)
     with _exit_on_error(out):
         types = catalog.installed_types()
@@ -221,8 +220,8 @@ def destinations(output: str) -> None:
 def docs(**kwargs: Any) -> None:
     from pathlib import Path
 
-    from dbt_activate import console, exposures, project
-
+    from dbt_activate import console, project
+    from dbt_activate.commands import exposures
     if not kwargs["exposures"]:
         raise click.UsageError("nothing to write: pass --exposures")
     out = console.Console()
@@ -246,7 +245,7 @@ def listen(**kwargs: Any) -> None:
     import dataclasses
 
     from dbt_activate import console, runner
-    from dbt_activate import listen as webhooks
+    from dbt_activate.commands import listen as webhooks
     from dbt_activate.delivery import observing_http
 
     out = console.Console(quiet=kwargs["quiet"], verbose=kwargs["verbose"])

@@ -18,11 +18,12 @@ from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, Tex
 from rich.table import Table
 from rich.text import Text
 
-from dbt_activate.catalog import DestinationType
+from dbt_activate.commands.ls import SyncListing
+from dbt_activate.core.outcomes import InvocationResult, SyncOutcome
+from dbt_activate.core.types import Counts
+from dbt_activate.dbt.catalog import DestinationType
 from dbt_activate.delivery import RequestLog
-from dbt_activate.history import SyncListing
-from dbt_activate.pipeline import Counts
-from dbt_activate.runner import InvocationResult, SyncOutcome, results_document
+from dbt_activate.runner import results_document
 
 _STATUS_STYLE = {"success": "green", "partial": "yellow", "error": "red", "skipped": "dim", "planned": "cyan"}
 _REJECTED_SHOWN = 5

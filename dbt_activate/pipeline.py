@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dbt_activate import crashpoints
-from dbt_activate.changes import (
+from dbt_activate.core.changes import (
     ADD,
     CHANGE,
     DUPLICATE_KEY,
@@ -26,31 +26,18 @@ from dbt_activate.changes import (
     operation_for,
     rejection_reason,
 )
+from dbt_activate.core.types import Batch, BatchResult, Counts, Operation, Record, SyncTarget
 from dbt_activate.delivery import RateLimiter, RetryPolicy, deliver
-from dbt_activate.destinations.base import Batch, BatchResult, Destination, Operation, Record, SyncTarget
+from dbt_activate.destinations.base import Destination
 from dbt_activate.errors import ActivateError, DestinationError
-from dbt_activate.journal import Journal, JournalSegment
-from dbt_activate.state import StateStore
+from dbt_activate.state.journal import Journal, JournalSegment
+from dbt_activate.state.store import StateStore
 from dbt_activate.warehouse.connection import WarehouseConnection
 
 # Rows per read from the warehouse. 10,000 wide rows are ~7 MB of Python objects held at once;
 # 5,000 measured 10 MB less peak RSS at 1M rows (benchmarks/README.md, Memory) and fewer round trips
 # than smaller chunks on remote warehouses (Redshift FETCH FORWARD).
 FETCH_ROWS = 5_000
-
-
-@dataclass
-class Counts:
-    added: int = 0
-    changed: int = 0
-    removed: int = 0
-    rejected: int = 0
-    skipped: int = 0
-    sent: int = 0
-
-    def as_columns(self) -> dict[str, int]:
-        return {"rows_added": self.added, "rows_changed": self.changed, "rows_removed": self.removed,
-                "rows_rejected": self.rejected, "rows_skipped": self.skipped, "records_sent": self.sent}
 
 
 @dataclass

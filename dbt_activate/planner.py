@@ -11,21 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from dbt_activate import selectors as selectors_mod
-from dbt_activate.artifacts import REBUILT_STATUS, Manifest, RunResults
-from dbt_activate.gating import Quarantine, TestResult, gate, tests_by_model
+from dbt_activate.dbt import selectors as selectors_mod
+from dbt_activate.dbt.artifacts import REBUILT_STATUS, Manifest, RunResults
+from dbt_activate.dbt.gating import Quarantine, TestResult, gate, tests_by_model
 from dbt_activate.spec import SyncSpec
+from dbt_activate.state.store import SavedSync
 
 # Commands whose run_results tell whether models or their tests failed.
 _COMMANDS_WITH_FAILURES = frozenset({"build", "run", "test"})
-
-
-@dataclass(frozen=True)
-class SavedSync:
-    """What the state schema remembers of a sync."""
-
-    config_hash: str
-    pending_retries: int = 0
 
 
 @dataclass(frozen=True)

@@ -15,19 +15,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from dbt_activate import alerts, artifacts, invocations, quarantine, selectors, sync_run
+from dbt_activate import alerts, sync_run
+from dbt_activate.core.outcomes import InvocationResult, Reporter, SilentReporter, SyncOutcome
+from dbt_activate.core.types import SyncTarget
+from dbt_activate.dbt import artifacts, invocations, quarantine, selectors
 from dbt_activate.delivery import RateLimiter
-from dbt_activate.destinations.base import SyncTarget
 from dbt_activate.errors import ArtifactsError, ConfigError, Redactor
-from dbt_activate.history import last_runs
-from dbt_activate.id_store import WarehouseIdStore
-from dbt_activate.pipeline import Counts
 from dbt_activate.planner import Decision, Plan, make_plan, unknown_selector_methods
 from dbt_activate.project import DestinationsFile, load_destinations, resolve_paths
 from dbt_activate.spec import ResolvedSync, SyncSpec, check_nulls, parse_manifest_syncs, resolve_columns
-from dbt_activate.state import StateStore
+from dbt_activate.state.record_ids import WarehouseIdStore
+from dbt_activate.state.runs import last_runs
+from dbt_activate.state.store import StateStore
 from dbt_activate.warehouse.adapter import DbtAdapter
 from dbt_activate.warehouse.connection import WarehouseConnection
 from dbt_activate.warehouse.dialect import Column, Dialect, dialect_for
@@ -54,60 +55,6 @@ class RunOptions:
     samples: int = 0  # plan: sample payloads per sync and operation
     lock_timeout: float = 60.0  # run: seconds to wait for another run of the same sync (locks.py)
     from_warehouse: bool = False  # run results from the on-run-end hook's table (invocations.py)
-
-
-@dataclass
-class SyncOutcome:
-    name: str
-    model: str
-    destination: str
-    object: str
-    mode: str
-    status: str  # success | partial | error | skipped | planned
-    reason: str
-    counts: Counts = field(default_factory=Counts)
-    rejected_samples: list[tuple[str, str]] = field(default_factory=list)
-    error: str | None = None
-    config_error: bool = False  # the error needs a configuration fix (exit 2), not a retry
-    duration: float = 0.0
-    api_calls: int | None = None  # plan: requests the sync would make
-    samples: list[dict[str, Any]] = field(default_factory=list)  # plan: requests as they would be sent
-    quarantined: int = 0  # rows held back because a failing test listed them (quarantine.py)
-
-
-@dataclass
-class InvocationResult:
-    run_id: str
-    command: str
-    notice: str | None
-    outcomes: list[SyncOutcome]
-
-    @property
-    def exit_code(self) -> int:
-        if any(o.config_error for o in self.outcomes):
-            return 2
-        return 1 if any(o.status in ("error", "partial") for o in self.outcomes) else 0
-
-
-class Reporter(Protocol):
-    def sync_started(self, outcome: SyncOutcome) -> None: ...
-    def sync_total(self, name: str, total: int) -> None: ...
-    def sync_progress(self, name: str, counts: Counts) -> None: ...
-    def sync_finished(self, outcome: SyncOutcome) -> None: ...
-
-
-class SilentReporter:
-    def sync_started(self, outcome: SyncOutcome) -> None:
-        return None
-
-    def sync_total(self, name: str, total: int) -> None:
-        return None
-
-    def sync_progress(self, name: str, counts: Counts) -> None:
-        return None
-
-    def sync_finished(self, outcome: SyncOutcome) -> None:
-        return None
 
 
 def _outcome(decision: Decision, status: str) -> SyncOutcome:
@@ -160,8 +107,7 @@ class Invocation:
         """target/, or the build step's artifacts of a dbt Cloud run, fetched into target/dbt_cloud/."""
         if options.dbt_cloud_run_id is None and options.dbt_cloud_job_id is None:
             return self.paths.target_path
-        from dbt_activate import dbt_cloud
-
+        from dbt_activate.dbt import dbt_cloud
         return dbt_cloud.fetch(self.paths.target_path / "dbt_cloud", run_id=options.dbt_cloud_run_id,
                                job_id=options.dbt_cloud_job_id).directory
 

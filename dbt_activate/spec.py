@@ -15,8 +15,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dbt_activate.artifacts import DEFAULTS_KEY, Manifest, ModelNode
-from dbt_activate.destinations.base import NULLS_VALUES, Destination, FieldSpec, Mode, Nulls
+from dbt_activate.core.types import NULLS_VALUES, FieldSpec, Mode, Nulls
+from dbt_activate.dbt.artifacts import DEFAULTS_KEY, Manifest, ModelNode
+from dbt_activate.destinations.base import Destination
 from dbt_activate.errors import ConfigError
 
 ON_DELETE_VALUES = ("ignore", "delete", "clear")

@@ -12,7 +12,8 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from dbt_activate import crashpoints
-from dbt_activate.changes import ADD, CHANGE, REMOVE, RowLayout, operation_for
+from dbt_activate.core.changes import ADD, CHANGE, REMOVE, RowLayout, operation_for
+from dbt_activate.core.types import Batch, Mode, Nulls, Operation, RateLimit, Record, SyncTarget
 from dbt_activate.delivery import (
     RateLimiter,
     RetryPolicy,
@@ -21,19 +22,20 @@ from dbt_activate.delivery import (
     using_limiter,
     using_tls,
 )
-from dbt_activate.destinations.base import Batch, Destination, Mode, Nulls, Operation, RateLimit, Record, SyncTarget
+from dbt_activate.destinations.base import Destination
 from dbt_activate.errors import ActivateError, ConfigError, WarehouseError
-from dbt_activate.journal import Journal
-from dbt_activate.locks import LOCK_TABLE, SyncLock
 from dbt_activate.pipeline import Pipeline, PipelineResult
 from dbt_activate.planner import Decision
 from dbt_activate.spec import ResolvedSync
-from dbt_activate.state import RunRow, StateStore
+from dbt_activate.state.journal import Journal
+from dbt_activate.state.locks import LOCK_TABLE, SyncLock
+from dbt_activate.state.store import RunRow, StateStore
 from dbt_activate.warehouse.connection import WarehouseConnection
 from dbt_activate.warehouse.dialect import KEY, OP, snapshot_table_name
 
 if TYPE_CHECKING:
-    from dbt_activate.runner import Invocation, Reporter, SyncOutcome
+    from dbt_activate.core.outcomes import Reporter, SyncOutcome
+    from dbt_activate.runner import Invocation
 
 def needs_everything(decision: Decision, saved: Mapping[str, Any], rs: ResolvedSync) -> bool:
     record = saved.get(rs.spec.name)

@@ -36,7 +36,7 @@ from typing import Any, TypeAlias
 
 import orjson
 
-from dbt_activate.destinations.values import in_utc, iso_duration
+from dbt_activate.core.values import in_utc, iso_duration
 
 JSONValue: TypeAlias = "bool | int | float | str | list[JSONValue] | dict[str, JSONValue] | None"
 

@@ -33,11 +33,11 @@ from typing import Any
 
 import httpx
 
-from dbt_activate import __version__
 from dbt_activate.delivery.context import RequestLog, TlsSettings, current_limiter, current_observers, current_tls
 from dbt_activate.delivery.headers import body_snippet, parse_retry_after
 from dbt_activate.delivery.ratelimit import RateLimiter
 from dbt_activate.errors import ConfigError, DestinationError, Redactor, RetryableDestinationError
+from dbt_activate.version import __version__
 
 USER_AGENT = f"dbt-activate/{__version__}"
 

@@ -35,7 +35,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from dbt_activate.destinations.base import RateLimit
+from dbt_activate.core.types import RateLimit
 from dbt_activate.errors import ConfigError
 
 Clock = Callable[[], float]

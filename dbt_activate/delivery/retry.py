@@ -22,8 +22,8 @@ from dbt_activate.delivery.context import using_limiter
 from dbt_activate.errors import ConfigError, RetryableDestinationError
 
 if TYPE_CHECKING:
+    from dbt_activate.core.types import Batch, BatchResult, BatchWriter, SyncTarget
     from dbt_activate.delivery.ratelimit import RateLimiter
-    from dbt_activate.destinations.base import Batch, BatchResult, Destination, SyncTarget
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ OnRetry = Callable[[int, BaseException, float], None]
 
 
 async def deliver(
-    destination: Destination,
+    destination: BatchWriter,
     target: SyncTarget,
     batch: Batch,
     *,

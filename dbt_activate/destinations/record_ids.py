@@ -17,7 +17,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
-from dbt_activate.destinations.base import Batch, BatchResult, Operation, Record, RecordIdStore
+from dbt_activate.core.types import Batch, BatchResult, Operation, Record, RecordIdStore
 from dbt_activate.errors import DestinationError, RetryableDestinationError
 
 

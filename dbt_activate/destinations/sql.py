@@ -23,7 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from dbt_activate.destinations.base import Batch, BatchResult, Destination, Mode, Nulls, Operation, Record, SyncTarget
+from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, Record, SyncTarget
+from dbt_activate.destinations.base import Destination
 from dbt_activate.destinations.blocking import BlockingWorker
 from dbt_activate.errors import ConfigError, DestinationError
 

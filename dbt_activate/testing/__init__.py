@@ -14,29 +14,29 @@ Run one as a process with ``python -m dbt_activate.testing <vendor> --port N``.
 
 from __future__ import annotations
 
-from dbt_activate.testing.braze import BrazeEmulator
+from dbt_activate.testing.braze.emulator import BrazeEmulator
 from dbt_activate.testing.counters import Counts
-from dbt_activate.testing.customerio import CustomerIOEmulator
-from dbt_activate.testing.dbt_cloud import DbtCloudEmulator
+from dbt_activate.testing.customerio.emulator import CustomerIOEmulator
+from dbt_activate.testing.dbt_cloud.emulator import DbtCloudEmulator
 from dbt_activate.testing.faults import FAULT_KINDS, Fault
-from dbt_activate.testing.google_sheets import GoogleSheetsEmulator
-from dbt_activate.testing.hubspot import HubSpotEmulator
-from dbt_activate.testing.hubspot_schema import HubSpotObject, HubSpotProperty
-from dbt_activate.testing.intercom import IntercomEmulator
-from dbt_activate.testing.klaviyo import KlaviyoEmulator
+from dbt_activate.testing.google_sheets.emulator import GoogleSheetsEmulator
+from dbt_activate.testing.hubspot.emulator import HubSpotEmulator
+from dbt_activate.testing.hubspot.schema import HubSpotObject, HubSpotProperty
+from dbt_activate.testing.intercom.emulator import IntercomEmulator
+from dbt_activate.testing.klaviyo.emulator import KlaviyoEmulator
 from dbt_activate.testing.limits import RateLimit
-from dbt_activate.testing.mailchimp import MailchimpEmulator
+from dbt_activate.testing.mailchimp.emulator import MailchimpEmulator
 from dbt_activate.testing.messages import ApiError, Request, Response
-from dbt_activate.testing.pipedrive import PipedriveEmulator
-from dbt_activate.testing.pipedrive_fields import PipedriveField, field_key
+from dbt_activate.testing.pipedrive.emulator import PipedriveEmulator
+from dbt_activate.testing.pipedrive.fields import PipedriveField, field_key
 from dbt_activate.testing.registry import EMULATORS
 from dbt_activate.testing.rest import RestEmulator
-from dbt_activate.testing.salesforce import SalesforceEmulator
-from dbt_activate.testing.salesforce_schema import SalesforceField
+from dbt_activate.testing.salesforce.emulator import SalesforceEmulator
+from dbt_activate.testing.salesforce.schema import SalesforceField
 from dbt_activate.testing.server import Emulator
-from dbt_activate.testing.slack import SlackEmulator
-from dbt_activate.testing.webhook import WebhookReceiver
-from dbt_activate.testing.zendesk import ZendeskEmulator
+from dbt_activate.testing.slack.emulator import SlackEmulator
+from dbt_activate.testing.webhook.emulator import WebhookReceiver
+from dbt_activate.testing.zendesk.emulator import ZendeskEmulator
 
 __all__ = [
     "EMULATORS",

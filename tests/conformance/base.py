@@ -39,7 +39,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from dbt_activate.destinations.base import Destination, FieldSpec, Mode, Operation, Record
+from dbt_activate.core.types import FieldSpec, Mode, Operation, Record
+from dbt_activate.destinations.base import Destination
 
 SECRET = "conformance-secret-7c1e9a3f5b2d4e6f"
 WRONG_SECRET = "wrong-secret-0a9b8c7d6e5f4a3b"

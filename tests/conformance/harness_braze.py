@@ -7,10 +7,11 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from dbt_activate.destinations.base import Destination, Operation, Record
-from dbt_activate.destinations.braze import BrazeDestination
-from dbt_activate.destinations.braze_payload import braze_values
-from dbt_activate.testing.braze import BrazeEmulator
+from dbt_activate.core.types import Operation, Record
+from dbt_activate.destinations.base import Destination
+from dbt_activate.destinations.braze.destination import BrazeDestination
+from dbt_activate.destinations.braze.payload import braze_values
+from dbt_activate.testing.braze.emulator import BrazeEmulator
 from tests.conformance.base import SECRET, WRONG_SECRET, Harness
 
 
@@ -32,7 +33,7 @@ class BrazeHarness(Harness):
     @property
     def operations(self) -> frozenset[Operation]:
         # Update-only mode: Braze ignores unknown users without saying which, so the suite's
-        # "unknown records are skipped" case cannot hold; tests/test_braze_unit.py covers update.
+        # "unknown records are skipped" case cannot hold; tests/destinations/braze/test_unit.py covers update.
         return super().operations - {Operation.UPDATE}
 
     def config(self) -> dict[str, Any]:

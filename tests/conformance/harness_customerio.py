@@ -7,10 +7,11 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from dbt_activate.destinations.base import Destination, Record
-from dbt_activate.destinations.customerio import CustomerIODestination
-from dbt_activate.destinations.customerio_payload import cio_attributes
-from dbt_activate.testing.customerio import CustomerIOEmulator
+from dbt_activate.core.types import Record
+from dbt_activate.destinations.base import Destination
+from dbt_activate.destinations.customerio.destination import CustomerIODestination
+from dbt_activate.destinations.customerio.payload import cio_attributes
+from dbt_activate.testing.customerio.emulator import CustomerIOEmulator
 from tests.conformance.base import SECRET, WRONG_SECRET, Harness
 
 SITE = "site-conformance-1"

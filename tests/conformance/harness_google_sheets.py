@@ -7,10 +7,11 @@ import json
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from dbt_activate.destinations.base import Destination, Record
-from dbt_activate.destinations.google_sheets import MAX_BATCH, GoogleSheetsDestination
-from dbt_activate.testing.google_sheets import GoogleSheetsEmulator
-from dbt_activate.testing.google_sheets_auth import new_service_account
+from dbt_activate.core.types import Record
+from dbt_activate.destinations.base import Destination
+from dbt_activate.destinations.google_sheets.destination import MAX_BATCH, GoogleSheetsDestination
+from dbt_activate.testing.google_sheets.auth import new_service_account
+from dbt_activate.testing.google_sheets.emulator import GoogleSheetsEmulator
 from tests.conformance.base import SECRET, WRONG_SECRET, Harness
 
 

@@ -7,9 +7,10 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
+from dbt_activate.core.types import Record
 from dbt_activate.delivery import encode_record
-from dbt_activate.destinations.base import Destination, Record
-from dbt_activate.destinations.http import HttpDestination
+from dbt_activate.destinations.base import Destination
+from dbt_activate.destinations.http.destination import HttpDestination
 from dbt_activate.testing.rest import RestEmulator
 from tests.conformance.base import SECRET, WRONG_SECRET, Harness
 

@@ -8,9 +8,10 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from dbt_activate.destinations.base import Destination, Record
-from dbt_activate.destinations.intercom import IntercomDestination
-from dbt_activate.testing.intercom import IntercomEmulator
+from dbt_activate.core.types import Record
+from dbt_activate.destinations.base import Destination
+from dbt_activate.destinations.intercom.destination import IntercomDestination
+from dbt_activate.testing.intercom.emulator import IntercomEmulator
 from tests.conformance.base import SECRET, WRONG_SECRET, Harness
 
 ATTRIBUTES = {"plan": "string", "score": "float", "vip": "boolean", "signed_up": "date"}

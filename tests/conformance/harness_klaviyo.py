@@ -7,9 +7,10 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from dbt_activate.destinations.base import Destination, Operation, Record
-from dbt_activate.destinations.klaviyo import KlaviyoDestination
-from dbt_activate.testing.klaviyo import KlaviyoEmulator
+from dbt_activate.core.types import Operation, Record
+from dbt_activate.destinations.base import Destination
+from dbt_activate.destinations.klaviyo.destination import KlaviyoDestination
+from dbt_activate.testing.klaviyo.emulator import KlaviyoEmulator
 from tests.conformance.base import SECRET, WRONG_SECRET, Harness
 
 

@@ -7,9 +7,10 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from dbt_activate.destinations.base import Destination, Record
-from dbt_activate.destinations.mailchimp import MailchimpDestination
-from dbt_activate.testing.mailchimp import MailchimpEmulator
+from dbt_activate.core.types import Record
+from dbt_activate.destinations.base import Destination
+from dbt_activate.destinations.mailchimp.destination import MailchimpDestination
+from dbt_activate.testing.mailchimp.emulator import MailchimpEmulator
 from tests.conformance.base import SECRET, WRONG_SECRET, Harness
 
 LIST_ID = "c0nf0rm4nc"

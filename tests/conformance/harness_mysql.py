@@ -10,8 +10,9 @@ from typing import Any, ClassVar
 
 import pytest
 
-from dbt_activate.destinations.base import Destination, Record
-from dbt_activate.destinations.mysql import MySQLDestination
+from dbt_activate.core.types import Record
+from dbt_activate.destinations.base import Destination
+from dbt_activate.destinations.mysql.destination import MySQLDestination
 from tests.conformance.base import SECRET, WRONG_SECRET, Harness
 
 HOST, PORT = "127.0.0.1", 3306

@@ -12,9 +12,10 @@ import json
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from dbt_activate.destinations.base import Destination, Operation, Record
-from dbt_activate.destinations.slack import MAX_BATCH, SlackDestination
-from dbt_activate.testing.slack import SlackEmulator
+from dbt_activate.core.types import Operation, Record
+from dbt_activate.destinations.base import Destination
+from dbt_activate.destinations.slack.destination import MAX_BATCH, SlackDestination
+from dbt_activate.testing.slack.emulator import SlackEmulator
 from tests.conformance.base import SECRET, WRONG_SECRET, Harness
 
 

@@ -7,9 +7,10 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from dbt_activate.destinations.base import Destination, Record
-from dbt_activate.destinations.zendesk import ZendeskDestination
-from dbt_activate.testing.zendesk import ZendeskEmulator
+from dbt_activate.core.types import Record
+from dbt_activate.destinations.base import Destination
+from dbt_activate.destinations.zendesk.destination import ZendeskDestination
+from dbt_activate.testing.zendesk.emulator import ZendeskEmulator
 from tests.conformance.base import SECRET, WRONG_SECRET, Harness
 
 AGENT = "ops@example.com"

@@ -15,16 +15,17 @@ from typing import Any, ClassVar
 
 import pytest
 
+from dbt_activate.core.types import FieldSpec, Record
 from dbt_activate.delivery import encode_record
-from dbt_activate.destinations.base import Destination, FieldSpec, Record
-from dbt_activate.destinations.file import FileDestination
-from dbt_activate.destinations.hubspot import HubSpotDestination
-from dbt_activate.destinations.hubspot_format import format_value
-from dbt_activate.destinations.pipedrive import PipedriveDestination
-from dbt_activate.destinations.postgres import PostgresDestination
-from dbt_activate.destinations.salesforce import SalesforceDestination
-from dbt_activate.destinations.salesforce_values import format_record
-from dbt_activate.destinations.webhook import WebhookDestination
+from dbt_activate.destinations.base import Destination
+from dbt_activate.destinations.file.destination import FileDestination
+from dbt_activate.destinations.hubspot.destination import HubSpotDestination
+from dbt_activate.destinations.hubspot.payload import format_value
+from dbt_activate.destinations.pipedrive.destination import PipedriveDestination
+from dbt_activate.destinations.postgres.destination import PostgresDestination
+from dbt_activate.destinations.salesforce.destination import SalesforceDestination
+from dbt_activate.destinations.salesforce.values import format_record
+from dbt_activate.destinations.webhook.destination import WebhookDestination
 from dbt_activate.testing import (
     HubSpotEmulator,
     HubSpotProperty,
@@ -33,7 +34,7 @@ from dbt_activate.testing import (
     SalesforceEmulator,
     SalesforceField,
 )
-from dbt_activate.testing.webhook import WebhookReceiver
+from dbt_activate.testing.webhook.emulator import WebhookReceiver
 from tests.conformance.base import SECRET, WRONG_SECRET, Harness
 
 

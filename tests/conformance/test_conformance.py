@@ -18,18 +18,8 @@ from typing import Any
 
 import pytest
 
-from dbt_activate.destinations.base import (
-    COMMON_CONFIG_KEYS,
-    Batch,
-    BatchResult,
-    Destination,
-    Mode,
-    Operation,
-    Record,
-    SyncTarget,
-    check_config,
-    load_destination_type,
-)
+from dbt_activate.core.types import Batch, BatchResult, Mode, Operation, Record, SyncTarget
+from dbt_activate.destinations.base import COMMON_CONFIG_KEYS, Destination, check_config, load_destination_type
 from dbt_activate.errors import ActivateError, ConfigError, DestinationError, RetryableDestinationError
 from tests.conformance.base import SECRET, WRONG_SECRET, Harness
 from tests.conformance.harnesses import HARNESSES

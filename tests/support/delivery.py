@@ -6,15 +6,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from dbt_activate.destinations.base import (
-    Batch,
-    BatchResult,
-    FieldSpec,
-    Mode,
-    Operation,
-    Record,
-    SyncTarget,
-)
+from dbt_activate.core.types import Batch, BatchResult, FieldSpec, Mode, Operation, Record, SyncTarget
 from dbt_activate.destinations.base import Destination as _Destination
 
 

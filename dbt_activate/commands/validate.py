@@ -1,0 +1,217 @@
+"""`dbt-activate validate`: every `activate` block checked against the manifest, with no network.
+
+Unlike `run`, which stops at the first configuration error, validate collects *every* problem so a
+CI job (``dbt parse && dbt-activate validate``) shows them all at once. Each problem names the YAML
+file and key path. Checks, per sync: the block parses (keys, primary key declared, modes);
+the destination is defined in destinations.yml and its config is valid (env_var() secrets
+resolvable); the mode is supported by the destination type; the columns named in primary_key,
+fields and match exist among the model's declared columns or, when it declares none, in
+target/catalog.json (from `dbt docs generate`) when present; and the destination type's own
+target checks (``Destination.check_target``: required fields mapped, object names, identities).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dbt_activate.core.types import SyncTarget
+from dbt_activate.dbt import artifacts
+from dbt_activate.dbt.artifacts import Manifest, ModelNode
+from dbt_activate.destinations.base import Destination
+from dbt_activate.errors import ConfigError
+from dbt_activate.project import DestinationsFile, ProjectPaths, Renderer, read_yaml
+from dbt_activate.spec import SyncSpec, check_nulls, model_defaults, parse_block, resolve_columns
+
+CATALOG_FILE = "catalog.json"
+
+
+@dataclass
+class Report:
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    syncs: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        return 2 if self.problems else 0
+
+    def document(self) -> dict[str, Any]:
+        return {"valid": not self.problems, "syncs": self.syncs, "problems": self.problems,
+                "warnings": self.warnings}
+
+
+def load_catalog_columns(target_dir: Path, warnings: list[str] | None = None) -> dict[str, dict[str, str]] | None:
+    """unique_id -> {column: type} from catalog.json, or None when there is no (readable) catalog.
+
+    A catalog that cannot be used is said in ``warnings``: columns are then checked without it."""
+    path = target_dir / CATALOG_FILE
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        _warn(warnings, f"{path}: not readable JSON ({exc}); ignored (run `dbt docs generate` again)")
+        return None
+    nodes = data.get("nodes") if isinstance(data, dict) else None
+    if not isinstance(nodes, dict):
+        _warn(warnings, f"{path}: not a dbt catalog (no `nodes` object); ignored (run `dbt docs generate` again)")
+        return None
+    catalog: dict[str, dict[str, str]] = {}
+    for uid, node in nodes.items():
+        columns = node.get("columns") if isinstance(node, dict) else None
+        catalog[str(uid)] = {str(name): str((col.get("type") if isinstance(col, dict) else "") or "")
+                             for name, col in (columns.items() if isinstance(columns, dict) else ())}
+    return catalog
+
+
+def _warn(warnings: list[str] | None, message: str) -> None:
+    if warnings is not None:
+        warnings.append(message)
+
+
+def _destinations(path: Path, report: Report) -> dict[str, Destination | None]:
+    """Every destination that builds, by name; None for one that is defined but broken (reported)."""
+    if not path.exists():
+        report.problems.append(f"{path}: not found: declare your destinations there")
+        return {}
+    try:
+        raw = read_yaml(path) or {}
+    except ConfigError as exc:
+        report.problems.append(str(exc))
+        return {}
+    if not isinstance(raw, dict):
+        report.problems.append(f"{path}: must be a mapping of destination name to its config")
+        return {}
+    renderer = Renderer()
+    configs: dict[str, Mapping[str, Any]] = {}
+    found: dict[str, Destination | None] = {}
+    for name, entry in raw.items():
+        if name == "alerts":
+            continue
+        if not isinstance(entry, dict):
+            report.problems.append(f"{path}: {name}: must be a mapping with at least `type`")
+            found[str(name)] = None
+            continue
+        # One entry at a time, so every unresolvable env_var() is reported, not only the first.
+        try:
+            configs[str(name)] = renderer.render(entry, f"{path}: {name}")
+        except ConfigError as exc:
+            report.problems.append(str(exc))
+            found[str(name)] = None
+    file = DestinationsFile(path=path, configs=configs)
+    for name in configs:
+        try:
+            found[name] = file.build(name)
+        except ConfigError as exc:
+            report.problems.append(str(exc))
+            found[name] = None
+    return found
+
+
+def _specs(manifest: Manifest, report: Report) -> list[SyncSpec]:
+    specs: list[SyncSpec] = []
+    seen: dict[str, str] = {}
+    for model in sorted(manifest.models.values(), key=lambda m: m.unique_id):
+        raw = model.activate
+        if raw is None:
+            continue
+        blocks = [raw] if isinstance(raw, dict) else raw
+        if not isinstance(blocks, list):
+            report.problems.append(f"{model.yaml_file}: {model.name}.{model.activate_key_path}: must be a list "
+                                   f"of sync blocks, got {type(raw).__name__}")
+            continue
+        try:
+            defaults = model_defaults(model)  # `+meta: {activate_defaults: ...}`, merged as `run` does
+        except ConfigError as exc:
+            report.problems.append(str(exc))
+            defaults = {}
+        for index, block in enumerate(blocks):
+            report.syncs += 1
+            try:
+                spec = parse_block(model, index, {**defaults, **block} if isinstance(block, dict) else block)
+            except ConfigError as exc:
+                report.problems.append(str(exc))
+                continue
+            if spec.name in seen:
+                report.problems.append(f"{spec.location}: sync name {spec.name!r} is already used at "
+                                       f"{seen[spec.name]}; set a distinct `name`")
+                continue
+            seen[spec.name] = spec.location
+            specs.append(spec)
+    return specs
+
+
+def _referenced_columns(spec: SyncSpec) -> list[tuple[str, str]]:
+    """(column, key path) of every column the block names."""
+    refs = [(c, "primary_key") for c in spec.primary_key]
+    refs += [(c, f"fields.{c}") for c, _ in spec.fields or ()]
+    refs += [(c, f"match.{c}") for c, _ in spec.match]
+    return refs
+
+
+def _known_columns(model: ModelNode, catalog: Mapping[str, Mapping[str, str]] | None) -> tuple[dict[str, str], str]:
+    if model.columns:
+        return dict(model.columns), "declared columns"
+    if catalog is not None and model.unique_id in catalog:
+        return dict(catalog[model.unique_id]), "catalog.json"
+    return {}, ""
+
+
+def _check_sync(spec: SyncSpec, model: ModelNode, destination: Destination | None,
+                catalog: Mapping[str, Mapping[str, str]] | None, report: Report) -> None:
+    if destination is not None and spec.mode not in destination.modes:
+        supported = ", ".join(sorted(m.value for m in destination.modes))
+        report.problems.append(f"{spec.location}.mode: destination type {destination.kind!r} does not support "
+                               f"mode {spec.mode.value!r} (supported: {supported})")
+    if destination is not None:
+        try:
+            check_nulls(spec, destination)
+        except ConfigError as exc:
+            report.problems.append(str(exc))
+    columns, source = _known_columns(model, catalog)
+    if not source:
+        report.warnings.append(f"{spec.location}: columns not checked: model {model.name} declares no columns "
+                               "and target/catalog.json does not list it (run `dbt docs generate`)")
+        if spec.fields is None:
+            return  # fields: auto with unknown columns: nothing more to check without the warehouse
+        columns = {c: "" for c, _ in _referenced_columns(spec)}
+    by_lower = {c.lower() for c in columns}
+    missing = False
+    for column, key in _referenced_columns(spec):
+        if column.lower() not in by_lower:
+            missing = True
+            report.problems.append(f"{spec.location}.{key}: column {column!r} is not in model {model.name}'s "
+                                   f"{source} ({', '.join(columns) or 'none'})")
+    if missing or destination is None:
+        return
+    try:
+        resolved = resolve_columns(spec, columns)
+        destination.check_target(SyncTarget(sync_name=spec.name, object=spec.object, mode=spec.mode,
+                                            fields=resolved.fields, identity=resolved.identity,
+                                            options={"on_delete": spec.on_delete}, nulls=spec.nulls))
+    except ConfigError as exc:
+        # Destination types name the sync ("sync x"), not the YAML: lead with the block's path.
+        text = str(exc)
+        report.problems.append(text if text.startswith(spec.location) else f"{spec.location}: {text}")
+
+
+def validate(paths: ProjectPaths) -> Report:
+    """Check every sync of the project; artifacts that cannot be read raise ``ArtifactsError``."""
+    manifest = artifacts.load_manifest(paths.target_path)
+    report = Report()
+    catalog = load_catalog_columns(paths.target_path, report.warnings)
+    destinations = _destinations(paths.destinations_file, report)
+    for spec in _specs(manifest, report):
+        if spec.destination not in destinations:
+            known = ", ".join(sorted(destinations)) or "none defined"
+            report.problems.append(f"{spec.location}.destination: destination {spec.destination!r} is not "
+                                   f"defined in {paths.destinations_file} (defined: {known})")
+            destination = None
+        else:
+            destination = destinations[spec.destination]
+        _check_sync(spec, manifest.models[spec.model_id], destination, catalog, report)
+    return report

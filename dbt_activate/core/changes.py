@@ -1,0 +1,111 @@
+"""Pure rules that turn a diff row into what is sent: the operation per mode, the record, the reason.
+
+The diff yields ``add``, ``change`` and ``remove`` rows, plus ``null_key`` and ``duplicate_key`` rows
+that are rejected with their reason. The modes are implemented here, once, for every destination.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+
+from dbt_activate.core.types import Mode, Operation, Record
+
+ADD, CHANGE, REMOVE = "add", "change", "remove"
+NULL_KEY, DUPLICATE_KEY = "null_key", "duplicate_key"
+NULL_KEY_LABEL = "<null>"
+
+
+def operation_for(mode: Mode, op: str, on_delete: str) -> Operation | None:
+    """The destination operation for one diff row, or None when the mode ignores it."""
+    if op == REMOVE:
+        return {"delete": Operation.DELETE, "clear": Operation.CLEAR}.get(
+            "delete" if mode is Mode.MIRROR else on_delete)
+    if op not in (ADD, CHANGE):
+        return None
+    if mode is Mode.CREATE:
+        return Operation.CREATE if op == ADD else None
+    return {
+        Mode.UPSERT: Operation.UPSERT,
+        Mode.MIRROR: Operation.UPSERT,
+        Mode.UPDATE: Operation.UPDATE,
+        Mode.APPEND: Operation.APPEND,
+    }[mode]
+
+
+def rejection_reason(op: str, key_columns: Sequence[str], duplicates: int | None) -> str | None:
+    names = ", ".join(key_columns)
+    if op == NULL_KEY:
+        return f"primary key ({names}) is null"
+    if op == DUPLICATE_KEY:
+        return f"duplicate primary key ({names}): {duplicates or 'several'} rows share this value"
+    return None
+
+
+_PLAIN = frozenset({str, int, type(None)})
+_quote = json.encoder.encode_basestring_ascii  # what json.dumps uses
+
+
+def _plain(value: str | int | None) -> str:
+    if value is None:
+        return "null"
+    return _quote(value) if isinstance(value, str) else int.__repr__(value)
+
+
+def _single_identity_json(name: str, value: str | int | None) -> str:
+    # One text or integer field, the usual identity (an email, an id): what identity_json writes,
+    # without a dict, a sort and a join per row (RowLayout.record, for every row of a first sync).
+    return "{" + _quote(name) + ":" + _plain(value) + "}"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    return str(value)
+
+
+def identity_json(identity: Mapping[str, Any]) -> str:
+    """The identity fields as they were sent, kept in the snapshot to delete or clear the record later."""
+    if all(type(v) in _PLAIN for v in identity.values()):
+        # The common case (text and integer keys), written directly: json.dumps was a tenth of a
+        # first sync's CPU. The text is the same json.dumps(sort_keys=True, separators=(",", ":")) gives.
+        return "{" + ",".join(f"{_quote(k)}:{_plain(v)}" for k, v in sorted(identity.items())) + "}"
+    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in identity.items()}
+    return json.dumps(clean, default=_json_default, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class RowLayout:
+    """Where things are in a diff row: op, key, fingerprint, identity json, duplicates, then fields."""
+
+    fields: tuple[str, ...]  # destination field names, in the order of the selected columns
+    identity: tuple[str, ...]
+    # `nulls: keep` on a destination where an absent field keeps its value (Nulls.OMIT): NULL fields
+    # other than the identity are left out of the record.
+    drop_nulls: bool = False
+
+    def record(self, row: Sequence[Any]) -> tuple[Record, str | None, str]:
+        """(record, fingerprint, identity json) for an add/change/remove row."""
+        op, key, fingerprint, saved_identity = row[0], row[1], row[2], row[3]
+        if op == REMOVE:
+            values: dict[str, Any] = json.loads(saved_identity) if saved_identity else {}
+            return Record(key=str(key), values=values), None, saved_identity or "{}"
+        values = dict(zip(self.fields, row[5:], strict=True))
+        if len(self.identity) == 1:
+            only = values.get(self.identity[0])
+            identity = (_single_identity_json(self.identity[0], only) if type(only) in _PLAIN
+                        else identity_json({self.identity[0]: only}))
+        else:
+            identity = identity_json({f: values.get(f) for f in self.identity})
+        if self.drop_nulls:
+            values = {f: v for f, v in values.items() if v is not None or f in self.identity}
+        return Record(key=str(key), values=values), fingerprint, identity

@@ -1,0 +1,64 @@
+"""What a run reports: one outcome per sync, the invocation's result and its exit code, and the
+``Reporter`` protocol through which the engine tells the edge (console, JSON) what happens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from dbt_activate.core.types import Counts
+
+
+@dataclass
+class SyncOutcome:
+    name: str
+    model: str
+    destination: str
+    object: str
+    mode: str
+    status: str  # success | partial | error | skipped | planned
+    reason: str
+    counts: Counts = field(default_factory=Counts)
+    rejected_samples: list[tuple[str, str]] = field(default_factory=list)
+    error: str | None = None
+    config_error: bool = False  # the error needs a configuration fix (exit 2), not a retry
+    duration: float = 0.0
+    api_calls: int | None = None  # plan: requests the sync would make
+    samples: list[dict[str, Any]] = field(default_factory=list)  # plan: requests as they would be sent
+    quarantined: int = 0  # rows held back because a failing test listed them (quarantine.py)
+
+
+@dataclass
+class InvocationResult:
+    run_id: str
+    command: str
+    notice: str | None
+    outcomes: list[SyncOutcome]
+
+    @property
+    def exit_code(self) -> int:
+        if any(o.config_error for o in self.outcomes):
+            return 2
+        return 1 if any(o.status in ("error", "partial") for o in self.outcomes) else 0
+
+
+class Reporter(Protocol):
+    def sync_started(self, outcome: SyncOutcome) -> None: ...
+    def sync_total(self, name: str, total: int) -> None: ...
+    def sync_progress(self, name: str, counts: Counts) -> None: ...
+    def sync_finished(self, outcome: SyncOutcome) -> None: ...
+
+
+class SilentReporter:
+    def sync_started(self, outcome: SyncOutcome) -> None:
+        return None
+
+    def sync_total(self, name: str, total: int) -> None:
+        return None
+
+    def sync_progress(self, name: str, counts: Counts) -> None:
+        return None
+
+    def sync_finished(self, outcome: SyncOutcome) -> None:
+        return None

@@ -1,0 +1,201 @@
+"""``customerio``: people and events through Customer.io's Track API v2 ``/api/v2/batch``.
+
+Configuration (``destinations.yml``)::
+
+    customerio:
+      type: customerio
+      site_id: "{{ env_var('CIO_SITE_ID') }}"       # Track API credentials (required)
+      api_key: "{{ env_var('CIO_TRACK_API_KEY') }}"
+      region: us                                    # us (track.customer.io, default) | eu (track-eu.customer.io)
+      identify_by: id                               # id (default) | email | cio_id
+      batch_size: 200                               # records per batch; requests are split by size
+      rate_limit: {requests: 100, per_seconds: 1}   # default: Customer.io's fair-use limit
+      max_concurrency: 8
+
+``base_url`` replaces the region's host (an emulator in tests). Auth is HTTP Basic
+``site_id:api_key``. A sync's identity must be one field; its value goes in ``identifiers`` under
+the field's name when that is ``id``, ``email`` or ``cio_id``, else under ``identify_by``.
+(contracts SUMMARY §6; docs.customer.io/api/track/):
+
+=========  ==============================================================================
+upsert     ``action: identify`` with every other mapped field in ``attributes``: creates or
+           updates the person
+append     ``action: event``, ``name`` = the sync's object (the event name); ``attributes`` = the record's fields,
+           ``timestamp`` = the time of sending, ``id`` = a ULID that is the same on every retry in
+           a run, so Customer.io drops a duplicate of an event whose answer was lost
+delete     ``action: delete``; a person Customer.io does not have is acknowledged
+clear      ``action: identify`` with ``""`` for every mapped attribute but the identity
+=========  ==============================================================================
+
+``update`` and ``create`` are not offered: the Track API has no update-only or create-only write.
+Values are JSON, with dates and timestamps as Unix seconds (UTC); a NULL is left out, so Customer.io
+keeps the attribute (the sync's ``nulls: clear`` sends ``""``, which removes it). Records with NaN
+or ±Infinity or an empty identifier are rejected before sending, as is any item over 32 KB (with its
+size as the reason).
+A batch is split into as many requests as keep each under 500 KB.
+
+Results: ``errors[{batch_index, reason, field, message}]`` reject the items named; another 4xx
+rejects that request's records with Customer.io's ``meta.error``; 401/403 fail the sync; 429, 5xx
+and timeouts are retried (every request of the batch again: identify and delete are idempotent,
+events carry their id).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Mapping
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, SyncTarget
+from dbt_activate.delivery import HttpSession, UnencodableValue
+from dbt_activate.destinations.base import ConfigKey, Destination
+from dbt_activate.destinations.customerio.payload import (
+    Request,
+    cio_attributes,
+    cio_value,
+    encode_item,
+    event_id,
+    pack,
+    read_batch,
+)
+from dbt_activate.errors import ConfigError, Redactor
+
+REGIONS = {"us": "https://track.customer.io", "eu": "https://track-eu.customer.io"}
+IDENTIFIERS = ("id", "email", "cio_id")
+MAX_BATCH = 1000
+_PATH = "/api/v2/batch"
+_JSON = {"Content-Type": "application/json"}
+
+
+class CustomerIODestination(Destination):
+    kind = "customerio"
+    null_handling = Nulls.OMIT
+    description = "Customer.io people (identify), events and deletes through the Track API v2 batch endpoint."
+    config_keys: ClassVar[tuple[ConfigKey, ...]] = (
+        ConfigKey("site_id", str, required=True, secret=True, help="Track API site ID (the Basic auth user)."),
+        ConfigKey("api_key", str, required=True, secret=True, help="Track API key (the Basic auth password)."),
+        ConfigKey("region", str, default="us", help="us (track.customer.io) or eu (track-eu.customer.io)."),
+        ConfigKey("base_url", str, help="API origin replacing the region's host; an emulator's URL in tests."),
+        ConfigKey("identify_by", str, default="id",
+                  help="The identifier the sync's identity holds when its field is not named after one: "
+                       "id, email or cio_id."),
+        ConfigKey("batch_size", int, default=200,
+                  help=f"Records per batch, 1-{MAX_BATCH}; each batch is sent in requests of at most 500 KB."),
+        ConfigKey("rate_limit", dict,
+                  help="{requests: N, per_seconds: S}; default 100 per second, Customer.io's fair-use limit "
+                       "for the Track API."),
+        ConfigKey("max_concurrency", int, default=8, help="Batches in flight at once."),
+        ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
+    )
+    modes = frozenset({Mode.UPSERT, Mode.APPEND, Mode.MIRROR})
+    batch_size = 200
+    max_concurrency = 8
+    rate_limit = RateLimit(100, 1.0)
+
+    def __init__(self, name: str, config: Mapping[str, Any], *,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
+        super().__init__(name, config)
+        self._transport = transport
+        region = str(config.get("region") or "us").lower()
+        if region not in REGIONS:
+            raise ConfigError(f"region must be one of {', '.join(REGIONS)}, got {region!r}", location=f"{name}.region")
+        self.base_url = str(config.get("base_url") or REGIONS[region]).rstrip("/")
+        if urlsplit(self.base_url).scheme not in ("http", "https"):
+            raise ConfigError(f"base_url must start with https:// (or http:// for a local emulator), "
+                              f"got {self.base_url!r}", location=f"{name}.base_url")
+        size = config.get("batch_size")
+        if size is not None and not (isinstance(size, int) and 1 <= size <= MAX_BATCH):
+            raise ConfigError(f"batch_size must be between 1 and {MAX_BATCH}, got {size!r}",
+                              location=f"{name}.batch_size")
+        self.identify_by = str(config.get("identify_by") or "id")
+        if self.identify_by not in IDENTIFIERS:
+            raise ConfigError(f"identify_by must be one of {', '.join(IDENTIFIERS)}, got {self.identify_by!r}",
+                              location=f"{name}.identify_by")
+        self.redactor = Redactor(self.secrets())
+        self._session: HttpSession | None = None
+        # Event ids take this instance's start as their time: the same on every retry of a batch.
+        self._started_ms = int(time.time() * 1000)
+
+    def check_target(self, target: SyncTarget) -> None:
+        if len(target.identity) != 1:
+            raise ConfigError(f"Customer.io identifies a person by one identifier, but this sync identifies "
+                              f"records by {len(target.identity)} fields ({', '.join(target.identity) or 'none'}); "
+                              "set `match: {column: id}` (or email)", location=f"sync {target.sync_name}")
+
+    async def open(self, target: SyncTarget) -> None:
+        self._session_for_run()
+
+    async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
+        result = BatchResult()
+        session = self._session_for_run()
+        for request in self._prepare(target, batch, result):
+            response = await session.request("POST", _PATH, content=request.body(), headers=_JSON)
+            read_batch(response, request, result, self.redactor)
+        return result
+
+    async def close(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.aclose()
+
+    def describe_request(self, target: SyncTarget, batch: Batch) -> Mapping[str, Any]:
+        requests: list[dict[str, Any]] = [{"method": "POST", "url": self.base_url + _PATH,
+                                           "body": json.loads(r.body())}
+                    for r in self._prepare(target, batch, BatchResult())]
+        return requests[0] if len(requests) == 1 else {"requests": requests}
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def _prepare(self, target: SyncTarget, batch: Batch, result: BatchResult) -> list[Request]:
+        self.check_target(target)
+        field = target.identity[0]
+        identifier = field if field in IDENTIFIERS else self.identify_by
+        # `email` is an identifier and an attribute; `id`/`cio_id` and other identity fields are not repeated.
+        exclude = () if field == "email" else (field,)
+        operation = batch.operation
+        cleared = {f: "" for f in target.field_names if f != field}
+        now = int(time.time())
+        items: list[tuple[str, bytes]] = []
+        for record in batch.records:
+            try:
+                raw = record.values.get(field)
+                value = "" if raw is None else str(cio_value(raw))
+                if not value:
+                    raise UnencodableValue(f"the person identifier ({identifier}) is empty")
+                item: dict[str, Any] = {"type": "person", "identifiers": {identifier: value}}
+                if operation is Operation.DELETE:
+                    item["action"] = "delete"
+                elif operation is Operation.APPEND:
+                    item.update(action="event", name=target.object,
+                                id=event_id(f"{target.sync_name}|{target.run_id}|{record.key}", self._started_ms),
+                                timestamp=now,
+                                attributes=cio_attributes(record.values, exclude=(field,), null=None))
+                else:
+                    item.update(action="identify", attributes=cleared if operation is Operation.CLEAR
+                                else cio_attributes(record.values, exclude=exclude))
+                items.append((record.key, encode_item(item)))
+            except (UnencodableValue, ValueError) as exc:
+                result.rejected[record.key] = str(exc)
+        return pack(items, result)
+
+    def _session_for_run(self) -> HttpSession:
+        if self._session is None:
+            self._session = HttpSession.for_destination(
+                self.name, self.config, self.base_url,
+                headers={"Authorization": _basic(self.config)},
+                secrets=self.secrets(),
+                max_connections=max(1, self.effective_concurrency),
+                transport=self._transport,
+            )
+        return self._session
+
+
+def _basic(config: Mapping[str, Any]) -> str:
+    pair = f"{config.get('site_id') or ''}:{config.get('api_key') or ''}"
+    return "Basic " + base64.b64encode(pair.encode()).decode("ascii")

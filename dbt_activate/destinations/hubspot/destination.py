@@ -1,0 +1,292 @@
+"""``hubspot``: CRM v3 objects (contacts, companies, deals, custom objects) through the batch APIs.
+
+Configuration (``destinations.yml``)::
+
+    hubspot:
+      type: hubspot
+      access_token: "{{ env_var('HUBSPOT_TOKEN') }}"    # private app or OAuth token (required)
+      base_url: https://api.hubapi.com                   # default; an emulator's URL in tests
+      rate_limit: {requests: 100, per_seconds: 10}       # default (Free/Starter); 190 for Pro/Enterprise
+      batch_size: 100                                    # 1-100, HubSpot's batch maximum (default)
+      max_concurrency: 8
+      nulls: keep                                        # keep (default) | clear
+
+A sync's ``object`` is ``contacts``, ``companies``, ``deals``, a custom object's type id (``2-…``)
+or name. Its identity (``match``, else the primary key) must be one field: a HubSpot property with
+unique values (``email`` for contacts, or a custom property with ``hasUniqueValue``), sent as
+``idProperty``; ``hs_object_id`` means HubSpot's record ID. A record whose identity is empty, or
+repeats another's in the same batch (HubSpot refuses such a batch whole), is rejected before
+sending. One request per batch, two for delete (contracts SUMMARY §1;
+``POST /crm/v3/objects/{object}/batch/…``):
+
+=========  ==============================================================================
+upsert     ``batch/upsert``: ``{"inputs": [{"idProperty", "id", "properties", "objectWriteTraceId"}]}``
+update     ``batch/update``, same inputs; a record HubSpot does not have comes back as skipped
+create     ``batch/create``: ``{"inputs": [{"properties", "objectWriteTraceId"}]}``; a record that
+           already exists (HubSpot's CONFLICT) comes back as skipped
+append     ``batch/create``; a conflict rejects the record
+delete     ``batch/read`` by ``idProperty`` to learn record IDs, then ``batch/archive`` (archive
+           takes record IDs only); records already gone are acknowledged
+clear      ``batch/update`` with ``""`` for every mapped property but the identity; a record
+           already gone is acknowledged
+=========  ==============================================================================
+
+Values are formatted as ``hubspot_format`` says (strings; dates as midnight-UTC epoch ms; lists
+joined with ``;``). A NULL is not sent, so it never wipes a value in HubSpot, unless ``nulls:
+clear``. A record with NaN or ±Infinity is rejected before sending, with the field named.
+
+Results are per record (``hubspot_results``): each input carries ``objectWriteTraceId`` = the
+record key, so the errors of a 207 multi-status, or of a 400/409 in which every input failed, map
+back to their records (``context.ids`` is the fallback); any other 4xx rejects the whole batch with
+HubSpot's message. A 429 whose ``policyName`` is ``DAILY`` raises ``QuotaExhaustedError``: the sync
+stops and the rest goes with the next run. Other 429s are retried, and the shared rate limiter
+reads ``X-HubSpot-RateLimit-Remaining``/``-Interval-Milliseconds`` to stay under the window.
+
+Idempotency: upsert, update, clear and delete find records by ``idProperty``, so a retried batch
+writes the same values again. ``create`` and ``append`` cannot be made idempotent: a batch that
+HubSpot stored but whose response was lost (a timeout, a dropped connection) is sent again, which
+duplicates its records unless a unique property (``email``, a unique custom property) makes
+HubSpot refuse the copy (then ``create`` reports them as skipped).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, SyncTarget
+from dbt_activate.delivery import HttpSession, body_snippet, json_body
+from dbt_activate.destinations.base import ConfigKey, Destination, check_nulls_key
+from dbt_activate.destinations.hubspot.payload import UnformattableValue, format_properties, format_value
+from dbt_activate.destinations.hubspot.results import (
+    Prepared,
+    archive_ids,
+    daily_quota_error,
+    limit_headers,
+    read_batch_response,
+    record_ids_found,
+)
+from dbt_activate.errors import ConfigError, DestinationError, Redactor
+
+MAX_BATCH = 100
+RECORD_ID = "hs_object_id"  # identity that is HubSpot's own record ID: no idProperty is sent
+
+_JSON = {"Content-Type": "application/json"}
+_OBJECT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_ENDPOINT = {Operation.UPSERT: "upsert", Operation.UPDATE: "update", Operation.CREATE: "create",
+             Operation.APPEND: "create", Operation.CLEAR: "update", Operation.DELETE: "read"}
+
+
+class HubSpotDestination(Destination):
+    kind = "hubspot"
+    null_handling = Nulls.OWN
+    description = ("HubSpot CRM v3 objects (contacts, companies, deals, custom objects by 2-… type id or "
+                   "name) through the batch upsert/update/create/archive APIs.")
+    config_keys: ClassVar[tuple[ConfigKey, ...]] = (
+        ConfigKey("access_token", str, required=True, secret=True,
+                  help="Private app (or OAuth) access token with the crm.objects.*.write scopes of the objects."),
+        ConfigKey("base_url", str, default="https://api.hubapi.com",
+                  help="API origin; point it at a local emulator in tests."),
+        ConfigKey("rate_limit", dict,
+                  help="{requests: N, per_seconds: S}; default 100 per 10 s, HubSpot's per-app limit for "
+                       "Free/Starter accounts. Professional and Enterprise allow 190 (250 with the API limit "
+                       "increase). Shared by every sync of this destination in a run."),
+        ConfigKey("batch_size", int, default=MAX_BATCH,
+                  help=f"Records per request, 1-{MAX_BATCH} (HubSpot's batch maximum, the default)."),
+        ConfigKey("max_concurrency", int, default=8,
+                  help="Batches in flight at once; 8 keeps the 100/10 s window full while a batch takes up "
+                       "to 0.8 s to answer. Raise it with a higher rate_limit."),
+        ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
+        ConfigKey("nulls", str, default="keep",
+                  help="keep: a NULL is not sent and HubSpot keeps its value; clear: a NULL empties the property."),
+    )
+    modes = frozenset(Mode)
+    batch_size = MAX_BATCH
+    max_concurrency = 8
+    rate_limit = RateLimit(100, 10.0)
+    objects = ("contacts", "companies", "deals")
+
+    def __init__(self, name: str, config: Mapping[str, Any], *,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
+        super().__init__(name, config)
+        self._transport = transport
+        self.base_url = str(config.get("base_url") or "https://api.hubapi.com").rstrip("/")
+        if urlsplit(self.base_url).scheme not in ("http", "https"):
+            raise ConfigError(f"base_url must start with https:// (or http:// for a local emulator), "
+                              f"got {self.base_url!r}", location=f"{name}.base_url")
+        size = config.get("batch_size")
+        if size is not None and not (isinstance(size, int) and 1 <= size <= MAX_BATCH):
+            raise ConfigError(f"batch_size must be between 1 and {MAX_BATCH} (HubSpot's batch maximum), got {size!r}",
+                              location=f"{name}.batch_size")
+        _check_rate_limit(name, config.get("rate_limit"))
+        check_nulls_key(name, config)
+        self.redactor = Redactor(self.secrets())
+        self._session: HttpSession | None = None
+
+    def check_target(self, target: SyncTarget) -> None:
+        if not _OBJECT.match(target.object):
+            raise ConfigError(f"object {target.object!r} is not a HubSpot object: use contacts, companies, "
+                              "deals, a custom object's type id (2-…) or its name", location=_where(target))
+        if target.mode is not Mode.APPEND:
+            _single_identity(target)
+
+    async def open(self, target: SyncTarget) -> None:
+        self._session_for_run()
+
+    async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
+        result = BatchResult()
+        prepared = self._prepare(target, batch, result)
+        if not prepared.inputs:
+            return result
+        session = self._session_for_run()
+        if batch.operation is not Operation.DELETE:
+            response = await session.request("POST", prepared.path, content=json_body(prepared.body), headers=_JSON)
+            read_batch_response(self.name, response, prepared, batch.operation, result, self.redactor)
+            return result
+        if prepared.id_property == RECORD_ID:
+            found = dict(prepared.sent)  # the identity is the record ID: nothing to look up
+        else:
+            response = await session.request("POST", prepared.path, content=json_body(prepared.body), headers=_JSON)
+            found = record_ids_found(self.name, response, prepared, result, self.redactor)
+        if found:
+            archive = await session.request("POST", self._path(target, "archive"),
+                                            content=json_body(archive_ids(found)), headers=_JSON)
+            _check_archive(self.name, archive, found, result, self.redactor)
+        return result
+
+    async def close(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.aclose()
+
+    def describe_request(self, target: SyncTarget, batch: Batch) -> Mapping[str, Any]:
+        prepared = self._prepare(target, batch, BatchResult())
+        if batch.operation is Operation.DELETE:
+            archive = {"method": "POST", "url": self.base_url + self._path(target, "archive")}
+            if prepared.id_property == RECORD_ID:
+                return {**archive, "body": archive_ids(prepared.sent)}
+            return {"method": "POST", "url": self.base_url + prepared.path, "body": prepared.body,
+                    "then": {**archive, "body": {"inputs": [{"id": "<record ID returned by batch/read>"}]}}}
+        return {"method": "POST", "url": self.base_url + prepared.path, "body": prepared.body}
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def _session_for_run(self) -> HttpSession:
+        if self._session is None:
+            self._session = HttpSession.for_destination(
+                self.name, self.config, self.base_url,
+                headers={"Authorization": f"Bearer {self.config.get('access_token') or ''}"},
+                secrets=self.secrets(),
+                max_connections=max(1, self.effective_concurrency),
+                rate_limit_headers=limit_headers(self.effective_concurrency),
+                response_hook=self._on_response,
+                transport=self._transport,
+            )
+        return self._session
+
+    def _on_response(self, response: httpx.Response) -> None:
+        error = daily_quota_error(self.name, response, self.redactor)
+        if error is not None:
+            raise error
+
+    def _path(self, target: SyncTarget, endpoint: str) -> str:
+        return f"/crm/v3/objects/{quote(target.object, safe='')}/batch/{endpoint}"
+
+    def _prepare(self, target: SyncTarget, batch: Batch, result: BatchResult) -> Prepared:
+        """The request body of ``batch`` and how to find its records again in the response.
+
+        Records that cannot be sent (NaN, an empty or repeated identity) go to ``result``.
+        """
+        operation = batch.operation
+        keyed = operation not in (Operation.CREATE, Operation.APPEND)
+        id_property = _single_identity(target, during_write=True) if keyed else None
+        prepared = Prepared(self._path(target, _ENDPOINT[operation]), id_property)
+        clear_nulls = self.clears_nulls(target)
+        # Clearing sends "" for every mapped property; the identity stays, or the record is lost.
+        cleared = {f: "" for f in target.field_names if f not in target.identity and f != RECORD_ID}
+        inputs: list[dict[str, Any]] = []
+        for record in batch.records:
+            try:
+                if id_property is None:
+                    item: dict[str, Any] = {"properties": format_properties(
+                        record.values, clear_nulls=clear_nulls, exclude=RECORD_ID)}
+                    value = ""
+                else:
+                    value = self._id_value(record.key, record.values.get(id_property), id_property, prepared)
+                    if operation is Operation.DELETE:
+                        item = {"id": value}
+                    else:
+                        properties = (dict(cleared) if operation is Operation.CLEAR else
+                                      format_properties(record.values, clear_nulls=clear_nulls, exclude=id_property))
+                        item = {"id": value, "properties": properties}
+                        if id_property != RECORD_ID:
+                            item["idProperty"] = id_property
+                if operation is not Operation.DELETE:
+                    item["objectWriteTraceId"] = record.key
+            except UnformattableValue as exc:
+                result.rejected[record.key] = str(exc)
+                continue
+            prepared.sent[record.key] = value
+            inputs.append(item)
+        prepared.inputs = inputs
+        if operation is Operation.DELETE and id_property != RECORD_ID:
+            prepared.body = {"idProperty": id_property, "inputs": inputs, "properties": [id_property]}
+        elif operation is Operation.DELETE:
+            prepared.path, prepared.body = self._path(target, "archive"), archive_ids(prepared.sent)
+        else:
+            prepared.body = {"inputs": inputs}
+        return prepared
+
+    @staticmethod
+    def _id_value(key: str, raw: Any, id_property: str, prepared: Prepared) -> str:
+        value = format_value(raw)
+        if not value:
+            raise UnformattableValue(f"identity field {id_property!r} is empty")
+        earlier = prepared.claim(value, key, case_insensitive=id_property == "email")
+        if earlier is not None:
+            raise UnformattableValue(f"record {earlier!r} of the same batch has the same {id_property} {value!r}; "
+                                     "HubSpot refuses a batch that names one record twice")
+        return value
+
+
+def _where(target: SyncTarget) -> str:
+    return f"sync {target.sync_name}"
+
+
+def _single_identity(target: SyncTarget, *, during_write: bool = False) -> str:
+    if len(target.identity) == 1:
+        return target.identity[0]
+    fields = ", ".join(target.identity) or "none"
+    message = (f"HubSpot finds a record by one unique property (idProperty), but this sync identifies records "
+               f"by {len(target.identity)} fields ({fields}); set `match: {{column: property}}` to one unique "
+               "property such as email")
+    if during_write:
+        raise DestinationError(f"{_where(target)}: {message}")
+    raise ConfigError(message, location=_where(target))
+
+
+def _check_rate_limit(name: str, value: Any) -> None:
+    if value is None:
+        return
+    requests, seconds = (value.get("requests"), value.get("per_seconds", 1)) if isinstance(value, dict) else (0, 0)
+    if not (isinstance(requests, int) and requests >= 1 and isinstance(seconds, (int, float)) and seconds > 0):
+        raise ConfigError(f"rate_limit must be {{requests: N, per_seconds: S}} with N >= 1 and S > 0, got {value!r}",
+                          location=f"{name}.rate_limit")
+
+
+def _check_archive(name: str, response: httpx.Response, found: Mapping[str, str], result: BatchResult,
+                   redactor: Redactor) -> None:
+    """``batch/archive`` answers 204; any other 4xx refuses the records that were found."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    reason = redactor(f"HTTP {status} from batch/archive: {body_snippet(response)}")
+    if 400 <= status < 500:
+        result.rejected.update(dict.fromkeys(found, reason))
+        return
+    raise DestinationError(f"{name}: {reason}; the records' archiving is not confirmed")

@@ -1,0 +1,247 @@
+"""``intercom``: Intercom contacts (users or leads), one request per record.
+
+Configuration (``destinations.yml``)::
+
+    intercom:
+      type: intercom
+      access_token: "{{ env_var('INTERCOM_TOKEN') }}"   # required; app access token
+      region: us                        # us (default) | eu | au -> api[.eu|.au].intercom.io
+      base_url: http://127.0.0.1:8080   # instead of region: an emulator or proxy
+      intercom_version: "2.14"          # the Intercom-Version header (default 2.14)
+      role: user                        # user (default) | lead: the contacts this destination writes
+      delete_action: delete             # delete (default) | archive: what mirror does to contacts that left
+      rate_limit: {requests: 1666, per_seconds: 10}   # the default
+
+The default rate limit is Intercom's 10,000 calls per minute per app, which Intercom spreads over
+10-second windows (1,666 per 10 s; developers.intercom.com/docs/references/2.17/rest-api/errors/
+rate-limiting; a workspace has 25,000/min across its apps). A 429 is retried after
+``X-RateLimit-Reset``.
+
+A sync's ``object`` is ``contacts``. ``match`` names one field that finds a contact:
+``external_id`` or ``email``. Mapped fields named like a standard attribute (``email``, ``name``,
+``phone``, ``signed_up_at``, ``last_seen_at``, ``owner_id``, ``avatar``, ``unsubscribed_from_emails``)
+are sent as such; every other field is a custom data attribute (``intercom_format``), which must
+exist in Intercom. Intercom has no batch write (contracts SUMMARY §6): a batch is one request per
+record (plus a search the first time a record is seen; ids are kept in the runner's
+``RecordIdStore``, ``intercom_ids``), in flight together under the rate limiter. Per operation:
+upsert PUTs the contact found, else POSTs (a 409 naming an existing contact, e.g. one not yet
+searchable, turns into a PUT to it); update PUTs it, else the row is skipped; create POSTs unless
+one is found (skipped); delete DELETEs (or archives) the contact found (nothing found is
+acknowledged); clear PUTs the mapped attributes as null. A record Intercom refuses (4xx
+``error.list``) is rejected with Intercom's ``code: message``; the others are acknowledged.
+A NULL is left out of the PUT/POST, so Intercom keeps the value (the sync's ``nulls: clear`` sends null).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from dbt_activate.core.types import (
+    Batch,
+    BatchResult,
+    MemoryIdStore,
+    Mode,
+    Nulls,
+    Operation,
+    RateLimit,
+    Record,
+    SyncTarget,
+)
+from dbt_activate.destinations.base import ConfigKey, Destination
+from dbt_activate.destinations.intercom.api import Conflict, IntercomApi, RecordFailed
+from dbt_activate.destinations.intercom.ids import ContactIds
+from dbt_activate.destinations.intercom.payload import IDENTITIES, FormatError, build_body, clear_body, identity_text
+from dbt_activate.destinations.record_ids import OK, Outcome, PerRecordWrites
+from dbt_activate.errors import ConfigError, DestinationError
+
+REGIONS = {"us": "https://api.intercom.io", "eu": "https://api.eu.intercom.io", "au": "https://api.au.intercom.io"}
+ROLES = ("user", "lead")
+DELETE_ACTIONS = ("delete", "archive")
+
+_PLAN = {
+    Operation.UPSERT: "PUT /contacts/{id} of the contact found by match, else POST /contacts",
+    Operation.UPDATE: "PUT /contacts/{id} of the contact found by match (skipped when not found)",
+    Operation.CREATE: "POST /contacts (skipped when one is found by match)",
+    Operation.DELETE: "DELETE /contacts/{id} (or POST /contacts/{id}/archive) of the contact found",
+    Operation.CLEAR: "PUT /contacts/{id} with the mapped attributes null",
+}
+
+
+class IntercomDestination(Destination):
+    kind = "intercom"
+    null_handling = Nulls.OMIT
+    description = "Intercom contacts (users or leads), found by external_id or email; one request per record."
+    config_keys: ClassVar[tuple[ConfigKey, ...]] = (
+        ConfigKey("access_token", str, required=True, secret=True, help="Intercom access token (Bearer)."),
+        ConfigKey("region", str, default="us", help="Data hosting region: us, eu or au."),
+        ConfigKey("base_url", str, help="API origin instead of region (an emulator in tests, a proxy)."),
+        ConfigKey("intercom_version", str, default="2.14", help="API version sent as the Intercom-Version header."),
+        ConfigKey("role", str, default="user", help="Role of the contacts written and searched: user or lead."),
+        ConfigKey("delete_action", str, default="delete",
+                  help="What mirror does to contacts that left the model: delete or archive."),
+        ConfigKey("rate_limit", dict,
+                  help="{requests: N, per_seconds: S}; default 1666 per 10 s (10,000/min per app)."),
+        ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
+    )
+    modes = frozenset({Mode.UPSERT, Mode.UPDATE, Mode.CREATE, Mode.MIRROR})
+    objects = ("contacts",)
+    batch_size = 50
+    max_concurrency = 2
+    rate_limit = RateLimit(1666, 10.0)
+    uses_id_store = True
+
+    def __init__(self, name: str, config: Mapping[str, Any], *,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
+        super().__init__(name, config)
+        self._transport = transport
+        self.base_url = _base_url(name, config)
+        self.role = _choice(name, config, "role", ROLES)
+        self.archive = _choice(name, config, "delete_action", DELETE_ACTIONS) == "archive"
+        self._api: IntercomApi | None = None
+        self._ids: ContactIds | None = None
+        self._writes = PerRecordWrites()
+
+    def check_target(self, target: SyncTarget) -> None:
+        if target.object != "contacts":
+            raise ConfigError(f"Intercom object {target.object!r} is not supported (use contacts)",
+                              location=f"{target.sync_name}: object")
+        if len(target.identity) != 1 or target.identity[0] not in IDENTITIES:
+            raise ConfigError(f"Intercom finds a contact by external_id or email; this sync matches on "
+                              f"{', '.join(target.identity) or 'nothing'}: set `match: {{column: external_id}}`",
+                              location=f"{target.sync_name}: match")
+        if self.role == "lead" and target.identity[0] == "external_id":
+            raise ConfigError("Intercom leads have no external_id: match leads on email",
+                              location=f"{target.sync_name}: match")
+
+    async def open(self, target: SyncTarget) -> None:
+        self.check_target(target)
+        self._ids = ContactIds(target.identity[0], self.role, self.id_store or MemoryIdStore(), self._api_for_run())
+
+    async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
+        if self._ids is None:
+            await self.open(target)
+        ids, operation = self._ids, batch.operation
+        assert ids is not None
+        if operation is Operation.APPEND:
+            raise DestinationError(f"{self.name}: Intercom contacts cannot be appended; use upsert or create")
+        return await self._writes.write(batch, lambda r: self._one(target, operation, r), ids,
+                                        lambda r: self._term(target, r))
+
+    async def close(self) -> None:
+        self._ids = None
+        if self._api is not None:
+            api, self._api = self._api, None
+            await api.aclose()
+
+    def describe_request(self, target: SyncTarget, batch: Batch) -> Mapping[str, Any]:
+        requests: list[dict[str, Any]] = []
+        identity = target.identity[0] if target.identity else "external_id"
+        for record in batch.records:
+            request: dict[str, Any] = {"key": record.key, "method": _PLAN.get(batch.operation, "")}
+            request["match"] = {identity: identity_text(record.values.get(identity))}
+            try:
+                request["body"] = self._body(target, batch.operation, record)
+            except FormatError as exc:
+                request["rejected"] = str(exc)
+            requests.append(request)
+        return {"url": self.base_url + "/contacts", "operation": batch.operation.value, "requests": requests}
+
+    def estimate_requests(self, operation: Operation, records: int) -> int:
+        return 2 * records  # at most a search and a write per record; known ids skip the search
+
+    # -- one record -----------------------------------------------------------------------------
+
+    async def _one(self, target: SyncTarget, operation: Operation, record: Record) -> Outcome:
+        ids = self._ids
+        assert ids is not None
+        try:
+            body = self._body(target, operation, record)
+            wanted = self._term(target, record)
+            if not wanted:
+                return ("rejected", f"match field {target.identity[0]!r} is empty: the Intercom contact "
+                                    "cannot be found")
+            key = ids.key(wanted)
+            async with ids.locked(key):
+                return await self._apply(operation, key, wanted, body)
+        except (FormatError, RecordFailed) as exc:
+            return ("rejected", str(exc))
+
+    async def _apply(self, operation: Operation, key: str, wanted: str, body: dict[str, Any]) -> Outcome:
+        ids, api = self._ids, self._api_for_run()
+        assert ids is not None
+        contact_id, searched = ids.known(key), False
+        if contact_id is None:
+            contact_id, searched = await ids.search(key, wanted), True
+        while contact_id is not None:
+            if operation is Operation.CREATE:
+                return ("skipped", f"an Intercom contact with {ids.describe(wanted)} exists (id {contact_id})")
+            done = (await api.delete(contact_id, archive=self.archive) if operation is Operation.DELETE
+                    else not body or await api.update(contact_id, body))
+            if done:
+                if operation is Operation.DELETE:
+                    ids.forget(key)
+                return OK
+            ids.forget(key)  # gone from Intercom: a stored id is searched for again, a found one is not
+            if searched:
+                break
+            contact_id, searched = await ids.search(key, wanted), True
+        if operation is Operation.UPDATE:
+            return ("skipped", f"no Intercom contact with {ids.describe(wanted)}")
+        if operation not in (Operation.UPSERT, Operation.CREATE):
+            return OK  # delete or clear of a contact that is not there: nothing to do
+        try:
+            created = await api.create(body)
+        except Conflict as exc:
+            if operation is Operation.CREATE:
+                return ("skipped", f"an Intercom contact with {ids.describe(wanted)} exists ({exc})")
+            if exc.existing is None:
+                raise
+            # Created earlier but not searchable yet, or archived by an earlier mirror: update the
+            # contact Intercom named (back from the archive first, when this destination archives).
+            if self.archive and not await api.unarchive(exc.existing):
+                raise
+            if not await api.update(exc.existing, body):
+                raise
+            ids.learn(key, exc.existing)
+            return OK
+        if created is not None:
+            ids.learn(key, created)
+        return OK
+
+    def _body(self, target: SyncTarget, operation: Operation, record: Record) -> dict[str, Any]:
+        if operation is Operation.DELETE:
+            return {}
+        if operation is Operation.CLEAR:
+            return clear_body(target.field_names, target.identity[0])
+        return build_body(record.values, target.identity[0], self.role)
+
+    def _term(self, target: SyncTarget, record: Record) -> str:
+        return identity_text(record.values.get(target.identity[0])) if target.identity else ""
+
+    def _api_for_run(self) -> IntercomApi:
+        if self._api is None:
+            self._api = IntercomApi(self.name, self.config, self.base_url, str(self.config.get("access_token") or ""),
+                                    str(self.config.get("intercom_version") or "2.14"), transport=self._transport)
+        return self._api
+
+
+def _choice(name: str, config: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> str:
+    value = str(config.get(key) or allowed[0])
+    if value not in allowed:
+        raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {value!r}", location=f"{name}.{key}")
+    return value
+
+
+def _base_url(name: str, config: Mapping[str, Any]) -> str:
+    base_url = str(config.get("base_url") or "").rstrip("/")
+    if base_url:
+        if urlsplit(base_url).scheme not in ("http", "https"):
+            raise ConfigError(f"base_url must start with https:// (or http:// for a local emulator), got {base_url!r}",
+                              location=f"{name}.base_url")
+        return base_url
+    return REGIONS[_choice(name, config, "region", tuple(REGIONS))]

@@ -1,0 +1,354 @@
+"""``mailchimp``: audience (list) members through the Marketing API 3.0.
+
+Configuration (``destinations.yml``)::
+
+    newsletter:
+      type: mailchimp
+      api_key: "{{ env_var('MAILCHIMP_API_KEY') }}"   # required; "…-us6": the suffix is the data center
+      base_url: https://us6.api.mailchimp.com          # default: from the key's suffix
+      status: subscribed                               # status of the members sent (default)
+      sync_tags: false                                 # true: a row's tags replace the member's tags
+      batch_size: 500                                  # 1-500, Mailchimp's batch maximum (default)
+      max_concurrency: 10                              # 1-10: Mailchimp allows 10 connections per key
+
+A sync's ``object`` is the audience id (``a1b2c3d4e5``). Its identity (``match``, else the primary
+key) is one field holding the e-mail address: it becomes ``email_address``, and its MD5 (lower-cased)
+the member's URL (contracts SUMMARY §5; mailchimp.com/developer/marketing/api/list-members).
+Every other mapped field is a merge field, its name upper-cased as Mailchimp's merge tags are
+(``FNAME``), except ``tags`` (a list of tag names, or comma-separated text), ``status`` (the
+member's status, overriding the ``status`` setting), and ``email_type``, ``language`` and ``vip``,
+which are member attributes.
+
+=========  ==============================================================================
+upsert     ``POST /3.0/lists/{id}`` ``{"members": [...], "update_existing": true}`` (500 at most)
+create     the same with ``update_existing: false``; a member that already exists
+           (``ERROR_CONTACT_EXISTS``) comes back as skipped
+delete     ``DELETE /3.0/lists/{id}/members/{hash}`` per record, which archives the member
+           (``mirror``); a member already gone (404) is acknowledged
+clear      ``PATCH /3.0/lists/{id}/members/{hash}`` with ``""`` for every mapped merge field; a
+           member already gone is acknowledged
+=========  ==============================================================================
+
+Values: text as is, numbers as JSON numbers, dates ``YYYY-MM-DD`` (the API format of date merge
+fields), timestamps ISO 8601, booleans ``"true"``/``"false"``; a NULL is not sent (Mailchimp keeps
+the value; the sync's ``nulls: clear`` sends ``""`` for a merge field). A record with NaN,
+±Infinity, an empty address or the address of another record of the same batch is rejected before
+sending.
+
+Results (``mailchimp_results``): Mailchimp answers the batch ``200`` even when members were refused, listing them in
+``errors[{email_address, error, error_code}]``; each becomes that record's rejection (matched by
+address). A 4xx for the whole request rejects every record with Mailchimp's problem ``title:
+detail``. 429 (Mailchimp sends no Retry-After), 5xx and dropped connections are retried by the
+engine; ``max_concurrency`` bounds the connections so the 10-connection limit is not hit.
+
+Idempotency: every operation addresses members by e-mail, so a retried batch writes the same
+values again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import hashlib
+import json
+import math
+from collections.abc import Awaitable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any, ClassVar
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, Record, SyncTarget
+from dbt_activate.delivery import HttpSession, UnencodableValue, to_json_value
+from dbt_activate.destinations.base import ConfigKey, Destination
+from dbt_activate.destinations.mailchimp.results import read_batch_response, read_member_response
+from dbt_activate.errors import ConfigError, DestinationError, Redactor
+
+MAX_BATCH = 500
+MAX_CONNECTIONS = 10
+STATUSES = ("subscribed", "unsubscribed", "cleaned", "pending", "transactional")
+MEMBER_ATTRIBUTES = ("email_type", "language", "vip")
+_JSON = {"Content-Type": "application/json"}
+
+
+class MailchimpDestination(Destination):
+    kind = "mailchimp"
+    null_handling = Nulls.OMIT
+    description = ("Mailchimp audience members: batch subscribe/update (500 per request), merge fields and tags; "
+                   "mirror archives members.")
+    config_keys: ClassVar[tuple[ConfigKey, ...]] = (
+        ConfigKey("api_key", str, required=True, secret=True,
+                  help="Marketing API key; its suffix after '-' (us6) is the data center of the account."),
+        ConfigKey("base_url", str,
+                  help="API origin; default https://<dc>.api.mailchimp.com from the api_key suffix. Point it at "
+                       "a local emulator in tests."),
+        ConfigKey("status", str, default="subscribed",
+                  help=f"Status of the members sent: {', '.join(STATUSES)}. With upsert it also changes the "
+                       "status of existing members; map a `status` column to set it per row."),
+        ConfigKey("sync_tags", bool, default=False,
+                  help="true: a row's tags replace the member's tags; false (default): they are added."),
+        ConfigKey("batch_size", int, default=MAX_BATCH,
+                  help=f"Members per request, 1-{MAX_BATCH} (Mailchimp's maximum, the default)."),
+        ConfigKey("max_concurrency", int, default=MAX_CONNECTIONS,
+                  help=f"Requests in flight at once, 1-{MAX_CONNECTIONS}: Mailchimp allows {MAX_CONNECTIONS} "
+                       "simultaneous connections per API key (there is no request quota)."),
+        ConfigKey("rate_limit", dict,
+                  help="{requests: N, per_seconds: S}; none by default: Mailchimp limits connections, not requests."),
+        ConfigKey("timeout", (int, float), default=120,
+                  help="Seconds to wait for each response; Mailchimp gives up on a request after 120 s."),
+    )
+    modes = frozenset({Mode.UPSERT, Mode.CREATE, Mode.MIRROR})
+    batch_size = MAX_BATCH
+    max_concurrency = MAX_CONNECTIONS
+    rate_limit = None
+    objects = ()  # an audience id
+
+    def __init__(self, name: str, config: Mapping[str, Any], *,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
+        super().__init__(name, config)
+        self._transport = transport
+        self.base_url = base_url_for(name, config)
+        size = config.get("batch_size")
+        if size is not None and not (isinstance(size, int) and 1 <= size <= MAX_BATCH):
+            raise ConfigError(f"batch_size must be between 1 and {MAX_BATCH} (Mailchimp's batch maximum), "
+                              f"got {size!r}", location=f"{name}.batch_size")
+        concurrency = config.get("max_concurrency")
+        if concurrency is not None and not (isinstance(concurrency, int) and 1 <= concurrency <= MAX_CONNECTIONS):
+            raise ConfigError(f"max_concurrency must be between 1 and {MAX_CONNECTIONS} (Mailchimp allows "
+                              f"{MAX_CONNECTIONS} simultaneous connections per API key), got {concurrency!r}",
+                              location=f"{name}.max_concurrency")
+        self.status = str(config.get("status") or "subscribed")
+        if self.status not in STATUSES:
+            raise ConfigError(f"status must be one of {', '.join(STATUSES)}, got {self.status!r}",
+                              location=f"{name}.status")
+        self.redactor = Redactor(self.secrets())
+        self._session: HttpSession | None = None
+
+    def check_target(self, target: SyncTarget) -> None:
+        _email_field(target)
+        if not target.object.strip() or "/" in target.object:
+            raise ConfigError(f"object {target.object!r} is not a Mailchimp audience id (e.g. a1b2c3d4e5)",
+                              location=f"sync {target.sync_name}")
+
+    async def open(self, target: SyncTarget) -> None:
+        self._session_for_run()
+
+    async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
+        result = BatchResult()
+        members = self._members(target, batch, result)
+        if not members:
+            return result
+        session = self._session_for_run()
+        if batch.operation in (Operation.DELETE, Operation.CLEAR):
+            await self._per_member(session, target, batch.operation, members, result)
+            return result
+        body = self._batch_body(batch.operation, list(members.values()))
+        response = await session.request("POST", self._list_path(target), content=_encode(body), headers=_JSON)
+        read_batch_response(self.name, response, members, batch.operation, result, self.redactor)
+        return result
+
+    async def close(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.aclose()
+
+    def describe_request(self, target: SyncTarget, batch: Batch) -> Mapping[str, Any]:
+        members = self._members(target, batch, BatchResult())
+        if batch.operation in (Operation.DELETE, Operation.CLEAR):
+            method = "DELETE" if batch.operation is Operation.DELETE else "PATCH"
+            return {"requests": [{"method": method, "url": self.base_url + self._member_path(target, m),
+                                  **({"body": _clear_body(m)} if method == "PATCH" else {})}
+                                 for m in members.values()]}
+        return {"method": "POST", "url": self.base_url + self._list_path(target),
+                "body": self._batch_body(batch.operation, list(members.values()))}
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def _session_for_run(self) -> HttpSession:
+        if self._session is None:
+            api_key = str(self.config.get("api_key") or "")
+            basic = "Basic " + _b64(f"dbt-activate:{api_key}")
+            self._session = HttpSession.for_destination(
+                self.name, self.config, self.base_url, default_timeout=120.0,
+                headers={"Authorization": basic},
+                secrets=[*self.secrets(), basic.partition(" ")[2]],
+                max_connections=max(1, self.effective_concurrency),
+                transport=self._transport,
+            )
+        return self._session
+
+    def _list_path(self, target: SyncTarget) -> str:
+        return f"/3.0/lists/{quote(target.object, safe='')}"
+
+    def _member_path(self, target: SyncTarget, member: Mapping[str, Any]) -> str:
+        return f"{self._list_path(target)}/members/{subscriber_hash(str(member['email_address']))}"
+
+    def _batch_body(self, operation: Operation, members: list[dict[str, Any]]) -> dict[str, Any]:
+        body: dict[str, Any] = {"members": members, "update_existing": operation is not Operation.CREATE}
+        if operation is not Operation.CREATE and self.config.get("sync_tags"):
+            body["sync_tags"] = True
+        return body
+
+    def _members(self, target: SyncTarget, batch: Batch, result: BatchResult) -> dict[str, dict[str, Any]]:
+        """Each sendable record's member object, by record key; the others go to ``result``."""
+        email_field = _email_field(target, during_write=True)
+        clearing = batch.operation is Operation.CLEAR
+        seen: dict[str, str] = {}
+        members: dict[str, dict[str, Any]] = {}
+        for record in batch.records:
+            try:
+                member = member_for(record, email_field, self.status,
+                                    target.field_names if clearing else None)
+                earlier = seen.setdefault(str(member["email_address"]).lower(), record.key)
+                if earlier != record.key:
+                    raise UnencodableValue(f"record {earlier!r} of the same batch has the same address "
+                                           f"{member['email_address']!r}")
+            except UnencodableValue as exc:
+                result.rejected[record.key] = str(exc)
+                continue
+            members[record.key] = member
+        return members
+
+    async def _per_member(self, session: HttpSession, target: SyncTarget, operation: Operation,
+                          members: Mapping[str, dict[str, Any]], result: BatchResult) -> None:
+        """DELETE (archive) or PATCH (clear) each member, ``max_concurrency`` at a time."""
+        gate = asyncio.Semaphore(max(1, self.effective_concurrency))
+
+        async def one(key: str, member: dict[str, Any]) -> None:
+            path = self._member_path(target, member)
+            async with gate:
+                if operation is Operation.DELETE:
+                    response = await session.request("DELETE", path)
+                else:
+                    response = await session.request("PATCH", path, content=_encode(_clear_body(member)),
+                                                     headers=_JSON)
+            read_member_response(self.name, response, key, result, self.redactor)
+
+        await _all([one(k, m) for k, m in members.items()])
+
+
+# -- pure helpers ----------------------------------------------------------------------------------
+
+
+def base_url_for(name: str, config: Mapping[str, Any]) -> str:
+    """``base_url``, else ``https://<dc>.api.mailchimp.com`` from the API key's ``-<dc>`` suffix."""
+    explicit = config.get("base_url")
+    if explicit:
+        url = str(explicit).rstrip("/")
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise ConfigError(f"base_url must start with https:// (or http:// for a local emulator), got {url!r}",
+                              location=f"{name}.base_url")
+        return url.removesuffix("/3.0")
+    dc = str(config.get("api_key") or "").rpartition("-")[2]
+    if not dc or not dc.isalnum() or dc == str(config.get("api_key") or ""):
+        raise ConfigError("cannot tell the data center: the api_key should end with '-<dc>' (e.g. -us6); "
+                          "or set base_url", location=f"{name}.api_key")
+    return f"https://{dc.lower()}.api.mailchimp.com"
+
+
+def subscriber_hash(email: str) -> str:
+    """Mailchimp's member id: the MD5 of the lower-cased address."""
+    return hashlib.md5(email.strip().lower().encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def merge_value(value: Any) -> Any:
+    """One warehouse value as a merge field value (see the module docstring)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UnencodableValue(f"{value} is not a number Mailchimp can store")
+    if isinstance(value, Decimal):
+        return to_json_value(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
+        return ", ".join(str(merge_value(v)) for v in items if v is not None)
+    converted = to_json_value(value)
+    if isinstance(converted, dict):
+        return json.dumps(converted, ensure_ascii=False, separators=(",", ":"))
+    return converted
+
+
+def member_for(record: Record, email_field: str, status: str,
+               clear_fields: Sequence[str] | None = None) -> dict[str, Any]:
+    """The member object of ``record``; ``clear_fields`` (CLEAR) empties those merge fields instead."""
+    email = record.values.get(email_field)
+    if email is None or not str(email).strip():
+        raise UnencodableValue(f"identity field {email_field!r} (the e-mail address) is empty")
+    member: dict[str, Any] = {"email_address": str(email).strip(), "status": status}
+    merge: dict[str, Any] = {}
+    if clear_fields is not None:
+        member["merge_fields"] = {f.upper(): "" for f in clear_fields
+                                  if f != email_field and f not in ("tags", "status", *MEMBER_ATTRIBUTES)}
+        return member
+    for name, value in record.values.items():
+        if name == email_field:
+            continue
+        if value is None:
+            # Only with `nulls: clear` (otherwise the pipeline left NULLs out): "" empties a merge field.
+            if name not in ("tags", "status", *MEMBER_ATTRIBUTES):
+                merge[name.upper()] = ""
+            continue
+        try:
+            if name == "tags":
+                member["tags"] = _tag_names(value)
+            elif name == "status":
+                if value not in STATUSES:
+                    raise UnencodableValue(f"{value!r} is not one of {', '.join(STATUSES)}")
+                member["status"] = value
+            elif name in MEMBER_ATTRIBUTES:
+                member[name] = bool(value) if name == "vip" else str(value)
+            else:
+                merge[name.upper()] = merge_value(value)
+        except UnencodableValue as exc:
+            raise UnencodableValue(f"field {name!r}: {exc}") from None
+    if merge:
+        member["merge_fields"] = merge
+    return member
+
+
+def _clear_body(member: Mapping[str, Any]) -> dict[str, Any]:
+    return {"merge_fields": dict(member.get("merge_fields") or {})}
+
+
+def _email_field(target: SyncTarget, *, during_write: bool = False) -> str:
+    if len(target.identity) == 1:
+        return target.identity[0]
+    message = (f"Mailchimp finds a member by its e-mail address, but this sync identifies records by "
+               f"{len(target.identity)} fields ({', '.join(target.identity) or 'none'}); set "
+               "`match: {email_column: email_address}`")
+    if during_write:
+        raise DestinationError(f"sync {target.sync_name}: {message}")
+    raise ConfigError(message, location=f"sync {target.sync_name}")
+
+
+def _tag_names(value: Any) -> list[str]:
+    if isinstance(value, str):
+        items: list[Any] = value.split(",")
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else list(value)
+    else:
+        raise UnencodableValue("tags must be a list of names or comma-separated text")
+    return [str(t).strip() for t in items if t is not None and str(t).strip()]
+
+
+async def _all(calls: Sequence[Awaitable[None]]) -> None:
+    """Await every call; when some fail, raise the first failure after all have finished."""
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def _encode(body: Mapping[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()

@@ -1,0 +1,278 @@
+"""``pipedrive``: persons, organizations and deals through Pipedrive's v2 API.
+
+Configuration (``destinations.yml``)::
+
+    pipedrive:
+      type: pipedrive
+      api_token: "{{ env_var('PIPEDRIVE_API_TOKEN') }}"   # required; Settings > Personal preferences > API
+      company_domain: acme              # -> https://acme.pipedrive.com (default https://api.pipedrive.com)
+      base_url: http://127.0.0.1:8080   # instead of company_domain: an emulator or proxy (v1 at /v1)
+      rate_limit: {requests: 20, per_seconds: 2}   # the default; raise it to your plan's burst limit
+      max_concurrency: 2                # batches in flight
+      timeout: 30                       # seconds per request
+
+The default rate limit is Pipedrive's lowest documented burst limit for an ``api_token``, 20
+requests per 2-second window (pipedrive.readme.io/docs/core-api-concepts-rate-limiting; Advanced,
+Professional, Power and Enterprise plans allow 40, 80, 100 and 120). Searches are held to their own
+documented 10 per 2 s as well. The daily token budget is not paced: when Pipedrive says it is spent
+the sync stops with ``QuotaExhaustedError`` and the rows not sent wait for the next run.
+
+A sync (``object: persons | organizations | deals``) maps model columns to Pipedrive field names:
+v2 properties (``name``, ``email``, ``phone``, ``org_id``, ``title``, ``value``, ...) or the names of
+custom fields as Pipedrive shows them, resolved to their 40-character keys from the v1 fields endpoint
+when the sync opens (see ``pipedrive_fields``). ``match`` names the one field that finds a record
+(``{email: email}`` for persons); the ids found are kept in the runner's ``RecordIdStore`` so each
+record is searched for once, not once per run (see ``pipedrive_ids``).
+
+There is no batch write in Pipedrive: a batch is one request per record, in flight together under
+the rate limiter. Per operation: upsert PATCHes the record found, else POSTs; update PATCHes it, else
+the row is skipped; create POSTs unless one is found (skipped); append always POSTs; delete DELETEs
+the record found (nothing found is acknowledged); clear PATCHes the mapped non-match fields to empty.
+A record Pipedrive refuses (4xx) is rejected with Pipedrive's message; the others are acknowledged.
+A NULL is left out of a PATCH/POST, so Pipedrive keeps the value (the sync's ``nulls: clear`` empties it).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import httpx
+
+from dbt_activate.core.types import (
+    Batch,
+    BatchResult,
+    MemoryIdStore,
+    Mode,
+    Nulls,
+    Operation,
+    RateLimit,
+    Record,
+    SyncTarget,
+)
+from dbt_activate.destinations.base import ConfigKey, Destination
+from dbt_activate.destinations.pipedrive.api import PipedriveApi, RecordFailed
+from dbt_activate.destinations.pipedrive.fields import (
+    ENTITIES,
+    FIELDS_PATH,
+    REQUIRED,
+    FieldTarget,
+    FormatError,
+    build_body,
+    clear_body,
+    needs_definitions,
+    resolve,
+    standard_target,
+)
+from dbt_activate.destinations.pipedrive.ids import SINGULAR, RecordIds, search_spec, term
+from dbt_activate.destinations.record_ids import OK, Outcome, PerRecordWrites
+from dbt_activate.errors import ConfigError
+
+DEFAULT_ORIGIN = "https://api.pipedrive.com"
+_DOMAIN = re.compile(r"^(?:https?://)?([A-Za-z0-9][A-Za-z0-9-]*)(?:\.pipedrive\.com)?/?$")
+_PLAN = {
+    Operation.UPSERT: "POST or PATCH by match",
+    Operation.UPDATE: "PATCH by match (skipped when not found)",
+    Operation.CREATE: "POST (skipped when found by match)",
+    Operation.APPEND: "POST",
+    Operation.DELETE: "DELETE by match (acknowledged when not found)",
+    Operation.CLEAR: "PATCH by match, mapped fields set to empty",
+}
+
+
+
+class PipedriveDestination(Destination):
+    kind = "pipedrive"
+    null_handling = Nulls.OMIT
+    description = "Pipedrive persons, organizations and deals (v2 API; records found by a match field)."
+    config_keys: ClassVar[tuple[ConfigKey, ...]] = (
+        ConfigKey("api_token", str, required=True, secret=True, help="Pipedrive API token (x-api-token)."),
+        ConfigKey("company_domain", str, help="Company subdomain: acme -> https://acme.pipedrive.com."),
+        ConfigKey("base_url", str, help="API origin instead of company_domain (tests, proxies); v1 at /v1."),
+        ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
+    )
+    objects = ENTITIES
+    batch_size = 50
+    max_concurrency = 2
+    rate_limit = RateLimit(20, 2.0)
+    uses_id_store = True
+
+    def __init__(self, name: str, config: Mapping[str, Any], *,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
+        super().__init__(name, config)
+        self._transport = transport
+        self.origin, self.v1_prefix = _endpoints(name, config)
+        self._api: PipedriveApi | None = None
+        self._targets: dict[str, FieldTarget] | None = None
+        self._ids: RecordIds | None = None
+        self._writes = PerRecordWrites()
+
+    def check_target(self, target: SyncTarget) -> None:
+        where = f"{target.sync_name}: object"
+        if target.object not in ENTITIES:
+            raise ConfigError(f"Pipedrive object {target.object!r} is not supported (use {', '.join(ENTITIES)})",
+                              location=where)
+        if target.mode is not Mode.APPEND and len(target.identity) != 1:
+            raise ConfigError(f"Pipedrive finds a record by one field; match names {len(target.identity)} "
+                              f"({', '.join(target.identity)})", location=f"{target.sync_name}: match")
+
+    async def open(self, target: SyncTarget) -> None:
+        self.check_target(target)
+        api = self._api_for_run()
+        entity, names = target.object, list(target.field_names)
+        where = f"{target.sync_name}: fields"
+        # Append never finds records, so a primary key that is no Pipedrive field is simply not sent.
+        optional = target.identity if target.mode is Mode.APPEND else ()
+        definitions = await api.fields(FIELDS_PATH[entity]) if needs_definitions(entity, names) else []
+        targets = resolve(entity, names, definitions, where=where, optional=optional)
+        creates = target.mode is not Mode.UPDATE
+        if creates and not any(t.prop == REQUIRED[entity] and not t.custom for t in targets.values()):
+            raise ConfigError(f"Pipedrive needs {entity} to have a {REQUIRED[entity]!r} to create them: map a "
+                              f"column to {REQUIRED[entity]!r} (mode {target.mode.value} creates records)",
+                              location=where)
+        self._targets = targets
+        if target.mode is not Mode.APPEND:
+            match = targets[target.identity[0]]
+            spec = search_spec(entity, match, where=f"{target.sync_name}: match")
+            self._ids = RecordIds(entity, match, spec, self.id_store or MemoryIdStore(), api)
+
+    async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
+        if self._targets is None:
+            await self.open(target)
+        ids, operation = self._ids, batch.operation
+        appending = operation is Operation.APPEND
+        return await self._writes.write(batch, lambda r: self._one(target, operation, r),
+                                        None if appending else ids, lambda r: self._term(target, r))
+
+    async def close(self) -> None:
+        self._targets, self._ids = None, None  # a later write opens again, with a new client
+        if self._api is not None:
+            api, self._api = self._api, None
+            await api.aclose()
+
+    def describe_request(self, target: SyncTarget, batch: Batch) -> Mapping[str, Any]:
+        targets = self._targets or _preview_targets(target)
+        requests: list[dict[str, Any]] = []
+        for record in batch.records:
+            request: dict[str, Any] = {"key": record.key, "method": _PLAN[batch.operation]}
+            if batch.operation is not Operation.APPEND and target.identity:
+                request["match"] = {target.identity[0]: term(record.values.get(target.identity[0]))}
+            try:
+                request["body"] = self._body(target, batch.operation, record, targets)
+            except FormatError as exc:
+                request["rejected"] = str(exc)
+            requests.append(request)
+        return {"object": target.object, "path": f"/api/v2/{target.object}", "operation": batch.operation.value,
+                "requests": requests}
+
+    def estimate_requests(self, operation: Operation, records: int) -> int:
+        # One write per record, plus at most one search for a record whose id is not stored yet.
+        return records if operation is Operation.APPEND else 2 * records
+
+    # -- one record -----------------------------------------------------------------------------
+
+    async def _one(self, target: SyncTarget, operation: Operation, record: Record) -> Outcome:
+        assert self._targets is not None
+        try:
+            body = self._body(target, operation, record, self._targets)
+            api = self._api_for_run()
+            if operation is Operation.APPEND:
+                await api.create(target.object, body)
+                return OK
+            assert self._ids is not None
+            wanted = self._term(target, record)
+            if not wanted:
+                return ("rejected", f"match field {target.identity[0]!r} is empty: the Pipedrive "
+                                    f"{target.object} cannot be found")
+            key = self._ids.key(wanted)
+            async with self._ids.locked(key):
+                return await self._apply(target, operation, key, wanted, body)
+        except (FormatError, RecordFailed) as exc:
+            return ("rejected", str(exc))
+
+    async def _apply(self, target: SyncTarget, operation: Operation, key: str, wanted: str,
+                     body: dict[str, Any]) -> Outcome:
+        ids, api, entity = self._ids, self._api_for_run(), target.object
+        assert ids is not None
+        record_id, searched = ids.known(key), False
+        if record_id is None:
+            record_id, searched = await ids.search(key, wanted), True
+        while record_id is not None:
+            if operation is Operation.CREATE:
+                return ("skipped", f"a Pipedrive {SINGULAR[entity]} with {ids.describe(wanted)} exists "
+                                   f"(id {record_id})")
+            if await self._on_existing(operation, entity, record_id, body):
+                if operation is Operation.DELETE:
+                    ids.forget(key)
+                return OK
+            # Gone (deleted or merged in Pipedrive): a stored id is searched for again, a found one is not.
+            ids.forget(key)
+            if searched:
+                break
+            record_id, searched = await ids.search(key, wanted), True
+        if operation in (Operation.UPSERT, Operation.CREATE):
+            created = await api.create(entity, body)
+            if created is not None:
+                ids.learn(key, created)
+            return OK
+        if operation is Operation.UPDATE:
+            return ("skipped", f"no Pipedrive {SINGULAR[entity]} with {ids.describe(wanted)}")
+        return OK  # delete or clear of a record that is not there: nothing to do
+
+    async def _on_existing(self, operation: Operation, entity: str, record_id: str, body: dict[str, Any]) -> bool:
+        """DELETE or PATCH the record; False when Pipedrive no longer has it."""
+        api = self._api_for_run()
+        if operation is Operation.DELETE:
+            return await api.delete(entity, record_id)
+        return not body or await api.update(entity, record_id, body)
+
+    def _body(self, target: SyncTarget, operation: Operation, record: Record,
+              targets: Mapping[str, FieldTarget]) -> dict[str, Any]:
+        if operation is Operation.DELETE:
+            return {}
+        if operation is Operation.CLEAR:
+            identity = set(target.identity)
+            return clear_body(target.object, (t for n, t in targets.items() if n not in identity))
+        return build_body(targets, record.values)
+
+    def _term(self, target: SyncTarget, record: Record) -> str:
+        return term(record.values.get(target.identity[0])) if target.identity else ""
+
+    def _api_for_run(self) -> PipedriveApi:
+        if self._api is None:
+            timeout = self.config.get("timeout")
+            self._api = PipedriveApi(self.name, self.origin, self.v1_prefix, str(self.config.get("api_token") or ""),
+                                     timeout=float(timeout) if timeout else 30.0, transport=self._transport)
+        return self._api
+
+
+def _endpoints(name: str, config: Mapping[str, Any]) -> tuple[str, str]:
+    """(origin, v1 prefix): api.pipedrive.com serves v1 at /v1, a company domain at /api/v1."""
+    base_url = str(config.get("base_url") or "").rstrip("/")
+    if base_url:
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"base_url must start with http:// or https://, got {base_url!r}",
+                              location=f"{name}.base_url")
+        return base_url, "/v1"
+    domain = str(config.get("company_domain") or "").strip()
+    if not domain:
+        return DEFAULT_ORIGIN, "/v1"
+    found = _DOMAIN.match(domain)
+    if found is None:
+        raise ConfigError(f"company_domain must be the subdomain of <name>.pipedrive.com, got {domain!r}",
+                          location=f"{name}.company_domain")
+    return f"https://{found.group(1)}.pipedrive.com", "/api/v1"
+
+
+def _preview_targets(target: SyncTarget) -> dict[str, FieldTarget]:
+    """Field targets without the network, for ``plan``: custom fields shown under their names."""
+    entity = target.object if target.object in ENTITIES else "persons"
+    previews: dict[str, FieldTarget] = {}
+    for name in target.field_names:
+        found = standard_target(entity, name)
+        if found is None and target.mode is Mode.APPEND and name in target.identity:
+            continue  # as open() does: append does not send a primary key Pipedrive has no field for
+        previews[name] = found or FieldTarget(name, name, "json", custom=True)
+    return previews

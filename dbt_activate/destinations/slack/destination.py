@@ -1,0 +1,205 @@
+"""``slack``: announce new rows in a Slack channel through an incoming webhook.
+
+Configuration (``destinations.yml``); ``text`` and ``blocks`` are Jinja templates this destination
+renders per message (deferred keys: destinations.yml renders ``env_var()`` everywhere else)::
+
+    sales_slack:
+      type: slack
+      webhook_url: "{{ env_var('SLACK_SALES_WEBHOOK') }}"   # https://hooks.slack.com/services/T…/B…/… (secret)
+      message: row                                          # row (default): one message per record
+                                                            # digest: one message per batch
+      text: ":tada: *{{ row.account_name }}* converted ({{ row.plan }}, ${{ row.arr }})"
+      blocks:                                               # optional Block Kit, strings are templates
+        - type: section
+          text: {type: mrkdwn, text: "*{{ row.account_name }}* converted"}
+
+A sync's ``mode`` must be ``create`` (a message for each row new to the model or segment: "tell
+sales when an account converts") or ``append`` (also for each changed row); other modes are refused
+before anything runs, naming the sync. ``object`` is free text for the templates (``{{ object }}``).
+Template variables and escaping are in ``slack_message``.
+
+Contract (contracts SUMMARY §7; api.slack.com/messaging/webhooks, api.slack.com/docs/rate-limits):
+``POST`` the webhook URL with ``{"text": …, "blocks": […]}``; Slack answers ``200 ok``, or a 4xx
+whose plain-text body names the error. ``400`` (``invalid_payload``, ``no_text``, ``invalid_blocks``,
+``too_many_attachments``…) rejects the record (or the digest's records) with that reason; ``403``
+(``invalid_token``, ``action_prohibited``), ``404`` (``no_service``, ``channel_not_found``) and
+``410`` (``channel_is_archived``) fail the sync: the webhook itself is broken. Slack allows one
+message per second per webhook with short bursts (the default ``rate_limit``); a ``429`` is retried
+after its ``Retry-After``. A template that renders nothing rejects its record locally (``no_text``).
+
+Idempotency: webhooks have no idempotency key. Within a run, a retried batch does not post again
+the messages Slack already acknowledged; a message whose answer was lost (a timeout) may be posted
+twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from dbt_activate.core.types import Batch, BatchResult, Mode, Operation, RateLimit, Record, SyncTarget
+from dbt_activate.delivery import HttpSession, body_snippet
+from dbt_activate.destinations.base import ConfigKey, Destination
+from dbt_activate.destinations.slack.message import Templates, digest_context, row_context
+from dbt_activate.errors import ConfigError, DestinationError, Redactor
+
+MESSAGES = ("row", "digest")
+MAX_BATCH = 100  # rows per digest: beyond that a message is a wall nobody reads
+_SENT = (Operation.CREATE, Operation.APPEND)
+_BROKEN = {403, 404, 410}  # the webhook, its channel or its app is gone: no message can be posted
+_REASON_LIMIT = 300
+
+
+class SlackDestination(Destination):
+    kind = "slack"
+    description = "Post a Slack message per new row (or a digest per batch) through an incoming webhook."
+    deferred_keys = ("text", "blocks")
+    config_keys: ClassVar[tuple[ConfigKey, ...]] = (
+        ConfigKey("webhook_url", str, required=True, secret=True,
+                  help="The incoming webhook URL (https://hooks.slack.com/services/...); it is a secret."),
+        ConfigKey("message", str, default="row",
+                  help="row: one message per record (default); digest: one message per batch of records."),
+        ConfigKey("text", str,
+                  help="Jinja template of the message text (row, key, rows, count, sync, object)."),
+        ConfigKey("blocks", list, help="Optional Block Kit blocks; their strings are templates like text."),
+        ConfigKey("batch_size", int, default=50,
+                  help=f"Records per batch, 1-{MAX_BATCH}: rows per digest, or messages sent in a row."),
+        ConfigKey("rate_limit", dict,
+                  help="{requests: N, per_seconds: S}; default 1 per second, Slack's limit per webhook."),
+        ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
+    )
+    modes = frozenset({Mode.CREATE, Mode.APPEND})
+    batch_size = 50
+    max_concurrency = 1  # messages arrive in order
+    rate_limit = RateLimit(1, 1.0)
+
+    def __init__(self, name: str, config: Mapping[str, Any], *,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
+        super().__init__(name, config)
+        self._transport = transport
+        self.url = str(config.get("webhook_url") or "")
+        if urlsplit(self.url).scheme not in ("http", "https"):
+            raise ConfigError("webhook_url must be an https:// URL (http:// for a local emulator)",
+                              location=f"{name}.webhook_url")
+        self.message = str(config.get("message") or "row")
+        if self.message not in MESSAGES:
+            raise ConfigError(f"message must be one of {', '.join(MESSAGES)}, got {self.message!r}",
+                              location=f"{name}.message")
+        size = config.get("batch_size")
+        if size is not None and not (isinstance(size, int) and 1 <= size <= MAX_BATCH):
+            raise ConfigError(f"batch_size must be between 1 and {MAX_BATCH}, got {size!r}",
+                              location=f"{name}.batch_size")
+        blocks = config.get("blocks")
+        if blocks is not None and not (isinstance(blocks, list) and all(isinstance(b, Mapping) for b in blocks)):
+            raise ConfigError("blocks must be a list of Block Kit blocks (mappings)", location=f"{name}.blocks")
+        self.templates = Templates(name, config.get("text"), blocks, digest=self.message == "digest")
+        self.redactor = Redactor(self.secrets())
+        self._session: HttpSession | None = None
+        self._posted: set[str] = set()  # messages Slack acknowledged in this run, by content hash
+
+    def secrets(self) -> list[str]:
+        """The URL and its token segments (``/services/T…/B…/<token>``), which can surface alone."""
+        url = str(self.config.get("webhook_url") or "")
+        found = [url] if url else []
+        found.extend(s for s in urlsplit(url).path.split("/") if len(s) >= 8)
+        return found
+
+    def check_target(self, target: SyncTarget) -> None:
+        if target.mode not in self.modes:
+            raise ConfigError(f"mode {target.mode.value!r} is not supported by destination {self.name!r} (slack): "
+                              "a message announces a new row, so use mode create (rows new to the model) or "
+                              "append (new and changed rows)", location=f"sync {target.sync_name}")
+
+    async def open(self, target: SyncTarget) -> None:
+        self.check_target(target)
+        self._session_for_run()
+
+    async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
+        result = BatchResult()
+        if batch.operation not in _SENT:
+            # Mirror deletes and clears have nothing to announce; the modes keep them from coming.
+            result.skipped.update(dict.fromkeys((r.key for r in batch.records),
+                                                f"slack does not {batch.operation.value} messages"))
+            return result
+        for keys, payload in self._messages(target, batch, result):
+            await self._post(keys, payload, result)
+        return result
+
+    async def close(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.aclose()
+
+    def describe_request(self, target: SyncTarget, batch: Batch) -> Mapping[str, Any]:
+        if batch.operation not in _SENT:
+            return {"skipped": f"slack does not {batch.operation.value} messages"}
+        messages = [payload for _, payload in self._messages(target, batch, BatchResult())]
+        return {"method": "POST", "url": self.redactor(self.url), "messages": messages}
+
+    def estimate_requests(self, operation: Operation, records: int) -> int:
+        if operation not in _SENT:
+            return 0
+        return records if self.message == "row" else super().estimate_requests(operation, records)
+
+    # -- messages --------------------------------------------------------------------------------
+
+    def _messages(self, target: SyncTarget, batch: Batch,
+                  result: BatchResult) -> list[tuple[list[str], dict[str, Any]]]:
+        """(record keys, webhook payload) per message; records whose template fails go to ``result``."""
+        op = batch.operation.value
+        if self.message == "digest":
+            records = list(batch.records)
+            try:
+                payload = self.templates.render(digest_context(target.sync_name, target.object, op,
+                                                               [r.values for r in records]))
+            except ValueError as exc:
+                result.rejected.update(dict.fromkeys((r.key for r in records), str(exc)[:_REASON_LIMIT]))
+                return []
+            return [([r.key for r in records], payload)]
+        messages = []
+        for record in batch.records:
+            try:
+                messages.append(([record.key], self._render_row(target, op, record)))
+            except ValueError as exc:
+                result.rejected[record.key] = str(exc)[:_REASON_LIMIT]
+        return messages
+
+    def _render_row(self, target: SyncTarget, op: str, record: Record) -> dict[str, Any]:
+        return self.templates.render(row_context(target.sync_name, target.object, op, record.key, record.values))
+
+    async def _post(self, keys: list[str], payload: dict[str, Any], result: BatchResult) -> None:
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        fingerprint = hashlib.sha256(body + "\0".join(keys).encode()).hexdigest()
+        if fingerprint in self._posted:
+            return  # acknowledged before this batch was retried: posting it again would repeat it
+        response = await self._session_for_run().request("POST", self.url, content=body,
+                                                         headers={"Content-Type": "application/json"})
+        status = response.status_code
+        if 200 <= status < 300:
+            self._posted.add(fingerprint)
+            return
+        error = self.redactor(body_snippet(response)).strip()
+        if status in _BROKEN:
+            raise DestinationError(f"{self.name}: Slack answered HTTP {status} {error or response.reason_phrase}: "
+                                   "the webhook, its channel or its app is gone; create a new incoming webhook "
+                                   "and update webhook_url")
+        if 400 <= status < 500:
+            result.rejected.update(dict.fromkeys(keys, f"Slack refused the message: {error or status}"[:_REASON_LIMIT]))
+            return
+        raise DestinationError(f"{self.name}: Slack answered HTTP {status} {error}; the message was not acknowledged")
+
+    def _session_for_run(self) -> HttpSession:
+        if self._session is None:
+            self._session = HttpSession.for_destination(
+                self.name, self.config,
+                secrets=self.secrets(),
+                max_connections=1,
+                transport=self._transport,
+            )
+        return self._session

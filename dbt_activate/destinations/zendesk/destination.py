@@ -1,0 +1,279 @@
+"""``zendesk``: Zendesk Support users and organizations through the bulk job APIs.
+
+Configuration (``destinations.yml``)::
+
+    support:
+      type: zendesk
+      subdomain: acme                                  # -> https://acme.zendesk.com
+      email: ops@acme.com                              # the agent the API token belongs to
+      api_token: "{{ env_var('ZENDESK_API_TOKEN') }}"  # or oauth_token: "{{ env_var('ZENDESK_OAUTH') }}"
+      rate_limit: {requests: 200, per_seconds: 60}     # default (Team); Growth/Professional 400, Enterprise 700
+      batch_size: 100                                  # 1-100, Zendesk's bulk maximum (default)
+      job_poll_interval: 1                             # seconds between job status reads
+      job_timeout: 300                                 # seconds to wait for a job to complete
+
+A sync's ``object`` is ``users`` or ``organizations``. Its identity (``match``, else the primary
+key) is one field: ``external_id`` (users and organizations) or ``email`` (users, upsert only: the
+other writes name records by id or external id). Mapped fields named like a standard property
+(``name``, ``email``, ``phone``, ``tags``, ``details``...) are sent as such, every other field by its
+key in ``user_fields``/``organization_fields`` (``zendesk_format``). Creating a record needs a
+``name``.
+
+One bulk request per batch, then its job is polled (``zendesk_jobs``):
+
+=========  ==============================================================================
+upsert     ``POST /api/v2/{object}/create_or_update_many`` ``{"users": [...]}``, matched on
+           external_id or email
+update     ``PUT /api/v2/{object}/update_many`` by external_id [R]; unknown records are skipped
+clear      ``update_many`` with the mapped fields null (name, email kept); unknown: acknowledged
+delete     ``DELETE /api/v2/{object}/destroy_many?external_ids=…``; unknown: acknowledged
+=========  ==============================================================================
+
+A NULL is left out of an item, so Zendesk keeps the value (the sync's ``nulls: clear`` sends null).
+Per-item ``Failed`` results reject their records with Zendesk's error and details. A whole request
+refused with a 4xx rejects the batch with Zendesk's ``error``/``description``. 429 answers carry
+``Retry-After``, which the shared limiter honours; it also reads ``X-Rate-Limit-Remaining``.
+The default rate limit is the lowest plan's (Team) 200 requests per minute, so no account is
+throttled by default (developer.zendesk.com/api-reference/introduction/rate-limits): set your
+plan's (Growth and Professional 400, Enterprise 700) to go faster.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, SyncTarget
+from dbt_activate.delivery import HttpSession, RateLimitHeaders
+from dbt_activate.destinations.base import ConfigKey, Destination
+from dbt_activate.destinations.zendesk.jobs import job_of, read_results, refusal, wait_for
+from dbt_activate.destinations.zendesk.payload import (
+    IDENTITIES,
+    FormatError,
+    build_item,
+    clear_item,
+    identity_text,
+)
+from dbt_activate.errors import ConfigError, DestinationError
+
+MAX_BATCH = 100
+OBJECTS = ("users", "organizations")
+_SUBDOMAIN = re.compile(r"^(?:https?://)?([A-Za-z0-9][A-Za-z0-9-]*)(?:\.zendesk\.com)?/?$")
+
+
+@dataclass
+class _Prepared:
+    method: str
+    path: str
+    keys: list[str] = field(default_factory=list)
+    body: dict[str, Any] | None = None
+    params: dict[str, str] | None = None
+
+
+class ZendeskDestination(Destination):
+    kind = "zendesk"
+    null_handling = Nulls.OMIT
+    description = ("Zendesk Support users and organizations through the bulk create_or_update_many, "
+                   "update_many and destroy_many jobs (found by external_id, or email for users).")
+    config_keys: ClassVar[tuple[ConfigKey, ...]] = (
+        ConfigKey("subdomain", str, help="Your Zendesk subdomain: acme -> https://acme.zendesk.com."),
+        ConfigKey("base_url", str, help="API origin instead of subdomain (an emulator in tests, a proxy)."),
+        ConfigKey("email", str, help="Email of the agent who owns api_token (API token authentication)."),
+        ConfigKey("api_token", str, secret=True, help="Zendesk API token; sent as Basic {email}/token:{api_token}."),
+        ConfigKey("oauth_token", str, secret=True, help="OAuth access token, instead of email and api_token."),
+        ConfigKey("rate_limit", dict,
+                  help="{requests: N, per_seconds: S}; default 200 per 60 s (Team, the lowest plan). Growth and "
+                       "Professional allow 400, Enterprise 700, Enterprise Plus or High Volume 2,500."),
+        ConfigKey("batch_size", int, default=MAX_BATCH,
+                  help=f"Records per bulk request, 1-{MAX_BATCH} (Zendesk's maximum, the default)."),
+        ConfigKey("max_concurrency", int, default=4,
+                  help="Batches (background jobs) in flight at once; Zendesk limits concurrent jobs per account."),
+        ConfigKey("job_poll_interval", (int, float), default=1.0, help="Seconds between reads of a job's status."),
+        ConfigKey("job_timeout", (int, float), default=300, help="Seconds to wait for a job before sending again."),
+        ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
+    )
+    modes = frozenset({Mode.UPSERT, Mode.UPDATE, Mode.MIRROR})
+    batch_size = MAX_BATCH
+    max_concurrency = 4
+    rate_limit = RateLimit(200, 60.0)  # Team, the lowest plan: safe for every account (as HubSpot's default)
+    objects = OBJECTS
+
+    def __init__(self, name: str, config: Mapping[str, Any], *,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
+        super().__init__(name, config)
+        self._transport = transport
+        self.base_url = _base_url(name, config)
+        size = config.get("batch_size")
+        if size is not None and not (isinstance(size, int) and 1 <= size <= MAX_BATCH):
+            raise ConfigError(f"batch_size must be between 1 and {MAX_BATCH} (Zendesk's bulk maximum), got {size!r}",
+                              location=f"{name}.batch_size")
+        self._authorization = _authorization(name, config)
+        for key in ("job_poll_interval", "job_timeout"):
+            value = config.get(key)
+            if value is not None and (isinstance(value, bool) or value < 0):
+                raise ConfigError(f"{key} must be a number of seconds >= 0, got {value!r}", location=f"{name}.{key}")
+        self._session: HttpSession | None = None
+
+    def check_target(self, target: SyncTarget) -> None:
+        where = f"{target.sync_name}: object"
+        if target.object not in OBJECTS:
+            raise ConfigError(f"Zendesk object {target.object!r} is not supported (use {', '.join(OBJECTS)})",
+                              location=where)
+        identity = _identity(target)
+        if identity not in IDENTITIES[target.object]:
+            raise ConfigError(f"Zendesk finds {target.object} by {' or '.join(IDENTITIES[target.object])}, not "
+                              f"{identity!r}: set `match: {{column: external_id}}`",
+                              location=f"{target.sync_name}: match")
+        if identity == "email" and target.mode is not Mode.UPSERT:
+            raise ConfigError(f"mode {target.mode.value} needs Zendesk users found by external_id (update_many and "
+                              "destroy_many do not take emails); match on external_id or use mode upsert",
+                              location=f"{target.sync_name}: match")
+        on_delete = str(target.options.get("on_delete") or "ignore")
+        if identity == "email" and on_delete != "ignore":
+            # Removed rows are deleted (destroy_many) or cleared (update_many), neither of which finds
+            # users by email: every remove batch would fail at run time.
+            raise ConfigError(f"on_delete {on_delete} needs Zendesk users found by "
+                              "external_id (destroy_many and update_many do not take emails); match on "
+                              "external_id or set on_delete: ignore", location=f"{target.sync_name}: on_delete")
+
+    async def open(self, target: SyncTarget) -> None:
+        self.check_target(target)
+        self._session_for_run()
+
+    async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
+        result = BatchResult()
+        prepared = self._prepare(target, batch, result)
+        if not prepared.keys:
+            return result
+        session = self._session_for_run()
+        what = f"{self.name}: {prepared.method} {prepared.path}"
+        response = await session.request(prepared.method, prepared.path, json=prepared.body, params=prepared.params)
+        if 400 <= response.status_code < 500:
+            # The whole request was refused (malformed, too many items): no record of it was written.
+            result.rejected.update(dict.fromkeys(prepared.keys, session.redact(refusal(response))))
+            return result
+        if not 200 <= response.status_code < 300:
+            raise DestinationError(session.redact(f"{what} answered {refusal(response)}; the batch is not confirmed"))
+        job = job_of(response, what)
+        results = await wait_for(session, job, interval=float(self.config.get("job_poll_interval", 1.0)),
+                                 timeout=float(self.config.get("job_timeout", 300)), what=what)
+        read_results(results, prepared.keys, batch.operation, result, what=what)
+        return result
+
+    async def close(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.aclose()
+
+    def describe_request(self, target: SyncTarget, batch: Batch) -> Mapping[str, Any]:
+        prepared = self._prepare(target, batch, BatchResult())
+        described: dict[str, Any] = {"method": prepared.method, "url": self.base_url + prepared.path}
+        if prepared.params:
+            described["params"] = prepared.params
+        if prepared.body is not None:
+            described["body"] = prepared.body
+        described["then"] = "GET /api/v2/job_statuses/{id}.json until the job is completed"
+        return described
+
+    def estimate_requests(self, operation: Operation, records: int) -> int:
+        return 2 * super().estimate_requests(operation, records)  # the bulk request and at least one poll
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def _prepare(self, target: SyncTarget, batch: Batch, result: BatchResult) -> _Prepared:
+        """The request of ``batch``; records that cannot be sent go to ``result.rejected``."""
+        kind, identity, operation = target.object, _identity(target), batch.operation
+        if operation in (Operation.CREATE, Operation.APPEND):
+            raise DestinationError(f"{self.name}: Zendesk syncs support upsert, update and mirror, not "
+                                   f"{operation.value}")
+        if identity == "email" and operation is not Operation.UPSERT:
+            raise DestinationError(f"{self.name}: {operation.value} needs {kind} found by external_id, not email")
+        base = f"/api/v2/{kind}"
+        if operation is Operation.DELETE:
+            prepared = _Prepared("DELETE", f"{base}/destroy_many.json")
+            wanted: list[str] = []
+            for record in batch.records:
+                value = _reject_on_error(result, record.key, lambda r=record: identity_text(r.values.get(identity)))
+                if value is None:
+                    continue
+                if not value or "," in value:
+                    result.rejected[record.key] = (f"external_id {value!r} cannot be deleted through destroy_many"
+                                                   if value else "identity field 'external_id' is empty")
+                    continue
+                prepared.keys.append(record.key)
+                wanted.append(value)
+            prepared.params = {"external_ids": ",".join(wanted)}
+            return prepared
+        upsert = operation is Operation.UPSERT
+        method, endpoint = ("POST", "create_or_update_many") if upsert else ("PUT", "update_many")
+        prepared = _Prepared(method, f"{base}/{endpoint}.json")
+        items: list[dict[str, Any]] = []
+        for record in batch.records:
+            if operation is Operation.CLEAR:
+                item = _reject_on_error(result, record.key, lambda r=record: clear_item(
+                    kind, identity, r.values.get(identity), target.field_names))
+            else:
+                item = _reject_on_error(result, record.key, lambda r=record: build_item(kind, r.values, identity))
+            if item is not None:
+                prepared.keys.append(record.key)
+                items.append(item)
+        prepared.body = {kind: items}
+        return prepared
+
+    def _session_for_run(self) -> HttpSession:
+        if self._session is None:
+            self._session = HttpSession.for_destination(
+                self.name, self.config, self.base_url,
+                headers={"Authorization": self._authorization, "Accept": "application/json"},
+                secrets=self.secrets(), max_connections=max(2, self.effective_concurrency),
+                rate_limit_headers=RateLimitHeaders("X-Rate-Limit-Remaining"), transport=self._transport)
+        return self._session
+
+
+def _reject_on_error(result: BatchResult, key: str, build: Any) -> Any:
+    try:
+        return build()
+    except FormatError as exc:
+        result.rejected[key] = str(exc)
+        return None
+
+
+def _identity(target: SyncTarget) -> str:
+    if len(target.identity) != 1:
+        raise ConfigError(f"Zendesk finds a record by one field (external_id or email); this sync names "
+                          f"{len(target.identity)} ({', '.join(target.identity)})",
+                          location=f"{target.sync_name}: match")
+    return target.identity[0]
+
+
+def _base_url(name: str, config: Mapping[str, Any]) -> str:
+    base_url = str(config.get("base_url") or "").rstrip("/")
+    if base_url:
+        if urlsplit(base_url).scheme not in ("http", "https"):
+            raise ConfigError(f"base_url must start with https:// (or http:// for a local emulator), got {base_url!r}",
+                              location=f"{name}.base_url")
+        return base_url
+    subdomain = str(config.get("subdomain") or "").strip()
+    found = _SUBDOMAIN.match(subdomain) if subdomain else None
+    if found is None:
+        raise ConfigError(f"give subdomain (acme for https://acme.zendesk.com) or base_url, got {subdomain!r}",
+                          location=f"{name}.subdomain")
+    return f"https://{found.group(1)}.zendesk.com"
+
+
+def _authorization(name: str, config: Mapping[str, Any]) -> str:
+    oauth = config.get("oauth_token")
+    if oauth:
+        return f"Bearer {oauth}"
+    email, token = config.get("email"), config.get("api_token")
+    if not (email and token):
+        raise ConfigError("give email and api_token (API token authentication) or oauth_token", location=name)
+    credential = base64.b64encode(f"{email}/token:{token}".encode()).decode("ascii")
+    return f"Basic {credential}"

@@ -1,0 +1,211 @@
+"""Sync state in the user's warehouse: snapshots, syncs, run history and rejected rows.
+
+Everything lives in one state schema (default ``<target schema>_activate``), versioned in
+``activate_state_version`` so later releases can migrate it. Tables users may query or declare as dbt
+sources: ``sync_runs`` (one row per sync per run) and ``sync_rejections`` (rows a destination refused,
+until they go through); ``sync_locks`` holds the lock of each sync while a run sends (``locks.py``).
+Every statement is plain SQL valid on DuckDB, PostgreSQL and Redshift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dbt_activate.errors import WarehouseError
+from dbt_activate.state.journal import ACK_COLUMNS, REJECT_COLUMNS
+from dbt_activate.state.locks import LOCK_TABLE, lock_table_ddl
+from dbt_activate.warehouse.connection import WarehouseConnection
+from dbt_activate.warehouse.dialect import snapshot_table_name
+
+STATE_VERSION = 1
+_ACK_STAGE = "activate_stage_acks"
+_REJECT_STAGE = "activate_stage_rejects"
+RUN_COUNT_COLUMNS = ("rows_added", "rows_changed", "rows_removed", "rows_rejected", "rows_skipped",
+                     "records_sent")
+
+
+@dataclass(frozen=True)
+class SavedSync:
+    """What the state schema remembers of a sync."""
+
+    config_hash: str
+    pending_retries: int = 0
+
+
+@dataclass(frozen=True)
+class SyncRecord:
+    """What is remembered about a sync between runs."""
+
+    saved: SavedSync
+    fields_signature: str
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run_id: str
+    dbt_invocation_id: str
+    sync_name: str
+    model: str
+    destination: str
+    object: str
+    mode: str
+    status: str
+    started_at: str
+    finished_at: str
+    duration_seconds: float
+    counts: Mapping[str, int]
+    error: str | None
+
+
+class StateStore:
+    def __init__(self, conn: WarehouseConnection, schema: str, database: str | None = None) -> None:
+        self.conn = conn
+        self.schema = schema
+        self.database = database
+        self._d = conn.dialect
+        self._stages_ready = False
+
+    def table(self, name: str) -> str:
+        return self._d.table(self.schema, name, self.database if self._d.name == "duckdb" else None)
+
+    # --- schema --------------------------------------------------------------------------------
+
+    def ensure(self) -> None:
+        text, key, ts = self._d.text_type, self._d.key_type, "timestamp"
+        name = "varchar(512)"
+        ddl = [
+            self._d.create_schema(self.schema),
+            f"create table if not exists {self.table('activate_state_version')} (version integer, applied_at {ts})",
+            f"create table if not exists {self.table('activate_syncs')} (sync_name {name}, config_hash varchar(64), "
+            f"fields_signature varchar(64), snapshot_table varchar(128), model {name}, destination {name}, "
+            f"object {name}, mode varchar(16), last_run_id varchar(64), last_run_at {ts}, "
+            "last_status varchar(16), pending_retries integer)",
+            f"create table if not exists {self.table('sync_runs')} (run_id varchar(64), dbt_invocation_id varchar(64), "
+            f"sync_name {name}, model {name}, destination {name}, object {name}, mode varchar(16), "
+            f"status varchar(16), started_at {ts}, finished_at {ts}, duration_seconds double precision, "
+            + ", ".join(f"{c} bigint" for c in RUN_COUNT_COLUMNS) + f", error {text})",
+            f"create table if not exists {self.table('sync_rejections')} (sync_name {name}, sync_key {key}, "
+            f"reason {text}, attempts integer, first_seen_at {ts}, last_seen_at {ts}, last_run_id varchar(64))",
+            lock_table_ddl(self.table(LOCK_TABLE), name),
+        ]
+        with self.conn.transaction():
+            for statement in ddl:
+                self.conn.execute(statement)
+            rows = self.conn.query(f"select max(version) from {self.table('activate_state_version')}")
+            version = rows[0][0] if rows else None
+            if version is None:
+                self.conn.execute(f"insert into {self.table('activate_state_version')} values "
+                                  f"({STATE_VERSION}, cast({self._d.placeholder} as timestamp))", [_now()])
+            elif int(version) > STATE_VERSION:
+                raise WarehouseError(
+                    f"the state schema {self.schema} was written by a newer dbt-activate (state version "
+                    f"{version}, this release reads {STATE_VERSION}): upgrade dbt-activate")
+
+    def saved_syncs(self) -> dict[str, SyncRecord]:
+        rows = self.conn.query(f"select sync_name, config_hash, fields_signature, pending_retries "
+                               f"from {self.table('activate_syncs')}")
+        return {r[0]: SyncRecord(SavedSync(str(r[1] or ""), int(r[3] or 0)), str(r[2] or "")) for r in rows}
+
+    def snapshot(self, sync_name: str) -> str:
+        table = self.table(snapshot_table_name(sync_name))
+        with self.conn.transaction():
+            self.conn.execute(self._d.snapshot_ddl(table))
+        return table
+
+    def is_empty(self, snapshot: str) -> bool:
+        return not self.conn.query(f"select 1 from {snapshot} limit 1")
+
+    def reset_snapshot(self, sync_name: str) -> None:
+        with self.conn.transaction():
+            self.conn.execute(f"delete from {self.snapshot(sync_name)}")
+
+    # --- checkpoints -----------------------------------------------------------------------------
+
+    def _ensure_stages(self) -> None:
+        if self._stages_ready:
+            return
+        with self.conn.transaction():
+            self.conn.execute(self._d.stage_ddl(_ACK_STAGE, ACK_COLUMNS))
+            self.conn.execute(self._d.stage_ddl(_REJECT_STAGE, REJECT_COLUMNS))
+        self._stages_ready = True
+
+    def apply_segment(self, sync_name: str, run_id: str, acks: Path | None, rejects: Path | None) -> None:
+        """Load one journal segment into the snapshot and the rejections, all or nothing."""
+        self._ensure_stages()
+        snapshot = self.snapshot(sync_name)
+        p = self._d.placeholder
+        ack_stage, reject_stage = self._d.quote(_ACK_STAGE), self._d.quote(_REJECT_STAGE)
+        rejections = self.table("sync_rejections")
+        now = _now()
+
+        def load() -> None:
+            self.conn.execute(f"delete from {ack_stage}")
+            self.conn.execute(f"delete from {reject_stage}")
+            if acks is not None and acks.stat().st_size:
+                self.conn.load_csv(ack_stage, acks, ACK_COLUMNS)
+                for statement in self._d.apply_stage(snapshot, _ACK_STAGE):
+                    self.conn.execute(statement, [now] if p in statement else [])
+                self.conn.execute(f"delete from {rejections} where sync_name = {p} "
+                                  f"and sync_key in (select sync_key from {ack_stage})", [sync_name])
+            if rejects is not None and rejects.stat().st_size:
+                self.conn.load_csv(reject_stage, rejects, REJECT_COLUMNS)
+                self.conn.execute(
+                    f"update {rejections} set reason = r.reason, attempts = {rejections}.attempts + 1, "
+                    f"last_seen_at = cast({p} as timestamp), last_run_id = {p} from {reject_stage} r "
+                    f"where {rejections}.sync_name = {p} and {rejections}.sync_key = r.sync_key "
+                    f"and ({rejections}.last_run_id is null or {rejections}.last_run_id <> {p})",
+                    [now, run_id, sync_name, run_id])
+                self.conn.execute(
+                    f"insert into {rejections} (sync_name, sync_key, reason, attempts, first_seen_at, last_seen_at, "
+                    f"last_run_id) select {p}, r.sync_key, r.reason, 1, cast({p} as timestamp), "
+                    f"cast({p} as timestamp), {p} from {reject_stage} r where not exists (select 1 from "
+                    f"{rejections} x where x.sync_name = {p} and x.sync_key = r.sync_key)",
+                    [sync_name, now, now, run_id, sync_name])
+
+        # On DuckDB a segment that ran out of memory is loaded again with a higher limit.
+        self.conn.run_transaction(load)
+
+    # --- end of a sync ---------------------------------------------------------------------------
+
+    def finish(self, run: RunRow, *, config_hash: str, fields_signature: str, complete: bool) -> int:
+        """Record the run; returns how many rejected rows now wait for a retry."""
+        p = self._d.placeholder
+        rejections = self.table("sync_rejections")
+        syncs = self.table("activate_syncs")
+        with self.conn.transaction():
+            if complete:
+                # A complete run re-diffs every rejected row; those not rejected again went through
+                # or left the model, so they no longer wait.
+                self.conn.execute(f"delete from {rejections} where sync_name = {p} and "
+                                  f"(last_run_id is null or last_run_id <> {p})", [run.sync_name, run.run_id])
+            pending = int(self.conn.query(f"select count(*) from {rejections} where sync_name = {p}",
+                                          [run.sync_name])[0][0])
+            counts = [int(run.counts.get(c, 0)) for c in RUN_COUNT_COLUMNS]
+            self.conn.execute(
+                f"insert into {self.table('sync_runs')} (run_id, dbt_invocation_id, sync_name, model, destination, "
+                f"object, mode, status, started_at, finished_at, duration_seconds, {', '.join(RUN_COUNT_COLUMNS)}, "
+                f"error) values ({', '.join([p] * 8)}, cast({p} as timestamp), cast({p} as timestamp), "
+                f"{', '.join([p] * (len(RUN_COUNT_COLUMNS) + 2))})",
+                [run.run_id, run.dbt_invocation_id, run.sync_name, run.model, run.destination, run.object,
+                 run.mode, run.status, run.started_at, run.finished_at, run.duration_seconds, *counts, run.error])
+            self.conn.execute(f"delete from {syncs} where sync_name = {p}", [run.sync_name])
+            # A failed run keeps the old config hash so the next run still sees the change.
+            self.conn.execute(
+                f"insert into {syncs} (sync_name, config_hash, fields_signature, snapshot_table, model, "
+                f"destination, object, mode, last_run_id, last_run_at, last_status, pending_retries) values "
+                f"({', '.join([p] * 9)}, cast({p} as timestamp), {p}, {p})",
+                [run.sync_name, config_hash, fields_signature, snapshot_table_name(run.sync_name), run.model,
+                 run.destination, run.object, run.mode, run.run_id, run.finished_at, run.status, pending])
+        return pending
+
+    def query_table(self, name: str) -> list[tuple[Any, ...]]:
+        return self.conn.query(f"select * from {self.table(name)}")
+
+
+def _now() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")

@@ -1,0 +1,231 @@
+"""MailchimpDestination against httpx.MockTransport: request shapes, per-member results, config."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from dbt_activate.core.types import Batch, BatchResult, FieldSpec, Mode, Operation, Record, SyncTarget
+from dbt_activate.destinations.base import load_destination_type
+from dbt_activate.destinations.mailchimp.destination import MailchimpDestination, merge_value
+from dbt_activate.errors import ConfigError, DestinationError, RetryableDestinationError
+
+KEY = "0123456789abcdef0123456789abcdef-us6"
+Handler = Callable[[httpx.Request], httpx.Response]
+FIELDS = ("email", "fname", "score", "tags")
+
+
+def target(mode: Mode = Mode.UPSERT, identity: Sequence[str] = ("email",), fields: Sequence[str] = FIELDS
+           ) -> SyncTarget:
+    return SyncTarget("people__mailchimp", "L1", mode, tuple(FieldSpec(f, f) for f in fields), tuple(identity))
+
+
+def person(i: int, **changes: Any) -> Record:
+    return Record(str(i), {"email": f"U{i}@Example.com", "fname": f"Name {i}", "score": i, "tags": ["vip"], **changes})
+
+
+def mailchimp(handler: Handler, **config: Any) -> MailchimpDestination:
+    return MailchimpDestination("news", {"type": "mailchimp", "api_key": KEY, **config},
+                                transport=httpx.MockTransport(handler))
+
+
+def write(destination: MailchimpDestination, batch: Batch, tgt: SyncTarget | None = None) -> BatchResult:
+    async def run() -> BatchResult:
+        try:
+            return await destination.write(tgt or target(), batch)
+        finally:
+            await destination.close()
+
+    return asyncio.run(run())
+
+
+def recording(*responses: httpx.Response) -> tuple[Handler, list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+    queue = list(responses)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return queue.pop(0) if queue else httpx.Response(200, json={"new_members": [], "errors": []})
+
+    return handler, seen
+
+
+def md5(email: str) -> str:
+    return hashlib.md5(email.lower().encode()).hexdigest()
+
+
+# -- config ---------------------------------------------------------------------------------------
+
+
+def test_registered_under_its_kind() -> None:
+    assert load_destination_type("mailchimp") is MailchimpDestination
+    assert MailchimpDestination.batch_size == 500 and MailchimpDestination.max_concurrency == 10
+    assert MailchimpDestination.rate_limit is None  # connections are limited, not requests
+
+
+@pytest.mark.parametrize(("config", "expected"), [
+    ({"api_key": "abc-us6"}, "https://us6.api.mailchimp.com"),
+    ({"api_key": "abc-US21"}, "https://us21.api.mailchimp.com"),
+    ({"api_key": "abc", "base_url": "http://127.0.0.1:9/3.0/"}, "http://127.0.0.1:9"),
+])
+def test_base_url_comes_from_the_key_suffix_unless_given(config: dict[str, Any], expected: str) -> None:
+    assert MailchimpDestination("news", {"type": "mailchimp", **config}).base_url == expected
+
+
+@pytest.mark.parametrize(("config", "where"), [
+    ({"api_key": "no-data-center-"}, "news.api_key"),
+    ({"api_key": "nodc"}, "news.api_key"),
+    ({"api_key": KEY, "base_url": "ftp://x"}, "news.base_url"),
+    ({"api_key": KEY, "batch_size": 501}, "news.batch_size"),
+    ({"api_key": KEY, "max_concurrency": 11}, "news.max_concurrency"),
+    ({"api_key": KEY, "status": "subscribd"}, "news.status"),
+])
+def test_bad_config_names_the_key(config: dict[str, Any], where: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        MailchimpDestination("news", {"type": "mailchimp", **config})
+    assert caught.value.location == where
+
+
+def test_the_identity_must_be_one_field() -> None:
+    with pytest.raises(ConfigError, match="e-mail address"):
+        mailchimp(recording()[0]).check_target(target(identity=("email", "fname")))
+
+
+# -- requests -------------------------------------------------------------------------------------
+
+
+def test_upsert_sends_one_batch_subscribe_with_merge_fields_and_tags() -> None:
+    handler, seen = recording()
+    assert write(mailchimp(handler), Batch(Operation.UPSERT, [person(1), person(2, tags="a, b")])) == BatchResult()
+    (request,) = seen
+    assert (request.method, request.url.host, request.url.path) == ("POST", "us6.api.mailchimp.com", "/3.0/lists/L1")
+    assert request.headers["Authorization"] == "Basic " + base64.b64encode(f"dbt-activate:{KEY}".encode()).decode()
+    assert json.loads(request.content) == {"update_existing": True, "members": [
+        {"email_address": "U1@Example.com", "status": "subscribed", "merge_fields": {"FNAME": "Name 1", "SCORE": 1},
+         "tags": ["vip"]},
+        {"email_address": "U2@Example.com", "status": "subscribed", "merge_fields": {"FNAME": "Name 2", "SCORE": 2},
+         "tags": ["a", "b"]}]}
+
+
+def test_a_null_merge_field_is_sent_empty_only_when_the_sync_clears_nulls() -> None:
+    # With `nulls: keep` the pipeline leaves NULLs out before write(); what reaches it is cleared.
+    handler, seen = recording()
+    batch = Batch(Operation.UPSERT, [person(1, fname=None, tags=None)])
+    assert write(mailchimp(handler), batch) == BatchResult()
+    (member,) = json.loads(seen[0].content)["members"]
+    assert member["merge_fields"] == {"FNAME": "", "SCORE": 1} and "tags" not in member
+
+
+def test_create_does_not_update_existing_and_sync_tags_is_sent_on_upsert_only() -> None:
+    handler, seen = recording()
+    write(mailchimp(handler, sync_tags=True), Batch(Operation.CREATE, [person(1)]))
+    write(mailchimp(handler, sync_tags=True), Batch(Operation.UPSERT, [person(1)]))
+    assert json.loads(seen[0].content)["update_existing"] is False and "sync_tags" not in json.loads(seen[0].content)
+    assert json.loads(seen[1].content)["sync_tags"] is True
+
+
+def test_a_status_column_overrides_the_configured_status() -> None:
+    handler, seen = recording()
+    tgt = target(fields=("email", "status"))
+    write(mailchimp(handler, status="pending"), Batch(Operation.UPSERT, [
+        Record("1", {"email": "a@example.com", "status": "unsubscribed"}), Record("2", {"email": "b@example.com"})]),
+        tgt)
+    assert [m["status"] for m in json.loads(seen[0].content)["members"]] == ["unsubscribed", "pending"]
+
+
+def test_member_errors_reject_their_records_by_address() -> None:
+    answer = httpx.Response(200, json={"new_members": [{"email_address": "u1@example.com"}], "errors": [
+        {"email_address": "u2@example.com", "error": "Your merge fields were invalid.", "error_code": "ERROR_GENERIC",
+         "field": "SCORE", "field_message": "Please enter a number"}]})
+    result = write(mailchimp(recording(answer)[0]), Batch(Operation.UPSERT, [person(1), person(2)]))
+    assert result.rejected == {"2": "ERROR_GENERIC: Your merge fields were invalid. (SCORE: Please enter a number)"}
+
+
+def test_an_existing_member_is_skipped_by_create() -> None:
+    answer = httpx.Response(200, json={"errors": [{"email_address": "U1@Example.com",
+                                                   "error_code": "ERROR_CONTACT_EXISTS",
+                                                   "error": "U1@Example.com is already a list member."}]})
+    result = write(mailchimp(recording(answer)[0]), Batch(Operation.CREATE, [person(1)]))
+    assert result.rejected == {} and "already a list member" in result.skipped["1"]
+
+
+def test_an_error_naming_no_member_rejects_those_not_confirmed() -> None:
+    answer = httpx.Response(200, json={"updated_members": [{"email_address": "u1@example.com"}],
+                                       "errors": [{"email_address": "", "error": "Something odd"}]})
+    result = write(mailchimp(recording(answer)[0]), Batch(Operation.UPSERT, [person(1), person(2)]))
+    assert result.rejected == {"2": "Something odd"}
+
+
+def test_a_refused_request_rejects_every_member_with_the_problem() -> None:
+    answer = httpx.Response(400, json={"type": "x", "title": "Invalid Resource", "status": 400,
+                                       "detail": "The resource submitted could not be validated.",
+                                       "errors": [{"field": "members", "message": "Schema describes array"}]})
+    result = write(mailchimp(recording(answer)[0]), Batch(Operation.UPSERT, [person(1), person(2)]))
+    assert set(result.rejected) == {"1", "2"}
+    assert result.rejected["1"] == ("Invalid Resource: The resource submitted could not be validated. "
+                                    "(members: Schema describes array)")
+
+
+def test_records_that_cannot_be_sent_are_rejected_before_sending() -> None:
+    handler, seen = recording()
+    result = write(mailchimp(handler), Batch(Operation.UPSERT, [
+        person(1), person(2, email="u1@EXAMPLE.com"), person(3, score=float("nan")), person(4, email=" ")]))
+    assert set(result.rejected) == {"2", "3", "4"}
+    assert "same address" in result.rejected["2"] and "'score'" in result.rejected["3"]
+    assert [m["email_address"] for m in json.loads(seen[0].content)["members"]] == ["U1@Example.com"]
+
+
+def test_delete_archives_each_member_by_its_hash_and_acknowledges_missing_ones() -> None:
+    handler, seen = recording(httpx.Response(204), httpx.Response(404, json={"title": "Resource Not Found"}),
+                              httpx.Response(400, json={"title": "Invalid Resource", "detail": "nope"}))
+    records = [Record(str(i), {"email": f"U{i}@Example.com"}) for i in (1, 2, 3)]
+    result = write(mailchimp(handler, max_concurrency=1), Batch(Operation.DELETE, records), target(Mode.MIRROR))
+    assert [(r.method, r.url.path) for r in seen] == [
+        ("DELETE", f"/3.0/lists/L1/members/{md5(f'u{i}@example.com')}") for i in (1, 2, 3)]
+    assert result.rejected == {"3": "Invalid Resource: nope"}
+
+
+def test_clear_patches_the_mapped_merge_fields_to_empty() -> None:
+    handler, seen = recording(httpx.Response(200, json={}))
+    result = write(mailchimp(handler), Batch(Operation.CLEAR, [Record("1", {"email": "u1@example.com"})]))
+    assert result == BatchResult()
+    assert seen[0].method == "PATCH" and seen[0].url.path == f"/3.0/lists/L1/members/{md5('u1@example.com')}"
+    assert json.loads(seen[0].content) == {"merge_fields": {"FNAME": "", "SCORE": ""}}
+
+
+def test_throttling_and_server_errors_are_retryable_and_bad_keys_are_not() -> None:
+    for status in (429, 503):
+        with pytest.raises(RetryableDestinationError):
+            write(mailchimp(recording(httpx.Response(status, json={"title": "x"}))[0]),
+                  Batch(Operation.UPSERT, [person(1)]))
+    echo = httpx.Response(401, json={"title": "API Key Invalid", "detail": f"key {KEY} is invalid"})
+    with pytest.raises(DestinationError) as caught:
+        write(mailchimp(recording(echo)[0]), Batch(Operation.UPSERT, [person(1)]))
+    assert not isinstance(caught.value, RetryableDestinationError)
+    assert KEY not in str(caught.value)
+
+
+def test_describe_request_shows_the_batch_and_per_member_urls() -> None:
+    dest = mailchimp(recording()[0])
+    upsert = dest.describe_request(target(), Batch(Operation.UPSERT, [person(1)]))
+    assert upsert["url"] == "https://us6.api.mailchimp.com/3.0/lists/L1" and upsert["body"]["members"]
+    delete = dest.describe_request(target(Mode.MIRROR), Batch(Operation.DELETE, [Record("1", {"email": "a@b.co"})]))
+    assert delete["requests"][0]["method"] == "DELETE" and delete["requests"][0]["url"].endswith(md5("a@b.co"))
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("Ada", "Ada"), (True, "true"), (3, 3), (2.5, 2.5), (Decimal("1.25"), 1.25),
+    (dt.date(2024, 5, 1), "2024-05-01"), (dt.datetime(2024, 5, 1, 12, 30), "2024-05-01T12:30:00"),
+    (["a", None, "b"], "a, b"), ({"k": 1}, '{"k":1}'),
+])
+def test_merge_values(value: Any, expected: Any) -> None:
+    assert merge_value(value) == expected

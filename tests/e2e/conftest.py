@@ -1,0 +1,40 @@
+"""Fixtures for end-to-end tests: a throwaway dbt project on DuckDB or PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.project import Project, fresh_database
+from tests.support.redshift import UPSTREAM, redshift_database
+from tests.support.redshift_proxy import RedshiftProxy
+
+
+@pytest.fixture(scope="session")
+def redshift_proxy_port() -> Iterator[int]:
+    with RedshiftProxy(upstream=UPSTREAM) as proxy:
+        yield proxy.port
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres),
+                        pytest.param("redshift", marks=pytest.mark.redshift)])
+def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]:
+    with fresh_database("act_dst") as destination_db:
+        if request.param == "duckdb":
+            yield Project(tmp_path, "duckdb", destination_db=destination_db)
+        elif request.param == "redshift":
+            port = request.getfixturevalue("redshift_proxy_port")
+            with redshift_database("act_rs") as warehouse_db:
+                yield Project(tmp_path, "redshift", warehouse_db=warehouse_db, destination_db=destination_db,
+                              proxy_port=port)
+        else:
+            with fresh_database("act_wh") as warehouse_db:
+                yield Project(tmp_path, "postgres", warehouse_db=warehouse_db, destination_db=destination_db)
+
+
+@pytest.fixture
+def duckdb_project(tmp_path: Path) -> Iterator[Project]:
+    with fresh_database("act_dst") as destination_db:
+        yield Project(tmp_path, "duckdb", destination_db=destination_db)

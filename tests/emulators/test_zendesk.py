@@ -1,0 +1,85 @@
+"""``ZendeskEmulator`` speaks Zendesk's documented contract: basic token auth, bulk jobs, 429 + Retry-After."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from dbt_activate.testing.zendesk.emulator import ZendeskEmulator
+
+TOKEN = "zd-emu-token"
+AGENT = "ops@example.com"
+
+
+@pytest.fixture
+def emu() -> Iterator[ZendeskEmulator]:
+    with ZendeskEmulator(token=TOKEN, email=AGENT, user_fields={"plan": "text", "since": "date"}) as emulator:
+        yield emulator
+    assert emulator.errors == []
+
+
+def client(emu: ZendeskEmulator, token: str = TOKEN) -> httpx.Client:
+    return httpx.Client(base_url=emu.base_url, auth=(f"{AGENT}/token", token))
+
+
+def finish(http: httpx.Client, job: dict[str, Any]) -> dict[str, Any]:
+    for _ in range(5):
+        if job["status"] == "completed":
+            return job
+        job = http.get(f"/api/v2/job_statuses/{job['id']}.json").json()["job_status"]
+    raise AssertionError(f"job never completed: {job}")
+
+
+def test_a_wrong_token_is_refused(emu: ZendeskEmulator) -> None:
+    denied = client(emu, token="nope").post("/api/v2/users/create_or_update_many.json", json={"users": [{}]})
+    assert (denied.status_code, denied.json()) == (401, {"error": "Couldn't authenticate you"})
+
+
+def test_create_or_update_many_is_a_job_with_results_in_request_order(emu: ZendeskEmulator) -> None:
+    http = client(emu)
+    emu.add_records("users", [{"name": "Old", "email": "b@example.com"}])
+    users = [{"name": "A", "external_id": "a", "user_fields": {"plan": "pro", "since": "2024-01-02"}},
+             {"name": "B", "email": "B@example.com"},
+             {"name": "C", "email": "broken"}]
+    queued = http.post("/api/v2/users/create_or_update_many", json={"users": users}).json()["job_status"]
+    assert (queued["status"], queued["results"]) == ("queued", None)
+    job = finish(http, queued)
+    assert [r["status"] for r in job["results"]] == ["Created", "Updated", "Failed"]
+    assert job["results"][2]["details"] == "Email: broken is not properly formatted"
+    assert [u["name"] for u in emu.records("users")] == ["B", "A"]
+
+
+def test_more_than_100_items_are_refused_and_unknown_fields_fail_their_item(emu: ZendeskEmulator) -> None:
+    http = client(emu)
+    too_many = http.post("/api/v2/users/create_or_update_many", json={"users": [{"name": "x"}] * 101})
+    assert (too_many.status_code, too_many.json()["error"]) == (400, "TooManyValues")
+    job = finish(http, http.post("/api/v2/users/create_or_update_many",
+                                 json={"users": [{"name": "x", "user_fields": {"nope": 1}}]}).json()["job_status"])
+    assert job["results"][0]["status"] == "Failed"
+
+
+def test_update_many_and_destroy_many_report_unknown_records(emu: ZendeskEmulator) -> None:
+    http = client(emu)
+    emu.add_records("users", [{"name": "A", "external_id": "a"}])
+    updated = finish(http, http.put("/api/v2/users/update_many", json={"users": [
+        {"external_id": "A", "name": "Z"}, {"external_id": "q", "name": "Q"}]}).json()["job_status"])
+    assert [(r["status"], r.get("error")) for r in updated["results"]] == [
+        ("Updated", None), ("Failed", "RecordNotFound")]
+    destroyed = http.delete("/api/v2/users/destroy_many", params={"external_ids": "a,q"})
+    deleted = finish(http, destroyed.json()["job_status"])
+    assert [r["status"] for r in deleted["results"]] == ["Deleted", "Failed"]
+    assert emu.records("users") == []
+
+
+def test_over_the_limit_answers_429_with_retry_after(emu: ZendeskEmulator) -> None:
+    emu.rate_limit = (1, 60)
+    http = client(emu)
+    first = http.get("/api/v2/job_statuses/0.json")
+    throttled = http.get("/api/v2/job_statuses/0.json")
+    assert first.headers["X-Rate-Limit"] == "1"
+    assert throttled.status_code == 429
+    assert 1 <= int(throttled.headers["Retry-After"]) <= 60
+    assert throttled.json()["error"] == "APIRateLimitExceeded"
