@@ -74,4 +74,56 @@ class ZendeskHarness(Harness):
         return self.emu.counters.requests
 
 
-HARNESSES: list[type[Harness]] = [ZendeskHarness]
+class ZendeskOrganizationsHarness(Harness):
+    """Organizations by external_id: upsert goes through show_many, then create_many/update_many."""
+
+    name = "zendesk_organizations"
+    destination: ClassVar[type[Destination]] = ZendeskDestination
+    object = "organizations"
+    identity = "external_id"
+    fields = ("external_id", "name", "notes", "tier", "seats")
+    mutable_field = "name"
+    max_batch_size = 100
+    secret = SECRET
+    ORG_FIELDS: ClassVar[dict[str, str]] = {"tier": "text", "seats": "integer"}
+
+    @contextlib.contextmanager
+    def serve(self) -> Iterator[None]:
+        with ZendeskEmulator(token=SECRET, email=AGENT, organization_fields=self.ORG_FIELDS) as self.emu:
+            yield
+        assert self.emu.errors == []
+
+    def config(self) -> dict[str, Any]:
+        return {"type": "zendesk", "base_url": self.emu.base_url, "email": AGENT, "api_token": SECRET,
+                "job_poll_interval": 0, "timeout": 5}
+
+    def values(self, i: int) -> dict[str, Any]:
+        return {"external_id": f"O-{i}", "name": f"Org {i}", "notes": f"note {i}",
+                "tier": "gold" if i % 2 else "silver", "seats": i * 10}
+
+    def expected_cleared(self, record: Record) -> dict[str, Any]:
+        # Zendesk refuses a blank name: clearing keeps it.
+        return {"external_id": record.values["external_id"], "name": record.values["name"], "notes": None,
+                "tier": None, "seats": None}
+
+    def read_back(self) -> dict[str, dict[str, Any]]:
+        return {str(org["external_id"]).removeprefix("O-"): {
+            "external_id": org["external_id"], "name": org["name"], "notes": org["notes"],
+            **{key: org["organization_fields"].get(key) for key in self.ORG_FIELDS}}
+            for org in self.emu.records("organizations")}
+
+    def bad_record(self, i: int) -> Record | None:
+        return self.record(i, seats="many")  # not an integer: Zendesk fails the item
+
+    def fail_next_write(self) -> bool:
+        self.emu.inject("status_5xx", path=r"show_many")
+        return True
+
+    def bad_credentials(self) -> dict[str, Any] | None:
+        return {"api_token": WRONG_SECRET}
+
+    def requests_seen(self) -> int | None:
+        return self.emu.counters.requests
+
+
+HARNESSES: list[type[Harness]] = [ZendeskHarness, ZendeskOrganizationsHarness]

@@ -148,3 +148,17 @@ def test_throttling_and_server_errors_are_retried(project: Project, emu: Mailchi
     assert result["counts"]["sent"] == len(model_as_mailchimp(project))
     assert members(emu) == model_as_mailchimp(project)
     assert KEY not in (project.root / "target" / "activate_results.json").read_text()
+
+
+@pytest.mark.slow
+def test_an_unsubscribed_member_stays_unsubscribed_through_a_run(project: Project, emu: MailchimpEmulator) -> None:
+    # Consent: the configured status goes to new members only; user 3 (FR) unsubscribed in Mailchimp.
+    emu.add_members(LIST, [{"email_address": "user3@example.com", "status": "unsubscribed",
+                            "merge_fields": {"FNAME": "Old"}}])
+    project.write([customer(i) for i in range(1, 13)], activate("upsert"), destinations(emu, status="subscribed"))
+    project.dbt("build")
+    assert sync(project)["counts"]["rejected"] == 0
+    assert members(emu) == model_as_mailchimp(project)
+    statuses = {m["email_address"]: m["status"] for m in emu.members(LIST)}
+    assert statuses.pop("user3@example.com") == "unsubscribed"
+    assert set(statuses.values()) == {"subscribed"}

@@ -130,3 +130,23 @@ def test_more_simultaneous_connections_than_allowed_get_a_bare_429() -> None:
         emu.inject("throttle")
         throttled = c.get("/3.0/ping")
         assert throttled.status_code == 429 and "Retry-After" not in throttled.headers
+
+
+def test_status_follows_mailchimps_rules_put_keeps_it_update_existing_changes_it(emu: MailchimpEmulator) -> None:
+    emu.add_members(LIST, [{"email_address": f"{n}@example.com", "status": "unsubscribed"} for n in ("a", "b")])
+    with client(emu) as c:
+        kept = c.put(f"/3.0/lists/{LIST}/members/{md5('a@example.com')}", json={
+            "email_address": "a@example.com", "status_if_new": "subscribed", "merge_fields": {"FNAME": "A"},
+            "tags": ["ignored"]})
+        assert (kept.json()["status"], kept.json()["merge_fields"]["FNAME"], kept.json()["tags"]) == \
+            ("unsubscribed", "A", [])  # status_if_new is for new members; a PUT body has no tags
+        untouched = c.post(f"/3.0/lists/{LIST}", json={"members": [member("b@example.com")]}).json()
+        assert untouched["errors"][0]["error_code"] == "ERROR_CONTACT_EXISTS"
+        changed = c.post(f"/3.0/lists/{LIST}", json={"update_existing": True, "members": [member("b@example.com")]})
+        assert changed.json()["updated_members"][0]["status"] == "subscribed"  # what the client must never send
+        tags = f"/3.0/lists/{LIST}/members/{md5('a@example.com')}/tags"
+        assert c.post(tags, json={"tags": [{"name": "x", "status": "active"}]}).status_code == 204
+        assert c.post(tags, json={"tags": ["x"]}).status_code == 400
+        assert c.post(f"/3.0/lists/{LIST}/members/{md5('zz@example.com')}/tags", json={"tags": []}).status_code == 404
+    assert {m["email_address"]: m["status"] for m in emu.members(LIST)} == {
+        "a@example.com": "unsubscribed", "b@example.com": "subscribed"}

@@ -83,3 +83,44 @@ def test_over_the_limit_answers_429_with_retry_after(emu: ZendeskEmulator) -> No
     assert throttled.status_code == 429
     assert 1 <= int(throttled.headers["Retry-After"]) <= 60
     assert throttled.json()["error"] == "APIRateLimitExceeded"
+
+
+def test_organizations_have_no_create_or_update_many(emu: ZendeskEmulator) -> None:
+    # developer.zendesk.com/api-reference/ticketing/organizations/organizations/ lists single
+    # create_or_update, create_many and update_many; create_or_update_many exists for users only.
+    missing = client(emu).post("/api/v2/organizations/create_or_update_many.json",
+                               json={"organizations": [{"name": "Acme", "external_id": "o1"}]})
+    assert (missing.status_code, missing.json()["error"]) == (404, "InvalidEndpoint")
+    assert emu.records("organizations") == []
+
+
+def test_organizations_create_many_show_many_and_single_create_or_update(emu: ZendeskEmulator) -> None:
+    http = client(emu)
+    [existing] = emu.add_records("organizations", [{"name": "Old", "external_id": "O1"}])
+    created = finish(http, http.post("/api/v2/organizations/create_many.json", json={"organizations": [
+        {"name": "Two", "external_id": "o2"}, {"name": "Dup", "external_id": "o1"}]}).json()["job_status"])
+    assert [(r["status"], r.get("details")) for r in created["results"]] == [
+        ("Created", None), ("Failed", "External: o1 has already been taken")]
+    shown = http.get("/api/v2/organizations/show_many.json", params={"external_ids": "o1,O2,o9"}).json()
+    assert (shown["count"], [o["name"] for o in shown["organizations"]]) == (2, ["Old", "Two"])
+    assert http.get("/api/v2/organizations/show_many.json").status_code == 400
+    updated = http.post("/api/v2/organizations/create_or_update", json={"organization": {"external_id": "o1",
+                                                                                         "name": "New"}})
+    assert (updated.status_code, updated.json()["organization"]["id"]) == (200, existing)
+    new = http.post("/api/v2/organizations/create_or_update", json={"organization": {"external_id": "o3",
+                                                                                     "name": "Three"}})
+    assert new.status_code == 201 and new.json()["organization"]["name"] == "Three"
+
+
+def test_update_many_takes_the_batch_and_the_bulk_form(emu: ZendeskEmulator) -> None:
+    # The users page's samples: batch {"users": [{"id": …}, {"external_id": "123", "verified": true}]};
+    # bulk ?ids=1,2,3 (or external_ids) with one {"user": {...}} for all.
+    http = client(emu)
+    emu.add_records("users", [{"name": "A", "external_id": "a"}, {"name": "B", "external_id": "b"}])
+    bulk = finish(http, http.put("/api/v2/users/update_many", params={"external_ids": "a,B"},
+                                 json={"user": {"user_fields": {"plan": "pro"}}}).json()["job_status"])
+    assert [r["status"] for r in bulk["results"]] == ["Updated", "Updated"]
+    assert [u["user_fields"]["plan"] for u in emu.records("users")] == ["pro", "pro"]
+    batch = finish(http, http.put("/api/v2/users/update_many", json={"users": [
+        {"external_id": "a", "user_fields": {"plan": "free"}}, {"name": "no identity"}]}).json()["job_status"])
+    assert [(r["status"], r.get("error")) for r in batch["results"]] == [("Updated", None), ("Failed", "InvalidValue")]

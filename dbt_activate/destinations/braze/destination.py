@@ -8,6 +8,7 @@ Configuration (``destinations.yml``)::
       base_url: https://rest.iad-01.braze.com       # your instance's REST endpoint (required)
       identify_by: external_id                      # external_id (default) | email | phone | braze_id | user_alias
       alias_label: crm_id                           # with identify_by: user_alias
+      delete_prioritization: [most_recently_updated] # mirror by email/phone: which of the users sharing it
       batch_size: 75                                # objects per request, 1-75 (Braze's maximum, the default)
       rate_limit: {requests: 3000, per_seconds: 3}  # default: Braze's /users/track limit per workspace
       max_concurrency: 8
@@ -24,7 +25,10 @@ update     ``attributes`` with ``"_update_existing_only": true``. Braze does not
 append     ``events``: ``name`` = the sync's object (the event name), ``time`` = the record's ``time`` field if mapped,
            else the time of sending; every other field is a property. The user is created if new
 delete     ``/users/delete`` with up to 50 identifiers per request (``external_ids``,
-           ``email_addresses``, …); users Braze does not have are acknowledged
+           ``email_addresses``, …); users Braze does not have are acknowledged. By email or
+           phone each entry is ``{"email": …, "prioritization": [...]}`` (``delete_prioritization``,
+           default ``["most_recently_updated"]``: the profile a by-email write updates), as Braze
+           requires; Braze deletes nobody when more than one user matches the prioritization
 clear      ``attributes`` with null for every mapped field but the identity (null removes an
            attribute), ``_update_existing_only: true`` so a deleted user is not brought back
 =========  ==============================================================================
@@ -58,12 +62,16 @@ from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, 
 from dbt_activate.delivery import HttpSession, RateLimiter, RateLimitHeaders, UnencodableValue, current_limiter
 from dbt_activate.destinations.base import ConfigKey, Destination
 from dbt_activate.destinations.braze.payload import (
+    DEFAULT_PRIORITIZATION,
     DELETE_FIELDS,
     EVENT_TIME_FIELD,
     IDENTIFIERS,
+    PRIORITIZATIONS,
     Prepared,
     braze_value,
     braze_values,
+    check_prioritization,
+    delete_entry,
     identifier_of,
     read_delete,
     read_track,
@@ -108,6 +116,10 @@ class BrazeDestination(Destination):
                   help="Which Braze identifier the sync's identity holds when its field is not named after one: "
                        "external_id, email, phone, braze_id or user_alias."),
         ConfigKey("alias_label", str, help="The alias_label of user aliases (identify_by: user_alias)."),
+        ConfigKey("delete_prioritization", list, default=list(DEFAULT_PRIORITIZATION),
+                  help="Deletes by email or phone (mirror): which of the users sharing the address Braze deletes, "
+                       f"an ordered list of {', '.join(PRIORITIZATIONS)}; default [most_recently_updated], the "
+                       "profile a by-email write updates. Braze deletes nobody when several users still match."),
         ConfigKey("batch_size", int, default=MAX_OBJECTS,
                   help=f"Objects per request, 1-{MAX_OBJECTS} (Braze's maximum, the default); lower it to 50 "
                        "on accounts whose contract limits a request to 50 updates."),
@@ -143,6 +155,11 @@ class BrazeDestination(Destination):
         self.alias_label = str(config.get("alias_label") or "")
         if self.identify_by == "user_alias" and not self.alias_label:
             raise ConfigError("identify_by: user_alias needs alias_label", location=f"{name}.alias_label")
+        try:
+            self.delete_prioritization = check_prioritization(
+                config.get("delete_prioritization", list(DEFAULT_PRIORITIZATION)))
+        except ValueError as exc:
+            raise ConfigError(f"delete_prioritization {exc}", location=f"{name}.delete_prioritization") from None
         self.redactor = Redactor(self.secrets())
         self._session: HttpSession | None = None
         # Deletes count against their own limit, not the run's /users/track limiter: their session
@@ -235,7 +252,7 @@ class BrazeDestination(Destination):
                 continue
             if not requests or len(requests[-1].keys) >= MAX_DELETE:
                 requests.append(Prepared("/users/delete", body_field, {body_field: []}))
-            requests[-1].body[body_field].append(who[identifier])
+            requests[-1].body[body_field].append(delete_entry(identifier, who, self.delete_prioritization))
             requests[-1].keys.append(record.key)
         return requests
 

@@ -28,6 +28,11 @@ IDENTIFIERS = ("external_id", "email", "phone", "braze_id", "user_alias")
 # The /users/delete body field for each identifier.
 DELETE_FIELDS = {"external_id": "external_ids", "email": "email_addresses", "phone": "phone_numbers",
                  "braze_id": "braze_ids", "user_alias": "user_aliases"}
+# /users/delete by email or phone names each user by an object with a `prioritization`: which of the
+# users sharing that address to delete (braze-inc/braze-docs post_user_delete.md, "Deleting users by
+# email addresses and phone numbers"). At most one of identified/unidentified may appear.
+PRIORITIZATIONS = ("identified", "unidentified", "most_recently_updated")
+DEFAULT_PRIORITIZATION = ("most_recently_updated",)
 EVENT_TIME_FIELD = "time"  # a mapped field with this name is the event's time; else the time of sending
 REASON_LIMIT = 500
 
@@ -88,6 +93,29 @@ def identifier_of(identifier: str, value: Any, alias_label: str) -> dict[str, JS
     return {identifier: text}
 
 
+def delete_entry(identifier: str, who: Mapping[str, JSONValue],
+                 prioritization: Sequence[str]) -> JSONValue:
+    """One element of the /users/delete array: a bare id, an alias object, or for an email or a
+    phone ``{"email": …, "prioritization": [...]}`` (Braze refuses a bare address there)."""
+    if identifier in ("email", "phone"):
+        return {identifier: who[identifier], "prioritization": list(prioritization)}
+    return who[identifier]
+
+
+def check_prioritization(value: Any) -> tuple[str, ...]:
+    """``delete_prioritization`` as Braze accepts it; ``ValueError`` says why not."""
+    if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"must be a non-empty list of {', '.join(PRIORITIZATIONS)}, got {value!r}")
+    unknown = [v for v in value if v not in PRIORITIZATIONS]
+    if unknown:
+        raise ValueError(f"{', '.join(map(repr, unknown))} is not one of {', '.join(PRIORITIZATIONS)}")
+    if "identified" in value and "unidentified" in value:
+        raise ValueError("may hold only one of 'identified' and 'unidentified'")
+    if len(set(value)) != len(value):
+        raise ValueError(f"lists a value twice: {value!r}")
+    return tuple(value)
+
+
 def read_track(response: httpx.Response, prepared: Prepared, result: BatchResult, redactor: Redactor) -> None:
     """Fill ``result`` from the answer to ``/users/track`` (2xx or a fatal 4xx)."""
     body = _json(response)
@@ -117,8 +145,11 @@ def read_delete(response: httpx.Response, prepared: Prepared, result: BatchResul
     """``/users/delete`` answers ``{"deleted": n}``: users it did not have are simply not counted."""
     if 200 <= response.status_code < 300:
         return
+    body = _json(response)
+    errors = body.get("errors")
+    detail = "; ".join(map(str, errors)) if isinstance(errors, list) else ""
     reason = _clip(redactor(f"HTTP {response.status_code} from /users/delete: "
-                            f"{_json(response).get('message') or body_snippet(response)}"))
+                            f"{body.get('message') or body_snippet(response)}" + (f" ({detail})" if detail else "")))
     result.rejected.update(dict.fromkeys(prepared.keys, reason))
 
 

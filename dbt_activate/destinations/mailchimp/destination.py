@@ -6,7 +6,7 @@ Configuration (``destinations.yml``)::
       type: mailchimp
       api_key: "{{ env_var('MAILCHIMP_API_KEY') }}"   # required; "…-us6": the suffix is the data center
       base_url: https://us6.api.mailchimp.com          # default: from the key's suffix
-      status: subscribed                               # status of the members sent (default)
+      status: subscribed                               # status of NEW members (default); never changes existing ones
       sync_tags: false                                 # true: a row's tags replace the member's tags
       batch_size: 500                                  # 1-500, Mailchimp's batch maximum (default)
       max_concurrency: 10                              # 1-10: Mailchimp allows 10 connections per key
@@ -19,10 +19,23 @@ Every other mapped field is a merge field, its name upper-cased as Mailchimp's m
 member's status, overriding the ``status`` setting), and ``email_type``, ``language`` and ``vip``,
 which are member attributes.
 
+Consent: the ``status`` setting is given to NEW members only. An existing member's status (above
+all ``unsubscribed``) is never changed unless the sync maps a ``status`` column, whose non-NULL
+value is then applied to that member. Batch subscribe with ``update_existing: true`` would apply
+the sent ``status`` to existing members too ("Whether this batch operation will change existing
+members' subscription status", the field's description in Mailchimp's API schema) and re-subscribe
+people who unsubscribed, so it is never used; batch subscribe has no ``status_if_new``. Instead:
+
 =========  ==============================================================================
-upsert     ``POST /3.0/lists/{id}`` ``{"members": [...], "update_existing": true}`` (500 at most)
-create     the same with ``update_existing: false``; a member that already exists
-           (``ERROR_CONTACT_EXISTS``) comes back as skipped
+upsert     1. ``POST /3.0/lists/{id}`` ``{"members": [...], "update_existing": false}`` (500 at
+           most) adds the new members with their status. 2. Each member it reports as existing
+           (``ERROR_CONTACT_EXISTS``) is updated with ``PUT /3.0/lists/{id}/members/{hash}``
+           carrying ``status_if_new`` and no ``status`` (unless mapped): "add or update list
+           member", which keeps an existing member's status (mailchimp.com/developer/marketing/api/
+           list-members/add-or-update-list-member). That body has no ``tags``, so mapped tags go
+           through ``POST …/members/{hash}/tags`` (active; with ``sync_tags`` the member's other
+           tags, as the PUT answer lists them, inactive)
+create     step 1 only; a member that already exists comes back as skipped
 delete     ``DELETE /3.0/lists/{id}/members/{hash}`` per record, which archives the member
            (``mirror``); a member already gone (404) is acknowledged
 clear      ``PATCH /3.0/lists/{id}/members/{hash}`` with ``""`` for every mapped merge field; a
@@ -63,7 +76,7 @@ import httpx
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, Record, SyncTarget
 from dbt_activate.delivery import HttpSession, UnencodableValue, to_json_value
 from dbt_activate.destinations.base import ConfigKey, Destination
-from dbt_activate.destinations.mailchimp.results import read_batch_response, read_member_response
+from dbt_activate.destinations.mailchimp.results import read_batch_response, read_member_response, read_put_response
 from dbt_activate.errors import ConfigError, DestinationError, Redactor
 
 MAX_BATCH = 500
@@ -85,8 +98,8 @@ class MailchimpDestination(Destination):
                   help="API origin; default https://<dc>.api.mailchimp.com from the api_key suffix. Point it at "
                        "a local emulator in tests."),
         ConfigKey("status", str, default="subscribed",
-                  help=f"Status of the members sent: {', '.join(STATUSES)}. With upsert it also changes the "
-                       "status of existing members; map a `status` column to set it per row."),
+                  help=f"Status given to NEW members: {', '.join(STATUSES)}. An existing member's status (an "
+                       "unsubscribe above all) is never changed; map a `status` column to set it per row."),
         ConfigKey("sync_tags", bool, default=False,
                   help="true: a row's tags replace the member's tags; false (default): they are added."),
         ConfigKey("batch_size", int, default=MAX_BATCH,
@@ -145,9 +158,14 @@ class MailchimpDestination(Destination):
         if batch.operation in (Operation.DELETE, Operation.CLEAR):
             await self._per_member(session, target, batch.operation, members, result)
             return result
-        body = self._batch_body(batch.operation, list(members.values()))
+        body = self._batch_body(list(members.values()))
         response = await session.request("POST", self._list_path(target), content=_encode(body), headers=_JSON)
-        read_batch_response(self.name, response, members, batch.operation, result, self.redactor)
+        existing = read_batch_response(self.name, response, members, result, self.redactor)
+        if batch.operation is Operation.CREATE:
+            result.skipped.update(existing)
+        elif existing:
+            await self._per_member(session, target, batch.operation,
+                                   {key: members[key] for key in existing}, result)
         return result
 
     async def close(self) -> None:
@@ -162,8 +180,13 @@ class MailchimpDestination(Destination):
             return {"requests": [{"method": method, "url": self.base_url + self._member_path(target, m),
                                   **({"body": _clear_body(m)} if method == "PATCH" else {})}
                                  for m in members.values()]}
-        return {"method": "POST", "url": self.base_url + self._list_path(target),
-                "body": self._batch_body(batch.operation, list(members.values()))}
+        described: dict[str, Any] = {"method": "POST", "url": self.base_url + self._list_path(target),
+                                     "body": self._batch_body(list(members.values()))}
+        if batch.operation is Operation.UPSERT:
+            described["then"] = ("PUT /3.0/lists/{id}/members/{hash} with status_if_new (an existing member's status "
+                                 "is kept) for each member Mailchimp reports as existing, and POST …/tags when "
+                                 "tags are mapped")
+        return described
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -186,11 +209,11 @@ class MailchimpDestination(Destination):
     def _member_path(self, target: SyncTarget, member: Mapping[str, Any]) -> str:
         return f"{self._list_path(target)}/members/{subscriber_hash(str(member['email_address']))}"
 
-    def _batch_body(self, operation: Operation, members: list[dict[str, Any]]) -> dict[str, Any]:
-        body: dict[str, Any] = {"members": members, "update_existing": operation is not Operation.CREATE}
-        if operation is not Operation.CREATE and self.config.get("sync_tags"):
-            body["sync_tags"] = True
-        return body
+    def _batch_body(self, members: list[dict[str, Any]]) -> dict[str, Any]:
+        """Batch subscribe of NEW members only: ``update_existing: false`` never touches an existing one
+        (its status above all); each new member gets the configured status unless the row maps one."""
+        return {"members": [{**m, "status": m.get("status", self.status)} for m in members],
+                "update_existing": False}
 
     def _members(self, target: SyncTarget, batch: Batch, result: BatchResult) -> dict[str, dict[str, Any]]:
         """Each sendable record's member object, by record key; the others go to ``result``."""
@@ -200,8 +223,7 @@ class MailchimpDestination(Destination):
         members: dict[str, dict[str, Any]] = {}
         for record in batch.records:
             try:
-                member = member_for(record, email_field, self.status,
-                                    target.field_names if clearing else None)
+                member = member_for(record, email_field, target.field_names if clearing else None)
                 earlier = seen.setdefault(str(member["email_address"]).lower(), record.key)
                 if earlier != record.key:
                     raise UnencodableValue(f"record {earlier!r} of the same batch has the same address "
@@ -214,12 +236,16 @@ class MailchimpDestination(Destination):
 
     async def _per_member(self, session: HttpSession, target: SyncTarget, operation: Operation,
                           members: Mapping[str, dict[str, Any]], result: BatchResult) -> None:
-        """DELETE (archive) or PATCH (clear) each member, ``max_concurrency`` at a time."""
+        """DELETE (archive), PATCH (clear) or, for UPSERT, PUT (update an existing member keeping its
+        status) each member, ``max_concurrency`` at a time."""
         gate = asyncio.Semaphore(max(1, self.effective_concurrency))
 
         async def one(key: str, member: dict[str, Any]) -> None:
             path = self._member_path(target, member)
             async with gate:
+                if operation is Operation.UPSERT:
+                    await self._update_existing(session, path, key, member, result)
+                    return
                 if operation is Operation.DELETE:
                     response = await session.request("DELETE", path)
                 else:
@@ -228,6 +254,25 @@ class MailchimpDestination(Destination):
             read_member_response(self.name, response, key, result, self.redactor)
 
         await _all([one(k, m) for k, m in members.items()])
+
+    async def _update_existing(self, session: HttpSession, path: str, key: str, member: Mapping[str, Any],
+                               result: BatchResult) -> None:
+        """PUT one member that exists, ``status_if_new`` and no ``status`` (unless mapped), then its tags."""
+        response = await session.request("PUT", path, content=_encode(self._put_body(member)), headers=_JSON)
+        stored = read_put_response(self.name, response, key, result, self.redactor)
+        if stored is None or "tags" not in member:
+            return
+        tags = tag_changes(member["tags"], stored.get("tags"), sync=bool(self.config.get("sync_tags")))
+        if tags:
+            response = await session.request("POST", path + "/tags", content=_encode({"tags": tags}), headers=_JSON)
+            read_member_response(self.name, response, key, result, self.redactor, missing_is_error=True)
+
+    def _put_body(self, member: Mapping[str, Any]) -> dict[str, Any]:
+        """``PUT …/members/{hash}``: ``status_if_new`` applies only if the member is gone meanwhile; ``status``
+        only when the row maps one. Tags are not part of this body (they have their own endpoint)."""
+        body = {k: v for k, v in member.items() if k != "tags"}
+        body["status_if_new"] = member.get("status", self.status)
+        return body
 
 
 # -- pure helpers ----------------------------------------------------------------------------------
@@ -275,13 +320,14 @@ def merge_value(value: Any) -> Any:
     return converted
 
 
-def member_for(record: Record, email_field: str, status: str,
-               clear_fields: Sequence[str] | None = None) -> dict[str, Any]:
-    """The member object of ``record``; ``clear_fields`` (CLEAR) empties those merge fields instead."""
+def member_for(record: Record, email_field: str, clear_fields: Sequence[str] | None = None) -> dict[str, Any]:
+    """The member object of ``record``, with ``status`` only when the row maps a non-NULL one (never a
+    default: the caller decides where the configured status may go); ``clear_fields`` (CLEAR) empties
+    those merge fields instead."""
     email = record.values.get(email_field)
     if email is None or not str(email).strip():
         raise UnencodableValue(f"identity field {email_field!r} (the e-mail address) is empty")
-    member: dict[str, Any] = {"email_address": str(email).strip(), "status": status}
+    member: dict[str, Any] = {"email_address": str(email).strip()}
     merge: dict[str, Any] = {}
     if clear_fields is not None:
         member["merge_fields"] = {f.upper(): "" for f in clear_fields
@@ -311,6 +357,16 @@ def member_for(record: Record, email_field: str, status: str,
     if merge:
         member["merge_fields"] = merge
     return member
+
+
+def tag_changes(wanted: Sequence[str], current: Any, *, sync: bool) -> list[dict[str, str]]:
+    """The body tags of ``POST …/members/{hash}/tags``: ``wanted`` active; with ``sync`` the member's other
+    tags (``current``, as a member answer lists them: ``[{"name": …}]``) inactive."""
+    changes = [{"name": name, "status": "active"} for name in wanted]
+    if sync:
+        names = [t.get("name") for t in current if isinstance(t, dict)] if isinstance(current, list) else []
+        changes += [{"name": str(n), "status": "inactive"} for n in names if n and n not in wanted]
+    return changes
 
 
 def _clear_body(member: Mapping[str, Any]) -> dict[str, Any]:

@@ -2,11 +2,12 @@
 
 Batch subscribe (``POST /3.0/lists/{id}``) answers ``200`` even when members were refused: each
 ``errors[{email_address, error, error_code, field, field_message}]`` entry rejects the record sent
-with that address (``ERROR_CONTACT_EXISTS`` on ``create`` skips it instead); an error naming no
-address sent rejects every record not listed in ``new_members``/``updated_members``. A 4xx to the
-whole request is an RFC 7807 problem ``{type, title, status, detail, instance, errors[]}`` and
-rejects every record with ``title: detail (field: message)``. Member DELETE/PATCH: 2xx and 404
-(already gone) acknowledge, another 4xx rejects.
+with that address, except ``ERROR_CONTACT_EXISTS`` (the member exists: the caller skips it on
+``create`` or updates it on ``upsert``); an error naming no address sent rejects every record not
+listed in ``new_members``/``updated_members``. A 4xx to the whole request is an RFC 7807 problem
+``{type, title, status, detail, instance, errors[]}`` and rejects every record with ``title: detail
+(field: message)``. Member DELETE/PATCH: 2xx and 404 (already gone) acknowledge, another 4xx
+rejects. Member PUT (and its tags): 2xx acknowledges, any 4xx rejects.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from dbt_activate.core.types import BatchResult, Operation
+from dbt_activate.core.types import BatchResult
 from dbt_activate.delivery import body_snippet
 from dbt_activate.errors import DestinationError, Redactor
 
@@ -25,14 +26,16 @@ REASON_LIMIT = 500
 
 
 def read_batch_response(name: str, response: httpx.Response, members: Mapping[str, Mapping[str, Any]],
-                        operation: Operation, result: BatchResult, redactor: Redactor) -> None:
-    """Fill ``result`` from the answer to a batch subscribe."""
+                        result: BatchResult, redactor: Redactor) -> dict[str, str]:
+    """Fill ``result`` from the answer to a batch subscribe; the records whose member already exists
+    (``ERROR_CONTACT_EXISTS``), with Mailchimp's words, are returned instead."""
     status = response.status_code
     body = _json(response)
+    existing: dict[str, str] = {}
     if 400 <= status < 500:
         reason = problem_reason(response, body, redactor)
         result.rejected.update(dict.fromkeys(members, reason))
-        return
+        return existing
     if status != 200:
         raise DestinationError(redactor(f"{name}: Mailchimp answered HTTP {status} {response.reason_phrase} to the "
                                         f"batch: {body_snippet(response)}; the batch is not acknowledged"))
@@ -43,8 +46,8 @@ def read_batch_response(name: str, response: httpx.Response, members: Mapping[st
         reason = _member_reason(error, redactor)
         if key is None:
             unnamed = unnamed or reason
-        elif operation is Operation.CREATE and error.get("error_code") == CONTACT_EXISTS:
-            result.skipped[key] = reason
+        elif error.get("error_code") == CONTACT_EXISTS:
+            existing[key] = reason
         else:
             result.rejected[key] = reason
     if unnamed:
@@ -52,21 +55,32 @@ def read_batch_response(name: str, response: httpx.Response, members: Mapping[st
         written = {str(m.get("email_address") or "").lower() for part in ("new_members", "updated_members")
                    for m in _dicts(body.get(part))}
         for email, key in by_email.items():
-            if email not in written and key not in result.rejected and key not in result.skipped:
+            if email not in written and key not in result.rejected and key not in existing:
                 result.rejected[key] = unnamed
+    return existing
 
 
 def read_member_response(name: str, response: httpx.Response, key: str, result: BatchResult,
-                         redactor: Redactor) -> None:
-    """DELETE or PATCH of one member: 2xx and 404 (already gone) acknowledge, another 4xx rejects."""
+                         redactor: Redactor, *, missing_is_error: bool = False) -> None:
+    """DELETE or PATCH of one member: 2xx and 404 (already gone) acknowledge, another 4xx rejects;
+    with ``missing_is_error`` (a write that needs the member) a 404 rejects too."""
     status = response.status_code
-    if 200 <= status < 300 or status == 404:
+    if 200 <= status < 300 or (status == 404 and not missing_is_error):
         return
     if 400 <= status < 500:
         result.rejected[key] = problem_reason(response, _json(response), redactor)
         return
     raise DestinationError(redactor(f"{name}: Mailchimp answered HTTP {status} {response.reason_phrase}: "
                                     f"{body_snippet(response)}; the member is not acknowledged"))
+
+
+def read_put_response(name: str, response: httpx.Response, key: str, result: BatchResult,
+                      redactor: Redactor) -> dict[str, Any] | None:
+    """``PUT …/members/{hash}``: the member as stored (2xx), else ``None`` with the record rejected (4xx)."""
+    if 200 <= response.status_code < 300:
+        return _json(response)
+    read_member_response(name, response, key, result, redactor, missing_is_error=True)
+    return None
 
 
 def problem_reason(response: httpx.Response, body: Mapping[str, Any], redactor: Redactor) -> str:

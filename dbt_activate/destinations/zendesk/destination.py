@@ -19,15 +19,25 @@ other writes name records by id or external id). Mapped fields named like a stan
 key in ``user_fields``/``organization_fields`` (``zendesk_format``). Creating a record needs a
 ``name``.
 
-One bulk request per batch, then its job is polled (``zendesk_jobs``):
+One bulk request per batch, then its job is polled (``zendesk_jobs``). Endpoints as documented at
+developer.zendesk.com/api-reference/ticketing/users/users/ and
+…/ticketing/organizations/organizations/:
 
-=========  ==============================================================================
-upsert     ``POST /api/v2/{object}/create_or_update_many`` ``{"users": [...]}``, matched on
-           external_id or email
-update     ``PUT /api/v2/{object}/update_many`` by external_id [R]; unknown records are skipped
-clear      ``update_many`` with the mapped fields null (name, email kept); unknown: acknowledged
-delete     ``DELETE /api/v2/{object}/destroy_many?external_ids=…``; unknown: acknowledged
-=========  ==============================================================================
+=============  ==========================================================================
+upsert users   ``POST /api/v2/users/create_or_update_many`` ``{"users": [...]}``, matched on
+               external_id or email
+upsert         Zendesk has no ``organizations/create_or_update_many`` (only users do; the
+organizations  organizations page lists single ``create_or_update``, ``create_many`` and
+               ``update_many``). So: ``GET /api/v2/organizations/show_many?external_ids=…`` (up
+               to 100, "a comma-separated list of … external ids") finds the existing ones, which
+               go to ``update_many``; the others to ``POST …/create_many`` (two jobs)
+update         ``PUT /api/v2/{object}/update_many`` ``{"users": [{"external_id": …, …}]}``: the
+               documented batch update, whose samples name items by ``external_id`` (users:
+               ``{"external_id": "123", "verified": true}``; organizations: ``{"external_id":
+               "2", "notes": …}``); unknown records are skipped
+clear          ``update_many`` with the mapped fields null (name, email kept); unknown: acknowledged
+delete         ``DELETE /api/v2/{object}/destroy_many?external_ids=…``; unknown: acknowledged
+=============  ==========================================================================
 
 A NULL is left out of an item, so Zendesk keeps the value (the sync's ``nulls: clear`` sends null).
 Per-item ``Failed`` results reject their records with Zendesk's error and details. A whole request
@@ -52,7 +62,7 @@ import httpx
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, SyncTarget
 from dbt_activate.delivery import HttpSession, RateLimitHeaders
 from dbt_activate.destinations.base import ConfigKey, Destination
-from dbt_activate.destinations.zendesk.jobs import job_of, read_results, refusal, wait_for
+from dbt_activate.destinations.zendesk.jobs import found_external_ids, job_of, read_results, refusal, wait_for
 from dbt_activate.destinations.zendesk.payload import (
     IDENTITIES,
     FormatError,
@@ -64,6 +74,8 @@ from dbt_activate.errors import ConfigError, DestinationError
 
 MAX_BATCH = 100
 OBJECTS = ("users", "organizations")
+ORGANIZATIONS = "/api/v2/organizations"
+SHOW_MANY = f"{ORGANIZATIONS}/show_many.json"
 _SUBDOMAIN = re.compile(r"^(?:https?://)?([A-Za-z0-9][A-Za-z0-9-]*)(?:\.zendesk\.com)?/?$")
 
 
@@ -75,12 +87,19 @@ class _Prepared:
     body: dict[str, Any] | None = None
     params: dict[str, str] | None = None
 
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        """The bulk items of the body (``{"users": [...]}`` or ``{"organizations": [...]}``), in ``keys`` order."""
+        found = next(iter((self.body or {}).values()), None)
+        return found if isinstance(found, list) else []
+
 
 class ZendeskDestination(Destination):
     kind = "zendesk"
     null_handling = Nulls.OMIT
-    description = ("Zendesk Support users and organizations through the bulk create_or_update_many, "
-                   "update_many and destroy_many jobs (found by external_id, or email for users).")
+    description = ("Zendesk Support users and organizations through the bulk jobs (create_or_update_many for users, "
+                   "show_many + create_many/update_many for organizations, update_many, destroy_many), found by "
+                   "external_id, or email for users.")
     config_keys: ClassVar[tuple[ConfigKey, ...]] = (
         ConfigKey("subdomain", str, help="Your Zendesk subdomain: acme -> https://acme.zendesk.com."),
         ConfigKey("base_url", str, help="API origin instead of subdomain (an emulator in tests, a proxy)."),
@@ -153,19 +172,50 @@ class ZendeskDestination(Destination):
         if not prepared.keys:
             return result
         session = self._session_for_run()
+        if _upserts_organizations(target, batch.operation):
+            for part in await self._split_by_existence(session, prepared, result):
+                await self._run_job(session, part, batch.operation, result)
+        else:
+            await self._run_job(session, prepared, batch.operation, result)
+        return result
+
+    async def _run_job(self, session: HttpSession, prepared: _Prepared, operation: Operation,
+                       result: BatchResult) -> None:
+        """Send one bulk request, poll its job, map its results into ``result``."""
         what = f"{self.name}: {prepared.method} {prepared.path}"
         response = await session.request(prepared.method, prepared.path, json=prepared.body, params=prepared.params)
         if 400 <= response.status_code < 500:
             # The whole request was refused (malformed, too many items): no record of it was written.
             result.rejected.update(dict.fromkeys(prepared.keys, session.redact(refusal(response))))
-            return result
+            return
         if not 200 <= response.status_code < 300:
             raise DestinationError(session.redact(f"{what} answered {refusal(response)}; the batch is not confirmed"))
         job = job_of(response, what)
         results = await wait_for(session, job, interval=float(self.config.get("job_poll_interval", 1.0)),
                                  timeout=float(self.config.get("job_timeout", 300)), what=what)
-        read_results(results, prepared.keys, batch.operation, result, what=what)
-        return result
+        read_results(results, prepared.keys, operation, result, what=what)
+
+    async def _split_by_existence(self, session: HttpSession, prepared: _Prepared,
+                                  result: BatchResult) -> list[_Prepared]:
+        """Organizations upsert: ``show_many`` by external id, then the found ones for ``update_many`` and
+        the others for ``create_many`` (Zendesk has no bulk create-or-update of organizations)."""
+        items = prepared.items
+        wanted = ",".join(str(item["external_id"]) for item in items)
+        what = f"{self.name}: GET {SHOW_MANY}"
+        response = await session.request("GET", SHOW_MANY, params={"external_ids": wanted})
+        if 400 <= response.status_code < 500:
+            result.rejected.update(dict.fromkeys(prepared.keys, session.redact(refusal(response))))
+            return []
+        if not 200 <= response.status_code < 300:
+            raise DestinationError(session.redact(f"{what} answered {refusal(response)}; the batch is not confirmed"))
+        found = found_external_ids(response, what)
+        update = _Prepared("PUT", f"{ORGANIZATIONS}/update_many.json", body={"organizations": []})
+        create = _Prepared("POST", f"{ORGANIZATIONS}/create_many.json", body={"organizations": []})
+        for key, item in zip(prepared.keys, items, strict=True):
+            part = update if str(item["external_id"]).casefold() in found else create
+            part.keys.append(key)
+            part.items.append(item)
+        return [part for part in (update, create) if part.keys]
 
     async def close(self) -> None:
         if self._session is not None:
@@ -174,6 +224,13 @@ class ZendeskDestination(Destination):
 
     def describe_request(self, target: SyncTarget, batch: Batch) -> Mapping[str, Any]:
         prepared = self._prepare(target, batch, BatchResult())
+        if _upserts_organizations(target, batch.operation):
+            return {"method": "GET", "url": self.base_url + SHOW_MANY,
+                    "params": {"external_ids": ",".join(str(i["external_id"]) for i in prepared.items)},
+                    "then": f"PUT {ORGANIZATIONS}/update_many.json with the organizations found, POST "
+                            f"{ORGANIZATIONS}/create_many.json with the others; each job read at "
+                            "GET /api/v2/job_statuses/{id}.json until it is completed",
+                    "body": prepared.body}
         described: dict[str, Any] = {"method": prepared.method, "url": self.base_url + prepared.path}
         if prepared.params:
             described["params"] = prepared.params
@@ -221,6 +278,11 @@ class ZendeskDestination(Destination):
                     kind, identity, r.values.get(identity), target.field_names))
             else:
                 item = _reject_on_error(result, record.key, lambda r=record: build_item(kind, r.values, identity))
+            if item is not None and _upserts_organizations(target, operation) and "," in item["external_id"]:
+                # show_many takes a comma-separated list: such an external id cannot be looked up.
+                result.rejected[record.key] = (f"external_id {item['external_id']!r} cannot be looked up through "
+                                               "organizations/show_many (its external_ids are comma-separated)")
+                continue
             if item is not None:
                 prepared.keys.append(record.key)
                 items.append(item)
@@ -235,6 +297,10 @@ class ZendeskDestination(Destination):
                 secrets=self.secrets(), max_connections=max(2, self.effective_concurrency),
                 rate_limit_headers=RateLimitHeaders("X-Rate-Limit-Remaining"), transport=self._transport)
         return self._session
+
+
+def _upserts_organizations(target: SyncTarget, operation: Operation) -> bool:
+    return target.object == "organizations" and operation is Operation.UPSERT
 
 
 def _reject_on_error(result: BatchResult, key: str, build: Any) -> Any:

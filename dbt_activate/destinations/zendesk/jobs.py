@@ -59,6 +59,20 @@ def job_of(response: httpx.Response, what: str) -> Mapping[str, Any]:
     return job
 
 
+def found_external_ids(response: httpx.Response, what: str) -> set[str]:
+    """The external ids (case-folded: Zendesk compares them case-insensitively) of a 2xx
+    ``organizations/show_many`` answer ``{"organizations": [{"external_id": …}, …]}``."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    found = body.get("organizations") if isinstance(body, Mapping) else None
+    if not isinstance(found, list):
+        raise DestinationError(f"{what} answered HTTP {response.status_code} without organizations: "
+                               f"{body_snippet(response)}; the batch is not confirmed")
+    return {str(o["external_id"]).casefold() for o in found if isinstance(o, Mapping) and o.get("external_id")}
+
+
 def refusal(response: httpx.Response) -> str:
     """Zendesk's reason for refusing a whole request: ``{"error", "description", "details"}``."""
     try:

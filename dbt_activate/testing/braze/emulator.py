@@ -22,6 +22,17 @@ Emulated:
   fields.", "errors": [...]}``. The ``type`` texts besides the identifier one are illustrative.
 - ``POST /users/delete``: one of ``external_ids``, ``user_aliases``, ``braze_ids``,
   ``email_addresses``, ``phone_numbers``, at most 50; ``{"deleted": n, "message": "success"}``.
+  Per braze-inc/braze-docs ``_docs/_api/endpoints/user_data/post_user_delete.md`` @ 577d633f
+  ("Deleting users by email addresses and phone numbers";
+  braze.com/docs/api/endpoints/user_data/post_user_delete), an email or phone entry is an object
+  ``{"email"|"phone": …, "prioritization": [...]}``, the array ordered, its values ``identified``,
+  ``unidentified``, ``most_recently_updated``, with at most one of the first two; anything else
+  (a bare address) is a fatal ``400 {"message": "Bad Request", "errors": [...]}``, the fatal shape
+  of braze.com/docs/api/errors ("400 Bad Request: Bad syntax"). Each prioritization narrows the
+  users sharing the address in order (``identified``: those with an external_id, ``unidentified``:
+  those without, when any; ``most_recently_updated``: the latest); when more than one user is left
+  nobody is deleted ("deleting users will not occur if more than one user matches a
+  prioritization"). The narrowing-only-when-some-match reading is ours [R].
 - Rate limit: ``rate_limit=True`` is 3,000 requests per 3 s (the workspace's ``/users/track`` limit);
   ``/users/delete`` has its own group (``delete_rate_limit=True``: 20,000/min). Every answer carries
   ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` (UTC epoch seconds);
@@ -50,6 +61,7 @@ ARRAYS = ("attributes", "events", "purchases")
 IDENTIFIED_BY = ("external_id", "user_alias", "braze_id", "email", "phone")
 DELETE_FIELDS = {"external_ids": "external_id", "user_aliases": "user_alias", "braze_ids": "braze_id",
                  "email_addresses": "email", "phone_numbers": "phone"}
+PRIORITIZATIONS = ("identified", "unidentified", "most_recently_updated")
 NO_IDENTIFIER = "'external_id' or 'braze_id' or 'user_alias' is required"
 NO_VALID_DATA = "Valid data must be provided in the 'attributes', 'events', or 'purchases' fields."
 _RESERVED = frozenset({"_update_existing_only", "push_token_import", "braze_id", "external_id", "user_alias"})
@@ -229,20 +241,38 @@ class BrazeEmulator(Emulator):
         values = body[given[0]]
         if not isinstance(values, list) or len(values) > 50:
             raise ApiError(400, f"'{given[0]}' must be an array of at most 50 identifiers")
+        kind = DELETE_FIELDS[given[0]]
+        if kind in ("email", "phone"):
+            problems = [f"{given[0]}[{i}]: {p}" for i, v in enumerate(values) if (p := _address_problem(kind, v))]
+            if problems:
+                raise ApiError(400, "Bad Request", errors=problems)
         deleted = 0
         with self.lock:
             self.count_records(len(values))
             for value in values:
-                if given[0] == "user_aliases":
+                users: list[BrazeUser | None]
+                if kind == "user_alias":
                     key = self._identifier({"user_alias": value})
+                    users = [self._find(key)] if key is not None else []
+                elif kind in ("email", "phone"):
+                    users = list(self._prioritized(kind, value[kind], value["prioritization"]))
                 else:
-                    key = (DELETE_FIELDS[given[0]], value)
-                users = ([self._find(key)] if key is not None and key[0] not in ("email", "phone")
-                         else [u for u in self.users.values() if key and u.attributes.get(key[0]) == key[1]])
+                    users = [self._find((kind, value))]
                 for user in users:
                     if user is not None and self.users.pop(user.braze_id, None) is not None:
                         deleted += 1
         return Response.json({"deleted": deleted, "message": "success"}, 201)
+
+    def _prioritized(self, kind: str, address: str, prioritization: list[str]) -> list[BrazeUser]:
+        """The user an email/phone delete names: none when the prioritization leaves several."""
+        found = [u for u in self.users.values() if u.attributes.get(kind) == address]
+        for rule in prioritization:
+            if rule == "most_recently_updated" and found:
+                found = [max(found, key=lambda u: u.updated)]
+            else:
+                narrowed = [u for u in found if (u.external_id is not None) == (rule == "identified")]
+                found = narrowed or found
+        return found if len(found) == 1 else []
 
     # -- vendor shapes -------------------------------------------------------------------------
 
@@ -268,6 +298,20 @@ class BrazeEmulator(Emulator):
             return {}
         return {"X-RateLimit-Limit": str(decision.limit), "X-RateLimit-Remaining": str(decision.remaining),
                 "X-RateLimit-Reset": str(math.ceil(time.time() + decision.reset))}
+
+
+def _address_problem(kind: str, entry: Any) -> str | None:
+    """Why an email/phone entry of /users/delete is not ``{kind: text, "prioritization": [...]}``."""
+    if not isinstance(entry, dict):
+        return f"must be an object with '{kind}' and 'prioritization', got {type(entry).__name__}"
+    if not isinstance(entry.get(kind), str) or not entry[kind]:
+        return f"'{kind}' is required"
+    rules = entry.get("prioritization")
+    if not isinstance(rules, list) or not rules or any(r not in PRIORITIZATIONS for r in rules):
+        return f"'prioritization' must be a non-empty array of {', '.join(PRIORITIZATIONS)}"
+    if "identified" in rules and "unidentified" in rules:
+        return "'prioritization' may hold only one of 'identified' and 'unidentified'"
+    return None
 
 
 def _iso_time(value: Any) -> bool:

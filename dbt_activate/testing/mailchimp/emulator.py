@@ -12,14 +12,32 @@ email; ``DELETE`` archives the member).
 Emulated: ``POST /3.0/lists/{list_id}`` (batch subscribe/update, answered ``200`` with
 ``new_members``, ``updated_members`` and ``errors[{email_address, error, error_code, field,
 field_message}]`` even when members were refused), ``GET|PUT|PATCH|DELETE
-/3.0/lists/{list_id}/members/{subscriber_hash}``, ``GET /3.0/lists/{list_id}/members`` (``count``
-at most 1000, ``offset``), ``GET /3.0/ping``; merge fields of type ``text``, ``number`` and
-``date`` (``YYYY-MM-DD``) declared per emulator; tags; the connection limit (``max_connections``,
-``True`` = 10) answered with a bare 429 problem.
+/3.0/lists/{list_id}/members/{subscriber_hash}``, ``POST …/members/{subscriber_hash}/tags``
+(``{"tags": [{"name", "status": "active"|"inactive"}]}``, ``204``;
+mailchimp.com/developer/marketing/api/list-member-tags), ``GET /3.0/lists/{list_id}/members``
+(``count`` at most 1000, ``offset``), ``GET /3.0/ping``; merge fields of type ``text``, ``number``
+and ``date`` (``YYYY-MM-DD``) declared per emulator; tags; the connection limit
+(``max_connections``, ``True`` = 10) answered with a bare 429 problem.
+
+Status, the consent rule the client must keep (mailchimp.com/developer/marketing/api/list-members/
+add-or-update-list-member and the batch subscribe reference, field descriptions as in Mailchimp's
+API schema, ``spec/marketing.json`` of mailchimp/mailchimp-client-lib-codegen, contracts
+``mailchimp/SOURCE.md``):
+
+- batch subscribe with ``update_existing: true`` applies each member's ``status`` to an existing
+  member ("Whether this batch operation will change existing members' subscription status"), so it
+  re-subscribes someone who unsubscribed; with ``update_existing`` false or absent an existing
+  member is not touched and comes back as ``ERROR_CONTACT_EXISTS``. A batch member has no
+  ``status_if_new`` and needs a ``status``.
+- ``PUT …/members/{hash}`` ("add or update list member"): ``status_if_new`` is the status of a new
+  member ("required only if the email address is not already present on the list"); an existing
+  member keeps its status unless the body carries ``status``. That body has no ``tags`` field, so
+  tags sent there are ignored; tags of an existing member change through the tags endpoint.
 
 Not emulated: interests, marketing permissions, double opt-in e-mails (``pending`` is stored as
 given), ``/batches``, webhooks, merge-field formats other than the three above, the 120-second
-request timeout, the "heavy load" bare 403 [3P].
+request timeout, the "heavy load" bare 403 [3P], the "Member In Compliance State" 400 that refuses
+to subscribe someone who unsubscribed through Mailchimp's own link [3P Q&A].
 """
 
 from __future__ import annotations
@@ -102,6 +120,7 @@ class MailchimpEmulator(Emulator):
         self.route("GET", _MEMBER, self._get)
         self.route("PUT", _MEMBER, self._put, writes=True)
         self.route("PATCH", _MEMBER, self._patch, writes=True)
+        self.route("POST", _MEMBER + r"/tags", self._tags, writes=True)
         self.route("DELETE", _MEMBER, self._archive)
 
     # -- accessors for tests -------------------------------------------------------------------
@@ -239,8 +258,10 @@ class MailchimpEmulator(Emulator):
             email = str(body.get("email_address") or (found.email if found else ""))
             if subscriber_hash(email) != req.params["hash"].lower():
                 raise ApiError(400, "The email address does not match the subscriber hash.", "Invalid Resource")
+            # The PUT body has no `tags` (they have their own endpoint): whatever is sent there is ignored.
+            item = {k: v for k, v in body.items() if k != "tags"}
             try:
-                member = self._subscribe(audience, {**body, "email_address": email, "status": status}, True,
+                member = self._subscribe(audience, {**item, "email_address": email, "status": status}, True,
                                          False)[1]
             except _MemberError as err:
                 raise ApiError(400, err.message, "Invalid Resource",
@@ -263,6 +284,27 @@ class MailchimpEmulator(Emulator):
                 member.status = str(body["status"])
             member.last_changed = _now()
             return Response.json(member.view(req.params["list_id"], self.merge_types))
+
+    def _tags(self, req: Request) -> Response:
+        """Activate or deactivate a member's tags; ``204`` without a body."""
+        body = req.json_object()
+        tags = body.get("tags")
+        if not isinstance(tags, list) or not all(
+                isinstance(t, dict) and isinstance(t.get("name"), str) and t.get("status") in ("active", "inactive")
+                for t in tags):
+            raise ApiError(400, "The resource submitted could not be validated.", "Invalid Resource",
+                           errors=[{"field": "tags", "message": "Schema describes array of {name, status}"}])
+        with self.lock:
+            member = self._member(req)
+            if member is None:
+                raise ApiError(404, "The requested resource could not be found.", "Resource Not Found")
+            for tag in tags:
+                if tag["status"] == "active" and tag["name"] not in member.tags:
+                    member.tags.append(tag["name"])
+                elif tag["status"] == "inactive" and tag["name"] in member.tags:
+                    member.tags.remove(tag["name"])
+            member.last_changed = _now()
+        return Response.empty(204)
 
     def _archive(self, req: Request) -> Response:
         with self.lock:

@@ -10,17 +10,33 @@ developer.zendesk.com/api-reference/introduction/rate-limits (per-minute account
 Enterprise 700 = ``rate_limit=True``; headers ``X-Rate-Limit``/``X-Rate-Limit-Remaining``; 429 with
 ``Retry-After`` in seconds).
 
-Emulated: ``POST /api/v2/{users|organizations}/create_or_update_many`` (at most 100 items, matched
-by ``id``, ``external_id`` or, for users, ``email``), ``PUT …/update_many`` (items by ``id`` or
-``external_id``), ``DELETE …/destroy_many?ids=|external_ids=`` (at most 100), all answering
-``{"job_status": {...}}``; ``GET /api/v2/job_statuses/{id}``; ``GET /api/v2/{users|organizations}/{id}``.
-Paths may end in ``.json``. Auth: Basic ``{email}/token:{api_token}`` or an OAuth Bearer token.
+Endpoints, as the reference pages list them (developer.zendesk.com/api-reference/ticketing/users/users/
+and …/ticketing/organizations/organizations/, read in their 2025 form):
+
+- ``POST /api/v2/users/create_or_update_many``: at most 100 users, matched by ``id``,
+  ``external_id`` or ``email``. Users only: the organizations page has no such endpoint, so
+  ``POST /api/v2/organizations/create_or_update_many`` answers Zendesk's 404 for an unknown route.
+- ``POST /api/v2/{users|organizations}/create_many``: at most 100 new records ("Accepts an array of
+  up to 100 organization objects"); an item whose external id or email is taken fails.
+- ``POST /api/v2/{users|organizations}/create_or_update``: ONE record, ``{"organization": {...}}``,
+  matched by ``id`` or ``external_id`` ("Name is not available as a matching criteria"); answers
+  ``201`` when it created, ``200`` when it updated, with the record. Not a job.
+- ``PUT …/update_many``: the batch form ``{"users": [{"id"|"external_id": …, …}]}`` (the pages'
+  samples: users ``{"external_id": "123", "verified": true}``, organizations ``{"external_id": "2",
+  "notes": …}``) and the bulk form ``?ids=|external_ids=`` with one ``{"user": {...}}`` applied to
+  each.
+- ``DELETE …/destroy_many?ids=|external_ids=`` (at most 100).
+- ``GET …/show_many?ids=|external_ids=`` (at most 100): ``{"organizations": [...], "count": n}``.
+- ``GET /api/v2/job_statuses/{id}``; ``GET /api/v2/{users|organizations}/{id}``.
+
+Bulk writes answer ``{"job_status": {...}}``. Paths may end in ``.json``. Auth: Basic
+``{email}/token:{api_token}`` or an OAuth Bearer token.
 
 The work of a job is done when it is queued; the job reports ``queued`` in the answer to the bulk
 request and in the first ``job_polls`` reads of its status (default 1), then ``completed`` with its
 results, so a client must poll.
-Organizations' ``create_or_update_many`` is listed by a third-party client [3P]; the result shape
-of update/destroy jobs and the ``RecordNotFound`` error of an unknown item are assumptions [R].
+The result shape of create/update/destroy jobs and the ``RecordNotFound`` error of an unknown item
+are assumptions [R].
 
 Not emulated: tickets, identities, user merges, search and incremental exports, the limit of 30
 concurrent background jobs [R], High Volume add-on headers, Zendesk's 10,000-page list cap.
@@ -70,7 +86,12 @@ class ZendeskEmulator(Emulator):
         self.jobs: dict[str, dict[str, Any]] = {}
         self._job_ids = itertools.count(1)
         self._jobs_lock = threading.Lock()
-        self.route("POST", rf"/api/v2/{KINDS}/create_or_update_many{JSON}", self._create_or_update_many, writes=True)
+        # Users only: Zendesk has no organizations/create_or_update_many (an unknown route: 404).
+        self.route("POST", rf"/api/v2/(?P<kind>users)/create_or_update_many{JSON}", self._create_or_update_many,
+                   writes=True)
+        self.route("POST", rf"/api/v2/{KINDS}/create_many{JSON}", self._create_many, writes=True)
+        self.route("POST", rf"/api/v2/{KINDS}/create_or_update{JSON}", self._create_or_update, writes=True)
+        self.route("GET", rf"/api/v2/{KINDS}/show_many{JSON}", self._show_many)
         self.route("PUT", rf"/api/v2/{KINDS}/update_many{JSON}", self._update_many, writes=True)
         self.route("DELETE", rf"/api/v2/{KINDS}/destroy_many{JSON}", self._destroy_many, writes=True)
         self.route("GET", rf"/api/v2/job_statuses/(?P<id>[0-9a-f]+){JSON}", self._job_status)
@@ -112,12 +133,77 @@ class ZendeskEmulator(Emulator):
                 results.append(self._one(req, index, len(items), lambda i=item: self.store.upsert(kind, i)))
         return self._queue(req, f"bulk_create_or_update_{kind}", results)
 
+    def _create_many(self, req: Request) -> Response:
+        kind, items = self._items(req)
+        results: list[dict[str, Any]] = []
+        with self.lock:
+            for index, item in enumerate(items):
+                results.append(self._one(req, index, len(items), lambda i=item: self._create(kind, i)))
+        return self._queue(req, f"bulk_create_{kind}", results)
+
+    def _create(self, kind: str, item: Any) -> tuple[str, dict[str, Any]]:
+        if not isinstance(item, dict):
+            raise ItemFailed("InvalidValue", "each item must be a JSON object")
+        return "Created", self.store.create(kind, item)
+
+    def _create_or_update(self, req: Request) -> Response:
+        """One record, at once (no job): 201 with it when created, 200 when updated."""
+        kind, singular = req.params["kind"], req.params["kind"][:-1]
+        item = req.json_object().get(singular)
+        if not isinstance(item, dict):
+            raise ApiError(400, f"{singular} must be an object", "InvalidValue")
+        self.count_records(1)
+        with self.lock:
+            # Matched by id or external id only ("Name is not available as a matching criteria").
+            found = self.store.find(kind, item, by_email=kind == "users")
+            try:
+                record = self.store.create(kind, item) if found is None else self.store.update(kind, found, item)
+            except ItemFailed as exc:
+                raise ApiError(422, str(exc), "RecordInvalid") from None
+            return Response.json({singular: _copy(record)}, 201 if found is None else 200)
+
+    def _show_many(self, req: Request) -> Response:
+        kind = req.params["kind"]
+        wanted = self._named_by_query(req)
+        with self.lock:
+            found = [_copy(r) for r in (self.store.find(kind, item, by_email=False) for item in wanted) if r]
+        return Response.json({kind: found, "next_page": None, "previous_page": None, "count": len(found)})
+
+    def _named_by_query(self, req: Request) -> list[dict[str, Any]]:
+        """``?ids=`` or ``?external_ids=`` (comma-separated, 1 to 100) as items naming records."""
+        wanted: list[dict[str, Any]] = []
+        for value in (v for v in (req.arg("ids") or "").split(",") if v.strip()):
+            if not value.strip().isdigit():
+                raise ApiError(400, f"ids: {value!r} is not an id", "InvalidValue")
+            wanted.append({"id": int(value)})
+        wanted.extend({"external_id": v} for v in (req.arg("external_ids") or "").split(",") if v.strip())
+        if not wanted or len(wanted) > MAX_ITEMS:
+            raise ApiError(400, f"give 1 to {MAX_ITEMS} ids or external_ids", "InvalidValue")
+        return wanted
+
     def _update_many(self, req: Request) -> Response:
+        if req.arg("ids") or req.arg("external_ids"):
+            return self._bulk_update(req)
         kind, items = self._items(req)
         results: list[dict[str, Any]] = []
         with self.lock:
             for index, item in enumerate(items):
                 results.append(self._one(req, index, len(items), lambda i=item: self._update(kind, i)))
+        return self._queue(req, f"bulk_update_{kind}", results)
+
+    def _bulk_update(self, req: Request) -> Response:
+        """``?ids=|external_ids=`` with one ``{"user": {...}}``: the same change to each record named."""
+        kind, singular = req.params["kind"], req.params["kind"][:-1]
+        change = req.json_object().get(singular)
+        if not isinstance(change, dict):
+            raise ApiError(400, f"{singular} must be an object", "InvalidValue")
+        wanted = self._named_by_query(req)
+        self.count_records(len(wanted))
+        fields = {k: v for k, v in change.items() if k not in ("id", "external_id")}
+        results: list[dict[str, Any]] = []
+        with self.lock:
+            for index, named in enumerate(wanted):
+                results.append(self._one(req, index, len(wanted), lambda n=named: self._update(kind, {**fields, **n})))
         return self._queue(req, f"bulk_update_{kind}", results)
 
     def _update(self, kind: str, item: Any) -> tuple[str, dict[str, Any]]:
@@ -130,16 +216,7 @@ class ZendeskEmulator(Emulator):
 
     def _destroy_many(self, req: Request) -> Response:
         kind = req.params["kind"]
-        ids = [v for v in (req.arg("ids") or "").split(",") if v.strip()]
-        external_ids = [v for v in (req.arg("external_ids") or "").split(",") if v.strip()]
-        wanted: list[dict[str, Any]] = []
-        for value in ids:
-            if not value.strip().isdigit():
-                raise ApiError(400, f"ids: {value!r} is not an id", "InvalidValue")
-            wanted.append({"id": int(value)})
-        wanted.extend({"external_id": value} for value in external_ids)
-        if not wanted or len(wanted) > MAX_ITEMS:
-            raise ApiError(400, f"give 1 to {MAX_ITEMS} ids or external_ids", "InvalidValue")
+        wanted = self._named_by_query(req)
         self.count_records(len(wanted))
         results: list[dict[str, Any]] = []
         with self.lock:

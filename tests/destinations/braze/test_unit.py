@@ -171,6 +171,32 @@ def test_delete_is_sent_in_requests_of_50_and_missing_users_are_acknowledged(emu
     assert emu.records() == []
 
 
+def test_delete_by_email_or_phone_sends_objects_with_a_prioritization(emu: BrazeEmulator) -> None:
+    # braze-docs post_user_delete.md: an email or phone entry is {"email": …, "prioritization": [...]};
+    # the emulator refuses bare addresses with Braze's fatal 400, as Braze does.
+    older = emu.add_user("u1", email="ada@example.com", name="Ada (identified)")
+    newer = emu.add_user(None, email="ada@example.com", name="Ada (by email)")
+    emu.add_user(None, phone="+15551234567", name="Bob")
+    by_email = target(Mode.MIRROR, identity=("email",), fields=("email", "name"))
+    described = braze().describe_request(by_email, Batch(Operation.DELETE, [Record("1", {"email": "ada@example.com"})]))
+    assert described["body"] == {"email_addresses": [
+        {"email": "ada@example.com", "prioritization": ["most_recently_updated"]}]}
+    assert write(braze(emu), Operation.DELETE, [Record("1", {"email": "ada@example.com"})], by_email) == BatchResult()
+    remaining = {u["braze_id"] for u in emu.records()}
+    assert newer not in remaining and older in remaining  # the profile a by-email write updates
+    by_phone = target(Mode.MIRROR, identity=("phone",), fields=("phone", "name"))
+    assert write(braze(emu), Operation.DELETE, [Record("2", {"phone": "+15551234567"})], by_phone) == BatchResult()
+    assert [u["braze_id"] for u in emu.records()] == [older]
+
+
+def test_a_prioritization_that_leaves_several_users_deletes_none(emu: BrazeEmulator) -> None:
+    kept = {emu.add_user(f"u{i}", email="shared@example.com") for i in (1, 2)}
+    by_email = target(Mode.MIRROR, identity=("email",), fields=("email",))
+    dest = braze(emu, delete_prioritization=["identified"])
+    assert write(dest, Operation.DELETE, [Record("1", {"email": "shared@example.com"})], by_email) == BatchResult()
+    assert {u["braze_id"] for u in emu.records()} == kept
+
+
 def test_deletes_use_their_own_20000_per_minute_limit_not_the_track_limiter(emu: BrazeEmulator) -> None:
     async def no_wait(seconds: float) -> None:
         raise AssertionError(f"a delete waited {seconds:g}s for the /users/track limiter")
@@ -266,7 +292,10 @@ def test_emulator_caps_objects_per_array_or_in_total() -> None:
 
 
 @pytest.mark.parametrize("config", [{"batch_size": 76}, {"batch_size": 0}, {"base_url": "rest.iad-01.braze.com"},
-                                    {"identify_by": "phone_number"}, {"identify_by": "user_alias"}])
+                                    {"identify_by": "phone_number"}, {"identify_by": "user_alias"},
+                                    {"delete_prioritization": []}, {"delete_prioritization": ["newest"]},
+                                    {"delete_prioritization": ["identified", "unidentified"]},
+                                    {"delete_prioritization": "most_recently_updated"}])
 def test_bad_config_is_a_config_error_naming_the_key(config: dict[str, Any]) -> None:
     with pytest.raises(ConfigError) as caught:
         braze(**config)

@@ -1,4 +1,5 @@
-"""MailchimpDestination against httpx.MockTransport: request shapes, per-member results, config."""
+"""MailchimpDestination: request shapes and per-member results against httpx.MockTransport; the
+consent rule (an existing member's status is never changed) against MailchimpEmulator over HTTP."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from dbt_activate.core.types import Batch, BatchResult, FieldSpec, Mode, Operati
 from dbt_activate.destinations.base import load_destination_type
 from dbt_activate.destinations.mailchimp.destination import MailchimpDestination, merge_value
 from dbt_activate.errors import ConfigError, DestinationError, RetryableDestinationError
+from dbt_activate.testing.mailchimp.emulator import MailchimpEmulator
 
 KEY = "0123456789abcdef0123456789abcdef-us6"
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -103,13 +105,13 @@ def test_the_identity_must_be_one_field() -> None:
 # -- requests -------------------------------------------------------------------------------------
 
 
-def test_upsert_sends_one_batch_subscribe_with_merge_fields_and_tags() -> None:
+def test_upsert_adds_new_members_in_one_batch_subscribe_that_never_updates_existing_ones() -> None:
     handler, seen = recording()
     assert write(mailchimp(handler), Batch(Operation.UPSERT, [person(1), person(2, tags="a, b")])) == BatchResult()
     (request,) = seen
     assert (request.method, request.url.host, request.url.path) == ("POST", "us6.api.mailchimp.com", "/3.0/lists/L1")
     assert request.headers["Authorization"] == "Basic " + base64.b64encode(f"dbt-activate:{KEY}".encode()).decode()
-    assert json.loads(request.content) == {"update_existing": True, "members": [
+    assert json.loads(request.content) == {"update_existing": False, "members": [
         {"email_address": "U1@Example.com", "status": "subscribed", "merge_fields": {"FNAME": "Name 1", "SCORE": 1},
          "tags": ["vip"]},
         {"email_address": "U2@Example.com", "status": "subscribed", "merge_fields": {"FNAME": "Name 2", "SCORE": 2},
@@ -125,12 +127,13 @@ def test_a_null_merge_field_is_sent_empty_only_when_the_sync_clears_nulls() -> N
     assert member["merge_fields"] == {"FNAME": "", "SCORE": 1} and "tags" not in member
 
 
-def test_create_does_not_update_existing_and_sync_tags_is_sent_on_upsert_only() -> None:
+def test_no_batch_subscribe_ever_updates_existing_members() -> None:
+    # update_existing: true would apply `status` to existing members: an unsubscribe undone.
     handler, seen = recording()
-    write(mailchimp(handler, sync_tags=True), Batch(Operation.CREATE, [person(1)]))
-    write(mailchimp(handler, sync_tags=True), Batch(Operation.UPSERT, [person(1)]))
-    assert json.loads(seen[0].content)["update_existing"] is False and "sync_tags" not in json.loads(seen[0].content)
-    assert json.loads(seen[1].content)["sync_tags"] is True
+    for operation in (Operation.CREATE, Operation.UPSERT):
+        write(mailchimp(handler, sync_tags=True), Batch(operation, [person(1)]))
+    assert [json.loads(r.content)["update_existing"] for r in seen] == [False, False]
+    assert not any("sync_tags" in json.loads(r.content) for r in seen)
 
 
 def test_a_status_column_overrides_the_configured_status() -> None:
@@ -148,6 +151,33 @@ def test_member_errors_reject_their_records_by_address() -> None:
          "field": "SCORE", "field_message": "Please enter a number"}]})
     result = write(mailchimp(recording(answer)[0]), Batch(Operation.UPSERT, [person(1), person(2)]))
     assert result.rejected == {"2": "ERROR_GENERIC: Your merge fields were invalid. (SCORE: Please enter a number)"}
+
+
+def test_an_existing_member_is_updated_by_put_with_status_if_new_and_no_status() -> None:
+    exists = httpx.Response(200, json={"errors": [{"email_address": "U1@Example.com",
+                                                   "error_code": "ERROR_CONTACT_EXISTS",
+                                                   "error": "U1@Example.com is already a list member."}]})
+    stored = httpx.Response(200, json={"email_address": "u1@example.com", "status": "unsubscribed",
+                                       "tags": [{"id": 1, "name": "old"}, {"id": 2, "name": "vip"}]})
+    handler, seen = recording(exists, stored, httpx.Response(204))
+    result = write(mailchimp(handler, status="pending", sync_tags=True), Batch(Operation.UPSERT, [person(1)]))
+    assert result == BatchResult()
+    subscribe, put, tags = seen
+    assert json.loads(subscribe.content)["update_existing"] is False
+    assert (put.method, put.url.path) == ("PUT", f"/3.0/lists/L1/members/{md5('u1@example.com')}")
+    assert json.loads(put.content) == {"email_address": "U1@Example.com", "status_if_new": "pending",
+                                       "merge_fields": {"FNAME": "Name 1", "SCORE": 1}}
+    assert (tags.method, tags.url.path) == ("POST", put.url.path + "/tags")
+    assert json.loads(tags.content) == {"tags": [{"name": "vip", "status": "active"},
+                                                 {"name": "old", "status": "inactive"}]}
+
+
+def test_a_refused_put_rejects_its_record_with_mailchimps_problem() -> None:
+    exists = httpx.Response(200, json={"errors": [{"email_address": "u1@example.com",
+                                                   "error_code": "ERROR_CONTACT_EXISTS", "error": "exists"}]})
+    refused = httpx.Response(400, json={"title": "Invalid Resource", "detail": "Your merge fields were invalid."})
+    result = write(mailchimp(recording(exists, refused)[0]), Batch(Operation.UPSERT, [person(1, tags=None)]))
+    assert result.rejected == {"1": "Invalid Resource: Your merge fields were invalid."}
 
 
 def test_an_existing_member_is_skipped_by_create() -> None:
@@ -218,6 +248,7 @@ def test_describe_request_shows_the_batch_and_per_member_urls() -> None:
     dest = mailchimp(recording()[0])
     upsert = dest.describe_request(target(), Batch(Operation.UPSERT, [person(1)]))
     assert upsert["url"] == "https://us6.api.mailchimp.com/3.0/lists/L1" and upsert["body"]["members"]
+    assert "status_if_new" in upsert["then"]
     delete = dest.describe_request(target(Mode.MIRROR), Batch(Operation.DELETE, [Record("1", {"email": "a@b.co"})]))
     assert delete["requests"][0]["method"] == "DELETE" and delete["requests"][0]["url"].endswith(md5("a@b.co"))
 
@@ -229,3 +260,52 @@ def test_describe_request_shows_the_batch_and_per_member_urls() -> None:
 ])
 def test_merge_values(value: Any, expected: Any) -> None:
     assert merge_value(value) == expected
+
+
+# -- the consent rule, against the emulator over HTTP -------------------------------------------
+
+
+def emulated(emu: MailchimpEmulator, **config: Any) -> MailchimpDestination:
+    return MailchimpDestination("news", {"type": "mailchimp", "api_key": KEY, "base_url": emu.base_url,
+                                         "timeout": 5, **config})
+
+
+def audience(emu: MailchimpEmulator) -> dict[str, tuple[str, str, list[str]]]:
+    return {m["email_address"]: (m["status"], m["merge_fields"]["FNAME"], [t["name"] for t in m["tags"]])
+            for m in emu.members("L1")}
+
+
+def test_upsert_never_changes_an_existing_members_status() -> None:
+    # The unsubscribed member gets the new name but stays unsubscribed; the new member gets the
+    # configured status; nobody is rejected.
+    with MailchimpEmulator(token=KEY, list_ids=["L1"], merge_fields={"SCORE": "number"}) as emu:
+        emu.add_members("L1", [
+            {"email_address": "u1@example.com", "status": "unsubscribed", "merge_fields": {"FNAME": "Old"}},
+            {"email_address": "u2@example.com", "status": "cleaned", "tags": ["old"]}])
+        records = [person(1, email="u1@example.com"), person(2, email="u2@example.com"),
+                   person(3, email="u3@example.com")]
+        assert write(emulated(emu, status="pending"), Batch(Operation.UPSERT, records)) == BatchResult()
+        assert audience(emu) == {"u1@example.com": ("unsubscribed", "Name 1", ["vip"]),
+                                 "u2@example.com": ("cleaned", "Name 2", ["old", "vip"]),
+                                 "u3@example.com": ("pending", "Name 3", ["vip"])}
+        assert emu.errors == []
+
+
+def test_a_mapped_status_column_is_the_only_way_to_change_an_existing_status() -> None:
+    with MailchimpEmulator(token=KEY, list_ids=["L1"]) as emu:
+        emu.add_members("L1", [{"email_address": f"u{i}@example.com", "status": "unsubscribed"} for i in (1, 2)])
+        tgt = target(fields=("email", "fname", "status"))
+        records = [Record("1", {"email": "u1@example.com", "fname": "A", "status": "subscribed"}),
+                   Record("2", {"email": "u2@example.com", "fname": "B"})]  # NULL status: left out
+        assert write(emulated(emu), Batch(Operation.UPSERT, records), tgt) == BatchResult()
+        assert audience(emu) == {"u1@example.com": ("subscribed", "A", []), "u2@example.com": ("unsubscribed", "B", [])}
+        assert emu.errors == []
+
+
+def test_sync_tags_replaces_an_existing_members_tags_through_the_tags_endpoint() -> None:
+    with MailchimpEmulator(token=KEY, list_ids=["L1"], merge_fields={"SCORE": "number"}) as emu:
+        emu.add_members("L1", [{"email_address": "u1@example.com", "status": "subscribed", "tags": ["old", "vip"]}])
+        batch = Batch(Operation.UPSERT, [person(1, email="u1@example.com", tags=["new"])])
+        assert write(emulated(emu, sync_tags=True), batch) == BatchResult()
+        assert audience(emu)["u1@example.com"][2] == ["new"]
+        assert emu.errors == []

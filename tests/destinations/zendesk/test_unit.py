@@ -164,15 +164,50 @@ def test_oauth_token_is_sent_as_bearer(emu: ZendeskEmulator) -> None:
 
 
 def test_organizations_are_upserted_and_deleted_by_external_id(emu: ZendeskEmulator) -> None:
+    # No organizations/create_or_update_many exists (the emulator 404s it, as Zendesk does): show_many
+    # finds the existing ones by external id, update_many updates them, create_many adds the rest.
+    [existing] = emu.add_records("organizations", [{"name": "Old name", "external_id": "o1"}])
     tgt = target("organizations", Mode.MIRROR, fields=("external_id", "name", "tier"))
     dest = ZendeskDestination("zd", config(emu))
     orgs = [Record(str(i), {"external_id": f"O{i}", "name": f"Org {i}", "tier": "gold"}) for i in (1, 2)]
     assert run(dest, tgt, Operation.UPSERT, orgs) == BatchResult()
-    assert [(o["name"], o["organization_fields"]["tier"]) for o in emu.records("organizations")] == [
-        ("Org 1", "gold"), ("Org 2", "gold")]
+    assert [(o["id"] == existing, o["name"], o["organization_fields"]["tier"])
+            for o in emu.records("organizations")] == [(True, "Org 1", "gold"), (False, "Org 2", "gold")]
+    writes = {path: n for path, n in emu.counters.by_path.items() if not path.startswith("/api/v2/job_statuses/")}
+    assert writes == {"/api/v2/organizations/show_many.json": 1, "/api/v2/organizations/update_many.json": 1,
+                      "/api/v2/organizations/create_many.json": 1}
     gone = [Record("1", {"external_id": "O1"}), Record("9", {"external_id": "O9"})]
     assert run(dest, tgt, Operation.DELETE, gone) == BatchResult()  # O9 was never there: acknowledged
     assert [o["external_id"] for o in emu.records("organizations")] == ["O2"]
+
+
+def test_an_organization_that_fails_to_be_created_is_rejected_with_zendesks_reason(emu: ZendeskEmulator) -> None:
+    tgt = target("organizations", fields=("external_id", "name"))
+    records = [Record("1", {"external_id": "o1"}), Record("2", {"external_id": "o2", "name": "Two"}),
+               Record("3", {"external_id": "a,b", "name": "Comma"})]
+    result = run(ZendeskDestination("zd", config(emu)), tgt, Operation.UPSERT, records)
+    assert result.rejected == {
+        "1": "OrganizationCreateError: Name: cannot be blank",
+        "3": "external_id 'a,b' cannot be looked up through organizations/show_many (its external_ids are "
+             "comma-separated)"}
+    assert [o["external_id"] for o in emu.records("organizations")] == ["o2"]
+
+
+def test_update_names_users_and_organizations_by_external_id_in_update_many(emu: ZendeskEmulator) -> None:
+    # The documented batch update: {"organizations": [{"external_id": "2", "notes": …}]} (Zendesk's
+    # organizations and users pages name items by external_id in their update_many samples).
+    emu.add_records("organizations", [{"name": "Acme", "external_id": "o1"}])
+    tgt = target("organizations", Mode.UPDATE, fields=("external_id", "notes"))
+    dest = ZendeskDestination("zd", config(emu))
+    described = dest.describe_request(tgt, Batch(Operation.UPDATE, [Record("1", {"external_id": "o1", "notes": "n"})]))
+    assert (described["method"], described["url"], described["body"]) == (
+        "PUT", f"{emu.base_url}/api/v2/organizations/update_many.json",
+        {"organizations": [{"external_id": "o1", "notes": "n"}]})
+    result = run(dest, tgt, Operation.UPDATE, [Record("1", {"external_id": "O1", "notes": "n"}),
+                                               Record("2", {"external_id": "o2", "notes": "x"})])
+    assert result == BatchResult(skipped={"2": "no such Zendesk record (RecordNotFound: no organization with "
+                                               "external_id 'o2')"})
+    assert [o["notes"] for o in emu.records("organizations")] == ["n"]
 
 
 def test_a_throttled_request_is_retryable_after_retry_after(emu: ZendeskEmulator) -> None:
@@ -277,6 +312,12 @@ def test_describe_request_shows_the_bulk_body_and_the_polling() -> None:
     assert json.dumps(described["body"]) == json.dumps({"users": [
         {"external_id": "E1", "name": "User 1", "email": "u1@example.com", "user_fields": {"plan": "pro"}}]})
     assert "job_statuses" in described["then"]
+    tgt = target("organizations", fields=("external_id", "name"))
+    orgs = dest.describe_request(tgt, Batch(Operation.UPSERT, [Record("1", {"external_id": "o1", "name": "A"}),
+                                                               Record("2", {"external_id": "o2", "name": "B"})]))
+    assert (orgs["method"], orgs["url"], orgs["params"]) == (
+        "GET", "https://acme.zendesk.com/api/v2/organizations/show_many.json", {"external_ids": "o1,o2"})
+    assert "update_many" in orgs["then"] and "create_many" in orgs["then"]
 
 
 def test_a_throttled_job_poll_keeps_polling_instead_of_resubmitting_the_bulk_write() -> None:
