@@ -187,10 +187,12 @@ def refusal(response: httpx.Response, prepared: Prepared, operation: Operation,
     if any(_keys_of(d, prepared) for d in details):
         return None
     category = _category(body) or f"HTTP {status}"
-    problems = [*_listed_problems(str(body.get("message") or "")),
-                *(Problem(str(d["in"]), str(d.get("message") or ""), str(d.get("code") or ""))
-                  for d in details if d.get("in"))]
-    if status != 409 and category not in CONFLICTS and not problems:
+    conflict = status == 409 or category in CONFLICTS
+    problems = _listed_problems(str(body.get("message") or ""))
+    if conflict:  # the 2024 body: errors[{message, in: "email"}]; a 400's `in` may name a request part
+        problems += [Problem(str(d["in"]), str(d.get("message") or ""), str(d.get("code") or ""))
+                     for d in details if d.get("in")]
+    elif not problems:
         return None  # request-level: every part of the batch would be refused alike
     if not body.get("message"):
         body = {**body, "message": body_snippet(response)}

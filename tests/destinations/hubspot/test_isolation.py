@@ -143,9 +143,13 @@ def test_the_extra_requests_of_a_batch_are_bounded() -> None:
 def test_a_request_level_400_is_not_taken_apart() -> None:
     invalid_id = httpx.Response(400, json={"status": "error", "category": "VALIDATION_ERROR", "correlationId": "c",
                                            "message": "Unable to perform update/upsert by non-unique 0-1 property"})
-    handler, seen = recording(invalid_id)
-    result = write(hubspot(handler), people(10))
-    assert len(seen) == 1 and len(result.rejected) == 10
+    malformed = httpx.Response(400, json={"status": "error", "category": "VALIDATION_ERROR", "correlationId": "c",
+                                          "message": "Invalid input JSON on line 1",
+                                          "errors": [{"message": "must not be null", "in": "inputs"}]})
+    for refused in (invalid_id, malformed):
+        handler, seen = recording(refused)
+        result = write(hubspot(handler), people(10))
+        assert len(seen) == 1 and len(result.rejected) == 10
 
 
 def test_create_skips_contacts_that_exist_in_hubspots_2024_409_and_207_shapes() -> None:
