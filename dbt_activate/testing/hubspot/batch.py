@@ -47,9 +47,7 @@ if TYPE_CHECKING:
 
 MAX_INPUTS = 100
 MAX_READ_WITH_HISTORY = 50
-
-
-CONFLICT = "OBJECT_ALREADY_EXISTS"
+CONFLICT = "OBJECT_ALREADY_EXISTS"  # the category of HubSpot's 409 since 2024 (the module's sources)
 _NOUNS = {"contacts": "contact", "companies": "company", "deals": "deal"}
 
 
