@@ -113,7 +113,8 @@ class Reporter:
         """One HTTP request for ``-v``: method, path (no query string), status and duration only."""
         if self._verbose:
             status = "no response" if log.status is None else str(log.status)
-            self._print(f"[dim]  http {log.method} {escape(log.path)} {status} {log.duration * 1000:.0f}ms[/]")
+            note = f" ({escape(log.note)})" if log.note else ""
+            self._print(f"[dim]  http {log.method} {escape(log.path)} {status} {log.duration * 1000:.0f}ms{note}[/]")
 
     def warning(self, message: str) -> None:
         self._print(f"[yellow]Warning:[/] {escape(message)}")

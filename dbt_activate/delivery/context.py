@@ -28,6 +28,7 @@ class RequestLog:
     path: str
     status: int | None  # None when no response came back (timeout, dropped connection)
     duration: float  # seconds
+    note: str = ""  # why the destination made this request when it is not a plain batch (e.g. a split)
 
 
 @dataclass(frozen=True)

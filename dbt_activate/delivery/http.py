@@ -170,8 +170,12 @@ class HttpSession:
         content: bytes | None = None,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        note: str = "",
     ) -> httpx.Response:
-        """Send one request (after the rate limiter allows it); map failures as the module says."""
+        """Send one request (after the rate limiter allows it); map failures as the module says.
+
+        ``note`` goes with the request's line in the ``-v`` log: what the request is for when that is
+        not the plain batch (never a value from a record: it must hold no personal data or secret)."""
         limiter = self._limiter or current_limiter()
         try:
             request = self._client.build_request(method, url, json=json, content=content, params=params,
@@ -185,9 +189,9 @@ class HttpSession:
             try:
                 response = await self._client.send(request)
             except httpx.HTTPError as exc:
-                self._log(method, request.url.path, None, started)
+                self._log(method, request.url.path, None, started, note)
                 raise self._transport_error(what, exc) from exc
-        self._log(method, request.url.path, response.status_code, started)
+        self._log(method, request.url.path, response.status_code, started, note)
         if limiter is not None and self._rate_limit_headers is not None:
             seen = self._rate_limit_headers.read(response.headers)
             if seen is not None:
@@ -228,10 +232,10 @@ class HttpSession:
             return RetryableDestinationError(f"{what}: connection failed or dropped ({detail})")
         return DestinationError(f"{what}: {detail}")
 
-    def _log(self, method: str, path: str, status: int | None, started: float) -> None:
+    def _log(self, method: str, path: str, status: int | None, started: float, note: str = "") -> None:
         if self._on_request is not None:
             self._on_request(RequestLog(method=method, path=self.redact(path), status=status,
-                                        duration=time.perf_counter() - started))
+                                        duration=time.perf_counter() - started, note=self.redact(note)))
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -147,6 +147,38 @@ def test_update_changes_existing_contacts_and_skips_the_others(project: Project,
     assert stored["user5@example.com"]["full_name"] == "Old"
 
 
+def test_bad_emails_cost_one_request_each_and_debug_shows_the_splits(project: Project, emu: HubSpotEmulator) -> None:
+    """Issue 17: HubSpot refuses a batch whole for one invalid email; the other 99 rows still arrive."""
+    rows = seed_rows(1000)
+    bad = (5, 350, 777)  # three batches of 100
+    for i in bad:
+        rows[i - 1]["email"] = f"user{i}@example"
+    project.write(rows, activate("upsert", where="1 = 1"), destinations(emu))
+    project.dbt("build")
+    proc = project.activate("run", "--debug")
+    assert proc.returncode == 1, proc.stderr[-3000:]  # rejected rows
+    result = project.result_of("customers_hubspot")
+    assert (result["counts"]["sent"], result["counts"]["rejected"]) == (997, 3)
+    assert sorted(result["rejected_samples"], key=lambda r: int(r["key"])) == [
+        {"key": str(i), "reason": f"VALIDATION_ERROR: email: Email address user{i}@example is invalid"} for i in bad]
+    assert len(emu.records("contacts")) == 997
+    assert emu.counters.requests <= 10 + 3 * 15
+    assert proc.stderr.count("HubSpot refused 100 records for a value it named: resending the other 99") == 3
+
+
+def test_create_skips_the_contacts_hubspot_already_has(project: Project, emu: HubSpotEmulator) -> None:
+    """Issue 17: HubSpot's 2024 409 body (OBJECT_ALREADY_EXISTS) means skipped, not rejected (exit 0)."""
+    emu.add_records("contacts", [{"email": f"user{i}@example.com", "full_name": "Made in HubSpot"}
+                                 for i in range(2, 101, 2)])
+    project.write(seed_rows(100), activate("create", where="1 = 1"), destinations(emu))
+    project.dbt("build")
+    result = sync(project)
+    assert result["status"] == "success"
+    assert (result["counts"]["sent"], result["counts"]["skipped"], result["counts"]["rejected"]) == (50, 50, 0)
+    stored = contacts(emu)
+    assert len(stored) == 100 and stored["user2@example.com"]["full_name"] == "Made in HubSpot"
+
+
 @pytest.mark.slow
 
 

@@ -219,7 +219,7 @@ def _hubspot_rejects_nan_infinities_the_over_long_string_and_the_duplicate(runs:
         str(MINUS_INF): "field 'score': -inf is not a number HubSpot can store",
         str(TWINS): DUPLICATE_REASON,
     }
-    # Refused by HubSpot (the emulator's 207 per-record error), passed on with the property named.
+    # Refused by HubSpot (its whole batch refused; the row isolated), passed on with the property named.
     assert too_long.startswith("VALIDATION_ERROR: full_name:")
     assert f"{TOO_LONG_LENGTH} characters long" in too_long
     assert f"maximum length of {HUBSPOT_LIMIT}" in too_long

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -72,27 +73,73 @@ def test_empty_string_clears_a_property(emu: HubSpotEmulator, client: httpx.Clie
     assert emu.records("contacts")[0]["properties"] == {"email": "a@x.io", "firstname": "A"}
 
 
-def test_unknown_property_is_a_per_record_207_standard_error(emu: HubSpotEmulator, client: httpx.Client) -> None:
-    inputs = [contact("ok@x.io", firstname="Ok"), {**contact("bad@x.io", nickname="B"), "objectWriteTraceId": "row-2"}]
+def refused_problems(response: httpx.Response) -> list[dict[str, Any]]:
+    """The problems of HubSpot's whole-batch 400, read from its message (it names no input)."""
+    body = response.json()
+    assert (response.status_code, body["status"], body["category"]) == (400, "error", "VALIDATION_ERROR")
+    assert body["correlationId"] and "errors" not in body and "context" not in body
+    prefix, _, listed = body["message"].partition(": ")
+    assert prefix == "Property values were not valid"
+    problems: list[dict[str, Any]] = json.loads(listed)
+    return problems
+
+
+@pytest.mark.parametrize("op", ["upsert", "update"])
+def test_one_invalid_input_refuses_the_whole_upsert_or_update_batch(emu: HubSpotEmulator, client: httpx.Client,
+                                                                    op: str) -> None:
+    emu.add_records("contacts", [{"email": e} for e in ("ok@x.io", "bad@x.io", "next@x.io")])
+    inputs = [contact("ok@x.io", firstname="Ok"), {**contact("bad@x.io", score="high"), "objectWriteTraceId": "2"},
+              contact("next@x.io", firstname="Next")]
+    response = client.post(f"/crm/v3/objects/contacts/batch/{op}", json={"inputs": inputs})
+    assert refused_problems(response) == [{"isValid": False, "message": "high was not a valid number.",
+                                           "error": "INVALID_DOUBLE", "name": "score"}]
+    assert all(set(r["properties"]) == {"email"} for r in emu.records("contacts"))  # nothing of it written
+
+
+def test_an_invalid_email_upserted_by_email_refuses_the_batch_naming_the_email(emu: HubSpotEmulator,
+                                                                               client: httpx.Client) -> None:
+    inputs = [contact("ok@x.io"), contact("name@domain", firstname="Typo"), contact("more@x.io")]
     response = client.post(UPSERT, json={"inputs": inputs})
-    assert response.status_code == 207
-    body = response.json()
-    assert body["numErrors"] == 1 and len(body["results"]) == 1
-    [error] = body["errors"]
-    assert error["status"] == "error" and error["category"] == "VALIDATION_ERROR"
-    assert error["context"] == {"ids": ["bad@x.io"], "objectWriteTraceId": ["row-2"]}
-    assert error["message"].startswith("Property values were not valid")
-    assert [(d["code"], d["in"]) for d in error["errors"]] == [("PROPERTY_DOESNT_EXIST", "nickname")]
-    assert [r["properties"]["email"] for r in emu.records("contacts")] == ["ok@x.io"]
-
-
-def test_all_inputs_failing_is_a_400_with_one_detail_per_input(emu: HubSpotEmulator, client: httpx.Client) -> None:
-    response = client.post(UPSERT, json={"inputs": [contact("a@x.io", nope="1"), contact("b@x.io", nope="2")]})
-    assert response.status_code == 400
-    body = response.json()
-    assert body["status"] == "error" and body["category"] == "VALIDATION_ERROR" and body["correlationId"]
-    assert [d["context"]["ids"] for d in body["errors"]] == [["a@x.io"], ["b@x.io"]]
+    assert refused_problems(response) == [{"isValid": False, "message": "Email address name@domain is invalid",
+                                           "error": "INVALID_EMAIL", "name": "email"}]
     assert emu.records("contacts") == []
+
+
+@pytest.mark.parametrize("op", ["upsert", "update"])
+def test_a_conflicting_input_refuses_the_whole_batch_with_hubspots_2024_409_body(
+        emu: HubSpotEmulator, client: httpx.Client, op: str) -> None:
+    seeded = [{"email": "taken@x.io"}, {"email": "d2@x.io", "driver_id": "D-2"}, {"driver_id": "D-3"}]
+    owner = emu.add_records("contacts", seeded)[0]
+    inputs = [{"idProperty": "driver_id", "id": "D-2", "properties": {"firstname": "Two"}},
+              {"idProperty": "driver_id", "id": "D-3", "properties": {"email": "Taken@x.io"}}]
+    response = client.post(f"/crm/v3/objects/contacts/batch/{op}", json={"inputs": inputs})
+    assert response.status_code == 409
+    body = response.json()
+    assert body == {"status": "error", "message": f"Contact already exists. Existing ID: {owner}",
+                    "errors": [{"message": f"A contact with email taken@x.io already exists. Existing ID: {owner}",
+                                "in": "email"}],
+                    "correlationId": body["correlationId"], "category": "OBJECT_ALREADY_EXISTS",
+                    "error": "CONTACT_EXISTS"}
+    assert [r["properties"] for r in emu.records("contacts")] == seeded  # nothing of the batch written
+
+
+def test_create_answers_per_record_and_every_input_failing_is_a_400_with_one_detail_each(
+        emu: HubSpotEmulator, client: httpx.Client) -> None:
+    create = "/crm/v3/objects/contacts/batch/create"
+    inputs = [{"properties": {"email": "ok@x.io"}}, {"properties": {"email": "b@x.io", "nickname": "B"},
+                                                     "objectWriteTraceId": "row-2"}]
+    partial = client.post(create, json={"inputs": inputs})
+    assert partial.status_code == 207
+    [error] = partial.json()["errors"]
+    assert error["category"] == "VALIDATION_ERROR" and error["context"] == {"objectWriteTraceId": ["row-2"]}
+    assert [(d["code"], d["in"]) for d in error["errors"]] == [("PROPERTY_DOESNT_EXIST", "nickname")]
+    failed = client.post(create, json={"inputs": [{"properties": {"email": "a@x.io", "nope": "1"},
+                                                   "objectWriteTraceId": "a"},
+                                                  {"properties": {"email": "c@x.io", "nope": "2"},
+                                                   "objectWriteTraceId": "c"}]})
+    assert failed.status_code == 400 and failed.json()["category"] == "VALIDATION_ERROR"
+    assert [d["context"]["objectWriteTraceId"] for d in failed.json()["errors"]] == [["a"], ["c"]]
+    assert [r["properties"]["email"] for r in emu.records("contacts")] == ["ok@x.io"]
 
 
 @pytest.mark.parametrize(
@@ -113,8 +160,7 @@ def test_all_inputs_failing_is_a_400_with_one_detail_per_input(emu: HubSpotEmula
 def test_property_values_are_validated_like_hubspot(client: httpx.Client, name: str, value: str, code: str) -> None:
     inputs = [contact("ok@x.io"), {"idProperty": "email", "id": "v@x.io", "properties": {name: value}}]
     response = client.post(UPSERT, json={"inputs": inputs})
-    assert response.status_code == 207
-    assert response.json()["errors"][0]["errors"][0]["code"] == code
+    assert [(p["error"], p["name"]) for p in refused_problems(response)] == [(code, name)]
 
 
 def test_valid_typed_values_are_accepted(emu: HubSpotEmulator, client: httpx.Client) -> None:
@@ -146,7 +192,19 @@ def test_create_update_and_archive(emu: HubSpotEmulator, client: httpx.Client) -
     record_id = created.json()["results"][0]["id"]
     again = {"inputs": [{"properties": {"email": "c@x.io"}}]}
     conflict = client.post("/crm/v3/objects/contacts/batch/create", json=again)
-    assert conflict.status_code == 409 and conflict.json()["category"] == "CONFLICT"
+    assert conflict.status_code == 409
+    assert (conflict.json()["category"], conflict.json()["error"]) == ("OBJECT_ALREADY_EXISTS", "CONTACT_EXISTS")
+    assert conflict.json()["errors"][0]["in"] == "email"
+    mixed = client.post("/crm/v3/objects/contacts/batch/create", json={"inputs": [
+        {"properties": {"email": "new@x.io"}}, {"properties": {"email": "C@x.io"}, "objectWriteTraceId": "c"}]})
+    assert mixed.status_code == 207
+    detail = f"A contact with email c@x.io already exists. Existing ID: {record_id}"
+    assert mixed.json()["errors"] == [{
+        "status": "error", "category": "OBJECT_ALREADY_EXISTS", "message": f"Contact already exists. Existing ID: "
+        f"{record_id}", "context": {"objectWriteTraceId": ["c"]}, "links": {},
+        "errors": [{"message": detail, "in": "email"}]}]
+    client.post("/crm/v3/objects/contacts/batch/archive", json={"inputs": [
+        {"id": r["id"]} for r in emu.records("contacts") if r["properties"]["email"] == "new@x.io"]})
     updated = client.post("/crm/v3/objects/contacts/batch/update",
                           json={"inputs": [{"id": record_id, "properties": {"firstname": "Cy"}},
                                            {"id": "999999", "properties": {"firstname": "Ghost"}}]})

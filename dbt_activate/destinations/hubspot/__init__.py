@@ -1,6 +1,7 @@
 """``hubspot``: CRM v3 objects (contacts, companies, deals, custom objects) through the batch APIs.
 
-The hubspot destination type as a package (destination, payload, results); `HubSpotDestination` is its entry point."""
+The hubspot destination type as a package (destination, payload, results, isolation); `HubSpotDestination` is
+its entry point."""
 
 from __future__ import annotations
 

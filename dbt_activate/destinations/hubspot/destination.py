@@ -23,7 +23,8 @@ sending. One request per batch, two for delete (contracts SUMMARY §1;
 upsert     ``batch/upsert``: ``{"inputs": [{"idProperty", "id", "properties", "objectWriteTraceId"}]}``
 update     ``batch/update``, same inputs; a record HubSpot does not have comes back as skipped
 create     ``batch/create``: ``{"inputs": [{"properties", "objectWriteTraceId"}]}``; a record that
-           already exists (HubSpot's CONFLICT) comes back as skipped
+           already exists (HubSpot's ``CONFLICT``, or ``OBJECT_ALREADY_EXISTS`` since 2024) comes
+           back as skipped
 append     ``batch/create``; a conflict rejects the record
 delete     ``batch/read`` by ``idProperty`` to learn record IDs, then ``batch/archive`` (archive
            takes record IDs only); records already gone are acknowledged
@@ -35,10 +36,13 @@ Values are formatted as ``hubspot_format`` says (strings; dates as midnight-UTC 
 joined with ``;``). A NULL is not sent, so it never wipes a value in HubSpot, unless ``nulls:
 clear``. A record with NaN or ±Infinity is rejected before sending, with the field named.
 
-Results are per record (``hubspot_results``): each input carries ``objectWriteTraceId`` = the
+Results are per record (``results``): each input carries ``objectWriteTraceId`` = the
 record key, so the errors of a 207 multi-status, or of a 400/409 in which every input failed, map
-back to their records (``context.ids`` is the fallback); any other 4xx rejects the whole batch with
-HubSpot's message. A 429 whose ``policyName`` is ``DAILY`` raises ``QuotaExhaustedError``: the sync
+back to their records (``context.ids`` is the fallback). A 400/409 that refuses a batch whole for
+what one input carries (HubSpot's batch upsert and update do) is taken apart (``isolation``): the
+inputs carrying the value HubSpot names are settled and the rest resent at once, else the batch
+is halved recursively, at most 30 extra requests per batch. Any other 4xx rejects the whole batch
+with HubSpot's message. A 429 whose ``policyName`` is ``DAILY`` raises ``QuotaExhaustedError``: the sync
 stops and the rest goes with the next run. Other 429s are retried, and the shared rate limiter
 reads ``X-HubSpot-RateLimit-Remaining``/``-Interval-Milliseconds`` to stay under the window.
 
@@ -61,13 +65,13 @@ import httpx
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, SyncTarget
 from dbt_activate.delivery import HttpSession, body_snippet, json_body
 from dbt_activate.destinations.base import ConfigKey, Destination, check_nulls_key
+from dbt_activate.destinations.hubspot.isolation import Isolation
 from dbt_activate.destinations.hubspot.payload import UnformattableValue, format_properties, format_value
 from dbt_activate.destinations.hubspot.results import (
     Prepared,
     archive_ids,
     daily_quota_error,
     limit_headers,
-    read_batch_response,
     record_ids_found,
 )
 from dbt_activate.errors import ConfigError, DestinationError, Redactor
@@ -145,8 +149,11 @@ class HubSpotDestination(Destination):
             return result
         session = self._session_for_run()
         if batch.operation is not Operation.DELETE:
-            response = await session.request("POST", prepared.path, content=json_body(prepared.body), headers=_JSON)
-            read_batch_response(self.name, response, prepared, batch.operation, result, self.redactor)
+            async def send(part: Prepared, note: str) -> httpx.Response:
+                return await session.request("POST", part.path, content=json_body(part.body), headers=_JSON,
+                                             note=note)
+
+            await Isolation(self.name, batch.operation, result, self.redactor, send).write(prepared)
             return result
         if prepared.id_property == RECORD_ID:
             found = dict(prepared.sent)  # the identity is the record ID: nothing to look up

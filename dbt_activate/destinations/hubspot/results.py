@@ -6,10 +6,20 @@ for the inputs that failed; ``400`` (``409`` when every failure is a conflict) w
 failed, with one entry per input in ``errors[]``. An error names its input through
 ``context.objectWriteTraceId`` (we send the record key there) or ``context.ids`` (the ``id`` sent).
 
-What an error means depends on the operation: a CONFLICT on ``create`` is a record that already
+What an error means depends on the operation: a conflict on ``create`` is a record that already
 exists (skipped), OBJECT_NOT_FOUND on ``update`` a record HubSpot does not have (skipped) and on
 ``clear`` a record already gone (acknowledged: there is nothing left to clear); anything else
-rejects the record with HubSpot's reason. A 4xx whose errors name no record rejects the whole batch.
+rejects the record with HubSpot's reason. A conflict is ``CONFLICT`` in older answers and
+``OBJECT_ALREADY_EXISTS`` (with ``"error": "CONTACT_EXISTS"`` and ``errors: [{message, in:
+"email"}]``) since 2024 (HubSpot community, "Updated 409 Conflict responses",
+https://community.hubspot.com/t5/APIs-Integrations/Updated-409-Conflict-responses/m-p/951534).
+
+A 400 or 409 whose errors name no input, on a batch of several, is HubSpot refusing the whole batch
+for what one input carries (``refusal``): ``isolation.py`` then finds that input. ``named_inputs``
+reads which inputs the refusal names by value (``Property values were not valid: [{"name": "email",
+"message": "Email address x is invalid", …}]``, or ``{"in": "email", "message": "A contact with
+email x already exists…"}``). Any other 4xx whose errors name no record (a request-level error such
+as an ``idProperty`` that is not unique) rejects the whole batch: it would refuse every part alike.
 
 Every response also says how many requests the app has left in HubSpot's 10-second window
 (``X-HubSpot-RateLimit-Remaining``), read for the shared rate limiter by ``limit_headers``, and a
@@ -19,7 +29,8 @@ Every response also says how many requests the app has left in HubSpot's 10-seco
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +41,10 @@ from dbt_activate.delivery import RateLimitHeaders, body_snippet
 from dbt_activate.errors import DestinationError, QuotaExhaustedError, Redactor
 
 REASON_LIMIT = 500
+CONFLICTS = frozenset({"CONFLICT", "OBJECT_ALREADY_EXISTS"})  # the older and the 2024 category of a 409
 _INVALID_PROPERTIES = "Property values were not valid"
+# Problems of a property itself, not of a value: every input that sets the property carries them.
+_PROPERTY_LEVEL = frozenset({"PROPERTY_DOESNT_EXIST", "READ_ONLY_VALUE"})
 _SKIP, _ACK, _REJECT = "skip", "ack", "reject"
 
 
@@ -62,6 +76,36 @@ class Prepared:
             return None
         text = str(value)
         return self._by_id.get(text) or self._by_folded.get(text.casefold())
+
+    def subset(self, keys: Iterable[str]) -> Prepared:
+        """The same request for the records ``keys`` only (inputs of a write, in their order)."""
+        wanted = set(keys)
+        part = Prepared(self.path, self.id_property)
+        part.inputs = [i for i in self.inputs if str(i.get("objectWriteTraceId")) in wanted]
+        part.body = {"inputs": part.inputs}
+        for key, value in self.sent.items():
+            if key in wanted:
+                part.sent[key] = value
+                part.claim(value, key, case_insensitive=self.id_property == "email")
+        return part
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing a refusal says is wrong: a property, HubSpot's message about it, its error code."""
+
+    property: str
+    message: str
+    code: str = ""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """HubSpot's answer refusing a whole batch of several inputs without saying which one failed."""
+
+    category: str
+    reason: str  # HubSpot's message as a rejection reason
+    problems: tuple[Problem, ...]  # what the answer names: properties, and values inside the messages
 
 
 @dataclass(frozen=True)
@@ -125,6 +169,96 @@ def read_batch_response(name: str, response: httpx.Response, prepared: Prepared,
         return
     raise DestinationError(redactor(f"{name}: HubSpot answered HTTP {status} {response.reason_phrase} to "
                                     f"{prepared.path}: {body_snippet(response)}; the batch is not acknowledged"))
+
+
+def refusal(response: httpx.Response, prepared: Prepared, operation: Operation,
+            redactor: Redactor) -> Refusal | None:
+    """The whole-batch refusal in ``response``; None for any other answer (``read_batch_response`` reads it).
+
+    Only a 409, or a 400 that names properties, refuses a batch for what an input carries; a
+    single input takes the error as its own (``read_batch_response``), and errors that name their
+    inputs are per record.
+    """
+    status = response.status_code
+    if status not in (400, 409) or operation is Operation.DELETE or len(prepared.sent) < 2:
+        return None
+    body = _json(response)
+    details = _dicts(body.get("errors"))
+    if any(_keys_of(d, prepared) for d in details):
+        return None
+    category = _category(body) or f"HTTP {status}"
+    conflict = status == 409 or category in CONFLICTS
+    problems = _listed_problems(str(body.get("message") or ""))
+    if conflict:  # the 2024 body: errors[{message, in: "email"}]; a 400's `in` may name a request part
+        problems += [Problem(str(d["in"]), str(d.get("message") or ""), str(d.get("code") or ""))
+                     for d in details if d.get("in")]
+    elif not problems:
+        return None  # request-level: every part of the batch would be refused alike
+    if not body.get("message"):
+        body = {**body, "message": body_snippet(response)}
+    return Refusal(category, _reason({**body, "category": category}, redactor), tuple(problems))
+
+
+def named_inputs(refused: Refusal, prepared: Prepared, redactor: Redactor) -> tuple[dict[str, str], bool]:
+    """The inputs carrying what ``refused`` names, with their reasons, and whether that is certain.
+
+    A problem names its input by value: the value the input sends for the problem's property
+    (its ``id`` when that property is the ``idProperty``) appears in HubSpot's message as a whole
+    token. A problem of the property itself (``PROPERTY_DOESNT_EXIST``) names every input that sets
+    it. Certain when each problem matched one value only; a message that also lists allowed values
+    (``"mint" was not one of the allowed options: [chocolate, …]``) matches several, and then the
+    value HubSpot mentions first is taken, uncertain: the caller sends those inputs apart to check.
+    """
+    named: dict[str, str] = {}
+    certain = True
+    for problem in refused.problems:
+        carriers = _values_of(problem.property, prepared.inputs)
+        if problem.code in _PROPERTY_LEVEL:
+            chosen = set(carriers)
+        else:
+            folded = problem.property == "email"
+            found = {v: at for v in set(carriers.values()) if (at := _token_at(problem.message, v, folded)) >= 0}
+            if not found:
+                continue
+            first = min(found, key=lambda v: (found[v], -len(v)))
+            certain = certain and len(found) == 1
+            chosen = {k for k, v in carriers.items() if v == first}
+        reason = _reason({"category": refused.category, "message": f"{problem.property}: {problem.message}"},
+                         redactor)
+        for key in chosen:
+            named[key] = f"{named[key]}; {reason}" if key in named else reason
+    return named, certain and bool(named)
+
+
+def settle(keys: Iterable[str], category: str, reason: str, operation: Operation, result: BatchResult) -> None:
+    """Record HubSpot's refusal of ``keys``: skipped, acknowledged or rejected as the operation makes it."""
+    outcome = _outcome(operation, category)
+    if outcome == _ACK:
+        return
+    target = result.skipped if outcome == _SKIP else result.rejected
+    for key in keys:
+        if key not in result.rejected:
+            target.setdefault(key, reason)
+
+
+def _values_of(name: str, inputs: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Record key -> the non-empty value each input sends for property ``name``."""
+    out: dict[str, str] = {}
+    for item in inputs:
+        props = item.get("properties")
+        value = props.get(name) if isinstance(props, dict) else None
+        if value is None and (item.get("idProperty") or "hs_object_id") == name:
+            value = item.get("id")
+        if value not in (None, ""):
+            out[str(item.get("objectWriteTraceId"))] = str(value)
+    return out
+
+
+def _token_at(message: str, value: str, folded: bool) -> int:
+    """Where ``value`` occurs in ``message`` as a whole token (not inside a longer word or address), or -1."""
+    pattern = r"(?<![\w@.+-])" + re.escape(value) + r"(?![\w@+-]|\.\w)"
+    found = re.search(pattern, message, re.IGNORECASE if folded else 0)
+    return found.start() if found else -1
 
 
 def record_ids_found(name: str, response: httpx.Response, prepared: Prepared, result: BatchResult,
@@ -218,7 +352,7 @@ def _acknowledged(errors: Iterable[Mapping[str, Any]], prepared: Prepared, opera
 
 
 def _outcome(operation: Operation, category: str) -> str:
-    if category == "CONFLICT" and operation is Operation.CREATE:
+    if category in CONFLICTS and operation is Operation.CREATE:
         return _SKIP
     if category == "OBJECT_NOT_FOUND":
         if operation is Operation.UPDATE:
@@ -260,16 +394,25 @@ def _property_problems(message: str) -> str:
     HubSpot puts the invalid properties of a record as JSON inside its message; read that way,
     the reason names each property instead of quoting escaped JSON.
     """
-    prefix, _, listed = message.partition(": ")
-    if prefix != _INVALID_PROPERTIES or not listed.startswith("["):
-        return message
-    try:
-        problems = _dicts(json.loads(listed))
-    except ValueError:
-        return message
-    texts = [f"{p['name']}: {p['message']}" if p.get("name") else str(p["message"]) for p in problems
+    texts = [f"{p['name']}: {p['message']}" if p.get("name") else str(p["message"]) for p in _listed(message)
              if p.get("message")]
     return "; ".join(texts) or message
+
+
+def _listed_problems(message: str) -> list[Problem]:
+    """The named properties of a ``Property values were not valid: [...]`` message."""
+    return [Problem(str(p["name"]), str(p.get("message") or ""), str(p.get("error") or ""))
+            for p in _listed(message) if p.get("name")]
+
+
+def _listed(message: str) -> list[dict[str, Any]]:
+    prefix, _, listed = message.partition(": ")
+    if prefix != _INVALID_PROPERTIES or not listed.startswith("["):
+        return []
+    try:
+        return _dicts(json.loads(listed))
+    except ValueError:
+        return []
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

@@ -9,7 +9,9 @@ snapshot 99893791; proprietary, read in place, not copied), the objects guide
 Emulated: ``POST /crm/v3/objects/{objectType}/batch/{create|read|update|upsert|archive}`` (also
 under the dated ``/crm/objects/2026-03/…`` paths), ``POST …/search``, ``GET …/{objectType}`` (list),
 ``GET …/{objectType}/{id}``, ``GET /crm/v3/properties/{objectType}[/{name}]``; at most 100 inputs
-per batch; ``idProperty`` per input or as a query parameter; per-record errors as a 207 with
+per batch; ``idProperty`` per input or as a query parameter; upsert and update refused whole (400
+``VALIDATION_ERROR`` naming the property and value, 409 ``OBJECT_ALREADY_EXISTS``) for one invalid
+or conflicting input, as HubSpot does (sources in ``batch.py``); other per-record errors as a 207 with
 ``errors[]`` of StandardError (``context.ids`` holds the input's ``id``, ``context.objectWriteTraceId``
 its trace id), 400 (409 for conflicts) when every input failed; the rolling 10-second window
 (``rate_limit=True`` = 100/10 s) and the daily limit with ``X-HubSpot-RateLimit-*`` headers and the
@@ -36,7 +38,8 @@ from dbt_activate.testing.server import Emulator
 _OBJECTS = r"/crm/(?:v3/objects|objects/\d{4}-\d{2})/(?P<type>[^/]+)"
 DEFAULT_READ = {"contacts": ("email", "firstname", "lastname"), "companies": ("name", "domain"),
                 "deals": ("dealname", "amount", "closedate", "pipeline", "dealstage")}
-_STATUS = {"VALIDATION_ERROR": 400, "INVALID_AUTHENTICATION": 401, "OBJECT_NOT_FOUND": 404, "CONFLICT": 409}
+_STATUS = {"VALIDATION_ERROR": 400, "INVALID_AUTHENTICATION": 401, "OBJECT_NOT_FOUND": 404, "CONFLICT": 409,
+           "OBJECT_ALREADY_EXISTS": 409}
 
 
 class HubSpotEmulator(Emulator):

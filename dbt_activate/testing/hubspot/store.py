@@ -65,14 +65,15 @@ class HubSpotStore:
             found = self.of(obj).get(record_id) if record_id else None
         return found if found is not None and not found.archived else None
 
-    def conflict(self, obj: HubSpotObject, values: Mapping[str, str], record_id: str | None) -> str | None:
-        """The id of another record already holding one of the unique ``values``."""
+    def conflict(self, obj: HubSpotObject, values: Mapping[str, str], record_id: str | None
+                 ) -> tuple[str, str, str] | None:
+        """``(property, value, owner id)`` of another record already holding one of the unique ``values``."""
         for name in obj.unique_names:
             value = values.get(name)
             if value:
                 owner = self._unique.get((obj.type_id, name), {}).get(value)
                 if owner is not None and owner != record_id:
-                    return owner
+                    return name, value, owner
         return None
 
     def create(self, obj: HubSpotObject, values: Mapping[str, str], stamp: str | None = None) -> HubSpotRecord:
