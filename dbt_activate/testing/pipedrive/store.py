@@ -15,6 +15,7 @@ from dbt_activate.testing.messages import ApiError
 from dbt_activate.testing.pipedrive.fields import SEARCHABLE, FieldDef
 
 _I, _S, _N, _B, _L, _O = (int,), (str,), (int, float), (bool,), (list,), (dict,)
+_TYPE_NAMES = {_I: "integer", _S: "string", _N: "number", _B: "boolean", _L: "array", _O: "object"}
 BODY: dict[str, dict[str, tuple[type, ...]]] = {  # v2 request body properties per entity (from the spec)
     "persons": {"name": _S, "owner_id": _I, "org_id": _I, "add_time": _S, "update_time": _S, "emails": _L,
                 "phones": _L, "visible_to": _I, "label_ids": _L, "marketing_status": _S, "custom_fields": _O},
@@ -26,6 +27,10 @@ BODY: dict[str, dict[str, tuple[type, ...]]] = {  # v2 request body properties p
               "lost_time": _S, "expected_close_date": _S, "label_ids": _L, "custom_fields": _O},
 }
 REQUIRED = {"persons": "name", "organizations": "name", "deals": "title"}
+# The body properties whose v2 request schemas say ``nullable: true`` (openapi-v2.yaml); ``null`` is
+# refused for every other one.
+NULLABLE = {"persons": frozenset[str](), "organizations": frozenset[str](),
+            "deals": frozenset({"probability", "lost_reason", "close_time"})}
 SINGULAR = {"persons": "person", "organizations": "organization", "deals": "deal"}
 DEFAULTS: dict[str, dict[str, Any]] = {
     "persons": {"owner_id": 1, "org_id": None, "emails": [], "phones": [], "is_deleted": False, "visible_to": 3,
@@ -102,8 +107,10 @@ class PipedriveStore:
             types = allowed.get(name)
             if types is None:
                 raise invalid(f"Unknown parameter '{name}' for {entity}")
+            if value is None and name not in NULLABLE[entity]:
+                raise invalid(f"Parameter '{name}' must be of type {_TYPE_NAMES[types]}, not null")
             if value is not None and (not isinstance(value, types) or (isinstance(value, bool) and types != _B)):
-                raise invalid(f"Parameter '{name}' must be of type {types[0].__name__}")
+                raise invalid(f"Parameter '{name}' must be of type {_TYPE_NAMES[types]}")
             values[name] = value
         if isinstance(values.get("custom_fields"), dict):
             checked = {}
