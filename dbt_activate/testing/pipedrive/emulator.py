@@ -189,9 +189,9 @@ class PipedriveEmulator(Emulator):
             for record in self.store.live(entity):
                 texts = [t.lower() for t in search_texts(entity, record, fields, self.fields[entity])]
                 if any(t == needle for t in texts):
-                    hits.append(search_item(entity, record, 1.0))
+                    hits.append(search_item(entity, record, 1.0, self.store))
                 elif not exact and any(needle in t for t in texts):
-                    hits.append(search_item(entity, record, 0.5))
+                    hits.append(search_item(entity, record, 0.5, self.store))
         offset, limit = req.int_arg("cursor", 0), _limit(req)
         more = offset + limit < len(hits)
         return ok({"items": hits[offset:offset + limit]}, {"next_cursor": str(offset + limit) if more else None})
