@@ -7,7 +7,8 @@ operation it supports: upsert (create, then update), update (a known and an unkn
 under ``nulls: clear``. Every captured exchange is checked by the vendor's contract (``specs.py``); one
 finding fails the test, naming the request and what the spec says.
 
-Vendors without a copyable spec (HubSpot, Zendesk, Mailchimp, Customer.io, Braze, Salesforce, Meta)
+Slack answers an incoming webhook with a plain `ok`, which no Slack spec describes, so only its requests
+are checked. Vendors without a copyable spec (HubSpot, Zendesk, Mailchimp, Customer.io, Braze, Salesforce, Meta)
 are covered by their emulators' docstrings, which write the contract down from the vendor's docs.
 """
 
@@ -65,13 +66,31 @@ class PipedriveDealsHarness(PipedriveHarness):
                 "Contract": f"C-{i}"}
 
 
+class KlaviyoEventsHarness(KlaviyoHarness):
+    """Append: events of a metric (``event-bulk-create-jobs``), with the event's own attributes."""
+
+    name = "klaviyo_events"
+    object = "Placed Order"
+    identity = "unique_id"
+    fields = ("unique_id", "email", "time", "value", "sku")
+
+    @property
+    def operations(self) -> frozenset[Operation]:
+        return frozenset({Operation.APPEND})
+
+    def values(self, i: int) -> dict[str, Any]:
+        return {"unique_id": f"order-{i}", "email": f"user{i}@example.com", "value": i * 9.5, "sku": f"SKU-{i}",
+                "time": dt.datetime(2026, 1, 1 + i, 12, 30, tzinfo=dt.timezone.utc)}
+
+
 CONTRACTS: dict[str, Callable[[], specs.Contract]] = {
     "pipedrive": specs.PipedriveContract, "pipedrive_deals": specs.PipedriveContract, "klaviyo": specs.klaviyo,
+    "klaviyo_events": specs.klaviyo,
     "intercom": specs.intercom, "slack_row": specs.slack_webhook, "slack_digest": specs.slack_webhook,
     "google_sheets": specs.google_sheets,
 }
-HARNESSES: list[type[Harness]] = [PipedriveHarness, PipedriveDealsHarness, KlaviyoHarness, IntercomHarness,
-                                  SlackRowHarness, SlackDigestHarness, GoogleSheetsHarness]
+HARNESSES: list[type[Harness]] = [PipedriveHarness, PipedriveDealsHarness, KlaviyoHarness, KlaviyoEventsHarness,
+                                  IntercomHarness, SlackRowHarness, SlackDigestHarness, GoogleSheetsHarness]
 MODE_OF = {Operation.UPSERT: Mode.UPSERT, Operation.UPDATE: Mode.UPDATE, Operation.CREATE: Mode.CREATE,
            Operation.APPEND: Mode.APPEND, Operation.DELETE: Mode.MIRROR, Operation.CLEAR: Mode.UPSERT}
 
