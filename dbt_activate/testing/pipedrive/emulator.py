@@ -21,13 +21,15 @@ Pipedrive's two limit models (``limit_model``, fixed at construction):
   over the budget gets a 429 whose ``x-daily-ratelimit-token-remaining`` is 0. The rate-limiting page
   does not name these headers; the live API sends them (Pipedrive staff in the developer community,
   2026-01-12; clients checked against Pipedrive sandboxes).
-- ``"legacy"``: the request-based fair-usage limit of POST/PUT requests per day (changelog "Daily API
-  limit for POST/PUT endpoints", 2019; PATCH, v2's update, counts as PUT), announced in
-  ``x-daily-requests-left``, which counts those requests, not tokens; reads are not counted.
+  The last request that starts within the budget is served even when it costs more than is left
+  (``TokenBudget``): the page says requests are blocked "once this budget is exhausted".
+- ``"legacy"``: the request-based fair-usage limit of POST/PUT requests per day
+  (developers.pipedrive.com/changelog/post/daily-api-limit-for-postput-endpoints, 2019; PATCH, v2's
+  update, counts as PUT), announced in ``x-daily-requests-left``, which counts those requests, not
+  tokens (the rate-limiting page's header table); reads are not counted.
 
-The body of a 429 is the generic one the rate-limiting page shows for the burst window
-(``"error": "Request over limit"``) for both causes: nothing documents another body for the daily
-budget, so the headers are the only signal.
+A 429 has Pipedrive's error shape with the same message whatever its cause: no document gives the daily
+budget a body of its own, so the headers are the only signal a client may rely on.
 
 A ``null`` for a v2 body property whose request schema is not ``nullable`` (``value``, ``currency``,
 ``owner_id``, ``org_id``, ``visible_to``, ``expected_close_date``…; only deals' ``probability``,
