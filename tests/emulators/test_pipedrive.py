@@ -9,11 +9,14 @@ import httpx
 import pytest
 
 from dbt_activate.testing import PipedriveEmulator, PipedriveField, field_key
+from dbt_activate.testing.limits import RateLimit
+from dbt_activate.testing.pipedrive.emulator import ERROR_INFO
 
 CUSTOM = {"persons": [PipedriveField("Driver ID"), PipedriveField("Tier", "enum", ("Gold", "Silver")),
                       PipedriveField("Skills", "set", ("Drift", "Rally")), PipedriveField("Licensed on", "date")],
           "deals": [PipedriveField("Contract", "varchar", key="dcf558aac1ae4e8c4f849ba5e668430d8df9be12")]}
 DRIVER = field_key("persons", "Driver ID")
+CONTRACT = "dcf558aac1ae4e8c4f849ba5e668430d8df9be12"
 
 
 @pytest.fixture
@@ -163,19 +166,74 @@ def test_burst_window_429_with_headers_and_search_window() -> None:
         refused = httpx.post(url, json={"name": "C"}, headers=headers)
         assert refused.status_code == 429 and refused.json()["success"] is False
         assert refused.headers["x-ratelimit-remaining"] == "0"
+        assert emulator._limits.window("search") == RateLimit(10, 2.0)  # search has its own 10 per 2 s
+        emulator.set_group_limit("search", (10, 60.0))  # the same count, over a window a loaded machine cannot outlast
         searches = [httpx.get(url + "/search", params={"term": "AB"}, headers=headers).status_code for _ in range(11)]
-        assert searches == [200] * 10 + [429]  # search has its own 10 per 2 s
+        assert searches == [200] * 10 + [429]
         assert [p["name"] for p in emulator.records("persons")] == ["A", "B"]
 
 
 def test_daily_token_budget_charges_each_endpoint_its_token_cost(emu: PipedriveEmulator, client: httpx.Client) -> None:
     emu.daily_limit = 12
+    left = "x-daily-ratelimit-token-remaining"
     created = client.post("/api/v2/persons", json={"name": "A"})  # 5 tokens
-    assert created.headers["x-daily-requests-left"] == "7"
-    assert client.get("/api/v2/persons/1").headers["x-daily-requests-left"] == "6"  # 1 token
-    refused = client.get("/api/v2/persons")  # a list costs 10
-    assert refused.status_code == 429 and refused.headers["x-daily-requests-left"] == "6"
-    assert client.delete("/api/v2/persons/1").headers["x-daily-requests-left"] == "3"  # 3 tokens
+    assert (created.headers["x-daily-ratelimit-token-limit"], created.headers[left]) == ("12", "7")
+    assert "x-daily-requests-left" not in created.headers  # the legacy header counts requests, not tokens
+    assert client.get("/api/v2/persons/1").headers[left] == "6"  # 1 token
+    assert client.delete("/api/v2/persons/1").headers[left] == "3"  # 3 tokens
+    listed = client.get("/api/v2/persons")  # a list costs 10: started within the budget, so served
+    assert listed.status_code == 200 and listed.headers[left] == "0"
+    spent = client.get("/api/v2/persons/1")
+    assert spent.status_code == 429 and spent.headers[left] == "0"
+    assert spent.json()["error"] == "Request over limit"  # the documented 429 body: the header is the signal
+
+
+def test_legacy_daily_limit_counts_post_and_put_requests_not_tokens() -> None:
+    with PipedriveEmulator(token="t", limit_model="legacy", daily_limit=2) as emulator:
+        client = httpx.Client(base_url=emulator.base_url, headers={"x-api-token": "t"}, timeout=5)
+        assert client.post("/api/v2/persons", json={"name": "A"}).headers["x-daily-requests-left"] == "1"
+        assert client.get("/api/v2/persons/search", params={"term": "A"}).headers["x-daily-requests-left"] == "1"
+        assert client.patch("/api/v2/persons/1", json={"name": "B"}).headers["x-daily-requests-left"] == "0"
+        refused = client.post("/api/v2/persons", json={"name": "C"})
+        assert refused.status_code == 429 and refused.headers["x-daily-requests-left"] == "0"
+        assert client.get("/api/v2/persons/1").status_code == 200  # reads are not counted
+        assert "x-daily-ratelimit-token-remaining" not in refused.headers
+    with pytest.raises(ValueError, match="limit_model"):
+        PipedriveEmulator(limit_model="requests")
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/api/v2/deals", {"title": "D", "value": None}),
+    ("/api/v2/deals", {"title": "D", "currency": None}),
+    ("/api/v2/deals", {"title": "D", "expected_close_date": None}),
+    ("/api/v2/persons", {"name": "P", "owner_id": None}),
+    ("/api/v2/persons", {"name": "P", "org_id": None}),
+    ("/api/v2/organizations", {"name": "O", "visible_to": None}),
+    ("/api/v2/persons", {"name": "P", "emails": None}),
+])
+def test_null_is_refused_where_the_v2_spec_does_not_make_a_property_nullable(
+        emu: PipedriveEmulator, client: httpx.Client, path: str, body: dict[str, Any]) -> None:
+    response = client.post(path, json=body)
+    assert response.status_code == 400
+    [name] = [k for k, v in body.items() if v is None]
+    assert response.json() == {"success": False, "error": response.json()["error"], "error_info": ERROR_INFO,
+                               "data": None, "additional_data": None}
+    assert f"'{name}'" in response.json()["error"] and "null" in response.json()["error"]
+
+
+def test_nullable_properties_and_custom_fields_take_null(emu: PipedriveEmulator, client: httpx.Client) -> None:
+    deal = client.post("/api/v2/deals", json={"title": "D", "probability": 40, "lost_reason": "price"}).json()["data"]
+    patched = client.patch(f"/api/v2/deals/{deal['id']}", json={"probability": None, "lost_reason": None,
+                                                                "close_time": None, "custom_fields": {CONTRACT: None}})
+    assert patched.status_code == 200
+    assert (patched.json()["data"]["probability"], patched.json()["data"]["lost_reason"]) == (None, None)
+
+
+def test_tokens_in_urls_are_counted(emu: PipedriveEmulator, client: httpx.Client) -> None:
+    client.get("/v1/personFields")
+    assert emu.tokens_in_urls == 0
+    httpx.get(emu.base_url + "/v1/personFields", params={"api_token": "t"})
+    assert emu.tokens_in_urls == 1
 
 
 def test_faults_in_pipedrive_shapes(emu: PipedriveEmulator, client: httpx.Client) -> None:

@@ -1,17 +1,18 @@
 """The Pipedrive calls a sync makes and how their answers read: v2 records and search, v1 fields.
 
-One ``HttpSession`` carries every call (header ``x-api-token``; v1 also gets the ``api_token`` query
-parameter its spec declares). Record writes are one record per request (the v2 API has no batch
-write), so a batch is many requests in flight at once, bounded by ``CONNECTIONS`` and paced by the
-run's rate limiter. Search has a tighter limit of its own, 10 requests per 2 s per token
+One ``HttpSession`` carries every call, authenticated by the ``x-api-token`` header only: Pipedrive
+takes the token in that header "for all requests", v1 included
+(pipedrive.readme.io/docs/core-api-concepts-authentication), and a token in a URL ends up in proxies'
+logs. Record writes are one record per request (the v2 API has no batch write), so a batch is many
+requests in flight at once, bounded by ``CONNECTIONS`` and paced by the run's rate limiter. Search has
+a tighter limit of its own, 10 requests per 2 s per token
 (pipedrive.readme.io/docs/core-api-concepts-rate-limiting, "Rate limiting for Search API"), so
 searches also pass a second limiter.
 
 Answers map to the error tree here, once:
 
-- 429 with the daily token budget spent (``x-daily-requests-left`` below the request's token cost
-  from the spec's ``x-token-cost``, or an error that says so): ``QuotaExhaustedError``; every later
-  call of this destination fails the same way without being sent;
+- 429 with the daily budget spent (``daily_budget_spent``): ``QuotaExhaustedError``; every later call
+  of this destination fails the same way without being sent;
 - other 429: retryable, waiting ``Retry-After`` or else ``x-ratelimit-reset`` (seconds left in the
   2-second window), and the limiter is told; ``x-ratelimit-remaining`` of other answers feeds it too;
 - 401/403 (by ``HttpSession``): fatal for the destination, like the quota;
@@ -36,7 +37,10 @@ from dbt_activate.version import __version__
 CONNECTIONS = 16  # requests of one destination in flight at once (and the connection pool's size)
 SEARCH_LIMIT = RateLimit(10, 2.0)
 PAGE = 500  # the documented maximum `limit` of list endpoints
-TOKEN_COST = {"POST": 5, "PATCH": 5, "DELETE": 3, "search": 20, "fields": 20}  # x-token-cost in the specs
+# The daily budget headers of the two limit models (see ``daily_budget_spent``).
+DAILY_TOKENS_LEFT = "x-daily-ratelimit-token-remaining"
+DAILY_REQUESTS_LEFT = "x-daily-requests-left"
+_COUNTED_BY_LEGACY = ("POST", "PUT", "PATCH")  # the writes the legacy daily limit counts
 _REASON_LIMIT = 300
 
 
@@ -59,7 +63,6 @@ class PipedriveApi:
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.name = name
         self.v1, self.v2 = v1_prefix, "/api/v2"
-        self._token = token
         self.session = HttpSession(
             name, origin, headers={"x-api-token": token, "User-Agent": f"dbt-activate/{__version__}",
                                    "Accept": "application/json"},
@@ -123,7 +126,7 @@ class PipedriveApi:
         start = 0
         while True:
             response = await self._send("GET", f"{self.v1}/{fields_path}",
-                                        params={"start": str(start), "limit": str(PAGE), "api_token": self._token})
+                                        params={"start": str(start), "limit": str(PAGE)})
             if not 200 <= response.status_code < 300:
                 raise DestinationError(self.session.redact(
                     f"{self.name}: cannot read {fields_path}: HTTP {response.status_code}: {_reason(response)}"))
@@ -179,9 +182,7 @@ class PipedriveApi:
                 limiter.observe(max(0, int(remaining) - (self._in_flight - 1)), reset)
             return
         where = f"{self.name}: {request.method} {request.url.path}"
-        daily_left = _number(headers.get("x-daily-requests-left"))
-        cost = _token_cost(request.method, request.url.path, searching)
-        if (daily_left is not None and daily_left < cost) or "daily" in _reason(response).lower():
+        if daily_budget_spent(request.method, headers):
             self.fatal = QuotaExhaustedError(self.session.redact(
                 f"{where}: the daily API token budget of this Pipedrive company is spent ({_reason(response)}); "
                 "the rows not sent stay pending and go out with the next run, after the budget resets"))
@@ -217,12 +218,26 @@ def _reason(response: httpx.Response) -> str:
     return body_snippet(response, _REASON_LIMIT)
 
 
-def _token_cost(method: str, path: str, searching: bool) -> int:
-    if searching:
-        return TOKEN_COST["search"]
-    if "Fields" in path:
-        return TOKEN_COST["fields"]
-    return TOKEN_COST.get(method, 1)
+def daily_budget_spent(method: str, headers: httpx.Headers) -> bool:
+    """Whether a 429 says the company's daily budget is spent (retrying today is pointless), not the
+    2-second burst window.
+
+    Token-based limits (pipedrive.readme.io/docs/core-api-concepts-rate-limiting, "Token-Based Rate
+    Limiting": a daily token budget per company; when it is exhausted further requests are blocked until
+    it resets): the 429 carries ``x-daily-ratelimit-token-remaining``, the tokens left today, at 0. That
+    page does not name the header; the live API sends it (with ``x-daily-ratelimit-token-limit``), as
+    Pipedrive staff described in the developer community (2026-01-12, noting that it can be missing for a
+    few requests after a long idle time) and as clients checked against Pipedrive sandboxes.
+
+    Legacy limits (the same page before token-based limits, and the changelog "Daily API limit for
+    POST/PUT endpoints", 2019): ``x-daily-requests-left`` counts the POST/PUT *requests* left today, not
+    tokens, so it only says something about a write, and only at 0. A missing header is no signal.
+    """
+    tokens_left = _number(headers.get(DAILY_TOKENS_LEFT))
+    if tokens_left is not None:
+        return tokens_left <= 0
+    requests_left = _number(headers.get(DAILY_REQUESTS_LEFT))
+    return requests_left is not None and requests_left <= 0 and method in _COUNTED_BY_LEGACY
 
 
 def _number(text: str | None) -> float | None:

@@ -27,9 +27,11 @@ record is searched for once, not once per run (see ``pipedrive_ids``).
 There is no batch write in Pipedrive: a batch is one request per record, in flight together under
 the rate limiter. Per operation: upsert PATCHes the record found, else POSTs; update PATCHes it, else
 the row is skipped; create POSTs unless one is found (skipped); append always POSTs; delete DELETEs
-the record found (nothing found is acknowledged); clear PATCHes the mapped non-match fields to empty.
+the record found (nothing found is acknowledged); clear PATCHes the mapped non-match fields to empty
+where Pipedrive has an empty value for them (``fields.NULLABLE``; the others keep their value).
 A record Pipedrive refuses (4xx) is rejected with Pipedrive's message; the others are acknowledged.
-A NULL is left out of a PATCH/POST, so Pipedrive keeps the value (the sync's ``nulls: clear`` empties it).
+A NULL is left out of a PATCH/POST, so Pipedrive keeps the value (the sync's ``nulls: clear`` empties it,
+with the same exceptions as clear).
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ _PLAN = {
     Operation.CREATE: "POST (skipped when found by match)",
     Operation.APPEND: "POST",
     Operation.DELETE: "DELETE by match (acknowledged when not found)",
-    Operation.CLEAR: "PATCH by match, mapped fields set to empty",
+    Operation.CLEAR: "PATCH by match, mapped fields that Pipedrive lets be empty set to empty",
 }
 
 

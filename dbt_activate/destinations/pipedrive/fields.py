@@ -43,6 +43,14 @@ STANDARD: dict[str, dict[str, str]] = {  # writable v2 body property -> value ki
               "is_archived": "bool", "archive_time": "timestamp"},
 }
 ALIASES = {"persons": {"email": "emails", "phone": "phones"}}
+# The only v2 body properties whose request schemas say ``nullable: true`` (openapi-v2.yaml, POST and
+# PATCH of each object). Pipedrive refuses ``null`` for every other one (``value``, ``currency``,
+# ``owner_id``, ``org_id``, ``visible_to``, ``expected_close_date``...), so an empty value there is
+# left out of the body: Pipedrive keeps what it holds. Lists are emptied with ``[]`` and custom
+# fields with ``null`` (``custom_fields`` is an open object in the spec; null clears a custom field).
+NULLABLE = {"persons": frozenset[str](), "organizations": frozenset[str](),
+            "deals": frozenset({"probability", "lost_reason", "close_time"})}
+_LISTS = ("contacts", "ids")
 CUSTOM_KINDS = {  # custom field_type -> value kind
     "varchar": _TEXT, "varchar_auto": _TEXT, "text": _TEXT, "phone": _TEXT, "address": "address",
     "double": _NUM, "monetary": "monetary", "date": "date", "time": "time", "enum": "enum", "set": "set",
@@ -67,6 +75,12 @@ class FieldTarget:
     custom: bool = False
     field_type: str = ""  # Pipedrive's field_type for custom fields
     options: Mapping[str, int] = field(default_factory=dict)  # enum/set: option label -> option id
+    nullable: bool = False  # a standard property the spec lets us set to null
+
+    @property
+    def clearable(self) -> bool:
+        """Whether Pipedrive takes an empty value for this field (see ``NULLABLE``)."""
+        return self.custom or self.nullable or self.kind in _LISTS
 
     def format(self, value: Any) -> JSONValue:
         try:
@@ -78,7 +92,7 @@ class FieldTarget:
 def standard_target(entity: str, name: str) -> FieldTarget | None:
     prop = ALIASES.get(entity, {}).get(name, name)
     kind = STANDARD[entity].get(prop)
-    return None if kind is None else FieldTarget(name, prop, kind)
+    return None if kind is None else FieldTarget(name, prop, kind, nullable=prop in NULLABLE[entity])
 
 
 def needs_definitions(entity: str, names: Iterable[str]) -> bool:
@@ -119,7 +133,8 @@ def _from_definitions(entity: str, name: str, definitions: Sequence[Mapping[str,
     key, field_type = str(found.get("key") or ""), str(found.get("field_type") or "")
     if not _KEY.match(key):  # a built-in field listed under its display name ("Email", "Organization")
         standard = standard_target(entity, key)
-        return None if standard is None else FieldTarget(name, standard.prop, standard.kind)
+        return None if standard is None else FieldTarget(name, standard.prop, standard.kind,
+                                                         nullable=standard.nullable)
     kind = CUSTOM_KINDS.get(field_type, "json")
     options = {str(o.get("label")): int(o["id"])
                for o in found.get("options") or [] if isinstance(o, Mapping) and "id" in o}
@@ -127,12 +142,15 @@ def _from_definitions(entity: str, name: str, definitions: Sequence[Mapping[str,
 
 
 def build_body(targets: Mapping[str, FieldTarget], values: Mapping[str, Any]) -> dict[str, JSONValue]:
-    """The v2 request body for ``values`` (keyed by mapped name); raises ``FormatError``."""
+    """The v2 request body for ``values`` (keyed by mapped name); raises ``FormatError``.
+
+    A NULL (``nulls: clear``) empties the field where Pipedrive takes an empty value and is left out
+    where it does not (``FieldTarget.clearable``)."""
     body: dict[str, JSONValue] = {}
     custom: dict[str, JSONValue] = {}
     for name, value in values.items():
         target = targets.get(name)
-        if target is None:
+        if target is None or (value is None and not target.clearable):
             continue
         formatted = target.format(value)
         if target.custom:
@@ -145,14 +163,15 @@ def build_body(targets: Mapping[str, FieldTarget], values: Mapping[str, Any]) ->
 
 
 def clear_body(entity: str, targets: Iterable[FieldTarget]) -> dict[str, JSONValue]:
-    """PATCH body that empties ``targets``; the name/title is kept (Pipedrive refuses an empty one)."""
+    """PATCH body that empties ``targets``; the name/title is kept (Pipedrive refuses an empty one), and so
+    is every property the spec does not let us empty (``FieldTarget.clearable``)."""
     body: dict[str, JSONValue] = {}
     custom: dict[str, JSONValue] = {}
     for target in targets:
         if target.custom:
             custom[target.prop] = None
-        elif target.prop != REQUIRED[entity]:
-            body[target.prop] = [] if target.kind in ("contacts", "ids") else None
+        elif target.prop != REQUIRED[entity] and target.clearable:
+            body[target.prop] = [] if target.kind in _LISTS else None
     if custom:
         body["custom_fields"] = custom
     return body
@@ -161,7 +180,7 @@ def clear_body(entity: str, targets: Iterable[FieldTarget]) -> dict[str, JSONVal
 def _format(target: FieldTarget, value: Any) -> JSONValue:
     kind = target.kind
     if value is None:
-        return [] if kind in ("contacts", "ids") else None
+        return [] if kind in _LISTS else None
     if kind == _TEXT:
         return value if isinstance(value, str) else _text(value)
     if kind == _ID:

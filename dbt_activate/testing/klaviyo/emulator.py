@@ -149,7 +149,7 @@ class KlaviyoEmulator(Emulator):
                     errors.append(_import_error(index, err, item))
             job = Job(_id(), len(profiles), errors, list_ids, _now())
             self.jobs[job.id] = job
-            return Response.json({"data": self._job_view(job, "queued")}, 202)
+            return _json_api({"data": self._job_view(job, "queued")}, 202)
 
     def _create_events(self, req: Request) -> Response:
         """Bulk create events: validated whole (Klaviyo reports no per-event errors later), then kept."""
@@ -235,7 +235,7 @@ class KlaviyoEmulator(Emulator):
             job = self._job(req)
             job.polls += 1
             state = "complete" if job.polls >= self.polls_to_complete else "processing"
-            return Response.json({"data": self._job_view(job, state)})
+            return _json_api({"data": self._job_view(job, state)})
 
     def _job_errors(self, req: Request) -> Response:
         size = req.int_arg("page[size]", 20)
@@ -251,7 +251,7 @@ class KlaviyoEmulator(Emulator):
         links = {"self": f"{base}?page[size]={size}&page[cursor]={start}", "first": f"{base}?page[size]={size}",
                  "next": f"{base}?page[size]={size}&page[cursor]={start + size}" if more else None,
                  "prev": None}
-        return Response.json({"data": page, "links": links})
+        return _json_api({"data": page, "links": links})
 
     def _job(self, req: Request) -> Job:
         job = self.jobs.get(req.params["id"])
@@ -296,7 +296,7 @@ class KlaviyoEmulator(Emulator):
         error = {"id": str(uuid.uuid4()), "status": err.status, "code": err.code or "error",
                  "title": extra.pop("title", _TITLES.get(err.status, "Error.")), "detail": err.message,
                  "source": source or {"pointer": "/data/"}}
-        return Response.json({"errors": [error]}, err.status, {"Content-Type": "application/vnd.api+json"})
+        return _json_api({"errors": [error]}, err.status)
 
     def server_error(self, status: int) -> Response:
         return self.error_response(ApiError(status, "A server error occurred.", "error"))
@@ -387,3 +387,11 @@ def _id() -> str:
 
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat()
+
+
+def _json_api(payload: Any, status: int = 200) -> Response:
+    """Klaviyo answers in JSON:API, ``Content-Type: application/vnd.api+json`` (the media type of every
+    response in ``shared/contracts/klaviyo/*.json``)."""
+    response = Response.json(payload, status)
+    response.content_type = "application/vnd.api+json"
+    return response

@@ -12,10 +12,29 @@ request, soft delete), ``GET …`` (list, cursor paging, ``ids``), ``GET …/sea
 ``GET|POST /v1/{person|organization|deal}Fields``, ``GET|DELETE …Fields/{id}`` (custom fields with
 40-character hash keys), ``DELETE /v1/{entity}?ids=`` (the only bulk write); auth by ``x-api-token``
 header, ``api_token`` query parameter or OAuth bearer; the burst window (``rate_limit=True`` = 20
-per 2 s, the Lite api_token figure; search 10 per 2 s) and the daily token budget (``daily_limit``
-in tokens, each request costing its ``x-token-cost``). The body of a 429 and the header carrying the
-remaining daily budget under token-based limits are not documented: the emulator uses Pipedrive's
-generic error shape and ``x-daily-requests-left`` (the legacy header name).
+per 2 s, the Lite api_token figure; search 10 per 2 s) and the daily limit ``daily_limit`` under one of
+Pipedrive's two limit models (``limit_model``, fixed at construction):
+
+- ``"tokens"`` (the default; token-based limits, rolled out to every company by the end of 2025 per the
+  rate-limiting page): a daily token budget, each request costing its ``x-token-cost``; every answer
+  carries ``x-daily-ratelimit-token-limit`` and ``x-daily-ratelimit-token-remaining``, and a request
+  over the budget gets a 429 whose ``x-daily-ratelimit-token-remaining`` is 0. The rate-limiting page
+  does not name these headers; the live API sends them (Pipedrive staff in the developer community,
+  2026-01-12; clients checked against Pipedrive sandboxes).
+  The last request that starts within the budget is served even when it costs more than is left
+  (``TokenBudget``): the page says requests are blocked "once this budget is exhausted".
+- ``"legacy"``: the request-based fair-usage limit of POST/PUT requests per day
+  (developers.pipedrive.com/changelog/post/daily-api-limit-for-postput-endpoints, 2019; PATCH, v2's
+  update, counts as PUT), announced in ``x-daily-requests-left``, which counts those requests, not
+  tokens (the rate-limiting page's header table); reads are not counted.
+
+A 429 has Pipedrive's error shape with the same message whatever its cause: no document gives the daily
+budget a body of its own, so the headers are the only signal a client may rely on.
+
+A ``null`` for a v2 body property whose request schema is not ``nullable`` (``value``, ``currency``,
+``owner_id``, ``org_id``, ``visible_to``, ``expected_close_date``…; only deals' ``probability``,
+``lost_reason`` and ``close_time`` are nullable in ``openapi-v2.yaml``) is a 400 in Pipedrive's error
+shape; ``custom_fields`` values may be ``null`` (that clears them).
 
 Not emulated: products, leads, activities, notes, pipelines and stages (``stage_id`` is not checked),
 followers, merges, filters, webhooks, ``include_fields``, ``updated_since`` filtering, v1 record writes,
@@ -29,7 +48,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from dbt_activate.testing.limits import Decision, RateLimit, RateLimitSpec
+from dbt_activate.testing.limits import Decision, Limits, RateLimit, RateLimitSpec
 from dbt_activate.testing.messages import ApiError, Request, Response, as_int
 from dbt_activate.testing.pipedrive.fields import STANDARD, FieldRegistry, PipedriveField, ok
 from dbt_activate.testing.pipedrive.store import SEARCH_FIELDS, PipedriveStore, search_item, search_texts
@@ -39,6 +58,8 @@ V2 = r"/api/v2/(?P<entity>persons|organizations|deals)"
 V1_FIELDS = r"/v1/(?P<fields>personFields|organizationFields|dealFields)"
 ERROR_INFO = "Please check developers.pipedrive.com for more information about Pipedrive API."
 SEARCH_LIMIT = RateLimit(10, 2.0)
+LIMIT_MODELS = ("tokens", "legacy")
+_LEGACY_COUNTED = ("POST", "PUT", "PATCH")
 
 
 class PipedriveEmulator(Emulator):
@@ -54,28 +75,48 @@ class PipedriveEmulator(Emulator):
         *,
         custom_fields: Mapping[str, Iterable[PipedriveField]] | None = None,
         search_rate_limit: RateLimitSpec = None,
+        limit_model: str = "tokens",
         **knobs: Any,
     ) -> None:
+        if limit_model not in LIMIT_MODELS:
+            raise ValueError(f"limit_model must be one of {LIMIT_MODELS}, got {limit_model!r}")
+        self.limit_model = limit_model
         super().__init__(token=token, **knobs)
+        if limit_model == "tokens":
+            budget = TokenBudget()
+            budget.set_window("default", self._limits.window("default"))
+            budget.set_daily(self._limits.daily_limit)
+            self._limits = budget
         self.store = PipedriveStore()
+        # Requests that carried the API token in their URL (``api_token=``): accepted, as Pipedrive's v1
+        # spec declares the parameter, but counted, since a token in a URL ends up in proxies' logs.
+        self.tokens_in_urls = 0
         self.field_registry = FieldRegistry(self.lock, custom_fields or {})
         self.fields = self.field_registry.defs  # entity -> key -> FieldDef
         if search_rate_limit is None and self.rate_limit is not None:
             search_rate_limit = SEARCH_LIMIT  # Pipedrive's search burst limit applies whenever limits do
         self.set_group_limit("search", search_rate_limit)
-        self.route("POST", V2, self._create, writes=True, cost=5)
-        self.route("GET", V2 + r"/search", self._search, group="search", cost=20)
-        self.route("GET", V2 + r"/(?P<id>\d+)", self._get, cost=1)
-        self.route("PATCH", V2 + r"/(?P<id>\d+)", self._update, writes=True, cost=5)
-        self.route("DELETE", V2 + r"/(?P<id>\d+)", self._delete, writes=True, cost=3)
-        self.route("GET", V2, self._list, cost=10)
-        self.route("GET", r"/api/v2/itemSearch/field", self._item_search, group="search", cost=20)
-        self.route("DELETE", r"/v1/(?P<entity>persons|organizations|deals)", self._bulk_delete, writes=True, cost=10)
+        cost = self._daily_cost
+        self.route("POST", V2, self._create, writes=True, cost=cost("POST", 5))
+        self.route("GET", V2 + r"/search", self._search, group="search", cost=cost("GET", 20))
+        self.route("GET", V2 + r"/(?P<id>\d+)", self._get, cost=cost("GET", 1))
+        self.route("PATCH", V2 + r"/(?P<id>\d+)", self._update, writes=True, cost=cost("PATCH", 5))
+        self.route("DELETE", V2 + r"/(?P<id>\d+)", self._delete, writes=True, cost=cost("DELETE", 3))
+        self.route("GET", V2, self._list, cost=cost("GET", 10))
+        self.route("GET", r"/api/v2/itemSearch/field", self._item_search, group="search", cost=cost("GET", 20))
+        self.route("DELETE", r"/v1/(?P<entity>persons|organizations|deals)", self._bulk_delete, writes=True,
+                   cost=cost("DELETE", 10))
         fields = self.field_registry
-        self.route("GET", V1_FIELDS, fields.list_fields, cost=20)
-        self.route("GET", V1_FIELDS + r"/(?P<id>\d+)", fields.get_field, cost=2)
-        self.route("POST", V1_FIELDS, fields.add_field, cost=10)
-        self.route("DELETE", V1_FIELDS + r"/(?P<id>\d+)", fields.delete_field, cost=6)
+        self.route("GET", V1_FIELDS, fields.list_fields, cost=cost("GET", 20))
+        self.route("GET", V1_FIELDS + r"/(?P<id>\d+)", fields.get_field, cost=cost("GET", 2))
+        self.route("POST", V1_FIELDS, fields.add_field, cost=cost("POST", 10))
+        self.route("DELETE", V1_FIELDS + r"/(?P<id>\d+)", fields.delete_field, cost=cost("DELETE", 6))
+
+    def _daily_cost(self, method: str, tokens: int) -> int:
+        """What a request takes from ``daily_limit``: its tokens, or one POST/PUT request (legacy)."""
+        if self.limit_model == "tokens":
+            return tokens
+        return 1 if method in _LEGACY_COUNTED else 0
 
     # -- accessors for tests -------------------------------------------------------------------
 
@@ -150,9 +191,9 @@ class PipedriveEmulator(Emulator):
             for record in self.store.live(entity):
                 texts = [t.lower() for t in search_texts(entity, record, fields, self.fields[entity])]
                 if any(t == needle for t in texts):
-                    hits.append(search_item(entity, record, 1.0))
+                    hits.append(search_item(entity, record, 1.0, self.store))
                 elif not exact and any(needle in t for t in texts):
-                    hits.append(search_item(entity, record, 0.5))
+                    hits.append(search_item(entity, record, 0.5, self.store))
         offset, limit = req.int_arg("cursor", 0), _limit(req)
         more = offset + limit < len(hits)
         return ok({"items": hits[offset:offset + limit]}, {"next_cursor": str(offset + limit) if more else None})
@@ -190,6 +231,9 @@ class PipedriveEmulator(Emulator):
     # -- vendor shapes -------------------------------------------------------------------------
 
     def authenticate(self, request: Request) -> Response | None:
+        if request.arg("api_token") is not None:
+            with self.lock:
+                self.tokens_in_urls += 1
         given = request.header("x-api-token") or request.arg("api_token") or self.bearer_token(request)
         if self.token is None or given == self.token:
             return None
@@ -208,8 +252,7 @@ class PipedriveEmulator(Emulator):
         return self.error_response(ApiError(404, f"Unknown method {method} {path}", "NOT_FOUND"))
 
     def throttled_response(self, decision: Decision) -> Response:
-        message = "Daily API token budget exhausted" if decision.policy == "daily" else "Request over limit"
-        response = self.error_response(ApiError(429, message, "RATE_LIMIT", errorCode=429))
+        response = self.error_response(ApiError(429, "Request over limit", "RATE_LIMIT", errorCode=429))
         response.headers.update(self.limit_headers(decision))
         return response
 
@@ -219,9 +262,24 @@ class PipedriveEmulator(Emulator):
             headers["x-ratelimit-limit"] = str(decision.limit)
             headers["x-ratelimit-remaining"] = str(decision.remaining)
             headers["x-ratelimit-reset"] = str(math.ceil(decision.reset))
-        if decision.daily_limit is not None:
+        if decision.daily_limit is not None and self.limit_model == "tokens":
+            headers["x-daily-ratelimit-token-limit"] = str(decision.daily_limit)
+            headers["x-daily-ratelimit-token-remaining"] = str(decision.daily_remaining)
+        elif decision.daily_limit is not None:
             headers["x-daily-requests-left"] = str(decision.daily_remaining)
         return headers
+
+
+class TokenBudget(Limits):
+    """The daily token budget: requests are blocked once it is exhausted (the rate-limiting page), so
+    the last request that starts within the budget is served even when it costs more than is left,
+    and every later one gets a 429 with ``x-daily-ratelimit-token-remaining: 0``."""
+
+    def check(self, group: str = "default", cost: int = 1) -> Decision:
+        limit = self.daily_limit
+        if limit is not None and 0 < limit - self.daily_used < cost:
+            cost = limit - self.daily_used  # the overdraft of the last request
+        return super().check(group, cost)
 
 
 def _partial(req: Request) -> None:

@@ -15,6 +15,7 @@ from dbt_activate.testing.messages import ApiError
 from dbt_activate.testing.pipedrive.fields import SEARCHABLE, FieldDef
 
 _I, _S, _N, _B, _L, _O = (int,), (str,), (int, float), (bool,), (list,), (dict,)
+_TYPE_NAMES = {_I: "integer", _S: "string", _N: "number", _B: "boolean", _L: "array", _O: "object"}
 BODY: dict[str, dict[str, tuple[type, ...]]] = {  # v2 request body properties per entity (from the spec)
     "persons": {"name": _S, "owner_id": _I, "org_id": _I, "add_time": _S, "update_time": _S, "emails": _L,
                 "phones": _L, "visible_to": _I, "label_ids": _L, "marketing_status": _S, "custom_fields": _O},
@@ -26,6 +27,10 @@ BODY: dict[str, dict[str, tuple[type, ...]]] = {  # v2 request body properties p
               "lost_time": _S, "expected_close_date": _S, "label_ids": _L, "custom_fields": _O},
 }
 REQUIRED = {"persons": "name", "organizations": "name", "deals": "title"}
+# The body properties whose v2 request schemas say ``nullable: true`` (openapi-v2.yaml); ``null`` is
+# refused for every other one.
+NULLABLE = {"persons": frozenset[str](), "organizations": frozenset[str](),
+            "deals": frozenset({"probability", "lost_reason", "close_time"})}
 SINGULAR = {"persons": "person", "organizations": "organization", "deals": "deal"}
 DEFAULTS: dict[str, dict[str, Any]] = {
     "persons": {"owner_id": 1, "org_id": None, "emails": [], "phones": [], "is_deleted": False, "visible_to": 3,
@@ -36,6 +41,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
               "probability": None, "lost_reason": None, "visible_to": 3, "close_time": None, "won_time": None,
               "lost_time": None, "expected_close_date": None, "label_ids": []},
 }
+STAGES = {1: "Lead In"}  # the default stage every deal gets; its name from the spec's deal search example
 SEARCH_FIELDS = {"persons": ("name", "email", "phone", "notes", "custom_fields"),
                  "organizations": ("name", "address", "notes", "custom_fields"),
                  "deals": ("title", "notes", "custom_fields")}
@@ -57,6 +63,13 @@ class PipedriveStore:
     def clear(self) -> None:
         for records in self.records.values():
             records.clear()
+
+    def link(self, entity: str, record_id: Any, label: str, **extra: Any) -> dict[str, Any] | None:
+        """``{id, <label>: name}`` of a linked record for search results; None when there is no link."""
+        if record_id is None:
+            return None
+        found = self.records[entity].get(record_id)
+        return {"id": record_id, label: found[REQUIRED[entity]] if found else f"#{record_id}", **extra}
 
     def live(self, entity: str) -> Iterator[dict[str, Any]]:
         return (r for r in self.records[entity].values() if not r["is_deleted"])
@@ -102,8 +115,10 @@ class PipedriveStore:
             types = allowed.get(name)
             if types is None:
                 raise invalid(f"Unknown parameter '{name}' for {entity}")
+            if value is None and name not in NULLABLE[entity]:
+                raise invalid(f"Parameter '{name}' must be of type {_TYPE_NAMES[types]}, not null")
             if value is not None and (not isinstance(value, types) or (isinstance(value, bool) and types != _B)):
-                raise invalid(f"Parameter '{name}' must be of type {types[0].__name__}")
+                raise invalid(f"Parameter '{name}' must be of type {_TYPE_NAMES[types]}")
             values[name] = value
         if isinstance(values.get("custom_fields"), dict):
             checked = {}
@@ -164,24 +179,25 @@ def search_texts(entity: str, record: Mapping[str, Any], fields: tuple[str, ...]
     return texts
 
 
-def search_item(entity: str, record: Mapping[str, Any], score: float) -> dict[str, Any]:
-    """One result of ``GET /api/v2/{entity}/search`` as the spec's example shows it."""
+def search_item(entity: str, record: Mapping[str, Any], score: float, store: PipedriveStore) -> dict[str, Any]:
+    """One result of ``GET /api/v2/{entity}/search`` as the spec's example shows it (linked records by
+    id and name, ``null`` when there is none, as in the example's ``organization: null``)."""
     owner = {"id": record["owner_id"]}
+    organization = store.link("organizations", record.get("org_id"), "name", address=None)
     if entity == "persons":
         item = {"id": record["id"], "type": "person", "name": record["name"],
                 "phones": [p["value"] for p in record["phones"]], "emails": [e["value"] for e in record["emails"]],
-                "visible_to": record["visible_to"], "owner": owner,
-                "organization": {"id": record["org_id"], "name": None, "address": None} if record["org_id"] else None}
+                "visible_to": record["visible_to"], "owner": owner, "organization": organization}
     elif entity == "organizations":
         address = record["address"].get("value") if isinstance(record["address"], dict) else None
         item = {"id": record["id"], "type": "organization", "name": record["name"], "address": address,
                 "visible_to": record["visible_to"], "owner": owner}
     else:
+        stage = record["stage_id"]
         item = {"id": record["id"], "type": "deal", "title": record["title"], "value": record["value"],
                 "currency": record["currency"], "status": record["status"], "visible_to": record["visible_to"],
-                "owner": owner, "stage": {"id": record["stage_id"], "name": None},
-                "person": {"id": record["person_id"], "name": None} if record["person_id"] else None,
-                "organization": {"id": record["org_id"], "name": None, "address": None} if record["org_id"] else None}
+                "owner": owner, "stage": {"id": stage, "name": STAGES.get(stage, f"Stage {stage}")},
+                "person": store.link("persons", record["person_id"], "name"), "organization": organization}
     item["custom_fields"] = [str(v) for v in record["custom_fields"].values()]
     item["notes"] = []
     return {"result_score": score, "item": item}

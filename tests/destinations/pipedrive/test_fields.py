@@ -100,12 +100,23 @@ def test_body_puts_custom_fields_under_their_keys() -> None:
     ("deals", "title", 42, "42"),
     ("organizations", "address", "1 Main St", {"value": "1 Main St"}),
     ("persons", "email", None, []),
-    ("persons", "owner_id", None, None),
+    ("deals", "probability", None, None),  # nullable in the spec
     ("persons", "name", True, "true"),
 ])
 def test_standard_values_follow_the_v2_spec(entity: str, name: str, value: Any, expected: Any) -> None:
     targets = resolve(entity, [name], [], where="w")
     assert build_body(targets, {name: value}) == {targets[name].prop: expected}
+
+
+@pytest.mark.parametrize(("entity", "name"), [
+    ("persons", "owner_id"), ("persons", "org_id"), ("persons", "visible_to"), ("persons", "name"),
+    ("organizations", "address"), ("deals", "value"), ("deals", "currency"), ("deals", "expected_close_date"),
+    ("deals", "org_id"), ("deals", "status"),
+])
+def test_a_null_is_left_out_where_the_v2_spec_forbids_null(entity: str, name: str) -> None:
+    """nulls: clear on a property the spec does not make nullable: Pipedrive keeps its value."""
+    targets = resolve(entity, [name], [], where="w")
+    assert build_body(targets, {name: None}) == {}
 
 
 @pytest.mark.parametrize(("name", "value", "reason"), [
@@ -129,10 +140,13 @@ def test_an_option_id_is_accepted_as_is() -> None:
     assert build_body(_targets("Tier"), {"Tier": "8"}) == {"custom_fields": {TIER_KEY: 8}}
 
 
-def test_clear_empties_fields_but_keeps_the_required_name() -> None:
-    targets = _targets("name", "phone", "Tier", "org_id")
+def test_clear_empties_what_the_spec_lets_be_empty_and_keeps_the_rest() -> None:
+    targets = _targets("name", "phone", "Tier", "org_id", "owner_id", "visible_to", "label_ids")
     assert clear_body("persons", targets.values()) == {
-        "phones": [], "org_id": None, "custom_fields": {TIER_KEY: None}}
+        "phones": [], "label_ids": [], "custom_fields": {TIER_KEY: None}}
+    deal = resolve("deals", ["title", "value", "currency", "expected_close_date", "owner_id", "org_id",
+                             "probability", "lost_reason", "close_time"], [], where="w")
+    assert clear_body("deals", deal.values()) == {"probability": None, "lost_reason": None, "close_time": None}
 
 
 def test_search_terms() -> None:

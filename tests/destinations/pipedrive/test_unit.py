@@ -23,6 +23,7 @@ from dbt_activate.core.types import (
 )
 from dbt_activate.delivery import RateLimiter, RetryPolicy, deliver
 from dbt_activate.destinations.base import check_config, load_destination_type
+from dbt_activate.destinations.pipedrive.api import daily_budget_spent
 from dbt_activate.destinations.pipedrive.destination import PipedriveDestination
 from dbt_activate.errors import ConfigError, DestinationError, QuotaExhaustedError, RetryableDestinationError
 from tests.support.delivery import FakeClock
@@ -161,16 +162,15 @@ def test_bad_addresses_are_config_errors(config: dict[str, Any]) -> None:
         PipedriveDestination("pd", {"api_token": TOKEN, **config})
 
 
-def test_custom_fields_by_name_are_sent_under_their_keys_with_the_token_in_a_header() -> None:
+def test_custom_fields_by_name_are_sent_under_their_keys_with_the_token_in_a_header_only() -> None:
     fake = FakePipedrive()
     target = _target(fields=("email", "name", "Tier", "Driver ID"))
     records = [_person("1", "ada@x.com", **{"Driver ID": "D1"})]
     [result] = _run(_destination(fake), target, Batch(Operation.UPSERT, records))
     assert result == BatchResult()
     assert fake.calls() == ["GET /v1/personFields", "GET /api/v2/persons/search", "POST /api/v2/persons"]
-    fields_request = fake.requests[0]
-    assert fields_request.url.params["api_token"] == TOKEN  # v1 declares the token as a query parameter
-    assert all(r.headers["x-api-token"] == TOKEN for r in fake.requests)
+    # Header only, v1 included: a token in a URL ends up in proxies' logs.
+    assert all(r.headers["x-api-token"] == TOKEN and TOKEN not in str(r.url) for r in fake.requests)
     search = fake.requests[1].url.params
     assert (search["term"], search["fields"], search["exact_match"]) == ("ada@x.com", "email", "true")
     assert fake.bodies("POST") == [{"name": "Driver 1", "emails": [{"value": "ada@x.com", "primary": True,
@@ -371,12 +371,14 @@ def test_the_limiter_learns_from_rate_limit_headers() -> None:
     asyncio.run(go())
 
 
+OVER_LIMIT = {"success": False, "error": "Request over limit", "errorCode": 429}
+
+
 def test_a_spent_daily_budget_stops_the_destination() -> None:
     fake = FakePipedrive()
     for _ in range(3):
-        fake.reply("GET", "/api/v2/persons/search", 429,
-                   {"success": False, "error": "Daily API token budget exhausted"},
-                   **{"x-daily-requests-left": "0", "x-ratelimit-remaining": "5", "x-ratelimit-reset": "1"})
+        fake.reply("GET", "/api/v2/persons/search", 429, OVER_LIMIT,
+                   **{"x-daily-ratelimit-token-remaining": "0", "x-ratelimit-remaining": "5", "x-ratelimit-reset": "1"})
     destination, target = _destination(fake), _target()
 
     async def go() -> list[BaseException]:
@@ -427,3 +429,53 @@ def test_describe_request_needs_no_network() -> None:
     deleted = destination.describe_request(_target(), Batch(Operation.DELETE, [Record("1", {"email": "a@x.com"})]))
     assert deleted["requests"] == [{"key": "1", "method": "DELETE by match (acknowledged when not found)",
                                     "match": {"email": "a@x.com"}, "body": {}}]
+
+
+@pytest.mark.parametrize(("method", "headers", "spent"), [
+    # token-based limits: the tokens left today, on any request
+    ("GET", {"x-daily-ratelimit-token-remaining": "0"}, True),
+    ("POST", {"x-daily-ratelimit-token-remaining": "15"}, False),  # fewer than a search costs: still a burst
+    ("GET", {"x-daily-ratelimit-token-remaining": "3", "x-daily-requests-left": "0"}, False),
+    # legacy limits: POST/PUT *requests* left today; a read is not counted by it
+    ("POST", {"x-daily-requests-left": "0"}, True),
+    ("PATCH", {"x-daily-requests-left": "0"}, True),
+    ("GET", {"x-daily-requests-left": "0"}, False),
+    ("POST", {"x-daily-requests-left": "4"}, False),  # 4 writes left is not "fewer than 5 tokens"
+    ("GET", {}, False),
+])
+def test_the_daily_budget_429_is_read_from_its_documented_header(method: str, headers: dict[str, str],
+                                                                 spent: bool) -> None:
+    assert daily_budget_spent(method, httpx.Headers(headers)) is spent
+
+
+def test_a_burst_429_with_few_legacy_requests_left_is_retried_not_a_spent_budget() -> None:
+    """x-daily-requests-left counts POST/PUT requests, not tokens: 3 left is no spent budget for a search."""
+    fake = FakePipedrive()
+    fake.reply("GET", "/api/v2/persons/search", 429, OVER_LIMIT,
+               **{"x-daily-requests-left": "3", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "1"})
+    destination, target = _destination(fake), _target()
+
+    async def go() -> None:
+        await destination.open(target)
+        try:
+            batch = Batch(Operation.UPSERT, [_person("1", "u1@x.com")])
+            await deliver(destination, target, batch, limiter=None, policy=FAST)
+        finally:
+            await destination.close()
+
+    asyncio.run(go())
+    assert fake.calls("POST") == ["POST /api/v2/persons"]
+
+
+def test_clear_and_nulls_never_send_null_where_the_v2_spec_forbids_it() -> None:
+    fake = FakePipedrive()
+    ada = fake.add("ada@x.com", owner_id=3, org_id=4)
+    fields = ("email", "name", "owner_id", "org_id", "visible_to", "Tier")
+    target = _target(fields=fields)
+    cleared = Record("1", {"email": "ada@x.com"})
+    nulls = _person("1", "ada@x.com", name=None, owner_id=None, org_id=None, visible_to=None, Tier=None)
+    _run(_destination(fake), target, Batch(Operation.CLEAR, [cleared]), Batch(Operation.UPSERT, [nulls]))
+    assert fake.bodies("PATCH") == [{"custom_fields": {TIER: None}},
+                                    {"emails": [{"value": "ada@x.com", "primary": True, "label": "work"}],
+                                     "custom_fields": {TIER: None}}]
+    assert (fake.persons[ada]["owner_id"], fake.persons[ada]["org_id"]) == (3, 4)
