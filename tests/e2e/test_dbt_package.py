@@ -30,7 +30,7 @@ from tests.support.redshift import redshift_database, start_proxy, write_profile
 # The dbt-redshift variant stays in the default run here (tests/conftest.py).
 pytestmark = pytest.mark.redshift_in_default_run
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ACTIVATE_KEYS = {key.name for key in spec.ACTIVATE_KEYS}
 # The syncs the sample declares, by their names (default <model>__<destination>__<object>).
 SAMPLE_SYNCS = {
