@@ -19,6 +19,7 @@ from dbt_activate.testing.counters import Counts
 from dbt_activate.testing.customerio.emulator import CustomerIOEmulator
 from dbt_activate.testing.dbt_cloud.emulator import DbtCloudEmulator
 from dbt_activate.testing.faults import FAULT_KINDS, Fault
+from dbt_activate.testing.google_ads.emulator import GoogleAdsEmulator
 from dbt_activate.testing.google_sheets.emulator import GoogleSheetsEmulator
 from dbt_activate.testing.hubspot.emulator import HubSpotEmulator
 from dbt_activate.testing.hubspot.schema import HubSpotObject, HubSpotProperty
@@ -48,6 +49,7 @@ __all__ = [
     "DbtCloudEmulator",
     "Emulator",
     "Fault",
+    "GoogleAdsEmulator",
     "GoogleSheetsEmulator",
     "HubSpotEmulator",
     "HubSpotObject",
