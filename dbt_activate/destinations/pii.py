@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
+
+from dbt_activate.errors import ConfigError
 
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -85,3 +87,15 @@ def phone_digits(text: str, country_code: str | None) -> str:
         raise UnhashableValue("a phone number has 7 to 15 digits with its country code "
                               f"(E.164), this one has {len(digits)}")
     return digits
+
+
+def country_calling_code(name: str, config: Mapping[str, Any]) -> str | None:
+    """The ``phone_country_code`` key: a calling code such as ``44`` or ``+1``."""
+    raw = config.get("phone_country_code")
+    if raw in (None, ""):
+        return None
+    code = str(raw).strip().lstrip("+")
+    if not code.isdigit() or not 1 <= len(code) <= 3:
+        raise ConfigError(f"must be a country calling code of 1-3 digits (44, +1), got {raw!r}",
+                          location=f"{name}.phone_country_code")
+    return code

@@ -28,6 +28,7 @@ from dbt_activate.testing.klaviyo.emulator import KlaviyoEmulator
 from dbt_activate.testing.limits import RateLimit
 from dbt_activate.testing.mailchimp.emulator import MailchimpEmulator
 from dbt_activate.testing.messages import ApiError, Request, Response
+from dbt_activate.testing.meta.emulator import MetaEmulator
 from dbt_activate.testing.pipedrive.emulator import PipedriveEmulator
 from dbt_activate.testing.pipedrive.fields import PipedriveField, field_key
 from dbt_activate.testing.registry import EMULATORS
@@ -57,6 +58,7 @@ __all__ = [
     "IntercomEmulator",
     "KlaviyoEmulator",
     "MailchimpEmulator",
+    "MetaEmulator",
     "PipedriveEmulator",
     "PipedriveField",
     "RateLimit",

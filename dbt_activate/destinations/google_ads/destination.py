@@ -84,7 +84,7 @@ from dbt_activate.destinations.google_ads.results import (
     request_refused,
     unexpected,
 )
-from dbt_activate.destinations.pii import UnhashableValue
+from dbt_activate.destinations.pii import UnhashableValue, country_calling_code
 from dbt_activate.errors import ConfigError, DestinationError, Redactor
 
 API_VERSION = "v25"
@@ -126,18 +126,6 @@ def _positive(name: str, config: Mapping[str, Any], key: str, default: float, *,
         limit = f" and at most {maximum:,g}" if maximum is not None else ""
         raise ConfigError(f"must be a number above 0{limit}, got {value!r}", location=f"{name}.{key}")
     return float(value)
-
-
-def country_calling_code(name: str, config: Mapping[str, Any]) -> str | None:
-    """The ``phone_country_code`` key: a calling code such as ``44`` or ``+1``."""
-    raw = config.get("phone_country_code")
-    if raw in (None, ""):
-        return None
-    code = str(raw).strip().lstrip("+")
-    if not code.isdigit() or not 1 <= len(code) <= 3:
-        raise ConfigError(f"must be a country calling code of 1-3 digits (44, +1), got {raw!r}",
-                          location=f"{name}.phone_country_code")
-    return code
 
 
 def _consent(name: str, config: Mapping[str, Any]) -> dict[str, str] | None:
