@@ -173,6 +173,12 @@ class GoogleAdsEmulator(Emulator):
         """The hashed emails of the list's members."""
         return {i["hashedEmail"] for m in self.members(user_list) for i in json.loads(m) if "hashedEmail" in i}
 
+    def records(self, obj: str) -> list[Any]:
+        """For ``/_emulator/records/{object}``: the uploaded ``conversions``, or a user list's members."""
+        if obj == "conversions":
+            return self.uploaded()
+        return [json.loads(m) for m in sorted(self.members(obj))]
+
     def uploaded(self) -> list[dict[str, Any]]:
         with self.lock:
             return copy.deepcopy(self.conversions)
