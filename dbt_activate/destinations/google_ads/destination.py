@@ -257,6 +257,7 @@ class GoogleAdsDestination(Destination):
                               location=where)
 
     async def open(self, target: SyncTarget) -> None:
+        self.check_target(target)
         self._object = target.object
         self._session_for_run()
 

@@ -174,6 +174,7 @@ class MetaDestination(Destination):
                               location=where)
 
     async def open(self, target: SyncTarget) -> None:
+        self.check_target(target)
         found = _OBJECT.fullmatch(target.object)
         self._kind = found.group(1) if found else None
         self._session_for_run()

@@ -165,3 +165,12 @@ def test_check_target_names_the_problem(emu: GoogleAdsEmulator, obj: str, mode: 
     tgt = SyncTarget("s", obj, mode, (FieldSpec("email", "email"), FieldSpec("gclid", "gclid")), identity)
     with pytest.raises(ConfigError, match=message):
         GoogleAdsDestination("ads", config(emu)).check_target(tgt)
+
+
+def test_listed_by_dbt_activate_destinations_with_both_objects() -> None:
+    from dbt_activate.dbt.catalog import installed_types
+
+    [ads] = [t for t in installed_types() if t.kind == "google_ads"]
+    assert ads.error is None and ads.rate_limit == "5 requests / 1 s"
+    assert any(o.startswith("conversions (append; 2,000") for o in ads.objects)
+    assert any(o.startswith("<user list id> (upsert, mirror") for o in ads.objects)

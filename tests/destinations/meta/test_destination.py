@@ -147,3 +147,12 @@ def test_check_target_names_the_problem(emu: MetaEmulator, obj: str, fields: tup
                                         message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         MetaDestination("meta", config(emu)).check_target(target(obj, fields, mode))
+
+
+def test_listed_by_dbt_activate_destinations_with_both_objects() -> None:
+    from dbt_activate.dbt.catalog import installed_types
+
+    [meta] = [t for t in installed_types() if t.kind == "meta"]
+    assert meta.error is None and meta.rate_limit == "60 requests / 60 s"
+    assert any(o.startswith("events:<pixel id> (append; 1,000") for o in meta.objects)
+    assert any(o.startswith("audience:<custom audience id> (upsert, mirror; 10,000") for o in meta.objects)
