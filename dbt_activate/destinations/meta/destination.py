@@ -19,7 +19,7 @@ Objects (Meta's documentation is the contract; ``shared/contracts/meta/SOURCE.md
   (developers.facebook.com/docs/marketing-api/conversions-api/using-the-api). Events are built by
   ``meta_payload.server_event``; ``event_id`` is the primary key so Meta de-duplicates a resend. A
   row whose ``event_time`` is more than 7 days old is rejected with that reason and not sent. One
-  invalid event makes Meta refuse the whole request (error code 100): the request is split in halves
+  invalid event makes Meta refuse the whole request (error code 100 with a user title): the request is split in halves
   and resent until the refused events are alone, so only their rows are rejected, with Meta's message
   (at most 2·log2(n) more requests). ``events_received`` must equal what was sent.
 - ``audience:<custom audience id>`` (modes ``upsert`` and ``mirror``): Custom Audiences,
@@ -80,6 +80,7 @@ BASE_URL = "https://graph.facebook.com"
 MAX_EVENTS = 1_000
 MAX_USERS = 10_000
 _OBJECT = re.compile(r"(events|audience):(\d+)")
+MISSING_OBJECT = 33  # error_subcode: the object does not exist or the token may not use it
 _JSON = {"Content-Type": "application/json"}
 
 
@@ -253,7 +254,12 @@ class MetaDestination(Destination):
                     "the batch is not acknowledged"))
             return
         error = error_of(response)
-        if 400 <= response.status_code < 500 and code_of(error) == INVALID_PARAMETER and len(events) > 1:
+        if error.get("error_subcode") == MISSING_OBJECT:
+            raise DestinationError(self.redactor(f"{self.name}: {reason(error, response, self.redactor)}; check the "
+                                                 "pixel id and that the token may use it"))
+        # An invalid event is reported to the user (error_user_title); halve the request to find it.
+        event_level = code_of(error) == INVALID_PARAMETER and bool(error.get("error_user_title"))
+        if 400 <= response.status_code < 500 and event_level and len(events) > 1:
             middle = len(events) // 2
             await self._send_events(path, events[:middle], keys[:middle], result)
             await self._send_events(path, events[middle:], keys[middle:], result)
@@ -292,10 +298,8 @@ class MetaDestination(Destination):
             store_key = self._store_key(target, record)
             old = previous.get(store_key)
             if batch.operation is Operation.DELETE:
-                if old is None:
-                    result.skipped[record.key] = ("no identifiers of this row were kept when it was added; it "
-                                                  "cannot be removed from the audience")
-                else:
+                # Without kept hashes (only a wiped record-id table loses them) nothing can name the member.
+                if old is not None:
                     remove(old, (record.key, store_key, None))
                 continue
             try:
@@ -322,8 +326,12 @@ class MetaDestination(Destination):
             if not keys:
                 continue
             response = await self._request(method, path, {"payload": {"schema": schema, "data": rows}})
+            error = error_of(response)
+            if error.get("error_subcode") == MISSING_OBJECT:
+                raise DestinationError(self.redactor(f"{self.name}: {reason(error, response, self.redactor)}; check "
+                                                     "the audience id and that the token may use it"))
             if 400 <= response.status_code < 500:
-                why = reason(error_of(response), response, self.redactor)
+                why = reason(error, response, self.redactor)
                 result.rejected.update({k: why for k in keys if k not in result.rejected})
                 continue
             received = _json(response).get("num_received")

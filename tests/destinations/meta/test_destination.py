@@ -156,3 +156,13 @@ def test_listed_by_dbt_activate_destinations_with_both_objects() -> None:
     assert meta.error is None and meta.rate_limit == "60 requests / 60 s"
     assert any(o.startswith("events:<pixel id> (append; 1,000") for o in meta.objects)
     assert any(o.startswith("audience:<custom audience id> (upsert, mirror; 10,000") for o in meta.objects)
+
+
+@pytest.mark.parametrize("obj", ["events:999", "audience:999"])
+def test_an_unknown_pixel_or_audience_stops_the_sync_without_halving(emu: MetaEmulator, obj: str) -> None:
+    tgt = target(obj, (*EVENT_FIELDS,) if obj.startswith("events") else ("customer_id", "email"),
+                 Mode.APPEND if obj.startswith("events") else Mode.UPSERT)
+    with pytest.raises(DestinationError, match="does not exist"):
+        write(MetaDestination("meta", config(emu)), tgt,
+              Batch(Operation.APPEND if obj.startswith("events") else Operation.UPSERT, [event(i) for i in range(8)]))
+    assert emu.counters.requests == 1
