@@ -174,3 +174,29 @@ def test_listed_by_dbt_activate_destinations_with_both_objects() -> None:
     assert ads.error is None and ads.rate_limit == "5 requests / 1 s"
     assert any(o.startswith("conversions (append; 2,000") for o in ads.objects)
     assert any(o.startswith("<user list id> (upsert, mirror") for o in ads.objects)
+
+
+def test_resource_exhausted_is_retried_under_the_shared_rate_limiter(emu: GoogleAdsEmulator) -> None:
+    from dbt_activate.core.types import RateLimit
+    from dbt_activate.delivery import RateLimiter, RetryPolicy, deliver
+
+    dest = GoogleAdsDestination("ads", config(emu))
+    tgt = target("conversions", CONVERSION_FIELDS)
+    limiter = RateLimiter(RateLimit(5, 1.0))
+    pauses: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:
+        pauses.append(seconds)
+
+    async def run() -> BatchResult:
+        await dest.open(tgt)
+        try:
+            emu.inject("throttle", path="uploadClickConversions")
+            return await deliver(dest, tgt, Batch(Operation.APPEND, [conversion(1)]), limiter=limiter,
+                                 policy=RetryPolicy(base_delay=0.0), sleep=no_sleep)
+        finally:
+            await dest.close()
+
+    assert asyncio.run(run()) == BatchResult()
+    assert pauses == [1.0]  # Google's retryDelay, honoured
+    assert [c["orderId"] for c in emu.uploaded()] == ["O-1"]
