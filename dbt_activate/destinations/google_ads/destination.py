@@ -101,6 +101,7 @@ CONSENT_VALUES = ("GRANTED", "DENIED", "UNSPECIFIED", "UNKNOWN")
 ALREADY_UPLOADED = frozenset({"CLICK_CONVERSION_ALREADY_EXISTS", "ORDER_ID_ALREADY_IN_USE"})
 _USER_LIST = re.compile(r"(?:customers/(\d+)/userLists/)?(\d+)")
 _JSON = {"Content-Type": "application/json"}
+KEPT_HASHES = "<the hashes sent when the row was added, from the record-id table>"
 
 
 def _customer_id(name: str, config: Mapping[str, Any], key: str, *, required: bool) -> str | None:
@@ -280,7 +281,10 @@ class GoogleAdsDestination(Destination):
             body, _, _ = self._conversions_body(batch, BatchResult())
             return {"method": "POST", "url": self.base_url + self._conversions_path(), "headers": headers,
                     "body": body}
-        operations, _ = self._member_operations(target, batch, BatchResult(), MemoryIdStore())
+        if batch.operation is Operation.DELETE:  # plan has no record-id store: say where the hashes come from
+            operations: list[dict[str, Any]] = [{"remove": {"userIdentifiers": KEPT_HASHES}}] * len(batch.records)
+        else:
+            operations, _ = self._member_operations(target, batch, BatchResult(), MemoryIdStore())
         job = self._job()
         prefix = f"{self.base_url}/{self.version}/customers/{self.customer_id}/offlineUserDataJobs/<job id>"
         return {"method": "POST", "url": self.base_url + job.create_path(), "headers": headers,

@@ -82,6 +82,7 @@ MAX_USERS = 10_000
 _OBJECT = re.compile(r"(events|audience):(\d+)")
 MISSING_OBJECT = 33  # error_subcode: the object does not exist or the token may not use it
 _JSON = {"Content-Type": "application/json"}
+KEPT_HASHES = "<the hashes sent when the row was added, from the record-id table>"
 
 
 class MetaDestination(Destination):
@@ -198,6 +199,9 @@ class MetaDestination(Destination):
             events, _ = self._events(batch, BatchResult())
             return {"method": "POST", "url": f"{self.base_url}/{self.version}/{object_id}/events",
                     "headers": headers, "body": self._events_body(events)}
+        if batch.operation is Operation.DELETE:  # plan has no record-id store: say where the hashes come from
+            return {"method": "DELETE", "url": f"{self.base_url}/{self.version}/{object_id}/users", "headers": headers,
+                    "body": {"payload": {"schema": "<as when added>", "data": [KEPT_HASHES] * len(batch.records)}}}
         requests = self._audience_requests(target, batch, BatchResult(), MemoryIdStore())
         return {"requests": [{"method": method, "url": f"{self.base_url}/{self.version}/{object_id}/users",
                               "headers": headers, "body": {"payload": {"schema": schema, "data": rows}}}

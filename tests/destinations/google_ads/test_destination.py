@@ -12,6 +12,7 @@ import pytest
 
 from dbt_activate.core.types import Batch, BatchResult, FieldSpec, MemoryIdStore, Mode, Operation, Record, SyncTarget
 from dbt_activate.destinations.google_ads import GoogleAdsDestination
+from dbt_activate.destinations.google_ads.destination import KEPT_HASHES
 from dbt_activate.errors import ConfigError, DestinationError, QuotaExhaustedError, RetryableDestinationError
 from dbt_activate.testing.google_ads import GoogleAdsEmulator
 
@@ -152,6 +153,8 @@ def test_describe_request_shows_hashes_never_the_raw_values(emu: GoogleAdsEmulat
     described = str(dest.describe_request(tgt, Batch(Operation.UPSERT, [Record("1", {"customer_id": 1,
                                                                                       "email": "Ada@Example.com"})])))
     assert sha("ada@example.com") in described and "Ada@Example.com" not in described
+    removal = dest.describe_request(tgt, Batch(Operation.DELETE, [Record("1", {"customer_id": 1})]))
+    assert removal["then"][0]["body"]["operations"] == [{"remove": {"userIdentifiers": KEPT_HASHES}}]
     assert emu.counters.requests == 0  # no network
 
 
