@@ -32,7 +32,7 @@ def recording(kind: type[E]) -> type[E]:
             return super().dispatch(method, target, headers, body)
 
     Recording.__name__ = f"Recording{kind.__name__}"
-    return Recording  # type: ignore[return-value]
+    return Recording
 
 
 def state_dump(project: Project, schema: str = "main_activate") -> str:
