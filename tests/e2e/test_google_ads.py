@@ -121,3 +121,22 @@ def test_conversions_and_a_gb_customer_match_list_across_two_runs(project: Proje
                   artifacts=files_under(project.root / "target" / "activate")
                   + (project.root / "target" / "activate_results.json").read_text(),
                   state=state_dump(project))
+
+
+@pytest.mark.slow
+def test_a_daily_quota_stops_the_sync_and_the_next_run_sends_the_rest(project: Project, emu: Any) -> None:
+    rows = [person(i) for i in range(1, 13) if i not in UNKNOWN_CLICKS]
+    project.write(rows, [CONVERSIONS], {"ads": {**destinations(emu)["ads"], "batch_size": 2}}, model_sql=PEOPLE)
+    project.dbt("build")
+    emu.daily_limit = 4  # the token request and three uploads of two conversions
+    first = project.activate("run")
+    assert first.returncode == 1
+    result = project.result_of("offline_conversions")
+    assert result["status"] == "error" and "quota" in result["error"] and "next run" in result["error"]
+    assert result["counts"]["sent"] == 6 and len(emu.uploaded()) == 6
+    emu.reset_daily()
+    emu.daily_limit = None
+    second = project.activate("run")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert project.result_of("offline_conversions")["counts"]["sent"] == len(rows) - 6
+    assert sorted(c["orderId"] for c in emu.uploaded()) == sorted(f"O-{r['customer_id']}" for r in rows)
