@@ -278,7 +278,7 @@ class GoogleAdsDestination(Destination):
         if self.login_customer_id:
             headers["login-customer-id"] = self.login_customer_id
         if target.object == CONVERSIONS:
-            body, _, _ = self._conversions_body(batch, BatchResult())
+            body, _ = self._conversions_body(batch, BatchResult())
             return {"method": "POST", "url": self.base_url + self._conversions_path(), "headers": headers,
                     "body": body}
         if batch.operation is Operation.DELETE:  # plan has no record-id store: say where the hashes come from
@@ -301,7 +301,7 @@ class GoogleAdsDestination(Destination):
     def _conversions_path(self) -> str:
         return f"/{self.version}/customers/{self.customer_id}:uploadClickConversions"
 
-    def _conversions_body(self, batch: Batch, result: BatchResult) -> tuple[dict[str, Any], list[str], list[str]]:
+    def _conversions_body(self, batch: Batch, result: BatchResult) -> tuple[dict[str, Any], list[str]]:
         conversions: list[dict[str, Any]] = []
         keys: list[str] = []
         for record in batch.records:
@@ -314,7 +314,7 @@ class GoogleAdsDestination(Destination):
                 conversion["consent"] = dict(self.consent)
             conversions.append(conversion)
             keys.append(record.key)
-        return {"conversions": conversions, "partialFailure": True}, keys, []
+        return {"conversions": conversions, "partialFailure": True}, keys
 
     async def _write_conversions(self, target: SyncTarget, batch: Batch) -> BatchResult:
         result = BatchResult()
@@ -322,7 +322,7 @@ class GoogleAdsDestination(Destination):
             result.skipped.update(dict.fromkeys((r.key for r in batch.records),
                                                 "an uploaded conversion cannot be deleted or cleared"))
             return result
-        body, keys, _ = self._conversions_body(batch, result)
+        body, keys = self._conversions_body(batch, result)
         if not keys:
             return result
         response = await self._send("POST", self._conversions_path(), body)
