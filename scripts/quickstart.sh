@@ -6,7 +6,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 venv=$(bash "$root/scripts/bootstrap.sh" duckdb | tail -n 1)
 export PATH="$venv/bin:$PATH" DBT_SEND_ANONYMOUS_USAGE_STATS=false
 work=$(mktemp -d)
-trap 'kill "${receiver_pid:-}" "${hubspot_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill "${receiver_pid:-}" "${hubspot_pid:-}" "${google_ads_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 cp -R "$root/sample_project/." "$work/"
 cd "$work"
 
@@ -20,6 +20,12 @@ python -m dbt_activate.testing hubspot --port 0 --rate-limit vendor > "$work/hub
 hubspot_pid=$!
 for _ in $(seq 50); do [ -s "$work/hubspot.url" ] && break; sleep 0.1; done
 export HUBSPOT_BASE_URL="$(head -n 1 "$work/hubspot.url")" HUBSPOT_TOKEN=test-token
+# The bundled Google Ads emulator (v25 REST: OAuth, conversions, Customer Match jobs) stands in for Google Ads.
+python -m dbt_activate.testing google_ads --port 0 > "$work/google_ads.url" &
+google_ads_pid=$!
+for _ in $(seq 50); do [ -s "$work/google_ads.url" ] && break; sleep 0.1; done
+export GOOGLE_ADS_BASE_URL="$(head -n 1 "$work/google_ads.url")"
+export GOOGLE_ADS_TOKEN_URL="$GOOGLE_ADS_BASE_URL/token"
 
 echo "== dbt deps (the sample installs the dbt-activate dbt package from this checkout)"
 DBT_ACTIVATE_PACKAGE_DIR="$root" dbt deps --profiles-dir . --quiet
@@ -52,4 +58,6 @@ dbt-activate run --profiles-dir .
 echo "== what the destinations received"
 find activate_output -type f | sort | while read -r f; do echo "$f: $(wc -l < "$f") line(s)"; done
 echo "HubSpot emulator contacts: $(curl -s "$HUBSPOT_BASE_URL/_emulator/records/contacts" | python -c 'import json,sys; print(len(json.load(sys.stdin)))' 2>/dev/null || echo '?')"
+count() { curl -s "$1" | python -c 'import json,sys; print(len(json.load(sys.stdin)))' 2>/dev/null || echo '?'; }
+echo "Google Ads emulator: $(count "$GOOGLE_ADS_BASE_URL/_emulator/records/5550001") Customer Match member(s) (hashed), $(count "$GOOGLE_ADS_BASE_URL/_emulator/records/conversions") conversion(s)"
 if [ -n "${KEEP_QUICKSTART:-}" ]; then cp -R "$work" "$KEEP_QUICKSTART"; echo "copied to $KEEP_QUICKSTART"; fi

@@ -19,6 +19,7 @@ from dbt_activate.testing.counters import Counts
 from dbt_activate.testing.customerio.emulator import CustomerIOEmulator
 from dbt_activate.testing.dbt_cloud.emulator import DbtCloudEmulator
 from dbt_activate.testing.faults import FAULT_KINDS, Fault
+from dbt_activate.testing.google_ads.emulator import GoogleAdsEmulator
 from dbt_activate.testing.google_sheets.emulator import GoogleSheetsEmulator
 from dbt_activate.testing.hubspot.emulator import HubSpotEmulator
 from dbt_activate.testing.hubspot.schema import HubSpotObject, HubSpotProperty
@@ -27,6 +28,7 @@ from dbt_activate.testing.klaviyo.emulator import KlaviyoEmulator
 from dbt_activate.testing.limits import RateLimit
 from dbt_activate.testing.mailchimp.emulator import MailchimpEmulator
 from dbt_activate.testing.messages import ApiError, Request, Response
+from dbt_activate.testing.meta.emulator import MetaEmulator
 from dbt_activate.testing.pipedrive.emulator import PipedriveEmulator
 from dbt_activate.testing.pipedrive.fields import PipedriveField, field_key
 from dbt_activate.testing.registry import EMULATORS
@@ -48,6 +50,7 @@ __all__ = [
     "DbtCloudEmulator",
     "Emulator",
     "Fault",
+    "GoogleAdsEmulator",
     "GoogleSheetsEmulator",
     "HubSpotEmulator",
     "HubSpotObject",
@@ -55,6 +58,7 @@ __all__ = [
     "IntercomEmulator",
     "KlaviyoEmulator",
     "MailchimpEmulator",
+    "MetaEmulator",
     "PipedriveEmulator",
     "PipedriveField",
     "RateLimit",

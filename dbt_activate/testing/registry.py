@@ -17,12 +17,14 @@ from typing import Any
 from dbt_activate.testing.braze.emulator import BrazeEmulator
 from dbt_activate.testing.customerio.emulator import CustomerIOEmulator
 from dbt_activate.testing.dbt_cloud.emulator import DbtCloudEmulator
+from dbt_activate.testing.google_ads.emulator import GoogleAdsEmulator
 from dbt_activate.testing.google_sheets.emulator import GoogleSheetsEmulator
 from dbt_activate.testing.hubspot.emulator import HubSpotEmulator
 from dbt_activate.testing.hubspot.schema import HubSpotObject, HubSpotProperty
 from dbt_activate.testing.intercom.emulator import IntercomEmulator
 from dbt_activate.testing.klaviyo.emulator import KlaviyoEmulator
 from dbt_activate.testing.mailchimp.emulator import MailchimpEmulator
+from dbt_activate.testing.meta.emulator import MetaEmulator
 from dbt_activate.testing.pipedrive.emulator import PipedriveEmulator
 from dbt_activate.testing.pipedrive.fields import PipedriveField
 from dbt_activate.testing.rest import RestEmulator
@@ -46,6 +48,8 @@ EMULATORS: dict[str, type[Emulator]] = {
     "intercom": IntercomEmulator,
     "zendesk": ZendeskEmulator,
     "google_sheets": GoogleSheetsEmulator,
+    "google_ads": GoogleAdsEmulator,
+    "meta": MetaEmulator,
     "slack": SlackEmulator,
     "rest": RestEmulator,
 }
@@ -84,6 +88,11 @@ def schema_kwargs(vendor: str, schema: Mapping[str, Any]) -> dict[str, Any]:
         return {k: dict(schema[k]) for k in ("user_fields", "organization_fields") if k in schema}
     if vendor == "rest":  # {"id_field": "id", "max_batch": 100, "max_lengths": {"name": 40}}
         return {k: schema[k] for k in ("id_field", "max_batch", "max_lengths") if k in schema}
+    if vendor == "google_ads":  # {"user_lists": ["5550001"], "conversion_actions": ["987"], "customer_id": "…"}
+        return {k: schema[k] for k in ("user_lists", "conversion_actions", "customer_id", "manager_id")
+                if k in schema}
+    if vendor == "meta":  # {"pixels": ["1234567890"], "audiences": ["2345678901"]}
+        return {k: list(schema[k]) for k in ("pixels", "audiences") if k in schema}
     if vendor == "dbt_cloud":
         return {"runs": list(schema.get("runs", [])), "account_id": int(schema.get("account_id", 1))}
     raise ValueError(f"{vendor} takes no schema")

@@ -1,0 +1,60 @@
+"""OAuth 2.0 for the Google Ads API: a refresh token exchanged for short-lived access tokens.
+
+Google's installed-app / web-server flow (developers.google.com/identity/protocols/oauth2/web-server,
+"Refreshing an access token"; developers.google.com/google-ads/api/docs/oauth/overview):
+``POST https://oauth2.googleapis.com/token`` with the form ``grant_type=refresh_token``,
+``client_id``, ``client_secret`` and ``refresh_token``; the answer is ``{"access_token",
+"expires_in", "scope", "token_type": "Bearer"}``, or ``400 {"error": "invalid_grant",
+"error_description": "Token has been expired or revoked."}``. The access token is sent as
+``Authorization: Bearer`` until five minutes before it expires. The exchange goes through the
+destination's ``HttpSession`` (rate-limited, redacted, mapped to the error tree); a refused grant
+is a ``DestinationError``: retrying cannot fix a revoked token.
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlencode
+
+from dbt_activate.delivery import HttpSession, body_snippet
+from dbt_activate.errors import DestinationError
+
+TOKEN_URL = "https://oauth2.googleapis.com/token"
+_REFRESH_MARGIN = 300  # seconds before expiry when a new token is fetched
+_DEFAULT_LIFETIME = 3600
+
+
+class RefreshTokenAuth:
+    """The access tokens of one OAuth client and refresh token, minted on demand and cached."""
+
+    def __init__(self, name: str, client_id: str, client_secret: str, refresh_token: str,
+                 token_url: str = TOKEN_URL) -> None:
+        self.name = name
+        self.token_url = token_url
+        self._form = urlencode({"grant_type": "refresh_token", "client_id": client_id,
+                                "client_secret": client_secret, "refresh_token": refresh_token}).encode("ascii")
+        self._token: str | None = None
+        self._expires = 0.0
+
+    async def header(self, session: HttpSession) -> dict[str, str]:
+        if self._token is None or time.monotonic() >= self._expires - _REFRESH_MARGIN:
+            await self._refresh(session)
+        return {"Authorization": f"Bearer {self._token}"}
+
+    async def _refresh(self, session: HttpSession) -> None:
+        response = await session.request("POST", self.token_url, content=self._form,
+                                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if response.status_code != 200 or not isinstance(data, dict) or not data.get("access_token"):
+            detail = (f"{data.get('error')}: {data.get('error_description') or ''}".strip()
+                      if isinstance(data, dict) and data.get("error") else body_snippet(response))
+            raise DestinationError(session.redact(
+                f"{self.name}: Google's token endpoint refused the refresh token: HTTP {response.status_code} "
+                f"{detail}; create a new refresh token for this OAuth client (client_id, client_secret, "
+                "refresh_token in destinations.yml)"))
+        self._token = str(data["access_token"])
+        session.redactor.add([self._token])
+        self._expires = time.monotonic() + float(data.get("expires_in") or _DEFAULT_LIFETIME)
