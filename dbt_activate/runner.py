@@ -25,7 +25,14 @@ from dbt_activate.delivery import RateLimiter
 from dbt_activate.errors import ArtifactsError, ConfigError, Redactor
 from dbt_activate.planner import Decision, Plan, make_plan, unknown_selector_methods
 from dbt_activate.project import DestinationsFile, load_destinations, resolve_paths
-from dbt_activate.spec import ResolvedSync, SyncSpec, check_nulls, parse_manifest_syncs, resolve_columns
+from dbt_activate.spec import (
+    ResolvedSync,
+    SyncSpec,
+    check_nulls,
+    check_where,
+    parse_manifest_syncs,
+    resolve_columns,
+)
 from dbt_activate.state.record_ids import WarehouseIdStore
 from dbt_activate.state.runs import last_runs
 from dbt_activate.state.store import StateStore
@@ -248,10 +255,17 @@ def run(options: RunOptions, reporter: Reporter | None = None, *, command: str =
         previous = ({name: r.status for name, r in last_runs(writer, inv.state_schema).items()}
                     if command == "run" and inv.alert_rules else {})
         notices = [plan.notice] if plan.notice else []
-        # Validate every sync that will run before anything is sent.
+        # Validate every sync that will run before anything is sent. A `where` the warehouse refuses
+        # is that sync's configuration error (exit 2): the other syncs are planned or run as usual.
         resolved = {d.spec.name: inv.resolve(reader, d.spec) for d in plan.to_run}
+        refused: dict[str, ConfigError] = {}
         for d in plan.to_run:
-            if d.quarantine:
+            try:
+                check_where(d.spec, reader)
+            except ConfigError as exc:
+                refused[d.spec.name] = exc
+        for d in plan.to_run:
+            if d.quarantine and d.spec.name not in refused:
                 inv.held_back[d.spec.name] = quarantine.hold_back(reader, inv.dialect, resolved[d.spec.name],
                                                                   d.quarantine)
         outcomes = [_outcome(d, "skipped") for d in plan.skipped]
@@ -270,7 +284,12 @@ def run(options: RunOptions, reporter: Reporter | None = None, *, command: str =
                     outcomes.append(outcome)
                     continue
                 rs = resolved[decision.spec.name]
-                if command == "plan":
+                if (bad := refused.get(decision.spec.name)) is not None:
+                    outcome.status, outcome.error, outcome.config_error = "error", inv.redactor(str(bad)), True
+                    if command == "run":
+                        reporter.sync_started(outcome)
+                        reporter.sync_finished(outcome)
+                elif command == "plan":
                     sync_run.plan_counts(inv, reader, state, rs, saved, decision, outcome)
                 else:
                     reporter.sync_started(outcome)
