@@ -61,7 +61,9 @@ ACTIVATE_KEYS: tuple[KeyDoc, ...] = (
            "the update; a new record gets no value). clear: a NULL empties the field. Not for destinations "
            "where every record is new (webhook, http, file, slack)."),
     KeyDoc("name", "string", "<model>__<destination>__<object>", "The sync id used in state, "
-           "selection (`--select name`) and output."),
+           "selection (`--select name`) and output. The default contains `object`: editing `object` "
+           "renames the sync (no state: every row sent again; `plan` says \"renamed? set `name:` to keep "
+           "its state\")."),
     KeyDoc("gate", "error | warn | none", "error", "Which results of the model's tests in the last dbt "
            "invocation block the sync: error = a test that failed or errored; warn = also a test that "
            "warned; none = tests never block (a model that failed to build or was skipped always does)."),
