@@ -74,6 +74,7 @@ def test_a_manifest_for_another_target_is_said_and_no_warehouse_file_is_created(
         assert hook.requests == []
 
 
+@pytest.mark.slow  # the rule itself is tested in tests/core/test_planner.py
 def test_plan_points_out_a_sync_renamed_by_an_edit_of_its_object(duckdb_project: Project) -> None:
     block = {"destination": "hook", "object": "customers", "primary_key": "customer_id"}
     with WebhookReceiver() as hook:
