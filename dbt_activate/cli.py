@@ -171,13 +171,23 @@ def ls(**kwargs: Any) -> None:
 
 
 @main.command(help="Check every activate block against target/manifest.json and destinations.yml with no "
-                   "network and no warehouse: columns, primary key, destination, mode, required fields, "
-                   "secrets. Lists every problem (file and key path); exit 0 when clean, 2 otherwise. "
-                   "Run in CI after `dbt parse`.")
+                   "network: columns, primary key, destination, mode, required fields, secrets. Columns are "
+                   "checked against target/catalog.json or a model's enforced contract (a column missing only "
+                   "from the documented columns is a warning); with --warehouse, against the relations, and "
+                   "every `where` is compiled. Lists every problem (file and key path); exit 0 when clean, "
+                   "2 otherwise. Run in CI after `dbt parse`.")
 @click.option("--project-dir", envvar="DBT_PROJECT_DIR", help="dbt project directory (default: .).")
 @click.option("--target-path", envvar="DBT_TARGET_PATH", help="Where dbt wrote its artifacts.")
 @click.option("--destinations-dir", envvar="DBT_ACTIVATE_DESTINATIONS_DIR",
               help="Directory of destinations.yml (default: project dir, then ~/.dbt).")
+@click.option("--warehouse", is_flag=True,
+              help="Also read each model's columns from its relation through the dbt profile, and compile every "
+                   "`where` (select … where … limit 0). Reads only; needs the models built.")
+@click.option("--profiles-dir", envvar="DBT_PROFILES_DIR",
+              help="With --warehouse: directory of profiles.yml (default: project dir if it has one, else ~/.dbt).")
+@click.option("--profile", help="With --warehouse: profile to use instead of the project's.")
+@click.option("-t", "--target", envvar="DBT_TARGET", help="With --warehouse: target of the profile.")
+@click.option("--vars", "vars_", help="With --warehouse: YAML mapping of dbt vars, as for dbt.")
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def validate(**kwargs: Any) -> None:
     from rich.markup import escape
@@ -186,8 +196,15 @@ def validate(**kwargs: Any) -> None:
     from dbt_activate.commands import validate as checks
     out = console.Console(output=kwargs["output"])
     with _exit_on_error(out):
-        paths = project.resolve_paths(kwargs["project_dir"], None, kwargs["target_path"], kwargs["destinations_dir"])
-        report = checks.validate(paths)
+        paths = project.resolve_paths(kwargs["project_dir"], kwargs["profiles_dir"], kwargs["target_path"],
+                                      kwargs["destinations_dir"])
+        warehouse = (checks.Warehouse(paths, profile=kwargs["profile"], target=kwargs["target"],
+                                      cli_vars=_vars(kwargs["vars_"])) if kwargs["warehouse"] else None)
+        try:
+            report = checks.validate(paths, warehouse)
+        finally:
+            if warehouse is not None:
+                warehouse.close()
     lines = [f"warning: {w}" for w in report.warnings] + [f"error: {p}" for p in report.problems]
     lines.append(f"{len(report.problems)} problem(s) in {report.syncs} sync(s)" if report.problems
                  else f"OK: {report.syncs} sync(s) valid")

@@ -127,6 +127,23 @@ def _decide_run(spec: SyncSpec, results: RunResults | None, saved: SavedSync | N
     return Decision(spec, False, f"model {spec.model_name} was not rebuilt (status: {status})")
 
 
+def _with_rename_hint(decision: Decision, saved: Mapping[str, SavedSync], declared: set[str]) -> Decision:
+    """A sync never run before while a saved sync of the same model and destination is no longer declared:
+    most likely the same sync under a new default name (`<model>__<destination>__<object>` changes with
+    `object`), which would resend every row and leave the old destination object behind."""
+    spec = decision.spec
+    if spec.name in saved:
+        return decision
+    gone = sorted(name for name, s in saved.items()
+                  if name not in declared and s.model == spec.model_name and s.destination == spec.destination)
+    if not gone:
+        return decision
+    was = ", ".join(f"{name} (object {saved[name].object})" if saved[name].object else name for name in gone)
+    names = " or ".join(f"`name: {name}`" for name in gone)
+    return replace(decision, reason=f"{decision.reason}; new sync while {was} of the same model and destination "
+                                    f"is no longer declared: renamed? set {names} to keep its state")
+
+
 def make_plan(
     specs: Sequence[SyncSpec],
     manifest: Manifest,
@@ -146,7 +163,8 @@ def make_plan(
         notice = (f"The last dbt command was `{results.command or 'unknown'}`, not `dbt build` or `dbt run`: "
                   "its run_results do not say which models were rebuilt. Nothing is synced unless --all.")
     decisions = tuple(
-        decide(s, results, tests, saved.get(s.name), run_all=run_all, full_resync=full_resync)
+        _with_rename_hint(decide(s, results, tests, saved.get(s.name), run_all=run_all, full_resync=full_resync),
+                          saved, {s.name for s in specs})
         for s in chosen
     )
     return Plan(decisions=decisions, not_selected=len(specs) - len(chosen), notice=notice)

@@ -25,7 +25,14 @@ from dbt_activate.delivery import RateLimiter
 from dbt_activate.errors import ArtifactsError, ConfigError, Redactor
 from dbt_activate.planner import Decision, Plan, make_plan, unknown_selector_methods
 from dbt_activate.project import DestinationsFile, load_destinations, resolve_paths
-from dbt_activate.spec import ResolvedSync, SyncSpec, check_nulls, parse_manifest_syncs, resolve_columns
+from dbt_activate.spec import (
+    ResolvedSync,
+    SyncSpec,
+    check_nulls,
+    check_where,
+    parse_manifest_syncs,
+    resolve_columns,
+)
 from dbt_activate.state.record_ids import WarehouseIdStore
 from dbt_activate.state.runs import last_runs
 from dbt_activate.state.store import StateStore
@@ -97,6 +104,7 @@ class Invocation:
         self.adapter = DbtAdapter(self.paths.project_dir, self.paths.profiles_dir, profile=options.profile,
                                   target=options.target, cli_vars=options.vars)
         self.redactor.add(self.adapter.target.secrets)
+        self.target_notice = self._check_target()
         self.dialect: Dialect = dialect_for(self.adapter.target.adapter_type)
         self._id_connection: WarehouseConnection | None = None
         self.state_schema = (options.state_schema or os.environ.get("DBT_ACTIVATE_STATE_SCHEMA")
@@ -110,6 +118,23 @@ class Invocation:
         from dbt_activate.dbt import dbt_cloud
         return dbt_cloud.fetch(self.paths.target_path / "dbt_cloud", run_id=options.dbt_cloud_run_id,
                                job_id=options.dbt_cloud_job_id).directory
+
+    def _check_target(self) -> str | None:
+        """Artifacts written for another target than the one in use: an error across adapters (before any
+        connection, so nothing is created), a notice for another target of the same adapter (it may be meant)."""
+        using = self.adapter.target
+        built = self.manifest.adapter_type
+        dbt_target = self.results.target if self.results is not None else ""
+        hint = f"-t {dbt_target}" if dbt_target else "the -t/--target dbt used"
+        if built and built != using.adapter_type:
+            named = f" ({dbt_target!r})" if dbt_target else ""
+            raise ConfigError(f"target/manifest.json was written for a {built} target{named}, but dbt-activate is "
+                              f"using target {using.name!r} ({using.adapter_type}) of the profile: pass {hint}, "
+                              "as to dbt")
+        if dbt_target and using.name and dbt_target != using.name:
+            return (f"dbt built with target {dbt_target!r} (run_results.json) and dbt-activate is using target "
+                    f"{using.name!r}: pass -t {dbt_target} unless that is meant.")
+        return None
 
     def _check_destinations(self, specs: Sequence[SyncSpec]) -> None:
         for spec in specs:
@@ -147,8 +172,9 @@ class Invocation:
         node = self.manifest.models[spec.model_id]
         rows = conn.query(self.dialect.columns_query(), [node.schema, node.alias, node.database, node.database])
         if not rows:
+            also = f" ({self.target_notice})" if self.target_notice else ""
             raise ConfigError(f"relation {spec.relation} does not exist in the warehouse: run `dbt build` "
-                              f"for model {spec.model_name} first", location=spec.location)
+                              f"for model {spec.model_name} first{also}", location=spec.location)
         resolved = resolve_columns(spec, {str(r[0]): str(r[1]) for r in rows})
         destination = self.destinations.build(spec.destination)
         destination.check_target(self.target_of(resolved))
@@ -247,11 +273,18 @@ def run(options: RunOptions, reporter: Reporter | None = None, *, command: str =
         # The status each sync had before this run, for `recovered` alerts.
         previous = ({name: r.status for name, r in last_runs(writer, inv.state_schema).items()}
                     if command == "run" and inv.alert_rules else {})
-        notices = [plan.notice] if plan.notice else []
-        # Validate every sync that will run before anything is sent.
+        notices = [n for n in (inv.target_notice, plan.notice) if n]
+        # Validate every sync that will run before anything is sent. A `where` the warehouse refuses
+        # is that sync's configuration error (exit 2): the other syncs are planned or run as usual.
         resolved = {d.spec.name: inv.resolve(reader, d.spec) for d in plan.to_run}
+        refused: dict[str, ConfigError] = {}
         for d in plan.to_run:
-            if d.quarantine:
+            try:
+                check_where(d.spec, reader)
+            except ConfigError as exc:
+                refused[d.spec.name] = exc
+        for d in plan.to_run:
+            if d.quarantine and d.spec.name not in refused:
                 inv.held_back[d.spec.name] = quarantine.hold_back(reader, inv.dialect, resolved[d.spec.name],
                                                                   d.quarantine)
         outcomes = [_outcome(d, "skipped") for d in plan.skipped]
@@ -270,7 +303,12 @@ def run(options: RunOptions, reporter: Reporter | None = None, *, command: str =
                     outcomes.append(outcome)
                     continue
                 rs = resolved[decision.spec.name]
-                if command == "plan":
+                if (bad := refused.get(decision.spec.name)) is not None:
+                    outcome.status, outcome.error, outcome.config_error = "error", inv.redactor(str(bad)), True
+                    if command == "run":
+                        reporter.sync_started(outcome)
+                        reporter.sync_finished(outcome)
+                elif command == "plan":
                     sync_run.plan_counts(inv, reader, state, rs, saved, decision, outcome)
                 else:
                     reporter.sync_started(outcome)

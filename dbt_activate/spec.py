@@ -13,12 +13,15 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbt_activate.core.types import NULLS_VALUES, FieldSpec, Mode, Nulls
 from dbt_activate.dbt.artifacts import DEFAULTS_KEY, Manifest, ModelNode
 from dbt_activate.destinations.base import Destination
-from dbt_activate.errors import ConfigError
+from dbt_activate.errors import ConfigError, WarehouseError
+
+if TYPE_CHECKING:
+    from dbt_activate.warehouse.connection import WarehouseConnection
 
 ON_DELETE_VALUES = ("ignore", "delete", "clear")
 GATE_VALUES = ("error", "warn", "none")
@@ -58,7 +61,9 @@ ACTIVATE_KEYS: tuple[KeyDoc, ...] = (
            "the update; a new record gets no value). clear: a NULL empties the field. Not for destinations "
            "where every record is new (webhook, http, file, slack)."),
     KeyDoc("name", "string", "<model>__<destination>__<object>", "The sync id used in state, "
-           "selection (`--select name`) and output."),
+           "selection (`--select name`) and output. The default contains `object`: editing `object` "
+           "renames the sync (no state: every row sent again; `plan` says \"renamed? set `name:` to keep "
+           "its state\")."),
     KeyDoc("gate", "error | warn | none", "error", "Which results of the model's tests in the last dbt "
            "invocation block the sync: error = a test that failed or errored; warn = also a test that "
            "warned; none = tests never block (a model that failed to build or was skipped always does)."),
@@ -318,6 +323,31 @@ def resolve_columns(spec: SyncSpec, columns: Mapping[str, str]) -> ResolvedSync:
     fields = tuple(FieldSpec(column=c, field=f, data_type=columns[c]) for c, f in pairs)
     return ResolvedSync(spec=spec, fields=fields, identity=tuple(f for _, f in identity_pairs),
                         key_columns=key_columns, column_types=tuple(columns.items()))
+
+
+def check_where(spec: SyncSpec, conn: WarehouseConnection) -> None:
+    """Compile the sync's ``where`` against its relation (``select * … where … limit 0``, no rows read).
+
+    A segment the warehouse refuses is a configuration error of this sync, at ``<block>.where``, with
+    the warehouse's own message. When the relation itself cannot be read (not built, connection
+    lost) the warehouse error is raised as it is: the segment is not what is wrong.
+    """
+    if not spec.where:
+        return
+    try:
+        conn.query(f"select * from {spec.relation} where ({spec.where}) limit 0")
+        return
+    except WarehouseError as exc:
+        conn.rollback()  # PostgreSQL aborts the transaction a failed statement ran in
+        refused = exc
+    try:
+        conn.query(f"select * from {spec.relation} limit 0")
+    except WarehouseError:
+        conn.rollback()
+        raise refused from None
+    message = str(refused).split(": ", 1)[-1]  # "a query failed on duckdb: Binder Error: …"
+    raise _err(spec.location, "where", f"{spec.where!r} does not compile on {spec.relation} (model "
+               f"{spec.model_name}): {message}") from refused
 
 
 def documented_keys() -> Iterable[str]:

@@ -72,7 +72,7 @@ def plan_counts(inv: Invocation, reader: WarehouseConnection, state: StateStore,
         operation = operation_for(rs.spec.mode, op, rs.spec.on_delete)
         if operation is not None and n:
             per_operation[operation] = per_operation.get(operation, 0) + n
-    outcome.api_calls = sum(destination.estimate_requests(op, n) for op, n in per_operation.items())
+    outcome.api_calls = sum(destination.planned_requests(target, op, n) for op, n in per_operation.items())
     if inv.options.samples:
         outcome.samples = _samples(inv, reader, rs, destination, target, sql, inv.options.samples)
 

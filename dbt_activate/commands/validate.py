@@ -5,9 +5,16 @@ CI job (``dbt parse && dbt-activate validate``) shows them all at once. Each pro
 file and key path. Checks, per sync: the block parses (keys, primary key declared, modes);
 the destination is defined in destinations.yml and its config is valid (env_var() secrets
 resolvable); the mode is supported by the destination type; the columns named in primary_key,
-fields and match exist among the model's declared columns or, when it declares none, in
-target/catalog.json (from `dbt docs generate`) when present; and the destination type's own
-target checks (``Destination.check_target``: required fields mapped, object names, identities).
+fields and match exist; and the destination type's own target checks (``Destination.check_target``:
+required fields mapped, object names, identities).
+
+Columns are judged by a source known to be complete: with ``--warehouse`` the relation's columns
+read through the dbt adapter, else a model's enforced contract (dbt builds it with exactly those
+columns), else target/catalog.json (``dbt docs generate``). A column missing there is an error.
+Documented columns alone are often incomplete (a project documents some columns, not all), so a
+column missing only from them is a warning naming the model and the column, not an error.
+``--warehouse`` also compiles every ``where`` (``select * … where … limit 0``): one the warehouse
+refuses is an error at its key, with the warehouse's message.
 """
 
 from __future__ import annotations
@@ -24,7 +31,10 @@ from dbt_activate.dbt.artifacts import Manifest, ModelNode
 from dbt_activate.destinations.base import Destination
 from dbt_activate.errors import ConfigError
 from dbt_activate.project import DestinationsFile, ProjectPaths, Renderer, read_yaml
-from dbt_activate.spec import SyncSpec, check_nulls, model_defaults, parse_block, resolve_columns
+from dbt_activate.spec import SyncSpec, check_nulls, check_where, model_defaults, parse_block, resolve_columns
+from dbt_activate.warehouse.adapter import DbtAdapter
+from dbt_activate.warehouse.connection import WarehouseConnection
+from dbt_activate.warehouse.dialect import dialect_for
 
 CATALOG_FILE = "catalog.json"
 
@@ -153,16 +163,53 @@ def _referenced_columns(spec: SyncSpec) -> list[tuple[str, str]]:
     return refs
 
 
-def _known_columns(model: ModelNode, catalog: Mapping[str, Mapping[str, str]] | None) -> tuple[dict[str, str], str]:
-    if model.columns:
-        return dict(model.columns), "declared columns"
+class Warehouse:
+    """``validate --warehouse``: the relations' columns and the segments, through the user's dbt adapter.
+
+    One connection, read-only statements (``information_schema``, ``… limit 0``)."""
+
+    def __init__(self, paths: ProjectPaths, *, profile: str | None = None, target: str | None = None,
+                 cli_vars: Mapping[str, Any] | None = None) -> None:
+        adapter = DbtAdapter(paths.project_dir, paths.profiles_dir, profile=profile, target=target,
+                             cli_vars=cli_vars)
+        self.dialect = dialect_for(adapter.target.adapter_type)
+        self.conn = WarehouseConnection(adapter.open("activate_validate"), self.dialect)
+
+    def columns(self, model: ModelNode) -> dict[str, str]:
+        """The relation's columns and types; empty when the relation does not exist."""
+        rows = self.conn.query(self.dialect.columns_query(), [model.schema, model.alias, model.database,
+                                                              model.database])
+        return {str(r[0]): str(r[1]) for r in rows}
+
+    def check_where(self, spec: SyncSpec) -> None:
+        check_where(spec, self.conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+@dataclass(frozen=True)
+class KnownColumns:
+    columns: dict[str, str]
+    source: str  # "catalog.json", "enforced contract", "relation … in the warehouse", "documented columns"
+    complete: bool  # a column missing from a complete source does not exist
+
+
+def _known_columns(model: ModelNode, catalog: Mapping[str, Mapping[str, str]] | None,
+                   warehouse: Mapping[str, str] | None) -> KnownColumns | None:
+    if warehouse:
+        return KnownColumns(dict(warehouse), f"relation {model.relation_name} in the warehouse", True)
+    if model.contract_enforced and model.columns:
+        return KnownColumns(dict(model.columns), "enforced contract", True)
     if catalog is not None and model.unique_id in catalog:
-        return dict(catalog[model.unique_id]), "catalog.json"
-    return {}, ""
+        return KnownColumns(dict(catalog[model.unique_id]), "catalog.json", True)
+    if model.columns:
+        return KnownColumns(dict(model.columns), "documented columns", False)
+    return None
 
 
 def _check_sync(spec: SyncSpec, model: ModelNode, destination: Destination | None,
-                catalog: Mapping[str, Mapping[str, str]] | None, report: Report) -> None:
+                known: KnownColumns | None, report: Report) -> None:
     if destination is not None and spec.mode not in destination.modes:
         supported = ", ".join(sorted(m.value for m in destination.modes))
         report.problems.append(f"{spec.location}.mode: destination type {destination.kind!r} does not support "
@@ -172,20 +219,31 @@ def _check_sync(spec: SyncSpec, model: ModelNode, destination: Destination | Non
             check_nulls(spec, destination)
         except ConfigError as exc:
             report.problems.append(str(exc))
-    columns, source = _known_columns(model, catalog)
-    if not source:
+    if known is None:
         report.warnings.append(f"{spec.location}: columns not checked: model {model.name} declares no columns "
-                               "and target/catalog.json does not list it (run `dbt docs generate`)")
+                               "and target/catalog.json does not list it (run `dbt docs generate`, or "
+                               "`dbt-activate validate --warehouse`)")
         if spec.fields is None:
             return  # fields: auto with unknown columns: nothing more to check without the warehouse
-        columns = {c: "" for c, _ in _referenced_columns(spec)}
+        known = KnownColumns({c: "" for c, _ in _referenced_columns(spec)}, "", False)
+    columns = dict(known.columns)
     by_lower = {c.lower() for c in columns}
     missing = False
     for column, key in _referenced_columns(spec):
-        if column.lower() not in by_lower:
+        if column.lower() in by_lower:
+            continue
+        if known.complete:
             missing = True
             report.problems.append(f"{spec.location}.{key}: column {column!r} is not in model {model.name}'s "
-                                   f"{source} ({', '.join(columns) or 'none'})")
+                                   f"{known.source} ({', '.join(columns) or 'none'})")
+            continue
+        # Documentation is often incomplete: the column may well exist. Say so, and check the rest with it.
+        report.warnings.append(f"{spec.location}.{key}: column {column!r} of model {model.name} is not "
+                               "documented, so it was not checked (no catalog.json lists the model and it has "
+                               "no enforced contract; run `dbt docs generate` or `dbt-activate validate "
+                               "--warehouse` to check it)")
+        columns[column] = ""
+        by_lower.add(column.lower())
     if missing or destination is None:
         return
     try:
@@ -199,19 +257,34 @@ def _check_sync(spec: SyncSpec, model: ModelNode, destination: Destination | Non
         report.problems.append(text if text.startswith(spec.location) else f"{spec.location}: {text}")
 
 
-def validate(paths: ProjectPaths) -> Report:
-    """Check every sync of the project; artifacts that cannot be read raise ``ArtifactsError``."""
+def validate(paths: ProjectPaths, warehouse: Warehouse | None = None) -> Report:
+    """Check every sync of the project; artifacts that cannot be read raise ``ArtifactsError``.
+
+    With ``warehouse``, columns come from the relations and every ``where`` is compiled."""
     manifest = artifacts.load_manifest(paths.target_path)
     report = Report()
     catalog = load_catalog_columns(paths.target_path, report.warnings)
     destinations = _destinations(paths.destinations_file, report)
+    relations: dict[str, dict[str, str]] = {}  # model unique_id -> its relation's columns
     for spec in _specs(manifest, report):
+        model = manifest.models[spec.model_id]
+        if warehouse is not None and model.unique_id not in relations:
+            relations[model.unique_id] = warehouse.columns(model)
+            if not relations[model.unique_id]:
+                report.warnings.append(f"{spec.location}: relation {model.relation_name} of model {model.name} "
+                                       "does not exist in the warehouse (run `dbt build`): its columns and "
+                                       "`where` were not checked there")
+        if warehouse is not None and relations[model.unique_id]:
+            try:
+                warehouse.check_where(spec)
+            except ConfigError as exc:
+                report.problems.append(str(exc))
         if spec.destination not in destinations:
-            known = ", ".join(sorted(destinations)) or "none defined"
+            defined = ", ".join(sorted(destinations)) or "none defined"
             report.problems.append(f"{spec.location}.destination: destination {spec.destination!r} is not "
-                                   f"defined in {paths.destinations_file} (defined: {known})")
+                                   f"defined in {paths.destinations_file} (defined: {defined})")
             destination = None
         else:
             destination = destinations[spec.destination]
-        _check_sync(spec, manifest.models[spec.model_id], destination, catalog, report)
+        _check_sync(spec, model, destination, _known_columns(model, catalog, relations.get(model.unique_id)), report)
     return report

@@ -42,6 +42,9 @@ class ModelNode:
     activate_key_path: str  # "config.meta.activate" or "meta.activate"
     depends_on: tuple[str, ...] = ()
     activate_defaults: Any = None  # the raw `activate_defaults` value, or None
+    # `contract: {enforced: true}`: dbt refuses to build the model unless its columns are exactly the
+    # declared ones, so the declared columns are the relation's (unlike mere documentation).
+    contract_enforced: bool = False
 
     @property
     def yaml_file(self) -> str:
@@ -77,6 +80,7 @@ class Manifest:
     project_name: str
     models: Mapping[str, ModelNode]
     tests: Mapping[str, TestNode]
+    adapter_type: str = ""  # the adapter of the target dbt compiled for (metadata.adapter_type)
 
     def model_by_name(self, name: str) -> ModelNode | None:
         for node in self.models.values():
@@ -94,6 +98,7 @@ class RunResults:
     statuses: Mapping[str, str] = field(default_factory=dict)  # unique_id -> status
     messages: Mapping[str, str] = field(default_factory=dict)  # unique_id -> message (errors)
     relations: Mapping[str, str] = field(default_factory=dict)  # test unique_id -> its store_failures table
+    target: str = ""  # `dbt … -t NAME` (args.target); "" when dbt used the profile's default target
 
     @property
     def is_build(self) -> bool:
@@ -138,6 +143,14 @@ def _defaults_of(node: Mapping[str, Any]) -> Any:
     return (node.get("meta") or {}).get(DEFAULTS_KEY)
 
 
+def _contract_enforced(node: Mapping[str, Any]) -> bool:
+    """dbt 1.5+ writes the contract under config (and, resolved, at the node's top level)."""
+    for contract in ((node.get("config") or {}).get("contract"), node.get("contract")):
+        if isinstance(contract, Mapping) and contract.get("enforced") is True:
+            return True
+    return False
+
+
 def parse_manifest(data: Mapping[str, Any]) -> Manifest:
     models: dict[str, ModelNode] = {}
     tests: dict[str, TestNode] = {}
@@ -167,6 +180,7 @@ def parse_manifest(data: Mapping[str, Any]) -> Manifest:
                 activate_key_path=key_path,
                 depends_on=depends,
                 activate_defaults=_defaults_of(node),
+                contract_enforced=_contract_enforced(node),
             )
         elif resource == "test":
             tests[uid] = TestNode(
@@ -187,6 +201,7 @@ def parse_manifest(data: Mapping[str, Any]) -> Manifest:
         project_name=str(metadata.get("project_name") or ""),
         models=models,
         tests=tests,
+        adapter_type=str(metadata.get("adapter_type") or ""),
     )
 
 
@@ -213,6 +228,7 @@ def parse_run_results(data: Mapping[str, Any]) -> RunResults:
         statuses=statuses,
         messages=messages,
         relations=relations,
+        target=str(args.get("target") or ""),
     )
 
 

@@ -133,6 +133,12 @@ class Destination(abc.ABC):
         """
         return -(-records // max(1, self.effective_batch_size))
 
+    def planned_requests(self, target: SyncTarget, operation: Operation, records: int) -> int:
+        """Requests ``write`` would make for ``records`` records of ``target``, for ``plan`` (no network).
+
+        ``estimate_requests`` unless the count depends on the sync (its identity, its object)."""
+        return self.estimate_requests(operation, records)
+
 
 def _configured_nulls(config: Mapping[str, Any]) -> str:
     return str(config.get("nulls") or "keep")

@@ -33,6 +33,10 @@ class SavedSync:
 
     config_hash: str
     pending_retries: int = 0
+    # Where the sync went, so `plan` can tell a sync whose default name changed (an edited `object`).
+    model: str = ""
+    destination: str = ""
+    object: str = ""
 
 
 @dataclass(frozen=True)
@@ -105,9 +109,10 @@ class StateStore:
                     f"{version}, this release reads {STATE_VERSION}): upgrade dbt-activate")
 
     def saved_syncs(self) -> dict[str, SyncRecord]:
-        rows = self.conn.query(f"select sync_name, config_hash, fields_signature, pending_retries "
-                               f"from {self.table('activate_syncs')}")
-        return {r[0]: SyncRecord(SavedSync(str(r[1] or ""), int(r[3] or 0)), str(r[2] or "")) for r in rows}
+        rows = self.conn.query(f"select sync_name, config_hash, fields_signature, pending_retries, model, "
+                               f"destination, object from {self.table('activate_syncs')}")
+        return {r[0]: SyncRecord(SavedSync(str(r[1] or ""), int(r[3] or 0), *(str(v or "") for v in r[4:7])),
+                                 str(r[2] or "")) for r in rows}
 
     def snapshot(self, sync_name: str) -> str:
         table = self.table(snapshot_table_name(sync_name))

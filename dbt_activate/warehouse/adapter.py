@@ -28,6 +28,9 @@ class ProfileTarget:
     database: str | None
     schema: str
     secrets: tuple[str, ...]
+    name: str = ""  # the profile's target name (`dev`, `prod`)
+    # DuckDB's database file: connecting creates it when it is missing, so open() refuses to.
+    local_file: str | None = None
 
 
 class DbtAdapter:
@@ -51,6 +54,8 @@ class DbtAdapter:
             database=getattr(creds, "database", None),
             schema=str(creds.schema),
             secrets=tuple(secrets),
+            name=str(getattr(self._config, "target_name", "") or ""),
+            local_file=_local_file(creds) if self._adapter.type() == "duckdb" else None,
         )
 
     @staticmethod
@@ -88,6 +93,10 @@ class DbtAdapter:
 
     def open(self, name: str) -> Any:
         """A new raw DB-API connection (psycopg2 connection, duckdb cursor wrapper, redshift_connector)."""
+        if self.target.local_file is not None and not Path(self.target.local_file).exists():
+            # Never create a warehouse as a side effect (an empty DuckDB file where dbt built nothing).
+            raise ConfigError(f"the DuckDB file {self.target.local_file} of target {self.target.name!r} does not "
+                              "exist: run `dbt build` with this target first, or pass the target dbt used (-t)")
         from dbt.adapters.contracts.connection import Connection
 
         manager = type(self._adapter.connections)
@@ -112,3 +121,11 @@ def _message(exc: BaseException) -> str:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _local_file(credentials: Any) -> str | None:
+    """The path of a DuckDB database on the local disk; None for `:memory:`, MotherDuck and URLs."""
+    path = str(getattr(credentials, "path", "") or "")
+    if not path or path.startswith(":memory:") or path.startswith(("md:", "motherduck:")) or "://" in path:
+        return None
+    return path

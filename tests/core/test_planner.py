@@ -110,3 +110,22 @@ def test_not_selected_are_counted() -> None:
     plan = make_plan(specs, m, parse_run_results(run_results("build", {})), {}, select_terms=["deals"])
     assert plan.not_selected == 1
     assert [d.spec.model_name for d in plan.decisions] == ["deals"]
+
+
+@pytest.mark.parametrize(("saved", "hint"), [
+    # The default name followed an edit of `object`: the old sync is gone, same model and destination.
+    ({"people__crm__persons": SavedSync("h", model="people", destination="crm", object="persons")},
+     "new sync while people__crm__persons (object persons) of the same model and destination is no longer "
+     "declared: renamed? set `name: people__crm__persons` to keep its state"),
+    # Still declared (deals), another destination, another model, or the sync itself saved: no hint.
+    ({"deals__crm__deals": SavedSync("h", model="deals", destination="crm", object="deals")}, None),
+    ({"people__ads__contacts": SavedSync("h", model="people", destination="ads", object="contacts")}, None),
+    ({"orders__crm__contacts": SavedSync("h", model="orders", destination="crm", object="contacts")}, None),
+    ({"people__crm__contacts": SavedSync("h", model="people", destination="crm", object="contacts"),
+      "people__crm__persons": SavedSync("h", model="people", destination="crm", object="persons")}, None),
+])
+def test_a_new_sync_replacing_a_vanished_one_says_renamed(saved: dict[str, SavedSync], hint: str | None) -> None:
+    m, specs = _project()
+    [decision] = make_plan(specs, m, None, saved, select_terms=["people"], run_all=True).decisions
+    assert decision.spec.name == "people__crm__contacts"
+    assert (hint in decision.reason) if hint else ("renamed?" not in decision.reason), decision.reason

@@ -7,6 +7,7 @@ feeds a MySQL table in a fresh database, runs the real CLI, and compares the tab
 from __future__ import annotations
 
 import datetime
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -106,3 +107,51 @@ def test_a_value_too_long_is_rejected_alone_and_retried_next_run(project: Projec
     second = sync(project)
     assert second["counts"]["sent"] == 1  # only the row that was refused
     assert table(db) == model(project)
+
+
+@pytest.fixture
+def new_databases() -> Iterator[tuple[str, str]]:
+    """Two database names that do not exist yet (the runs create them), dropped at the end."""
+    names = (f"act_readme_{uuid.uuid4().hex[:10]}", f"act_ext_{uuid.uuid4().hex[:10]}")
+    yield names
+    with mysql_database("act_e2e_admin") as (admin, _), admin.cursor() as cur:
+        for name in names:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+def test_the_readme_configuration_creates_the_database_and_a_dsn_without_one_deletes(
+        project: Project, new_databases: tuple[str, str]) -> None:
+    # Issue 18: a dsn naming a database that does not exist (the README's example) failed at connect,
+    # and with a dsn naming none, every delete failed ("No database selected").
+    readme_db, ext_db = new_databases
+    project.env["OPS_MYSQL_PASSWORD"] = ""
+    destinations = {
+        # As the README writes it: the dsn names the database, create_table creates it.
+        "ops_mysql": {"type": "mysql", "create_table": True,
+                      "dsn": f"mysql://root:{{{{ env_var('OPS_MYSQL_PASSWORD') }}}}@{HOST}:{PORT}/{readme_db}"},
+        # No database in the dsn: the object names it.
+        "ext_mysql": {"type": "mysql", "create_table": True, "dsn": f"mysql://root:@{HOST}:{PORT}"},
+    }
+    block = {"mode": "mirror", "primary_key": "customer_id", "where": SEGMENT}
+    activate = [{**block, "destination": "ops_mysql", "object": "customers", "name": "readme"},
+                {**block, "destination": "ext_mysql", "object": f"{ext_db}.mrr_changes", "name": "ext"}]
+    rows = [customer(i) for i in range(1, 31)]
+    project.write(rows, activate, destinations)
+    project.dbt("build")
+    proc = project.activate("run")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    by_id = {r["customer_id"]: r for r in rows}
+    by_id[6]["full_name"] = "Renamed 6"
+    by_id[3]["country"] = "RU"  # leaves the segment
+    del by_id[4]
+    project.write_rows(list(by_id.values()))
+    project.dbt("build")
+    proc = project.activate("run")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name, table in (("readme", f"`{readme_db}`.customers"), ("ext", f"`{ext_db}`.mrr_changes")):
+        assert project.result_of(name)["counts"]["removed"] == 2
+        assert project.result_of(name)["counts"]["changed"] == 1
+        with mysql_database("act_e2e_admin") as (admin, _), admin.cursor() as cur:
+            cur.execute(f"SELECT {', '.join(COLUMNS)} FROM {table} ORDER BY customer_id")
+            assert [(*r[:5], bool(r[5]), *r[6:]) for r in cur.fetchall()] == model(project), name

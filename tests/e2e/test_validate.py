@@ -86,7 +86,7 @@ def test_every_problem_is_listed_with_its_yaml_path(duckdb_project: Project) -> 
         return any(p.startswith(fragment) and text in p for p in problems)
 
     assert has(f"{base}[1].destination", "'nowhere' is not defined"), problems
-    assert has(f"{base}[1].fields.emial", "column 'emial' is not in model customers's declared columns"), problems
+    assert has(f"{base}[1].fields.emial", "column 'emial' is not in model customers's catalog.json"), problems
     assert has(f"{base}[2].primary_key", "is required"), problems
     assert has(f"{base}[3]", "HubSpot finds a record by one unique property"), problems
     assert has(f"{base}[4].match.mail", "column 'mail'"), problems
@@ -200,3 +200,43 @@ def test_a_catalog_that_is_not_a_dbt_catalog_is_a_warning(tmp_path: Path, catalo
     report = validate(resolve_paths(str(tmp_path)))
     assert report.problems == []
     assert any("catalog.json" in w and "ignored" in w for w in report.warnings), report.warnings
+
+
+def test_columns_by_what_exists_and_a_bad_where_is_a_config_error_of_its_sync(duckdb_project: Project) -> None:
+    # Issue 18 §3, as on jaffle-shop: the model documents a column that does not exist (`ghost`) and
+    # leaves out ones that do (`email`, `full_name`); one segment has a typo (`contry`).
+    from dbt_activate.testing.webhook.emulator import WebhookReceiver
+
+    p = duckdb_project
+    with WebhookReceiver() as hook:
+        good = {"destination": "hook", "object": "fr", "primary_key": "customer_id", "mode": "mirror",
+                "fields": ["email", "full_name"], "where": "country = 'FR'", "name": "good"}
+        bad = {**good, "object": "ru", "where": "contry = 'RU'", "name": "bad"}
+        p.write([customer(i) for i in range(1, 10)], [], {"hook": {"type": "webhook", "url": hook.url}})
+        (p.root / "models" / "schema.yml").write_text(yaml.safe_dump({"version": 2, "models": [
+            {"name": "customers", "columns": [{"name": "customer_id"}, {"name": "ghost"}],
+             "config": {"meta": {"activate": [good, bad]}}}]}))
+        p.dbt("parse")
+        code, doc = _validate(p)
+        assert (code, doc["problems"]) == (0, []), doc
+        undocumented = [w for w in doc["warnings"] if "is not documented" in w]
+        assert any("activate[0].fields.email" in w and "model customers" in w for w in undocumented), doc
+        assert len(undocumented) == 4, doc  # email and full_name, in both syncs
+
+        p.dbt("build")
+        code, doc = _validate(p, "--warehouse")
+        where = "models/schema.yml: customers.config.meta.activate[1].where"
+        assert code == 2, doc
+        [problem] = doc["problems"]  # the columns exist in the relation: only the segment is wrong
+        assert problem.startswith(where) and "contry" in problem and "model customers" in problem, problem
+        assert not [w for w in doc["warnings"] if "is not documented" in w], doc
+
+        for command in ("plan", "run"):
+            proc = p.activate(command, "--output", "json")
+            assert proc.returncode == 2, proc.stderr[-2000:]
+            results = {r["sync"]: r for r in json.loads(proc.stdout)["results"]}
+            assert results["bad"]["status"] == "error", results
+            assert results["bad"]["error"].startswith(where) and "contry" in results["bad"]["error"]
+            assert results["good"]["status"] == ("planned" if command == "plan" else "success"), results
+            assert results["good"]["counts"]["added"] == 3
+        assert sorted(r["key"] for payload in hook.payloads() for r in payload["records"]) == ["3", "6", "9"]

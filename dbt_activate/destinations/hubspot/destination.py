@@ -171,6 +171,13 @@ class HubSpotDestination(Destination):
             session, self._session = self._session, None
             await session.aclose()
 
+    def planned_requests(self, target: SyncTarget, operation: Operation, records: int) -> int:
+        """As ``write``: a delete batch is ``batch/read`` (record IDs by ``idProperty``), then ``batch/archive``;
+        only ``batch/archive`` when the identity already is the record ID."""
+        batches = self.estimate_requests(operation, records)
+        reads = operation is Operation.DELETE and target.identity != (RECORD_ID,)
+        return 2 * batches if reads else batches
+
     def describe_request(self, target: SyncTarget, batch: Batch) -> Mapping[str, Any]:
         prepared = self._prepare(target, batch, BatchResult())
         if batch.operation is Operation.DELETE:

@@ -42,6 +42,7 @@ from dbt_activate.destinations.sql import SqlDestination, TableRef, parse_table_
 from dbt_activate.errors import ConfigError, DestinationError, Redactor, RetryableDestinationError
 
 _ORD = "__dbt_activate_ord"
+_ROWS = "__dbt_activate_rows"  # the batch as a derived table, named so no real table clashes with it
 _SAVEPOINT = {
     "set": "SAVEPOINT dbt_activate_rows",
     "rollback": "ROLLBACK TO SAVEPOINT dbt_activate_rows",
@@ -116,8 +117,11 @@ class MySQLDestination(SqlDestination):
     def _connect(self) -> None:
         my = driver()
         redact = Redactor(self.secrets())
+        # No default database: every statement names its table's database, so one connection serves
+        # `crm.people` and `ext.changes` alike, and `create_table` can create a database the dsn names.
         params = {"host": "127.0.0.1", "port": 3306, "connect_timeout": int(self.config.get("connect_timeout") or 10),
-                  **self._params, "charset": "utf8mb4", "autocommit": False}
+                  **{k: v for k, v in self._params.items() if k != "database"}, "charset": "utf8mb4",
+                  "autocommit": False}
         try:
             conn = my.connect(**params)
         except my.err.MySQLError as exc:
@@ -198,7 +202,11 @@ class MySQLDestination(SqlDestination):
         if operation in (Operation.UPDATE, Operation.DELETE, Operation.CLEAR):
             derived = derived_table([_ORD, *(c.name for c in (cols if operation is Operation.UPDATE else ids))], rows)
             if operation is Operation.DELETE:
-                return f"DELETE t FROM {table} AS t JOIN ({derived}) AS v ON {on('t', 'v')}", flat(rows)
+                # No alias on the deleted table: MariaDB resolves `DELETE t … AS t` against the default
+                # database ("No database selected" without one), so the table is named in full.
+                rows_alias = quote(_ROWS).replace("%", "%%")
+                return (f"DELETE {table} FROM {table} JOIN ({derived}) AS {rows_alias} ON {on(table, rows_alias)}",
+                        flat(rows))
             assign = (", ".join(f"t.{q(c)} = {kept(f'v.{q(c)}', f't.{q(c)}')}" for c in others or ids[:1])
                       if operation is Operation.UPDATE
                       else ", ".join(f"t.{q(c)} = NULL" for c in others))

@@ -22,6 +22,7 @@ from dbt_activate.errors import ConfigError
 
 _FIND_TABLE = ("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES "
                "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s")
+_FIND_DATABASE = "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s"
 _FIND_NEAR = ("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES "
               "WHERE LOWER(TABLE_SCHEMA) = LOWER(%s) AND LOWER(TABLE_NAME) = LOWER(%s)")
 _COLUMNS = ("SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE FROM information_schema.COLUMNS "
@@ -106,14 +107,19 @@ def inspect_table(conn: Any, destination: str, ref: TableRef, target: SyncTarget
     keyed = target.mode is not Mode.APPEND and bool(target.identity)
     with conn.cursor() as cur:
         found = cur.execute(_FIND_TABLE, (ref.schema, ref.name))
+        has_database = bool(found) or bool(cur.execute(_FIND_DATABASE, (ref.schema,)))
         if not found and create:
             parts = [f"{quote(f)} {mysql_type(types.get(f, ''), key=keyed and f in target.identity)}"
                      for f in written]
             if keyed:
                 parts.append(f"PRIMARY KEY ({', '.join(quote(f) for f in target.identity)})")
-            cur.execute(f"CREATE DATABASE IF NOT EXISTS {quote(ref.schema)} CHARACTER SET utf8mb4")
+            if not has_database:  # only then: creating one needs a privilege the user may not have
+                cur.execute(f"CREATE DATABASE IF NOT EXISTS {quote(ref.schema)} CHARACTER SET utf8mb4")
             cur.execute(f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(parts)}) CHARACTER SET utf8mb4")
             found = cur.execute(_FIND_TABLE, (ref.schema, ref.name))
+        if not found and not has_database:
+            raise ConfigError(f"{where}: database {ref.schema!r} does not exist; create it, or set "
+                              f"create_table: true on destination {destination!r} to let dbt-activate create it")
         if not found:
             cur.execute(_FIND_NEAR, (ref.schema, ref.name))
             near = cur.fetchone()

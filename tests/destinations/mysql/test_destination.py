@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from decimal import Decimal
@@ -254,9 +256,8 @@ def test_killed_connection_is_retryable_and_the_next_write_reconnects(db: tuple[
     async def go() -> BatchResult:
         await dest.open(tgt)
         try:
-            [(pid,)] = sql(db, "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s AND ID <> CONNECTION_ID()",
-                           (db[1],))
-            sql(db, f"KILL CONNECTION {int(pid)}")
+            # The destination's connection has no default database (it qualifies every table): ask it its id.
+            sql(db, f"KILL CONNECTION {int(dest._conn.thread_id())}")
             with pytest.raises(RetryableDestinationError):
                 await dest.write(tgt, batch)
             return await dest.write(tgt, batch)
@@ -291,7 +292,7 @@ def test_wrong_password_and_unknown_database_are_config_errors(db: tuple[Any, st
         deliver(MySQLDestination("ops_db", {"type": "mysql", "dsn": f"mysql://nobody_here:{secret}@{HOST}:{PORT}/x"}),
                 target("people", PEOPLE))
     assert secret not in str(caught.value)
-    with pytest.raises(ConfigError, match="Unknown database"):
+    with pytest.raises(ConfigError, match=r"database .no_such_db_dbt_activate. does not exist"):
         deliver(destination("no_such_db_dbt_activate"), target("people", PEOPLE))
 
 
@@ -377,3 +378,42 @@ def test_lock_wait_timeout_is_retryable_and_nothing_is_half_written(db: tuple[An
         locker.rollback()
         locker.close()
     assert rows(db) == [(2, "b@x.io", Decimal("1.00"), 0)]
+
+
+@contextlib.contextmanager
+def missing_database(prefix: str) -> Iterator[str]:
+    """A database name that does not exist yet; dropped at the end if something created it."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    try:
+        yield name
+    finally:
+        admin = pymysql.connect(host=HOST, port=PORT, user="root", password="", autocommit=True)
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()
+
+
+def test_a_dsn_without_a_database_writes_and_deletes_in_a_qualified_table(db: tuple[Any, str]) -> None:
+    # No default database on the connection: every statement must name the table's database (issue 18:
+    # MariaDB answered `DELETE t FROM db.tbl AS t JOIN …` with "No database selected").
+    sql(db, "CREATE TABLE `v` (id INT PRIMARY KEY, email VARCHAR(20))")  # named like a derived-table alias
+    sql(db, "INSERT INTO `v` VALUES (1, 'a@x.io'), (2, 'b@x.io'), (3, 'c@x.io')")
+    dest = MySQLDestination("ops_db", {"type": "mysql", "dsn": f"mysql://root:@{HOST}:{PORT}"})
+    tgt = target(f"{db[1]}.v", {"id": "integer", "email": "text"}, Mode.MIRROR)
+    results = deliver(dest, tgt, Batch(Operation.DELETE, [Record("1", {"id": 1}), Record("9", {"id": 9})]),
+                      Batch(Operation.UPDATE, records({"id": 2, "email": "b2@x.io"})),
+                      Batch(Operation.CLEAR, [Record("3", {"id": 3})]),
+                      Batch(Operation.UPSERT, records({"id": 4, "email": "d@x.io"})))
+    assert results == [BatchResult()] * 4
+    assert rows(db, "v") == [(2, "b2@x.io"), (3, None), (4, "d@x.io")]
+
+
+def test_create_table_creates_the_database_the_dsn_names(db: tuple[Any, str]) -> None:
+    # The README's configuration as written: a dsn naming a database that does not exist yet.
+    with missing_database("dbt_activate_new") as name:
+        dest = MySQLDestination("ops_db", {"type": "mysql", "dsn": f"mysql://root:@{HOST}:{PORT}/{name}",
+                                           "create_table": True})
+        tgt = target("people", {"id": "integer", "email": "text"}, Mode.MIRROR)
+        deliver(dest, tgt, Batch(Operation.UPSERT, records({"id": 1, "email": "a@x.io"}, {"id": 2, "email": "b@x.io"})),
+                Batch(Operation.DELETE, [Record("1", {"id": 1})]))
+        assert sql(db, f"SELECT id, email FROM `{name}`.people") == [(2, "b@x.io")]
