@@ -21,11 +21,11 @@ from dbt_activate import alerts, sync_run
 from dbt_activate.core.outcomes import InvocationResult, Reporter, SilentReporter, SyncOutcome
 from dbt_activate.core.types import SyncTarget
 from dbt_activate.dbt import artifacts, invocations, quarantine, selectors
-from dbt_activate.delivery import RateLimiter
+from dbt_activate.delivery import RateLimiter, current_observers
 from dbt_activate.errors import ArtifactsError, ConfigError, Redactor
-from dbt_activate.planner import Decision, Plan, make_plan, unknown_selector_methods
+from dbt_activate.planner import Decision, Plan, make_plan, select, unknown_selector_methods, unmatched_selectors
 from dbt_activate.project import DestinationsFile, load_destinations, resolve_paths
-from dbt_activate.spec import ResolvedSync, SyncSpec, check_nulls, parse_manifest_syncs, resolve_columns
+from dbt_activate.spec import ResolvedSync, SyncSpec, check_mode, check_nulls, parse_manifest_syncs, resolve_columns
 from dbt_activate.state.record_ids import WarehouseIdStore
 from dbt_activate.state.runs import last_runs
 from dbt_activate.state.store import StateStore
@@ -55,6 +55,7 @@ class RunOptions:
     samples: int = 0  # plan: sample payloads per sync and operation
     lock_timeout: float = 60.0  # run: seconds to wait for another run of the same sync (locks.py)
     from_warehouse: bool = False  # run results from the on-run-end hook's table (invocations.py)
+    warn_error: bool = False  # --warn-error: a --select term that matches no sync is an error, as in dbt
 
 
 def _outcome(decision: Decision, status: str) -> SyncOutcome:
@@ -88,12 +89,19 @@ class Invocation:
         # --state DIR: which models changed since that manifest (for `state:modified`).
         self.modified = selectors.read_modified(artifacts_dir, Path(options.state)) if options.state else None
         self.specs = parse_manifest_syncs(self.manifest)
+        self._check_selection(options)
         self.destinations: DestinationsFile = load_destinations(self.paths.destinations_file)
-        self.redactor = Redactor(self.destinations.secrets)
-        self._check_destinations(self.specs)
-        self.alert_rules = alerts.parse_rules(self.destinations)
-        for rule in self.alert_rules:
-            self.redactor.add(self.destinations.build(rule.destination).secrets())
+        self.redactor = Redactor()
+        # Only the destinations the selected syncs write to are rendered and checked: a run of the file
+        # syncs needs no CRM token, and `ls` (which sends nothing) none at all.
+        self.alert_rules: list[alerts.AlertRule] = []
+        if command != "ls":
+            self._check_destinations(select(self.specs, options.select, options.exclude, manifest=self.manifest,
+                                            state=self.modified))
+            self.alert_rules = alerts.parse_rules(self.destinations)
+            for rule in self.alert_rules:
+                self.redactor.add(self.destinations.build(rule.destination).secrets())
+        self.redactor.add(self.destinations.secrets)
         self.adapter = DbtAdapter(self.paths.project_dir, self.paths.profiles_dir, profile=options.profile,
                                   target=options.target, cli_vars=options.vars)
         self.redactor.add(self.adapter.target.secrets)
@@ -111,14 +119,22 @@ class Invocation:
         return dbt_cloud.fetch(self.paths.target_path / "dbt_cloud", run_id=options.dbt_cloud_run_id,
                                job_id=options.dbt_cloud_job_id).directory
 
+    def _check_selection(self, options: RunOptions) -> None:
+        """Warn of each --select term that matches no sync, as dbt does; an error with --warn-error."""
+        for term in unmatched_selectors(self.specs, options.select, manifest=self.manifest, state=self.modified):
+            message = f"the selection criterion {term!r} does not match any sync"
+            if options.warn_error:
+                raise ConfigError(f"{message} (--warn-error)")
+            warn = current_observers().on_warning
+            if warn is not None:
+                warn(f"{message}: nothing is selected by it (--warn-error or DBT_WARN_ERROR=true make this "
+                     "an error)")
+
     def _check_destinations(self, specs: Sequence[SyncSpec]) -> None:
         for spec in specs:
             destination = self.destinations.build(spec.destination, used_at=f"{spec.location}.destination")
             self.redactor.add(destination.secrets())
-            if spec.mode not in destination.modes:
-                supported = ", ".join(sorted(m.value for m in destination.modes))
-                raise ConfigError(f"destination type {destination.kind!r} does not support mode "
-                                  f"{spec.mode.value!r} (supported: {supported})", location=f"{spec.location}.mode")
+            check_mode(spec, destination)
             check_nulls(spec, destination)
 
     def connect(self, name: str) -> WarehouseConnection:

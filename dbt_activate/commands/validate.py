@@ -13,17 +13,19 @@ target checks (``Destination.check_target``: required fields mapped, object name
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dbt_activate import planner
 from dbt_activate.core.types import SyncTarget
+from dbt_activate.core.wording import did_you_mean
 from dbt_activate.dbt import artifacts
 from dbt_activate.dbt.artifacts import Manifest, ModelNode
 from dbt_activate.destinations.base import Destination
 from dbt_activate.errors import ConfigError
-from dbt_activate.project import DestinationsFile, ProjectPaths, Renderer, read_yaml
+from dbt_activate.project import DestinationsFile, ProjectPaths, read_yaml
 from dbt_activate.spec import SyncSpec, check_nulls, model_defaults, parse_block, resolve_columns
 
 CATALOG_FILE = "catalog.json"
@@ -73,8 +75,9 @@ def _warn(warnings: list[str] | None, message: str) -> None:
         warnings.append(message)
 
 
-def _destinations(path: Path, report: Report) -> dict[str, Destination | None]:
-    """Every destination that builds, by name; None for one that is defined but broken (reported)."""
+def _destinations(path: Path, report: Report, used: set[str] | None = None) -> dict[str, Destination | None]:
+    """Every destination that builds, by name; None for one that is defined but broken (reported), or
+    not among ``used`` (the destinations of the selected syncs; None: all are checked)."""
     if not path.exists():
         report.problems.append(f"{path}: not found: declare your destinations there")
         return {}
@@ -86,8 +89,7 @@ def _destinations(path: Path, report: Report) -> dict[str, Destination | None]:
     if not isinstance(raw, dict):
         report.problems.append(f"{path}: must be a mapping of destination name to its config")
         return {}
-    renderer = Renderer()
-    configs: dict[str, Mapping[str, Any]] = {}
+    entries: dict[str, Mapping[str, Any]] = {}
     found: dict[str, Destination | None] = {}
     for name, entry in raw.items():
         if name == "alerts":
@@ -96,14 +98,13 @@ def _destinations(path: Path, report: Report) -> dict[str, Destination | None]:
             report.problems.append(f"{path}: {name}: must be a mapping with at least `type`")
             found[str(name)] = None
             continue
-        # One entry at a time, so every unresolvable env_var() is reported, not only the first.
-        try:
-            configs[str(name)] = renderer.render(entry, f"{path}: {name}")
-        except ConfigError as exc:
-            report.problems.append(str(exc))
-            found[str(name)] = None
-    file = DestinationsFile(path=path, configs=configs)
-    for name in configs:
+        entries[str(name)] = entry
+    file = DestinationsFile(path=path, raw=entries)
+    # One entry at a time, so every unresolvable env_var() and bad key is reported, not only the first.
+    for name in entries:
+        if used is not None and name not in used:
+            found[name] = None
+            continue
         try:
             found[name] = file.build(name)
         except ConfigError as exc:
@@ -185,7 +186,7 @@ def _check_sync(spec: SyncSpec, model: ModelNode, destination: Destination | Non
         if column.lower() not in by_lower:
             missing = True
             report.problems.append(f"{spec.location}.{key}: column {column!r} is not in model {model.name}'s "
-                                   f"{source} ({', '.join(columns) or 'none'})")
+                                   f"{source} ({', '.join(columns) or 'none'}){did_you_mean(column, columns)}")
     if missing or destination is None:
         return
     try:
@@ -199,17 +200,25 @@ def _check_sync(spec: SyncSpec, model: ModelNode, destination: Destination | Non
         report.problems.append(text if text.startswith(spec.location) else f"{spec.location}: {text}")
 
 
-def validate(paths: ProjectPaths) -> Report:
-    """Check every sync of the project; artifacts that cannot be read raise ``ArtifactsError``."""
-    manifest = artifacts.load_manifest(paths.target_path)
+def validate(paths: ProjectPaths, select: Sequence[str] = (), exclude: Sequence[str] = ()) -> Report:
+    """Check every sync of the project, or those ``select``/``exclude`` pick (and then only the
+    destinations they use); artifacts that cannot be read raise ``ArtifactsError``."""
+    manifest = artifacts.load_manifest(paths.target_path, made_by="dbt parse")
     report = Report()
     catalog = load_catalog_columns(paths.target_path, report.warnings)
-    destinations = _destinations(paths.destinations_file, report)
-    for spec in _specs(manifest, report):
+    specs = _specs(manifest, report)
+    used = None
+    if select or exclude:
+        specs = planner.select(specs, select, exclude, manifest=manifest)
+        report.syncs = len(specs)
+        used = {s.destination for s in specs}
+    destinations = _destinations(paths.destinations_file, report, used)
+    for spec in specs:
         if spec.destination not in destinations:
             known = ", ".join(sorted(destinations)) or "none defined"
             report.problems.append(f"{spec.location}.destination: destination {spec.destination!r} is not "
-                                   f"defined in {paths.destinations_file} (defined: {known})")
+                                   f"defined in {paths.destinations_file} (defined: {known})"
+                                   f"{did_you_mean(spec.destination, destinations)}")
             destination = None
         else:
             destination = destinations[spec.destination]
