@@ -6,7 +6,9 @@ unexpected error. This is the only module that exits.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -14,6 +16,7 @@ from typing import Any
 import click
 import yaml
 
+from dbt_activate.core.interruption import Interruption
 from dbt_activate.core.wording import plural
 from dbt_activate.errors import EXIT_CONFIG, ActivateError
 from dbt_activate.version import __version__
@@ -130,24 +133,47 @@ def _execute(command: str, kwargs: dict[str, Any]) -> None:
 
     out = console.Console(output=kwargs["output"], quiet=kwargs["quiet"], verbose=kwargs["verbose"])
     reporter = out.reporter()
+    # While syncs send, SIGINT/SIGTERM stop the run cleanly (core/interruption.py); the result, with
+    # what was sent, is printed like any other and the exit code is the signal's (130/143).
+    interruption = Interruption(on_request=reporter.warning)
     with _exit_on_error(out), observing_http(on_request=reporter.request, on_warning=reporter.warning):
-        result = runner.run(_options(kwargs), reporter, command=command)
+        result = runner.run(_options(kwargs), reporter, command=command, interruption=interruption)
     out.result(result)
     sys.exit(result.exit_code)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (a cancelled CI job) while no sync is sending: handled as Ctrl-C, with SIGTERM's exit code."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise _Terminated()
 
 
 @contextmanager
 def _exit_on_error(out: Any) -> Iterator[None]:
     """Every command's errors: one clear line on stderr and the exit code of the error tree (2 for
     configuration and anything unexpected)."""
+    previous = signal.getsignal(signal.SIGTERM)
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread:
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         yield
+    except KeyboardInterrupt as exc:
+        # Outside the sending phase (loading, validating, writing results): nothing is in flight.
+        signum = signal.SIGTERM if isinstance(exc, _Terminated) else signal.SIGINT
+        out.error(f"interrupted by {signum.name} while no sync was sending: nothing is lost")
+        sys.exit(128 + signum)
     except ActivateError as exc:
         out.error(str(exc))
         sys.exit(exc.exit_code)
     except Exception as exc:
         out.error(f"unexpected error: {type(exc).__name__}: {exc}. Please report it with the command you ran.")
         sys.exit(EXIT_CONFIG)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 @click.group(help=_COMMON_HELP)
@@ -251,6 +277,44 @@ def docs(**kwargs: Any) -> None:
     with _exit_on_error(out):
         written, count = exposures.write_exposures(_paths(kwargs), Path(kwargs["path"]) if kwargs["path"] else None)
     click.echo(f"Wrote {plural(count, 'exposure')} to {written}; run `dbt parse` or `dbt docs generate` to see them.")
+
+
+@main.group(help="Run the bundled vendor emulators that destinations.yml points at, in the background, to try a "
+                 "project with no vendor account (as the sample project's README does). Only destinations whose "
+                 "base_url (url for webhook) is a port on this machine get one; each emulator accepts the token "
+                 "'test-token' and shows what it received at <url>/_emulator/records/<object>.")
+def emulators() -> None:
+    pass
+
+
+@emulators.command(name="start", help="Start, detached from this terminal, one emulator per destination whose "
+                                      "URL is a port on this machine (already running ones are kept); print "
+                                      "their URLs. Stop them with `dbt-activate emulators stop`.")
+@_project_options
+def emulators_start(**kwargs: Any) -> None:
+    from dbt_activate import console
+    from dbt_activate.commands import emulators as launcher
+    out = console.Console()
+    with _exit_on_error(out):
+        running, notes = launcher.start(_paths(kwargs))
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    for r in running:
+        click.echo(f"{r.destination}: {r.emulator} emulator at {r.url} (records: {r.records_url}; pid {r.pid})")
+    if not running:
+        click.echo("No destination of destinations.yml points at a port on this machine: nothing to start.")
+
+
+@emulators.command(name="stop", help="Stop the emulators `dbt-activate emulators start` started for this project.")
+@_project_options
+def emulators_stop(**kwargs: Any) -> None:
+    from dbt_activate import console
+    from dbt_activate.commands import emulators as launcher
+    out = console.Console()
+    with _exit_on_error(out):
+        stopped = launcher.stop(_paths(kwargs))
+    click.echo(f"Stopped {plural(len(stopped), 'emulator')}"
+               + (f": {', '.join(f'{r.destination} ({r.url})' for r in stopped)}" if stopped else "."))
 
 
 @main.command(help="Receive dbt Cloud `job.run.completed` webhooks and run `dbt-activate run` on the artifacts "

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dbt_activate import alerts, sync_run
+from dbt_activate.core.interruption import Interruption
 from dbt_activate.core.outcomes import InvocationResult, Reporter, SilentReporter, SyncOutcome
 from dbt_activate.core.types import SyncTarget
 from dbt_activate.dbt import artifacts, invocations, quarantine, selectors
@@ -110,6 +111,7 @@ class Invocation:
         self.state_schema = (options.state_schema or os.environ.get("DBT_ACTIVATE_STATE_SCHEMA")
                              or f"{self.adapter.target.schema}_activate")
         self.held_back: dict[str, quarantine.HeldBack] = {}  # sync name -> its quarantined rows
+        self.interruption = Interruption()  # run() sets the caller's: SIGINT/SIGTERM stop the run cleanly
 
     def _artifacts_dir(self, options: RunOptions) -> Path:
         """target/, or the build step's artifacts of a dbt Cloud run, fetched into target/dbt_cloud/."""
@@ -244,10 +246,16 @@ def _state_exists(conn: WarehouseConnection, dialect: Dialect, schema: str) -> b
     return bool(rows)
 
 
-def run(options: RunOptions, reporter: Reporter | None = None, *, command: str = "run") -> InvocationResult:
-    """`dbt-activate run` (or `plan` with command='plan', which sends nothing and writes no state)."""
+def run(options: RunOptions, reporter: Reporter | None = None, *, command: str = "run",
+        interruption: Interruption | None = None) -> InvocationResult:
+    """`dbt-activate run` (or `plan` with command='plan', which sends nothing and writes no state).
+
+    While syncs run, SIGINT and SIGTERM go to ``interruption`` (``core/interruption.py``): the run
+    stops taking batches, saves what was acknowledged and returns its result with the signal's exit code.
+    """
     reporter = reporter or SilentReporter()
     inv = Invocation(options, command=command)
+    inv.interruption = interruption or Interruption()
     writer = inv.connect("activate_state")
     reader = inv.connect("activate_reader")
     try:
@@ -281,6 +289,11 @@ def run(options: RunOptions, reporter: Reporter | None = None, *, command: str =
                 outcome = _outcome(decision, "planned")
                 if (held := inv.held_back.get(decision.spec.name)) is not None:
                     outcome.reason, outcome.quarantined = f"{outcome.reason}; {held.reason}", held.rows
+                if inv.interruption.requested:
+                    outcome.status = "skipped"
+                    outcome.reason = f"{inv.interruption.name} received before it started: the next run syncs it"
+                    outcomes.append(outcome)
+                    continue
                 if failed and options.fail_fast:
                     outcome.status, outcome.reason = "skipped", "--fail-fast: an earlier sync failed"
                     outcomes.append(outcome)
@@ -294,13 +307,21 @@ def run(options: RunOptions, reporter: Reporter | None = None, *, command: str =
                     reporter.sync_finished(outcome)
                 failed = failed or outcome.status == "error"
                 outcomes.append(outcome)
-            if inv.alert_rules and command == "run":
+            if inv.alert_rules and command == "run" and not inv.interruption.immediate:
                 undelivered = await alerts.announce(inv.destinations, inv.alert_rules, outcomes, previous,
                                                     inv.run_id)
                 notices.extend(inv.redactor(n) for n in undelivered)
 
-        asyncio.run(run_all())
-        result = InvocationResult(inv.run_id, command, " ".join(notices) or None, outcomes)
+        async def interruptible() -> None:
+            with inv.interruption.handling(asyncio.get_running_loop()):
+                await run_all()
+
+        asyncio.run(interruptible())
+        if inv.interruption.requested:
+            notices.append(f"Interrupted by {inv.interruption.name}: what the destinations acknowledged is saved, "
+                           "and the next `dbt-activate run` resumes the rest.")
+        result = InvocationResult(inv.run_id, command, " ".join(notices) or None, outcomes,
+                                  interrupted_by=inv.interruption.signum)
         inv.write_results(result)
         return result
     finally:

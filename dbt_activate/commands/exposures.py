@@ -5,7 +5,9 @@ Each exposure is ``type: application``, depends on ``ref()`` of every model sync
 destination, lists the syncs (object, mode) in its description and names an owner: the
 destination's ``owner`` in destinations.yml (``{name, email}`` or a string), else ``dbt-activate``.
 destinations.yml is read without rendering ``env_var()``, so docs can be generated in CI without
-the destinations' secrets. The file is generated: re-run the command rather than editing it.
+the destinations' secrets; each sync's destination gets the check `run` makes (defined, a known
+type, valid keys, the mode supported), so no exposure names a destination that does not exist. The
+file is generated: re-run the command rather than editing it.
 """
 
 from __future__ import annotations
