@@ -129,8 +129,7 @@ class Invocation:
                 raise ConfigError(f"{message} (--warn-error)")
             warn = current_observers().on_warning
             if warn is not None:
-                warn(f"{message}: nothing is selected by it (--warn-error or DBT_WARN_ERROR=true make this "
-                     "an error)")
+                warn(f"{message} (--warn-error or DBT_WARN_ERROR=true make this an error)")
 
     def _check_destinations(self, specs: Sequence[SyncSpec]) -> None:
         for spec in specs:
