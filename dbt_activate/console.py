@@ -21,6 +21,7 @@ from rich.text import Text
 from dbt_activate.commands.ls import SyncListing
 from dbt_activate.core.outcomes import InvocationResult, SyncOutcome
 from dbt_activate.core.types import Counts
+from dbt_activate.core.wording import plural
 from dbt_activate.dbt.catalog import DestinationType
 from dbt_activate.delivery import RequestLog
 from dbt_activate.runner import results_document
@@ -214,27 +215,27 @@ def render_summary(console: RichConsole, result: InvocationResult) -> None:
         for key, reason in shown:
             console.print(f"{o.name}: rejected {key}: {reason}", markup=False)
         if o.counts.rejected > len(shown) and shown:
-            console.print(f"{o.name}: ... {o.counts.rejected - len(shown):,} more rejected row(s): see "
+            console.print(f"{o.name}: ... {plural(o.counts.rejected - len(shown), 'more rejected row')}: see "
                           "target/activate_results.json and the sync_rejections table", markup=False)
         for sample in o.samples:
             render_sample(console, o.name, sample)
         if o.error:
             console.print(Text.assemble(("error", "red"), f" in {o.name}: {o.error}"))
-        if o.status in _FIX and result.command == "run":
+        if o.status in _FIX and result.command == "run" and result.interrupted_by is None:
             console.print(f"{o.name}: {_FIX[o.status]}", markup=False, style="dim")
     ran = [o for o in result.outcomes if o.status != "skipped"]
     t = _counts_total(ran)
     sent = "" if result.command == "plan" else f", sent {t.sent:,}"
     verb = "planned" if result.command == "plan" else "run"
-    console.print(f"{result.command}: {len(ran)} sync(s) {verb}, {len(result.outcomes) - len(ran)} skipped; "
+    console.print(f"{result.command}: {plural(len(ran), 'sync')} {verb}, {len(result.outcomes) - len(ran)} skipped; "
                   f"added {t.added:,}, changed {t.changed:,}, removed {t.removed:,}, rejected {t.rejected:,}, "
                   f"skipped {t.skipped:,}{sent}; exit {result.exit_code}", markup=False)
 
 
 def render_sample(console: RichConsole, sync: str, sample: dict[str, Any]) -> None:
     """One sample request of ``plan``: a heading, then the request as indented JSON, cut to a screenful."""
-    console.print(f"{sync}: sample {sample['operation']} request ({sample['records']} record(s)):", markup=False,
-                  style="bold")
+    records = plural(sample["records"], "record")
+    console.print(f"{sync}: sample {sample['operation']} request ({records}):", markup=False, style="bold")
     lines = json.dumps(sample["request"], indent=2, default=str, ensure_ascii=False).splitlines()
     for line in lines[:_SAMPLE_LINES]:
         console.print(f"  {line}", markup=False)

@@ -26,6 +26,7 @@ from dbt_activate.core.changes import (
     operation_for,
     rejection_reason,
 )
+from dbt_activate.core.interruption import Interruption
 from dbt_activate.core.types import Batch, BatchResult, Counts, Operation, Record, SyncTarget
 from dbt_activate.delivery import RateLimiter, RetryPolicy, deliver
 from dbt_activate.destinations.base import Destination
@@ -48,10 +49,12 @@ class PipelineResult:
     # Records a killed earlier run had sent without an answer: sent again by this run, so a
     # create/append destination may hold them twice (journal.InflightLog).
     unconfirmed: int = 0
+    cancelled: int = 0  # batches cancelled unanswered by a stop request (SIGINT/SIGTERM)
+    interrupted: bool = False  # a stop request left rows unsent: the next run sends them
 
     @property
     def complete(self) -> bool:
-        return self.error is None
+        return self.error is None and not self.interrupted
 
 
 ProgressCallback = Callable[[Counts], None]
@@ -90,6 +93,7 @@ class Pipeline:
         checkpoint_seconds: float = 30.0,
         on_progress: ProgressCallback | None = None,
         duplicate_keys: Mapping[str, int] | None = None,
+        interruption: Interruption | None = None,
     ) -> None:
         self.sync_name, self.run_id, self.target = sync_name, run_id, target
         self.destination, self.reader, self.state, self.journal = destination, reader, state, journal
@@ -98,6 +102,8 @@ class Pipeline:
         self.checkpoint_rows, self.checkpoint_seconds = checkpoint_rows, checkpoint_seconds
         self.on_progress = on_progress
         self.duplicate_keys: Mapping[str, int] = duplicate_keys or {}
+        self.interruption = interruption or Interruption()  # SIGINT/SIGTERM: stop taking batches
+        self._unsent = False  # a batch was left unsent because of a stop request
         self.result = PipelineResult()
         self._segment: JournalSegment | None = None
         self._segment_started = time.monotonic()
@@ -113,8 +119,14 @@ class Pipeline:
         """Apply segments a killed run left behind; returns how many were applied."""
         pending = self.journal.inflight.unconfirmed()
         self.result.unconfirmed = len(pending)
-        if pending and operation_for(self.target.mode, REMOVE, self.on_delete) is not None:
-            # They may be in the destination: if their row left the model, the diff must still delete them.
+        resends_changes = self._operations[CHANGE] is not None
+        if pending and (resends_changes or self._operations[REMOVE] is not None):
+            # They may be in the destination, with the values they were sent with or not at all. Their
+            # snapshot row is marked so that it matches no fingerprint: the diff sends each again (its
+            # row is "changed"), even when the snapshot already held these values, as after an
+            # interrupted --full-resync; and if its row left the model, a sync that deletes deletes it.
+            # `create` sends no changes: there a record that never arrived stays out of the snapshot
+            # and is created again as new.
             self.journal.write_maybe_present([r for r in pending if r[0] != REMOVE])
         applied = 0
         for acks, rejects in self.journal.leftovers():
@@ -206,10 +218,16 @@ class Pipeline:
             self.on_progress(counts)
         await self._checkpoint()
 
+    def _stopping(self) -> bool:
+        return self.result.error is not None or self.interruption.requested
+
     async def _dispatch(self, flight: _InFlight, slots: asyncio.Semaphore, tasks: set[asyncio.Task[None]]) -> None:
-        await slots.acquire()
-        if self.result.error is not None:  # a batch or checkpoint failed while this one waited: stop
+        if not await self._slot(slots):
+            self._unsent = True
+            return
+        if self._stopping():  # a batch or checkpoint failed, or a stop came, while this one waited
             slots.release()
+            self._unsent = True
             return
         task = asyncio.create_task(self._send(flight))
         tasks.add(task)
@@ -219,6 +237,49 @@ class Pipeline:
             slots.release()
 
         task.add_done_callback(done)
+
+    async def _slot(self, slots: asyncio.Semaphore) -> bool:
+        """Wait for a free slot, or for a stop request (then False: the batch is not sent)."""
+        if not slots.locked():
+            await slots.acquire()
+            return True
+        acquire = asyncio.ensure_future(slots.acquire())
+        stop = asyncio.ensure_future(self.interruption.stopped())
+        await asyncio.wait((acquire, stop), return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if acquire.done():
+            return True
+        acquire.cancel()
+        return False
+
+    async def _drain(self, tasks: set[asyncio.Task[None]]) -> None:
+        """Wait for the batches in flight; after a stop request only ``grace`` seconds (at once after a
+        second one), then cancel them: unanswered, they stay unconfirmed and the next run resends them."""
+        pending = set(tasks)
+        deadline: float | None = None
+        stop_now = asyncio.ensure_future(self.interruption.stopped_now())
+        try:
+            while pending:
+                if self.interruption.requested and deadline is None:
+                    deadline = time.monotonic() + self.interruption.grace
+                if self.interruption.immediate or (deadline is not None and time.monotonic() >= deadline):
+                    break
+                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+                # Until a stop is requested, its request also ends the wait (to start the grace period).
+                wakers = {stop_now} if deadline is not None else {stop_now, asyncio.ensure_future(
+                    self.interruption.stopped())}
+                await asyncio.wait({*pending, *wakers}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                for waker in wakers - {stop_now}:
+                    waker.cancel()
+                pending = {t for t in pending if not t.done()}
+        finally:
+            stop_now.cancel()
+        for task in pending:
+            task.cancel()
+        if pending:
+            # Their records stay in the in-flight log: the next run reports and resends them.
+            self.result.cancelled += len(pending)
+            await asyncio.gather(*pending, return_exceptions=True)
 
     def _route(self, row: tuple[Any, ...]) -> tuple[Operation, Record, tuple[str, str | None, str]] | None:
         """Count a diff row; reject it when its key is null or duplicated; else what to send."""
@@ -246,18 +307,20 @@ class Pipeline:
         tasks: set[asyncio.Task[None]] = set()
         buffers: dict[Operation, _InFlight] = {}
         rows = self.reader.stream(sql, FETCH_ROWS)
+        exhausted = False
         try:
-            while self.result.error is None:
+            while not self._stopping():
                 try:
                     chunk = await asyncio.to_thread(next, rows, None)
                 except ActivateError as exc:
                     self.result.error = exc
                     break
                 if chunk is None:
+                    exhausted = True
                     break
                 for row in chunk:
-                    if self.result.error is not None:
-                        break  # stop at the failure, not at the end of the chunk: the rest goes next run
+                    if self._stopping():
+                        break  # stop at the failure or signal, not at the end of the chunk: the rest goes next run
                     crashpoints.reached("extract.row")
                     routed = self._route(row)
                     if routed is None:
@@ -270,16 +333,24 @@ class Pipeline:
                     if len(flight.meta) >= batch_size:
                         del buffers[operation]
                         await self._dispatch(flight, slots, tasks)
-            if self.result.error is None:
+            if not self._stopping():
                 for flight in buffers.values():
                     await self._dispatch(flight, slots, tasks)
-            if tasks:
-                await asyncio.gather(*tasks)
+            elif any(f.records for f in buffers.values()):
+                self._unsent = True
+            await self._drain(tasks)
         finally:
             # The stream is a generator: closing it closes the server-side cursor.
             await asyncio.to_thread(getattr(rows, "close", lambda: None))
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
+        # A stop that came after the last batch was answered interrupted nothing.
+        self.result.interrupted = self.interruption.requested and (
+            not exhausted or self._unsent or self.result.cancelled > 0)
+        if self.interruption.immediate:
+            # Stop at once: the journal on disk is applied by the next run, before it diffs.
+            return self.result
         await self._checkpoint(force=True)
-        self.journal.inflight.remove()  # every batch was settled above
+        if not self.result.cancelled:
+            self.journal.inflight.remove()  # every batch was settled above
         return self.result

@@ -67,6 +67,15 @@ def select(specs: Sequence[SyncSpec], select: Sequence[str], exclude: Sequence[s
     return selectors_mod.select(specs, _split(select), _split(exclude), graph)
 
 
+def unmatched_selectors(specs: Sequence[SyncSpec], select_terms: Sequence[str], *,
+                        manifest: Manifest | None = None,
+                        state: tuple[frozenset[str], frozenset[str]] | None = None) -> list[str]:
+    """The ``--select`` terms that match no sync, as dbt warns of a criterion that matches no node:
+    a typo in a CI job would otherwise sync nothing without a word."""
+    return [term for term in _split(select_terms)
+            if not select(specs, [term], (), manifest=manifest, state=state)]
+
+
 # --- decisions --------------------------------------------------------------------------------------
 
 

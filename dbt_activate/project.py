@@ -17,6 +17,7 @@ import jinja2
 import jinja2.sandbox
 import yaml
 
+from dbt_activate.core.wording import did_you_mean
 from dbt_activate.destinations.base import (
     Destination,
     check_config,
@@ -122,38 +123,79 @@ class Renderer:
 
 @dataclass(frozen=True)
 class DestinationsFile:
+    """destinations.yml as written. An entry is rendered (its ``env_var()`` resolved) only when a
+    command needs that destination, so a run of the file syncs needs no CRM token, and ``ls`` none."""
+
     path: Path
-    configs: Mapping[str, Mapping[str, Any]]
+    raw: Mapping[str, Mapping[str, Any]]  # name -> config as written (env_var() not rendered)
     alerts: tuple[Mapping[str, Any], ...] = ()
-    secrets: tuple[str, ...] = ()
+    renderer: Renderer = field(default_factory=Renderer, compare=False, repr=False)
+    _rendered: dict[str, Mapping[str, Any]] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The environment values rendered so far: what must be redacted from every output."""
+        return tuple(self.renderer.secrets)
 
     def names(self) -> list[str]:
-        return sorted(self.configs)
+        return sorted(self.raw)
 
-    def build(self, name: str, *, used_at: str = "") -> Destination:
-        """Instantiate destination ``name`` after checking its config against its type."""
-        config = self.configs.get(name)
+    def _raw(self, name: str, used_at: str) -> Mapping[str, Any]:
+        config = self.raw.get(name)
         if config is None:
             known = ", ".join(self.names()) or "none defined"
-            raise ConfigError(f"destination {name!r} is not defined in {self.path} (defined: {known})",
-                              location=used_at or None)
+            raise ConfigError(f"destination {name!r} is not defined in {self.path} (defined: {known})"
+                              f"{did_you_mean(name, self.raw)}", location=used_at or None)
+        return config
+
+    def config(self, name: str, *, used_at: str = "") -> Mapping[str, Any]:
+        """The entry of ``name`` with its ``env_var()`` rendered (once; later calls reuse it)."""
+        rendered = self._rendered.get(name)
+        if rendered is None:
+            entry = self._raw(name, used_at)
+            # Keys a type renders itself (request templates) are left as written: only the rest sees env_var().
+            deferred = _deferred_keys(entry.get("type"))
+            rendered = self._rendered[name] = {
+                key: value if key in deferred else self.renderer.render(value, f"{self.path}: {name}.{key}")
+                for key, value in entry.items()}
+        return rendered
+
+    def destination_type(self, name: str, *, used_at: str = "") -> type[Destination]:
+        """The type of ``name``, its config checked against it as written: no environment needed."""
+        config = self._raw(name, used_at)
+        cls = self._type(name, config)
+        check_config(cls, name, config, str(self.path))
+        return cls
+
+    def _type(self, name: str, config: Mapping[str, Any]) -> type[Destination]:
         kind = config.get("type")
         if not isinstance(kind, str):
             raise ConfigError("`type` is required: the destination type", location=f"{self.path}: {name}")
         try:
-            cls = load_destination_type(kind)
+            return load_destination_type(kind)
         except ConfigError as exc:
             raise ConfigError(str(exc), location=f"{self.path}: {name}.type") from exc
+
+    def build(self, name: str, *, used_at: str = "") -> Destination:
+        """Instantiate destination ``name`` after checking its config against its type."""
+        config = self.config(name, used_at=used_at)
+        cls = self._type(name, config)
         check_config(cls, name, config, str(self.path))
         return cls(name, config)
+
+
+def read_destinations(path: Path) -> dict[str, Any]:
+    """destinations.yml as a mapping, checked for shape only; nothing rendered."""
+    raw = read_yaml(path) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError("must be a mapping of destination name to its config", location=str(path))
+    return raw
 
 
 def load_destinations(path: Path) -> DestinationsFile:
     if not path.exists():
         raise ConfigError(f"{path} not found: declare your destinations there (see README, destinations.yml)")
-    raw = read_yaml(path) or {}
-    if not isinstance(raw, dict):
-        raise ConfigError("must be a mapping of destination name to its config", location=str(path))
+    raw = read_destinations(path)
     renderer = Renderer()
     configs: dict[str, Mapping[str, Any]] = {}
     alerts: tuple[Mapping[str, Any], ...] = ()
@@ -163,11 +205,8 @@ def load_destinations(path: Path) -> DestinationsFile:
             continue
         if not isinstance(entry, dict):
             raise ConfigError("must be a mapping with at least `type`", location=f"{path}: {name}")
-        # Keys a type renders itself (request templates) are left as written: only the rest sees env_var().
-        deferred = _deferred_keys(entry.get("type"))
-        configs[str(name)] = {key: value if key in deferred else renderer.render(value, f"{path}: {name}.{key}")
-                              for key, value in entry.items()}
-    return DestinationsFile(path=path, configs=configs, alerts=alerts, secrets=tuple(renderer.secrets))
+        configs[str(name)] = entry
+    return DestinationsFile(path=path, raw=configs, alerts=alerts, renderer=renderer)
 
 
 def _deferred_keys(kind: Any) -> frozenset[str]:

@@ -18,16 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from dbt_activate import alerts, sync_run
+from dbt_activate.core.interruption import Interruption
 from dbt_activate.core.outcomes import InvocationResult, Reporter, SilentReporter, SyncOutcome
 from dbt_activate.core.types import SyncTarget
 from dbt_activate.dbt import artifacts, invocations, quarantine, selectors
-from dbt_activate.delivery import RateLimiter
+from dbt_activate.delivery import RateLimiter, current_observers
 from dbt_activate.errors import ArtifactsError, ConfigError, Redactor
-from dbt_activate.planner import Decision, Plan, make_plan, unknown_selector_methods
+from dbt_activate.planner import Decision, Plan, make_plan, select, unknown_selector_methods, unmatched_selectors
 from dbt_activate.project import DestinationsFile, load_destinations, resolve_paths
 from dbt_activate.spec import (
     ResolvedSync,
     SyncSpec,
+    check_mode,
     check_nulls,
     check_where,
     parse_manifest_syncs,
@@ -62,6 +64,7 @@ class RunOptions:
     samples: int = 0  # plan: sample payloads per sync and operation
     lock_timeout: float = 60.0  # run: seconds to wait for another run of the same sync (locks.py)
     from_warehouse: bool = False  # run results from the on-run-end hook's table (invocations.py)
+    warn_error: bool = False  # --warn-error: a --select term that matches no sync is an error, as in dbt
 
 
 def _outcome(decision: Decision, status: str) -> SyncOutcome:
@@ -95,12 +98,19 @@ class Invocation:
         # --state DIR: which models changed since that manifest (for `state:modified`).
         self.modified = selectors.read_modified(artifacts_dir, Path(options.state)) if options.state else None
         self.specs = parse_manifest_syncs(self.manifest)
+        self._check_selection(options)
         self.destinations: DestinationsFile = load_destinations(self.paths.destinations_file)
-        self.redactor = Redactor(self.destinations.secrets)
-        self._check_destinations(self.specs)
-        self.alert_rules = alerts.parse_rules(self.destinations)
-        for rule in self.alert_rules:
-            self.redactor.add(self.destinations.build(rule.destination).secrets())
+        self.redactor = Redactor()
+        # Only the destinations the selected syncs write to are rendered and checked: a run of the file
+        # syncs needs no CRM token, and `ls` (which sends nothing) none at all.
+        self.alert_rules: list[alerts.AlertRule] = []
+        if command != "ls":
+            self._check_destinations(select(self.specs, options.select, options.exclude, manifest=self.manifest,
+                                            state=self.modified))
+            self.alert_rules = alerts.parse_rules(self.destinations)
+            for rule in self.alert_rules:
+                self.redactor.add(self.destinations.build(rule.destination).secrets())
+        self.redactor.add(self.destinations.secrets)
         self.adapter = DbtAdapter(self.paths.project_dir, self.paths.profiles_dir, profile=options.profile,
                                   target=options.target, cli_vars=options.vars)
         self.redactor.add(self.adapter.target.secrets)
@@ -110,6 +120,7 @@ class Invocation:
         self.state_schema = (options.state_schema or os.environ.get("DBT_ACTIVATE_STATE_SCHEMA")
                              or f"{self.adapter.target.schema}_activate")
         self.held_back: dict[str, quarantine.HeldBack] = {}  # sync name -> its quarantined rows
+        self.interruption = Interruption()  # run() sets the caller's: SIGINT/SIGTERM stop the run cleanly
 
     def _artifacts_dir(self, options: RunOptions) -> Path:
         """target/, or the build step's artifacts of a dbt Cloud run, fetched into target/dbt_cloud/."""
@@ -135,15 +146,21 @@ class Invocation:
             return (f"dbt built with target {dbt_target!r} (run_results.json) and dbt-activate is using target "
                     f"{using.name!r}: pass -t {dbt_target} unless that is meant.")
         return None
+    def _check_selection(self, options: RunOptions) -> None:
+        """Warn of each --select term that matches no sync, as dbt does; an error with --warn-error."""
+        for term in unmatched_selectors(self.specs, options.select, manifest=self.manifest, state=self.modified):
+            message = f"the selection criterion {term!r} does not match any sync"
+            if options.warn_error:
+                raise ConfigError(f"{message} (--warn-error)")
+            warn = current_observers().on_warning
+            if warn is not None:
+                warn(f"{message} (--warn-error or DBT_WARN_ERROR=true make this an error)")
 
     def _check_destinations(self, specs: Sequence[SyncSpec]) -> None:
         for spec in specs:
             destination = self.destinations.build(spec.destination, used_at=f"{spec.location}.destination")
             self.redactor.add(destination.secrets())
-            if spec.mode not in destination.modes:
-                supported = ", ".join(sorted(m.value for m in destination.modes))
-                raise ConfigError(f"destination type {destination.kind!r} does not support mode "
-                                  f"{spec.mode.value!r} (supported: {supported})", location=f"{spec.location}.mode")
+            check_mode(spec, destination)
             check_nulls(spec, destination)
 
     def connect(self, name: str) -> WarehouseConnection:
@@ -254,10 +271,16 @@ def _state_exists(conn: WarehouseConnection, dialect: Dialect, schema: str) -> b
     return bool(rows)
 
 
-def run(options: RunOptions, reporter: Reporter | None = None, *, command: str = "run") -> InvocationResult:
-    """`dbt-activate run` (or `plan` with command='plan', which sends nothing and writes no state)."""
+def run(options: RunOptions, reporter: Reporter | None = None, *, command: str = "run",
+        interruption: Interruption | None = None) -> InvocationResult:
+    """`dbt-activate run` (or `plan` with command='plan', which sends nothing and writes no state).
+
+    While syncs run, SIGINT and SIGTERM go to ``interruption`` (``core/interruption.py``): the run
+    stops taking batches, saves what was acknowledged and returns its result with the signal's exit code.
+    """
     reporter = reporter or SilentReporter()
     inv = Invocation(options, command=command)
+    inv.interruption = interruption or Interruption()
     writer = inv.connect("activate_state")
     reader = inv.connect("activate_reader")
     try:
@@ -298,6 +321,11 @@ def run(options: RunOptions, reporter: Reporter | None = None, *, command: str =
                 outcome = _outcome(decision, "planned")
                 if (held := inv.held_back.get(decision.spec.name)) is not None:
                     outcome.reason, outcome.quarantined = f"{outcome.reason}; {held.reason}", held.rows
+                if inv.interruption.requested:
+                    outcome.status = "skipped"
+                    outcome.reason = f"{inv.interruption.name} received before it started: the next run syncs it"
+                    outcomes.append(outcome)
+                    continue
                 if failed and options.fail_fast:
                     outcome.status, outcome.reason = "skipped", "--fail-fast: an earlier sync failed"
                     outcomes.append(outcome)
@@ -316,13 +344,21 @@ def run(options: RunOptions, reporter: Reporter | None = None, *, command: str =
                     reporter.sync_finished(outcome)
                 failed = failed or outcome.status == "error"
                 outcomes.append(outcome)
-            if inv.alert_rules and command == "run":
+            if inv.alert_rules and command == "run" and not inv.interruption.immediate:
                 undelivered = await alerts.announce(inv.destinations, inv.alert_rules, outcomes, previous,
                                                     inv.run_id)
                 notices.extend(inv.redactor(n) for n in undelivered)
 
-        asyncio.run(run_all())
-        result = InvocationResult(inv.run_id, command, " ".join(notices) or None, outcomes)
+        async def interruptible() -> None:
+            with inv.interruption.handling(asyncio.get_running_loop()):
+                await run_all()
+
+        asyncio.run(interruptible())
+        if inv.interruption.requested:
+            notices.append(f"Interrupted by {inv.interruption.name}: what the destinations acknowledged is saved, "
+                           "and the next `dbt-activate run` resumes the rest.")
+        result = InvocationResult(inv.run_id, command, " ".join(notices) or None, outcomes,
+                                  interrupted_by=inv.interruption.signum)
         inv.write_results(result)
         return result
     finally:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dbt_activate.core.types import NULLS_VALUES, FieldSpec, Mode, Nulls
+from dbt_activate.core.wording import did_you_mean
 from dbt_activate.dbt.artifacts import DEFAULTS_KEY, Manifest, ModelNode
 from dbt_activate.destinations.base import Destination
 from dbt_activate.errors import ConfigError, WarehouseError
@@ -123,7 +124,7 @@ def _str(raw: Mapping[str, Any], key: str, location: str, *, required: bool = Fa
 def _choice(raw: Mapping[str, Any], key: str, location: str, choices: Sequence[str], default: str) -> str:
     value = raw.get(key, default)
     if value not in choices:
-        raise _err(location, key, f"{value!r} is not one of {', '.join(choices)}")
+        raise _err(location, key, f"{value!r} is not one of {', '.join(choices)}{did_you_mean(value, choices)}")
     return str(value)
 
 
@@ -173,8 +174,8 @@ def parse_block(model: ModelNode, index: int, raw: Any) -> SyncSpec:
                           location=location)
     unknown = sorted(set(raw) - _KNOWN_KEYS)
     if unknown:
-        raise _err(location, str(unknown[0]),
-                   f"unknown key (known: {', '.join(k.name for k in ACTIVATE_KEYS)})")
+        raise _err(location, str(unknown[0]), f"unknown key (known: {', '.join(k.name for k in ACTIVATE_KEYS)})"
+                                              f"{did_you_mean(unknown[0], _KNOWN_KEYS)}")
     destination = _str(raw, "destination", location, required=True)
     obj = _str(raw, "object", location, required=True)
     mode = Mode(_choice(raw, "mode", location, [m.value for m in Mode], "upsert"))
@@ -220,6 +221,14 @@ def parse_block(model: ModelNode, index: int, raw: Any) -> SyncSpec:
     )
 
 
+def check_mode(spec: SyncSpec, destination: type[Destination] | Destination) -> None:
+    """The sync's mode must be one its destination type supports."""
+    if spec.mode not in destination.modes:
+        supported = ", ".join(sorted(m.value for m in destination.modes))
+        raise _err(spec.location, "mode", f"destination type {destination.kind!r} does not support mode "
+                   f"{spec.mode.value!r} (supported: {supported})")
+
+
 def check_nulls(spec: SyncSpec, destination: Destination) -> None:
     """A sync's ``nulls`` must mean something to its destination type (see ``Nulls``)."""
     if spec.nulls and destination.null_handling is Nulls.NOT_APPLICABLE:
@@ -240,7 +249,8 @@ def model_defaults(model: ModelNode) -> dict[str, Any]:
         if key in _NOT_DEFAULTABLE:
             raise _err(location, str(key), "is set per sync, not as a default")
         if key not in _KNOWN_KEYS:
-            raise _err(location, str(key), f"unknown key (known: {', '.join(k.name for k in ACTIVATE_KEYS)})")
+            raise _err(location, str(key), f"unknown key (known: {', '.join(k.name for k in ACTIVATE_KEYS)})"
+                                           f"{did_you_mean(key, _KNOWN_KEYS)}")
     return dict(raw)
 
 
@@ -299,7 +309,7 @@ def resolve_columns(spec: SyncSpec, columns: Mapping[str, str]) -> ResolvedSync:
         found = by_lower.get(column.lower())
         if found is None:
             raise _err(spec.location, key, f"column {column!r} is not in {spec.relation} "
-                       f"(columns: {', '.join(columns)})")
+                       f"(columns: {', '.join(columns)}){did_you_mean(column, columns)}")
         return found
 
     key_columns = tuple(actual(c, "primary_key") for c in spec.primary_key)

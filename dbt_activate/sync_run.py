@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from dbt_activate import crashpoints
 from dbt_activate.core.changes import ADD, CHANGE, REMOVE, RowLayout, operation_for
 from dbt_activate.core.types import Batch, Mode, Nulls, Operation, RateLimit, Record, SyncTarget
+from dbt_activate.core.wording import plural
 from dbt_activate.delivery import (
     RateLimiter,
     RetryPolicy,
@@ -140,6 +141,7 @@ async def _run_locked(inv: Invocation, reader: WarehouseConnection, state: State
         state=state, journal=journal, layout=row_layout(rs, destination, target),
         key_columns=rs.key_columns, on_delete=spec.on_delete, limiter=limiter, policy=RetryPolicy(),
         on_progress=lambda counts: reporter.sync_progress(spec.name, counts),
+        interruption=inv.interruption,
     )
     previous = saved.get(spec.name)
     error: ActivateError | None = None
@@ -160,6 +162,8 @@ async def _run_locked(inv: Invocation, reader: WarehouseConnection, state: State
         result = await _deliver(destination, target, pipeline, sql)
         error = result.error
         outcome.counts, outcome.rejected_samples = result.counts, result.rejected_samples
+        if error is None and result.interrupted:
+            error = ActivateError(_interrupted(inv, outcome, decision))
     except ActivateError as exc:
         error = exc
     outcome.duration = time.monotonic() - started
@@ -188,6 +192,14 @@ async def _run_locked(inv: Invocation, reader: WarehouseConnection, state: State
         outcome.status = "error"
         outcome.error = outcome.error or inv.redactor(str(exc))
     crashpoints.reached("state.finished")
+
+
+def _interrupted(inv: Invocation, outcome: SyncOutcome, decision: Decision) -> str:
+    """What a stopped sync sent, and what the next run does about the rest."""
+    rest = ("run `dbt-activate run --full-resync` again to resend the rows this one did not reach"
+            if decision.full_resync else "the next run sends the rest")
+    return (f"interrupted by {inv.interruption.name} after {plural(outcome.counts.sent, 'record')} sent and "
+            f"acknowledged, which are saved; {rest}")
 
 
 def _with_advice(error: ActivateError, journal: Journal) -> str:

@@ -5,7 +5,9 @@ Each exposure is ``type: application``, depends on ``ref()`` of every model sync
 destination, lists the syncs (object, mode) in its description and names an owner: the
 destination's ``owner`` in destinations.yml (``{name, email}`` or a string), else ``dbt-activate``.
 destinations.yml is read without rendering ``env_var()``, so docs can be generated in CI without
-the destinations' secrets. The file is generated: re-run the command rather than editing it.
+the destinations' secrets; each sync's destination gets the check `run` makes (defined, a known
+type, valid keys, the mode supported), so no exposure names a destination that does not exist. The
+file is generated: re-run the command rather than editing it.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ import yaml
 from dbt_activate.dbt import artifacts
 from dbt_activate.dbt.artifacts import Manifest
 from dbt_activate.errors import ConfigError
-from dbt_activate.project import ProjectPaths, read_yaml
-from dbt_activate.spec import SyncSpec, parse_manifest_syncs
+from dbt_activate.project import DestinationsFile, ProjectPaths, read_destinations, read_yaml
+from dbt_activate.spec import SyncSpec, check_mode, parse_manifest_syncs
 
 DEFAULT_FILE = "dbt_activate_exposures.yml"
 DEFAULT_OWNER = {"name": "dbt-activate"}
@@ -90,10 +92,14 @@ def exposures_document(manifest: Manifest, specs: Sequence[SyncSpec],
 def _raw_destinations(path: Path) -> dict[str, Mapping[str, Any]]:
     if not path.exists():
         return {}
-    raw = read_yaml(path) or {}
-    if not isinstance(raw, dict):
-        raise ConfigError("must be a mapping of destination name to its config", location=str(path))
-    return {str(k): v for k, v in raw.items() if k != "alerts" and isinstance(v, dict)}
+    return {str(k): v for k, v in read_destinations(path).items() if k != "alerts" and isinstance(v, dict)}
+
+
+def check_destinations(specs: Sequence[SyncSpec], destinations: DestinationsFile) -> None:
+    """The check `run` makes of each sync's destination (defined, known type, valid keys, mode), on
+    destinations.yml as written: no exposure for a destination that does not exist, and no secrets needed."""
+    for spec in specs:
+        check_mode(spec, destinations.destination_type(spec.destination, used_at=f"{spec.location}.destination"))
 
 
 def default_path(paths: ProjectPaths) -> Path:
@@ -105,9 +111,11 @@ def default_path(paths: ProjectPaths) -> Path:
 
 def write_exposures(paths: ProjectPaths, path: Path | None = None) -> tuple[Path, int]:
     """Write the exposures file; returns its path and the number of exposures."""
-    manifest = artifacts.load_manifest(paths.target_path)
-    document = exposures_document(manifest, parse_manifest_syncs(manifest),
-                                  _raw_destinations(paths.destinations_file))
+    manifest = artifacts.load_manifest(paths.target_path, made_by="dbt parse")
+    specs = parse_manifest_syncs(manifest)
+    destinations = _raw_destinations(paths.destinations_file)
+    check_destinations(specs, DestinationsFile(paths.destinations_file, destinations))
+    document = exposures_document(manifest, specs, destinations)
     target = path or default_path(paths)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(HEADER + yaml.safe_dump(document, sort_keys=False, allow_unicode=True), encoding="utf-8")

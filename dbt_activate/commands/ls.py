@@ -1,8 +1,9 @@
 """`dbt-activate ls`: every declared sync with what the state schema remembers of its last run.
 
-Reads only: the manifest, destinations.yml (validated as for `run`) and the ``activate_syncs`` table of
-the state schema. Nothing is sent and nothing is written, not even the state schema: a project that
-never ran lists its syncs as never run.
+Reads only: the manifest, destinations.yml (as a file: no destination is rendered, so `ls` needs none of
+their secrets) and the ``activate_syncs`` table of the state schema. Nothing is sent and nothing is
+written, not even the state schema: a project that never ran lists its syncs as never run. A
+``--select`` term that matches no sync is warned of, as on `run`.
 """
 
 from __future__ import annotations

@@ -20,17 +20,19 @@ refuses is an error at its key, with the warehouse's message.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dbt_activate import planner
 from dbt_activate.core.types import SyncTarget
+from dbt_activate.core.wording import did_you_mean
 from dbt_activate.dbt import artifacts
 from dbt_activate.dbt.artifacts import Manifest, ModelNode
 from dbt_activate.destinations.base import Destination
 from dbt_activate.errors import ConfigError
-from dbt_activate.project import DestinationsFile, ProjectPaths, Renderer, read_yaml
+from dbt_activate.project import DestinationsFile, ProjectPaths, read_yaml
 from dbt_activate.spec import SyncSpec, check_nulls, check_where, model_defaults, parse_block, resolve_columns
 from dbt_activate.warehouse.adapter import DbtAdapter
 from dbt_activate.warehouse.connection import WarehouseConnection
@@ -83,8 +85,9 @@ def _warn(warnings: list[str] | None, message: str) -> None:
         warnings.append(message)
 
 
-def _destinations(path: Path, report: Report) -> dict[str, Destination | None]:
-    """Every destination that builds, by name; None for one that is defined but broken (reported)."""
+def _destinations(path: Path, report: Report, used: set[str] | None = None) -> dict[str, Destination | None]:
+    """Every destination that builds, by name; None for one that is defined but broken (reported), or
+    not among ``used`` (the destinations of the selected syncs; None: all are checked)."""
     if not path.exists():
         report.problems.append(f"{path}: not found: declare your destinations there")
         return {}
@@ -96,8 +99,7 @@ def _destinations(path: Path, report: Report) -> dict[str, Destination | None]:
     if not isinstance(raw, dict):
         report.problems.append(f"{path}: must be a mapping of destination name to its config")
         return {}
-    renderer = Renderer()
-    configs: dict[str, Mapping[str, Any]] = {}
+    entries: dict[str, Mapping[str, Any]] = {}
     found: dict[str, Destination | None] = {}
     for name, entry in raw.items():
         if name == "alerts":
@@ -106,14 +108,13 @@ def _destinations(path: Path, report: Report) -> dict[str, Destination | None]:
             report.problems.append(f"{path}: {name}: must be a mapping with at least `type`")
             found[str(name)] = None
             continue
-        # One entry at a time, so every unresolvable env_var() is reported, not only the first.
-        try:
-            configs[str(name)] = renderer.render(entry, f"{path}: {name}")
-        except ConfigError as exc:
-            report.problems.append(str(exc))
-            found[str(name)] = None
-    file = DestinationsFile(path=path, configs=configs)
-    for name in configs:
+        entries[str(name)] = entry
+    file = DestinationsFile(path=path, raw=entries)
+    # One entry at a time, so every unresolvable env_var() and bad key is reported, not only the first.
+    for name in entries:
+        if used is not None and name not in used:
+            found[name] = None
+            continue
         try:
             found[name] = file.build(name)
         except ConfigError as exc:
@@ -235,7 +236,7 @@ def _check_sync(spec: SyncSpec, model: ModelNode, destination: Destination | Non
         if known.complete:
             missing = True
             report.problems.append(f"{spec.location}.{key}: column {column!r} is not in model {model.name}'s "
-                                   f"{known.source} ({', '.join(columns) or 'none'})")
+                                   f"{known.source} ({', '.join(columns) or 'none'}){did_you_mean(column, columns)}")
             continue
         # Documentation is often incomplete: the column may well exist. Say so, and check the rest with it.
         report.warnings.append(f"{spec.location}.{key}: column {column!r} of model {model.name} is not "
@@ -257,16 +258,24 @@ def _check_sync(spec: SyncSpec, model: ModelNode, destination: Destination | Non
         report.problems.append(text if text.startswith(spec.location) else f"{spec.location}: {text}")
 
 
-def validate(paths: ProjectPaths, warehouse: Warehouse | None = None) -> Report:
-    """Check every sync of the project; artifacts that cannot be read raise ``ArtifactsError``.
+def validate(paths: ProjectPaths, warehouse: Warehouse | None = None, select: Sequence[str] = (),
+             exclude: Sequence[str] = ()) -> Report:
+    """Check every sync of the project, or those ``select``/``exclude`` pick (and then only the
+    destinations they use); artifacts that cannot be read raise ``ArtifactsError``.
 
     With ``warehouse``, columns come from the relations and every ``where`` is compiled."""
-    manifest = artifacts.load_manifest(paths.target_path)
+    manifest = artifacts.load_manifest(paths.target_path, made_by="dbt parse")
     report = Report()
     catalog = load_catalog_columns(paths.target_path, report.warnings)
-    destinations = _destinations(paths.destinations_file, report)
+    specs = _specs(manifest, report)
+    used = None
+    if select or exclude:
+        specs = planner.select(specs, select, exclude, manifest=manifest)
+        report.syncs = len(specs)
+        used = {s.destination for s in specs}
+    destinations = _destinations(paths.destinations_file, report, used)
     relations: dict[str, dict[str, str]] = {}  # model unique_id -> its relation's columns
-    for spec in _specs(manifest, report):
+    for spec in specs:
         model = manifest.models[spec.model_id]
         if warehouse is not None and model.unique_id not in relations:
             relations[model.unique_id] = warehouse.columns(model)
@@ -282,7 +291,8 @@ def validate(paths: ProjectPaths, warehouse: Warehouse | None = None) -> Report:
         if spec.destination not in destinations:
             defined = ", ".join(sorted(destinations)) or "none defined"
             report.problems.append(f"{spec.location}.destination: destination {spec.destination!r} is not "
-                                   f"defined in {paths.destinations_file} (defined: {defined})")
+                                   f"defined in {paths.destinations_file} (defined: {defined})"
+                                   f"{did_you_mean(spec.destination, destinations)}")
             destination = None
         else:
             destination = destinations[spec.destination]

@@ -35,9 +35,12 @@ class InvocationResult:
     command: str
     notice: str | None
     outcomes: list[SyncOutcome]
+    interrupted_by: int | None = None  # the signal (SIGINT, SIGTERM) that stopped the run
 
     @property
     def exit_code(self) -> int:
+        if self.interrupted_by is not None:
+            return 128 + self.interrupted_by  # 130 for Ctrl-C, 143 for SIGTERM, as a shell reports them
         if any(o.config_error for o in self.outcomes):
             return 2
         return 1 if any(o.status in ("error", "partial") for o in self.outcomes) else 0

@@ -105,10 +105,10 @@ class RunResults:
         return self.command in BUILD_COMMANDS
 
 
-def _read_json(path: Path, what: str) -> dict[str, Any]:
+def _read_json(path: Path, what: str, made_by: str = "dbt build") -> dict[str, Any]:
     if not path.exists():
         raise ArtifactsError(
-            f"{what} not found at {path}. Run `dbt build` first (or pass --target-path / --project-dir)."
+            f"{what} not found at {path}. Run `{made_by}` first (or pass --target-path / --project-dir)."
         )
     try:
         with path.open("rb") as fh:
@@ -232,8 +232,10 @@ def parse_run_results(data: Mapping[str, Any]) -> RunResults:
     )
 
 
-def load_manifest(target_dir: Path) -> Manifest:
-    return parse_manifest(_read_json(target_dir / "manifest.json", "manifest.json"))
+def load_manifest(target_dir: Path, *, made_by: str = "dbt build") -> Manifest:
+    """``made_by``: the dbt command the error tells the user to run (`dbt parse` is enough for the
+    commands that read only the manifest)."""
+    return parse_manifest(_read_json(target_dir / "manifest.json", "manifest.json", made_by))
 
 
 def load_run_results(target_dir: Path) -> RunResults:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dbt_activate.core.types import Mode
+from dbt_activate.core.wording import plural
 from dbt_activate.destinations.base import destination_entry_points, load_destination_type
 from dbt_activate.errors import ActivateError
 
@@ -42,7 +43,7 @@ def installed_types() -> list[DestinationType]:
         found.append(DestinationType(
             kind=kind, source=entry_point.value, description=cls.description, objects=cls.objects,
             modes=tuple(m.value for m in Mode if m in cls.modes), batch_size=cls.batch_size,
-            rate_limit=f"{limit.requests:,} requests / {limit.per_seconds:g} s" if limit else "",
+            rate_limit=f"{plural(limit.requests, 'request')} / {limit.per_seconds:g} s" if limit else "",
             config_keys=tuple(f"{k.name}*" if k.required else k.name for k in keys),
         ))
     return found

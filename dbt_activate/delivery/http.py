@@ -190,7 +190,7 @@ class HttpSession:
                 response = await self._client.send(request)
             except httpx.HTTPError as exc:
                 self._log(method, request.url.path, None, started, note)
-                raise self._transport_error(what, exc) from exc
+                raise self._transport_error(what, exc, request.url) from exc
         self._log(method, request.url.path, response.status_code, started, note)
         if limiter is not None and self._rate_limit_headers is not None:
             seen = self._rate_limit_headers.read(response.headers)
@@ -218,7 +218,7 @@ class HttpSession:
                 f"{what} was refused: HTTP {status} {response.reason_phrase}; check the credentials "
                 f"of this destination in destinations.yml: {body_snippet(response)}"))
 
-    def _transport_error(self, what: str, exc: httpx.HTTPError) -> DestinationError:
+    def _transport_error(self, what: str, exc: httpx.HTTPError, url: httpx.URL) -> DestinationError:
         detail = self.redact(str(exc) or type(exc).__name__)
         if isinstance(exc, httpx.TimeoutException):
             return RetryableDestinationError(f"{what} timed out after {self.timeout:g}s ({detail})")
@@ -229,7 +229,8 @@ class HttpSession:
                 f"{what}: TLS certificate verification failed ({detail}); set ca_bundle to the CA "
                 "that signed the server's certificate")
         if isinstance(exc, httpx.TransportError):
-            return RetryableDestinationError(f"{what}: connection failed or dropped ({detail})")
+            return RetryableDestinationError(
+                f"{what}: connection failed or dropped ({_host_port(url)}: {detail})")
         return DestinationError(f"{what}: {detail}")
 
     def _log(self, method: str, path: str, status: int | None, started: float, note: str = "") -> None:
@@ -278,3 +279,9 @@ def _certificate_failure(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return "CERTIFICATE_VERIFY_FAILED" in str(exc)
+
+
+def _host_port(url: httpx.URL) -> str:
+    """``host:port`` of a request, never its user or password (a URL may carry them)."""
+    port = url.port or {"https": 443, "http": 80}.get(url.scheme)
+    return f"{url.host}:{port}" if port else url.host

@@ -29,6 +29,7 @@ from dbt_activate.core.types import (  # noqa: F401
     RecordIdStore,
     SyncTarget,
 )
+from dbt_activate.core.wording import did_you_mean
 from dbt_activate.errors import ConfigError
 
 ENTRY_POINT_GROUP = "dbt_activate.destinations"
@@ -158,7 +159,8 @@ def check_config(kind: type[Destination], name: str, config: Mapping[str, Any], 
         spec = declared.get(key)
         if spec is None:
             known = ", ".join(sorted(declared))
-            raise ConfigError(f"unknown key {key!r} for type {kind.kind!r} (known: {known})",
+            raise ConfigError(f"unknown key {key!r} for type {kind.kind!r} (known: {known})"
+                              f"{did_you_mean(key, declared)}",
                               location=f"{source}: {name}.{key}")
         if value is not None and not isinstance(value, spec.type):
             wanted = spec.type.__name__ if isinstance(spec.type, type) else " or ".join(
@@ -175,17 +177,33 @@ def destination_entry_points() -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
+def _install_hint(ep: EntryPoint) -> str:
+    """A missing module of a type that ships as an extra (``google_sheets`` -> ``[google-sheets]``): the
+    ``pip install`` that brings it, read from the distribution's own metadata, so plugins get it too."""
+    dist = ep.dist
+    if dist is None:
+        return ""
+    extras = dist.metadata.get_all("Provides-Extra") or []
+    wanted = ep.name.replace("_", "-").lower()
+    extra = next((e for e in extras if e.replace("_", "-").lower() == wanted), None)
+    if extra is None:
+        return ""
+    return f"; install it with: pip install '{dist.metadata['Name']}[{extra}]'"
+
+
 def load_destination_type(kind: str) -> type[Destination]:
     """Import one destination type; a broken plugin is a clear error that names it."""
     found = destination_entry_points()
     ep = found.get(kind)
     if ep is None:
-        raise ConfigError(f"unknown destination type {kind!r} (installed: {', '.join(sorted(found))})")
+        raise ConfigError(f"unknown destination type {kind!r} (installed: {', '.join(sorted(found))})"
+                          f"{did_you_mean(kind, found)}")
     try:
         cls = ep.load()
     except Exception as exc:
+        hint = _install_hint(ep) if isinstance(exc, ImportError) else ""
         raise ConfigError(f"destination type {kind!r} ({ep.value}) cannot be imported: "
-                          f"{type(exc).__name__}: {exc}") from exc
+                          f"{type(exc).__name__}: {exc}{hint}") from exc
     if not (isinstance(cls, type) and issubclass(cls, Destination)):
         raise ConfigError(f"entry point {ep.name!r} in {ENTRY_POINT_GROUP} is not a Destination subclass")
     return cls

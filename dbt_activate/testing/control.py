@@ -6,7 +6,8 @@ counted, and never meet a fault or a limiter.
 
 - ``GET  /_emulator/counters``         -> the ``Counts`` as JSON
 - ``POST /_emulator/counters/reset``
-- ``GET  /_emulator/records/{object}`` -> ``emu.records(object)``
+- ``GET  /_emulator/records/{object}`` -> ``emu.records(object)``; the webhook receiver keeps one store
+  for every path: its current records, whatever ``{object}``
 - ``POST /_emulator/knobs``            body ``{"latency": 0.05, "rate_limit": "100/10", "daily_limit": null}``
 - ``POST /_emulator/faults``           body ``{"kind": "status_5xx", "count": 2, "status": 502, "path": "…"}``
 - ``DELETE /_emulator/faults``
@@ -15,6 +16,7 @@ counted, and never meet a fault or a limiter.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +46,9 @@ def _route(emulator: Emulator, method: str, what: str, payload: Any) -> Response
         return Response.empty()
     if method == "GET" and what.startswith("records/"):
         records = getattr(emulator, "records", None)
+        if isinstance(records, Mapping):  # one store for every object (the webhook receiver): its records
+            with emulator.lock:
+                return Response.json(list(records.values()))
         if not callable(records):
             return Response.json({"error": f"{emulator.vendor} has no records accessor"}, 404)
         return Response.json(records(what.removeprefix("records/")))

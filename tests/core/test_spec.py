@@ -106,3 +106,12 @@ def test_every_activate_key_is_documented_in_the_readme() -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     for key in ACTIVATE_KEYS:
         assert re.search(rf"`{key.name}`", readme), f"README does not document activate key {key.name}"
+
+
+def test_typos_get_a_did_you_mean() -> None:
+    assert _error([{**BASE, "mode": "upsrt"}]).endswith("'upsrt' is not one of upsert, update, create, append, "
+                                                       "mirror; did you mean 'upsert'?")
+    assert _error([{**BASE, "primary_kye": "id"}]).endswith("; did you mean 'primary_key'?")
+    (spec,) = _syncs([{**BASE, "match": {"emial": "email"}}])
+    with pytest.raises(ConfigError, match=r"match\.emial: column 'emial' is not in .*; did you mean 'email'\?$"):
+        resolve_columns(spec, {"id": "integer", "email": "varchar"})

@@ -125,6 +125,22 @@ def test_transport_failures_are_retryable(error: Exception, fragment: str) -> No
     assert caught.value.__cause__ is error
 
 
+def test_a_refused_connection_names_host_and_port_never_credentials() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno 111] Connection refused")
+
+    session = HttpSession("crm_webhook", "http://hook-user:hunter2-pass@127.0.0.1:8765", secrets=[],
+                          transport=httpx.MockTransport(handler))
+    with pytest.raises(RetryableDestinationError) as caught:
+        _call(session, url="/hooks/deals")
+    message = str(caught.value)
+    assert message == ("crm_webhook: POST /hooks/deals: connection failed or dropped "
+                       "(127.0.0.1:8765: [Errno 111] Connection refused)")
+    with pytest.raises(RetryableDestinationError) as default_port:
+        _call(_session(handler))
+    assert "(api.example.com:443: " in str(default_port.value)
+
+
 def test_secrets_in_urls_and_exception_text_are_redacted() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError(f"failed to reach {request.url}")

@@ -42,7 +42,7 @@ def test_exposures_file_is_accepted_by_dbt_parse(duckdb_project: Project) -> Non
     proc = project.activate("docs", "--exposures", "--project-dir", str(project.root))
     assert proc.returncode == 0, proc.stderr
     written = project.root / "models" / "dbt_activate_exposures.yml"
-    assert f"Wrote 2 exposure(s) to {written}" in proc.stdout
+    assert f"Wrote 2 exposures to {written}" in proc.stdout
 
     project.dbt("parse")
     parsed = json.loads((project.root / "target" / "manifest.json").read_text())["exposures"]

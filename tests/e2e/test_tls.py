@@ -129,7 +129,7 @@ def test_alerts_follow_the_common_tls_keys_of_their_destination(https_hook: Http
                                                                 delivered: bool) -> None:
     config = {"type": "webhook", "url": https_hook.url,
               **{k: (str(https_hook.ca_bundle) if v == "CA" else v) for k, v in tls.items()}}
-    destinations = DestinationsFile(path=Path("destinations.yml"), configs={"pager": config}, alerts=())
+    destinations = DestinationsFile(path=Path("destinations.yml"), raw={"pager": config}, alerts=())
     failed = SyncOutcome("crm_sync", "customers", "crm", "contacts", "upsert", "error", "", error="HTTP 500")
     rule = AlertRule("pager", "failure", "failure")
     with observing_http(on_warning=lambda message: None):

@@ -100,7 +100,7 @@ def test_every_problem_is_listed_with_its_yaml_path(duckdb_project: Project) -> 
     # Text output: the same problems, one per line, and the exit code.
     proc = duckdb_project.activate("validate", "--project-dir", str(duckdb_project.root))
     assert proc.returncode == 2
-    assert "8 problem(s) in 8 sync(s)" in proc.stdout
+    assert "8 problems in 8 syncs" in proc.stdout
     assert f"{base}[1].fields.emial" in proc.stdout
 
 

@@ -95,4 +95,4 @@ def test_quiet_keeps_only_the_summary(duckdb_project: Project, receiver: Webhook
     proc = p.activate("run", "--quiet", "-s", "to_db")
     assert proc.returncode == 0, proc.stderr
     assert "syncing" not in proc.stderr and "http " not in proc.stderr
-    assert proc.stderr.splitlines()[-1].startswith("run: 1 sync(s) run, 0 skipped;")
+    assert proc.stderr.splitlines()[-1].startswith("run: 1 sync run, 0 skipped;")

@@ -19,7 +19,7 @@ CONFIGS = {"hook": {"type": "webhook", "url": "http://127.0.0.1:9/alerts"},
 
 
 def _file(*alerts: Any) -> DestinationsFile:
-    return DestinationsFile(path=PATH, configs=CONFIGS, alerts=tuple(alerts))
+    return DestinationsFile(path=PATH, raw=CONFIGS, alerts=tuple(alerts))
 
 
 def test_rules_parse_the_three_conditions() -> None:

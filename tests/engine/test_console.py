@@ -65,14 +65,14 @@ people_pd: rejected 2: invalid email
 people_pd: rejected 3: invalid email
 people_pd: rejected 4: invalid email
 people_pd: rejected 5: invalid email
-people_pd: ... 2 more rejected row(s): see target/activate_results.json and the sync_rejections table
+people_pd: ... 2 more rejected rows: see target/activate_results.json and the sync_rejections table
 people_pd: rejected rows keep their previous state and are retried by the next run; see the reasons \
 above and the sync_rejections table in the state schema
 error in people_sf: salesforce: POST /services/oauth2/token was refused: HTTP 401 Unauthorized; check the \
 credentials of this destination in destinations.yml
 people_sf: fix the cause above and run again: rows that were not acknowledged are sent by the next run
 people_wh: skipped: model customers failed to build
-run: 3 sync(s) run, 1 skipped; added 55, changed 2, removed 0, rejected 7, skipped 0, sent 45; exit 1
+run: 3 syncs run, 1 skipped; added 55, changed 2, removed 0, rejected 7, skipped 0, sent 45; exit 1
 """
 
 PER_SYNC = """\
@@ -159,7 +159,7 @@ sync       model      destination       mode    added  changed  removed  rejecte
 ──────────────────────────────────────────────────────────────────────────────────────────────────────────────
 people_hs  customers  hubspot.contacts  upsert    250        1        0         0        0          3  planned
 people_wh  customers  hubspot.contacts  upsert                                                         skipped
-people_hs: sample upsert request (1 record(s)):
+people_hs: sample upsert request (1 record):
   {
     "method": "POST",
     "body": {
@@ -171,7 +171,7 @@ people_hs: sample upsert request (1 record(s)):
     }
   }
 people_wh: skipped: model customers failed to build
-plan: 1 sync(s) planned, 1 skipped; added 250, changed 1, removed 0, rejected 0, skipped 0; exit 0
+plan: 1 sync planned, 1 skipped; added 250, changed 1, removed 0, rejected 0, skipped 0; exit 0
 """
 
 

@@ -23,17 +23,21 @@ def test_env_var_with_and_without_default(tmp_path: Path, monkeypatch: pytest.Mo
     path.write_text("hook:\n  type: webhook\n  url: \"{{ env_var('HOOK_URL', 'http://127.0.0.1:1/x') }}\"\n"
                     "  headers: {Authorization: \"Bearer {{ env_var('HOOK_TOKEN') }}\"}\n")
     loaded = load_destinations(path)
-    assert loaded.configs["hook"]["url"] == "http://127.0.0.1:1/x"
-    assert loaded.configs["hook"]["headers"] == {"Authorization": "Bearer s3cr3t-value"}
+    assert loaded.config("hook")["url"] == "http://127.0.0.1:1/x"
+    assert loaded.config("hook")["headers"] == {"Authorization": "Bearer s3cr3t-value"}
     assert "s3cr3t-value" in loaded.secrets  # values from the environment are redacted from output
 
 
 def test_missing_env_var_names_destination_key_and_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NOPE_TOKEN", raising=False)
     path = tmp_path / "destinations.yml"
-    path.write_text("crm:\n  type: hubspot\n  access_token: \"{{ env_var('NOPE_TOKEN') }}\"\n")
+    path.write_text("crm:\n  type: hubspot\n  access_token: \"{{ env_var('NOPE_TOKEN') }}\"\n"
+                    "files:\n  type: file\n  path: out\n")
+    loaded = load_destinations(path)  # nothing is rendered until a destination is used
+    assert loaded.build("files").kind == "file"  # a sync of `files` needs no NOPE_TOKEN
+    assert loaded.destination_type("crm").kind == "hubspot"  # checked as written, no environment needed
     with pytest.raises(ConfigError) as info:
-        load_destinations(path)
+        loaded.build("crm")
     assert str(info.value) == (f"{path}: crm.access_token: environment variable 'NOPE_TOKEN' is not set "
                                "(and env_var() has no default)")
 
@@ -42,7 +46,7 @@ def test_environment_values_cannot_inject_yaml(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setenv("TRICKY", "x\ntype: postgres")
     path = tmp_path / "destinations.yml"
     path.write_text("f:\n  type: file\n  path: \"{{ env_var('TRICKY') }}\"\n")
-    assert load_destinations(path).configs["f"] == {"type": "file", "path": "x\ntype: postgres"}
+    assert load_destinations(path).config("f") == {"type": "file", "path": "x\ntype: postgres"}
 
 
 def test_malformed_yaml_names_file_and_line(tmp_path: Path) -> None:
@@ -58,9 +62,19 @@ def test_unknown_destination_and_type_errors(tmp_path: Path) -> None:
     loaded = load_destinations(path)
     with pytest.raises(ConfigError, match=r"destination 'zzz' is not defined .* \(defined: a, b\)"):
         loaded.build("zzz")
+    with pytest.raises(ConfigError, match=r"\(defined: a, b\); did you mean 'a'\?"):
+        loaded.build("A")
+    with pytest.raises(ConfigError, match=r"unknown destination type 'fiel' .*; did you mean 'file'\?"):
+        load_destinations(_write(tmp_path, "c:\n  type: fiel\n")).build("c")
     with pytest.raises(ConfigError, match=r"b\.type: unknown destination type 'nope'"):
         loaded.build("b")
     assert loaded.build("a").kind == "file"
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "other.yml"
+    path.write_text(text)
+    return path
 
 
 def test_lookup_order_flag_then_project_then_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
