@@ -25,7 +25,6 @@ python -m dbt_activate.testing google_ads --port 0 > "$work/google_ads.url" &
 google_ads_pid=$!
 for _ in $(seq 50); do [ -s "$work/google_ads.url" ] && break; sleep 0.1; done
 export GOOGLE_ADS_BASE_URL="$(head -n 1 "$work/google_ads.url")"
-export GOOGLE_ADS_TOKEN_URL="$GOOGLE_ADS_BASE_URL/token"
 
 echo "== dbt deps (the sample installs the dbt-activate dbt package from this checkout)"
 DBT_ACTIVATE_PACKAGE_DIR="$root" dbt deps --profiles-dir . --quiet

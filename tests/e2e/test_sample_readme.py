@@ -43,11 +43,12 @@ def test_the_sample_readme_commands_work_as_written(tmp_path: Path) -> None:
     assert "emulators start" in commands and "emulators stop" in commands
     shutil.copytree(ROOT / "sample_project", tmp_path / "sample_project",
                     ignore=shutil.ignore_patterns("target", "dbt_packages", "*.duckdb", "activate_output", "logs"))
-    webhook, hubspot = _free_port(), _free_port()  # not 8765/8766: other runs may hold them
+    webhook, hubspot, google_ads = _free_port(), _free_port(), _free_port()  # not 8765-8767: other runs may hold them
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
            "NO_COLOR": "1", "DBT_ACTIVATE_PACKAGE_DIR": str(ROOT),  # what `local: ..` is in a clone
            "CRM_WEBHOOK_URL": f"http://127.0.0.1:{webhook}/hooks/deals",
-           "HUBSPOT_BASE_URL": f"http://127.0.0.1:{hubspot}"}
+           "HUBSPOT_BASE_URL": f"http://127.0.0.1:{hubspot}",
+           "GOOGLE_ADS_BASE_URL": f"http://127.0.0.1:{google_ads}"}
     env.pop("HUBSPOT_TOKEN", None)
     script = "set -euo pipefail\n" + commands.replace("\ncurl ", "\necho '== curl'; curl ")
     proc = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
@@ -56,10 +57,10 @@ def test_the_sample_readme_commands_work_as_written(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
     started = [line for line in proc.stdout.splitlines() if " emulator at http://127.0.0.1:" in line]
-    assert {line.split(":")[0] for line in started} == {"crm_hubspot", "crm_webhook"}, proc.stdout
+    assert {line.split(":")[0] for line in started} == {"crm_hubspot", "crm_webhook", "google_ads"}, proc.stdout
     contacts, _ = json.JSONDecoder().raw_decode(proc.stdout.split("== curl\n", 1)[1])
     assert contacts and all("email" in c["properties"] for c in contacts)  # the GB segment reached "HubSpot"
-    assert "Stopped 2 emulators" in proc.stdout
+    assert "Stopped 3 emulators" in proc.stdout
     pids = [int(re.search(r"pid (\d+)", line).group(1)) for line in started]  # type: ignore[union-attr]
     assert not any(_alive(pid) for pid in pids), "emulators left running"
     output = tmp_path / "sample_project" / "activate_output"
