@@ -4,6 +4,12 @@ Per-record failures come back as HubSpot's StandardError in a 207 multi-status; 
 failed, the request fails as a whole (400, or 409 when every failure is a conflict) with one
 error detail per input. Each error's ``context`` names the input: ``ids`` (the input's ``id``)
 and ``objectWriteTraceId`` when the input carried one (HubSpot's way to match create errors).
+
+A write that gives a unique property (``email`` of contacts, a ``hasUniqueValue`` property) a value
+another record holds, an update changing a contact's email included, fails for that record with
+CONFLICT "Contact already exists. Existing ID: <id>" (409 when it is the only input), as HubSpot
+answers (github.com/stape-io/hubspot-tag/issues/7: "Error 409 when updating existing contacts";
+github.com/HubSpot/hubspot-api-nodejs/issues/545); the two records are never merged.
 """
 
 from __future__ import annotations
