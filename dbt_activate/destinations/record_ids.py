@@ -111,11 +111,14 @@ class PerRecordWrites:
     async def write(self, batch: Batch, one: Callable[[Record], Awaitable[Outcome]],
                     ids: RecordIdCache | None = None, term: Callable[[Record], str] | None = None) -> BatchResult:
         """Run ``one`` for every record not done yet; with ``ids``, load their stored ids first
-        (``term`` gives a record's match value) and write back what was learnt, also on failure."""
+        (``term`` gives a record's match value, also of ``Record.as_previous()``) and write back what
+        was learnt, also on failure."""
         operation = batch.operation
         todo = [r for r in batch.records if (operation, r.key) not in self._memo]
         if ids is not None and term is not None:
-            ids.load(ids.key(t) for t in (term(r) for r in todo) if t)
+            # A record whose identity changed is found by the one last sent: load that id too.
+            found_by = [*todo, *(r.as_previous() for r in todo if r.previous is not None)]
+            ids.load(ids.key(t) for t in (term(r) for r in found_by) if t)
         try:
             outcomes = await asyncio.gather(*(one(r) for r in todo), return_exceptions=True)
         finally:

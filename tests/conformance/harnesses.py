@@ -372,6 +372,12 @@ class PipedriveHarness(Harness):
     def bad_record(self, i: int) -> Record | None:
         return self.record(i, Tier="Bronze")  # not an option of the enum field
 
+    def moved_identity(self, i: int) -> Any | None:
+        return f"user{i}@moved.example.com"
+
+    def stored_identities(self) -> list[Any]:
+        return [p["emails"][0]["value"] for p in self.emu.records("persons")]
+
     def fail_next_write(self) -> bool:
         self.emu.inject("status_5xx", path=r"^/api/v2/persons$")
         return True
