@@ -31,12 +31,16 @@ the record found (nothing found is acknowledged); clear PATCHes the mapped non-m
 A record Pipedrive refuses (4xx) is rejected with Pipedrive's message; the others are acknowledged.
 A changed match value (``Record.previous``: a new email under the same primary key) PATCHes the
 record found by the value last sent, with the new value, and files its id under the new one; if
-another record already has the new value the row is rejected, never merged (``_move``).
+another record already has the new value the row is rejected, never merged (``RecordIdCache.move``):
+Pipedrive does not refuse two persons with one email (it lets duplicates be and merges them only
+when asked: support.pipedrive.com/en/article/how-does-the-merge-duplicates-feature-identify-
+duplicates-in-pipedrive), so the new value is searched first.
 A NULL is left out of a PATCH/POST, so Pipedrive keeps the value (the sync's ``nulls: clear`` empties it).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -193,44 +197,18 @@ class PipedriveDestination(Destination):
                                     f"{target.object} cannot be found")
             key = self._ids.key(wanted)
             old = self._term(target, record.as_previous()) if operation in _MOVES and record.previous else ""
-            if not old or old.casefold() == wanted.casefold():
-                async with self._ids.locked(key):
-                    return await self._apply(target, operation, key, wanted, body)
-            old_key = self._ids.key(old)
-            first, second = sorted((key, old_key))  # both locks, always in the same order
-            async with self._ids.locked(first), self._ids.locked(second):
-                moved = await self._move(target, (old_key, old), (key, wanted), body)
-                return moved or await self._apply(target, operation, key, wanted, body)
+            moving = bool(old) and old.casefold() != wanted.casefold()
+            old_key = self._ids.key(old) if moving else key
+            async with self._ids.locked(key, old_key):
+                if moving:
+                    update = functools.partial(self._on_existing, Operation.UPDATE, target.object, body=body)
+                    moved = await self._ids.move((old_key, old), (key, wanted), update,
+                                                 f"Pipedrive {SINGULAR[target.object]}")
+                    if moved is not None:
+                        return moved
+                return await self._apply(target, operation, key, wanted, body)
         except (FormatError, RecordFailed) as exc:
             return ("rejected", str(exc))
-
-    async def _move(self, target: SyncTarget, old: tuple[str, str], new: tuple[str, str],
-                    body: dict[str, Any]) -> Outcome | None:
-        """A record whose match value changed: PATCH the record found by the value last sent (stored
-        id, else a search) with the new one in the body, and file its id under the new value. None
-        when Pipedrive has no record under the old value: the caller writes by the new one.
-
-        Pipedrive does not refuse two persons with one email (it lets duplicates be, and merges
-        them only when asked: support.pipedrive.com/en/article/how-does-the-merge-duplicates-
-        feature-identify-duplicates-in-pipedrive), so the new value is searched first: a record
-        that already has it rejects the row rather than make two records of one.
-        """
-        ids, entity = self._ids, target.object
-        assert ids is not None
-        (old_key, old_term), (key, wanted) = old, new
-        record_id = ids.known(old_key) or await ids.search(old_key, old_term)
-        if record_id is None:
-            return None
-        holder = ids.known(key) or await ids.search(key, wanted)
-        if holder is not None and holder != record_id:
-            return ("rejected", f"{ids.describe(old_term)} changed to {wanted!r}, which Pipedrive {SINGULAR[entity]} "
-                                f"{holder} already has: not merged into it (merge the two in Pipedrive if they are "
-                                "one, or correct the model)")
-        ids.forget(old_key)
-        if not await self._on_existing(Operation.UPDATE, entity, record_id, body):
-            return None  # gone since it was stored
-        ids.learn(key, record_id)
-        return OK
 
     async def _apply(self, target: SyncTarget, operation: Operation, key: str, wanted: str,
                      body: dict[str, Any]) -> Outcome:
