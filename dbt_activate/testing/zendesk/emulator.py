@@ -13,7 +13,11 @@ Enterprise 700 = ``rate_limit=True``; headers ``X-Rate-Limit``/``X-Rate-Limit-Re
 Emulated: ``POST /api/v2/{users|organizations}/create_or_update_many`` (at most 100 items, matched
 by ``id``, ``external_id`` or, for users, ``email``), ``PUT …/update_many`` (items by ``id`` or
 ``external_id``), ``DELETE …/destroy_many?ids=|external_ids=`` (at most 100), all answering
-``{"job_status": {...}}``; ``GET /api/v2/job_statuses/{id}``; ``GET /api/v2/{users|organizations}/{id}``.
+``{"job_status": {...}}``; ``GET /api/v2/job_statuses/{id}``; ``GET /api/v2/{users|organizations}/{id}``;
+``GET …/show_many?ids=|external_ids=`` (comma-separated, at most 100;
+developer.zendesk.com/api-reference/ticketing/users/users/#show-many-users). An update that gives a
+record an external_id or email another record has fails for that item ("External: … has already
+been taken", "Email: … is already being used by another user"), changing neither record.
 Paths may end in ``.json``. Auth: Basic ``{email}/token:{api_token}`` or an OAuth Bearer token.
 
 The work of a job is done when it is queued; the job reports ``queued`` in the answer to the bulk
@@ -74,6 +78,7 @@ class ZendeskEmulator(Emulator):
         self.route("PUT", rf"/api/v2/{KINDS}/update_many{JSON}", self._update_many, writes=True)
         self.route("DELETE", rf"/api/v2/{KINDS}/destroy_many{JSON}", self._destroy_many, writes=True)
         self.route("GET", rf"/api/v2/job_statuses/(?P<id>[0-9a-f]+){JSON}", self._job_status)
+        self.route("GET", rf"/api/v2/{KINDS}/show_many{JSON}", self._show_many)
         self.route("GET", rf"/api/v2/{KINDS}/(?P<id>\d+){JSON}", self._show)
 
     # -- accessors for tests -------------------------------------------------------------------
@@ -199,6 +204,18 @@ class ZendeskEmulator(Emulator):
             if record is None:
                 raise ApiError(404, "Not found", "RecordNotFound")
             return Response.json({singular: _copy(record)})
+
+    def _show_many(self, req: Request) -> Response:
+        """``?ids=`` or ``?external_ids=``, comma-separated, at most 100; unknown ones are left out."""
+        kind = req.params["kind"]
+        ids = [v.strip() for v in (req.arg("ids") or "").split(",") if v.strip()]
+        external_ids = [v.strip().casefold() for v in (req.arg("external_ids") or "").split(",") if v.strip()]
+        if not (ids or external_ids) or len(ids) + len(external_ids) > MAX_ITEMS:
+            raise ApiError(400, f"give 1 to {MAX_ITEMS} ids or external_ids", "InvalidValue")
+        with self.lock:
+            found = [_copy(r) for _, r in sorted(self.store.records[kind].items())
+                     if str(r["id"]) in ids or str(r.get("external_id") or "").casefold() in external_ids]
+        return Response.json({kind: found, "next_page": None, "previous_page": None, "count": len(found)})
 
     # -- vendor shapes -------------------------------------------------------------------------
 
