@@ -98,10 +98,6 @@ class Record:
     values: Mapping[str, Any]
     previous: Mapping[str, Any] | None = None
 
-    def moved(self, identity: Sequence[str]) -> bool:
-        """Whether ``previous`` names another value for one of the ``identity`` fields than ``values``."""
-        return self.previous is not None and any(self.previous.get(f) != self.values.get(f) for f in identity)
-
     def as_previous(self) -> Record:
         """This record as it was last sent: its identity fields as ``previous`` holds them."""
         return Record(self.key, dict(self.previous or {}))
