@@ -76,7 +76,9 @@ def _unsettled(flight: _InFlight) -> Iterator[tuple[str, str, str]]:
 
     A record whose identity changes is logged with the identity it was last sent with: if the run
     dies unanswered, the next run still carries that one as ``Record.previous``, and a destination
-    that no longer finds it (the change went through) writes by the new identity instead.
+    that no longer finds it (the change went through) writes by the new identity instead. One case
+    is left: a row whose unanswered move did go through and that leaves the model before the next
+    run is deleted by the old identity, which finds nothing, so the record stays under the new one.
     """
     meta = flight.meta
     for record in flight.records:
