@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,7 @@ from dbt_activate.core.changes import (
     NULL_KEY_LABEL,
     REMOVE,
     RowLayout,
+    identity_json,
     operation_for,
     rejection_reason,
 )
@@ -71,6 +72,21 @@ class _InFlight:
     def add(self, record: Record, meta: tuple[str, str | None, str]) -> None:
         self.records.append(record)
         self.meta[record.key] = meta
+
+
+def _unsettled(flight: _InFlight) -> Iterator[tuple[str, str, str]]:
+    """(op, key, identity) of a batch about to be sent, for the in-flight log.
+
+    A record whose identity changes is logged with the identity it was last sent with: if the run
+    dies unanswered, the next run still carries that one as ``Record.previous``, and a destination
+    that no longer finds it (the change went through) writes by the new identity instead. One case
+    is left: a row whose unanswered move did go through and that leaves the model before the next
+    run is deleted by the old identity, which finds nothing, so the record stays under the new one.
+    """
+    meta = flight.meta
+    for record in flight.records:
+        op, _, identity = meta[record.key]
+        yield op, record.key, identity if record.previous is None else identity_json(record.previous)
 
 
 class Pipeline:
@@ -185,8 +201,7 @@ class Pipeline:
 
     async def _send(self, flight: _InFlight) -> None:
         batch_id = next(self._batch_ids)
-        self.journal.inflight.started(batch_id, ((op, key, identity) for key, (op, _, identity)
-                                                 in flight.meta.items()))
+        self.journal.inflight.started(batch_id, _unsettled(flight))
         try:
             outcome: BatchResult = await deliver(self.destination, self.target, flight.batch,
                                                  limiter=self.limiter, policy=self.policy)

@@ -48,7 +48,11 @@ def row_layout(rs: ResolvedSync, destination: Destination, target: SyncTarget) -
     """How diff rows become records; NULL fields are left out where an absent field keeps its value."""
     drop_nulls = (destination.null_handling is Nulls.OMIT and rs.spec.mode is not Mode.APPEND
                   and not destination.clears_nulls(target))
-    return RowLayout(tuple(f.field for f in rs.fields), rs.identity, drop_nulls=drop_nulls)
+    # With a `match` apart from the primary key, the identity of a row can change (a new email).
+    follows_identity = bool(rs.spec.match) and ({c.lower() for c, _ in rs.spec.match}
+                                              != {c.lower() for c in rs.spec.primary_key})
+    return RowLayout(tuple(f.field for f in rs.fields), rs.identity, drop_nulls=drop_nulls,
+                     follows_identity=follows_identity)
 
 
 def plan_counts(inv: Invocation, reader: WarehouseConnection, state: StateStore, rs: ResolvedSync,

@@ -2,6 +2,10 @@
 
 The diff yields ``add``, ``change`` and ``remove`` rows, plus ``null_key`` and ``duplicate_key`` rows
 that are rejected with their reason. The modes are implemented here, once, for every destination.
+
+Identity changes: a ``change`` row whose identity (its ``match`` value) is not the one the snapshot
+saved as sent becomes a record with ``previous`` set to that saved identity, so the destination
+updates the record it wrote before instead of creating one under the new value.
 """
 
 from __future__ import annotations
@@ -83,6 +87,27 @@ def identity_json(identity: Mapping[str, Any]) -> str:
     return json.dumps(clean, default=_json_default, sort_keys=True, separators=(",", ":"))
 
 
+def previous_identity(saved: str | None, sent: str, current: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The identity a changed row was last sent with, when it is not the one it is sent with now.
+
+    ``saved`` is the snapshot's identity json, ``sent`` the new one (both from ``identity_json``),
+    ``current`` the new identity fields. None when nothing was saved, when it is the same identity
+    (also when only its json spelling differs), when the old one had no value to find a record by,
+    or when the new one lacks a value (the destination rejects an empty identity as before).
+    """
+    if not saved or saved == sent or any(v is None for v in current.values()):
+        return None
+    try:
+        previous = json.loads(saved)
+    except ValueError:
+        return None
+    if not isinstance(previous, dict) or all(v is None for v in previous.values()):
+        return None
+    if json.loads(sent) == previous:
+        return None
+    return previous
+
+
 @dataclass(frozen=True)
 class RowLayout:
     """Where things are in a diff row: op, key, fingerprint, identity json, duplicates, then fields."""
@@ -92,6 +117,9 @@ class RowLayout:
     # `nulls: keep` on a destination where an absent field keeps its value (Nulls.OMIT): NULL fields
     # other than the identity are left out of the record.
     drop_nulls: bool = False
+    # The identity is a `match` apart from the primary key, so it can change while the key stays:
+    # a changed row then carries the identity last sent as ``Record.previous``.
+    follows_identity: bool = False
 
     def record(self, row: Sequence[Any]) -> tuple[Record, str | None, str]:
         """(record, fingerprint, identity json) for an add/change/remove row."""
@@ -106,6 +134,9 @@ class RowLayout:
                         else identity_json({self.identity[0]: only}))
         else:
             identity = identity_json({f: values.get(f) for f in self.identity})
+        previous = None
+        if op == CHANGE and self.follows_identity and saved_identity != identity:
+            previous = previous_identity(saved_identity, identity, {f: values.get(f) for f in self.identity})
         if self.drop_nulls:
             values = {f: v for f, v in values.items() if v is not None or f in self.identity}
-        return Record(key=str(key), values=values), fingerprint, identity
+        return Record(key=str(key), values=values, previous=previous), fingerprint, identity

@@ -86,10 +86,21 @@ class Record:
     """One row to deliver. ``values`` is keyed by destination field name and includes the identity.
 
     For DELETE and CLEAR, ``values`` holds only the identity fields as they were last sent.
+
+    ``previous`` is set on an UPSERT or UPDATE record whose identity (its ``match`` value, e.g. an
+    email) differs from the one last sent for the same primary key: the identity fields as they
+    were sent then. The record is an update of the destination record found by ``previous`` (or by
+    the record id stored for it), carrying the new identity in ``values``, never a create; a type
+    that cannot change an identity in place says so in its docs. ``changes.RowLayout`` sets it.
     """
 
     key: str
     values: Mapping[str, Any]
+    previous: Mapping[str, Any] | None = None
+
+    def as_previous(self) -> Record:
+        """This record as it was last sent: its identity fields as ``previous`` holds them."""
+        return Record(self.key, dict(self.previous or {}))
 
 
 @dataclass(frozen=True)

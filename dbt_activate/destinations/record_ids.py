@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 from dbt_activate.core.types import Batch, BatchResult, Operation, Record, RecordIdStore
 from dbt_activate.errors import DestinationError, RetryableDestinationError
 
+Outcome = tuple[str, str]  # ("ok" | "rejected" | "skipped", reason)
+OK: Outcome = ("ok", "")
+
 
 @dataclass
 class _KeyLock:
@@ -79,9 +82,50 @@ class RecordIdCache(abc.ABC):
         if put:
             self._store.put_many(put)
 
+    async def move(self, old: tuple[str, str], new: tuple[str, str], update: Callable[[str], Awaitable[bool]],
+                   noun: str) -> Outcome | None:
+        """A record whose match value changed (``Record.previous``): ``update`` the record found by the
+        old value (its known id, else a search), whose body carries the new value, and file its id under
+        the new value. ``old`` and ``new`` are (store key, match value); hold ``locked`` on both keys.
+
+        None when the vendor has no record under the old value (deleted there, or moved by a run
+        that died before its answer was saved): the caller writes by the new value as usual. When
+        another record already has the new value the row is rejected, never merged into it: the
+        vendors that keep ids do not all refuse two records with one value (Pipedrive does not, nor
+        Intercom for leads), so the new value is looked up first. ``update`` returns False when the id
+        is gone.
+        """
+        (old_key, old_term), (key, term) = old, new
+        record_id = self.known(old_key) or await self.search(old_key, old_term)
+        if record_id is None:
+            return None
+        holder = self.known(key) or await self.search(key, term)
+        if holder is not None and holder != record_id:
+            return ("rejected", f"{self.describe(old_term)} changed to {term!r}, which {noun} {holder} already "
+                                "has: not merged into it (merge the two in the destination if they are one person, "
+                                "or correct the model)")
+        updated = await update(record_id)
+        self.forget(old_key)  # moved, or gone since its id was stored
+        if not updated:
+            return None
+        self.learn(key, record_id)
+        return OK
+
+    def describe(self, term: str) -> str:
+        """A match value for messages: ``field='value'``."""
+        return repr(term)
+
     @contextlib.asynccontextmanager
-    async def locked(self, key: str) -> AsyncIterator[None]:
-        """Serialise the records of one key across the batches in flight."""
+    async def locked(self, *keys: str) -> AsyncIterator[None]:
+        """Serialise the records of these keys across the batches in flight (always taken in the
+        same order, so two records moving between the same values cannot wait on each other)."""
+        async with contextlib.AsyncExitStack() as stack:
+            for key in sorted(set(keys)):
+                await stack.enter_async_context(self._locked(key))
+            yield
+
+    @contextlib.asynccontextmanager
+    async def _locked(self, key: str) -> AsyncIterator[None]:
         entry = self._locks.setdefault(key, _KeyLock())
         entry.users += 1
         try:
@@ -91,10 +135,6 @@ class RecordIdCache(abc.ABC):
             entry.users -= 1
             if not entry.users:
                 del self._locks[key]
-
-
-Outcome = tuple[str, str]  # ("ok" | "rejected" | "skipped", reason)
-OK: Outcome = ("ok", "")
 
 
 class PerRecordWrites:
@@ -111,11 +151,14 @@ class PerRecordWrites:
     async def write(self, batch: Batch, one: Callable[[Record], Awaitable[Outcome]],
                     ids: RecordIdCache | None = None, term: Callable[[Record], str] | None = None) -> BatchResult:
         """Run ``one`` for every record not done yet; with ``ids``, load their stored ids first
-        (``term`` gives a record's match value) and write back what was learnt, also on failure."""
+        (``term`` gives a record's match value, also of ``Record.as_previous()``) and write back what
+        was learnt, also on failure."""
         operation = batch.operation
         todo = [r for r in batch.records if (operation, r.key) not in self._memo]
         if ids is not None and term is not None:
-            ids.load(ids.key(t) for t in (term(r) for r in todo) if t)
+            # A record whose identity changed is found by the one last sent: load that id too.
+            found_by = [*todo, *(r.as_previous() for r in todo if r.previous is not None)]
+            ids.load(ids.key(t) for t in (term(r) for r in found_by) if t)
         try:
             outcomes = await asyncio.gather(*(one(r) for r in todo), return_exceptions=True)
         finally:

@@ -138,3 +138,15 @@ class Harness:
     def requests_seen(self) -> int | None:
         """Requests the server received so far; None when it cannot tell."""
         return None
+
+    def moved_identity(self, i: int) -> Any | None:
+        """A new identity value for record ``i`` that ``read_back`` still files under ``str(i)``.
+
+        None when the destination has no identity apart from the primary key, or cannot change
+        one in place (its docs say what happens instead): the identity-change cases are skipped.
+        """
+        return None
+
+    def stored_identities(self) -> list[Any]:
+        """Every identity value the server holds, one per record (duplicates kept)."""
+        return [r.get(self.identity) for r in self.read_back().values()]

@@ -28,13 +28,13 @@ class CustomerIOHarness(Harness):
 
     @contextlib.contextmanager
     def serve(self) -> Iterator[None]:
-        with CustomerIOEmulator(token=SECRET, site_id=SITE) as self.emu:
+        with CustomerIOEmulator(token=SECRET, site_id=SITE, app_api_key=SECRET) as self.emu:
             yield
         assert self.emu.errors == []
 
     def config(self) -> dict[str, Any]:
-        return {"type": "customerio", "site_id": SITE, "api_key": SECRET, "base_url": self.emu.base_url,
-                "timeout": 5}
+        return {"type": "customerio", "site_id": SITE, "api_key": SECRET, "app_api_key": SECRET,
+                "base_url": self.emu.base_url, "timeout": 5}
 
     def values(self, i: int) -> dict[str, Any]:
         return {"id": f"P-{i}", "name": f"Name {i}", "score": i * 1.5, "vip": i % 2 == 0,
@@ -47,8 +47,14 @@ class CustomerIOHarness(Harness):
         return {"id": record.values["id"]}  # "" removes every other attribute
 
     def read_back(self) -> dict[str, dict[str, Any]]:
-        return {p["id"].removeprefix("P-"): {k: v for k, v in p.items() if k != "cio_id"}
+        return {p["id"].partition("-")[2]: {k: v for k, v in p.items() if k != "cio_id"}
                 for p in self.emu.records() if p["id"]}
+
+    def moved_identity(self, i: int) -> Any | None:
+        return f"M-{i}"
+
+    def stored_identities(self) -> list[Any]:
+        return [p["id"] for p in self.emu.records()]
 
     def read_appended(self) -> list[dict[str, Any]]:
         return [{"id": e["identifiers"]["id"], **e["attributes"]} for e in self.emu.events]

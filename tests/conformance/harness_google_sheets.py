@@ -45,9 +45,17 @@ class GoogleSheetsHarness(Harness):
             out = {}
             for row in rows[1:]:
                 cells = {name: (row[c] if c < len(row) and row[c] != "" else None) for c, name in enumerate(header)}
-                out[str(cells["id"])] = cells
+                out[str(cells["id"]).partition(".")[0]] = cells  # "1.moved" (moved_identity) is record 1
             return out
         return {}
+
+    def moved_identity(self, i: int) -> Any | None:
+        return f"{i}.moved"
+
+    def stored_identities(self) -> list[Any]:
+        rows = self.emu.values(self.object)
+        column = rows[0].index("id")
+        return [row[column] for row in rows[1:] if column < len(row) and row[column] != ""]
 
     def bad_record(self, i: int) -> Record | None:
         return Record(str(i), {"id": i, "name": "x" * 50_001})  # over Sheets' 50,000 characters per cell

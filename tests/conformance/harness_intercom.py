@@ -52,13 +52,19 @@ class IntercomHarness(Harness):
         found: dict[str, dict[str, Any]] = {}
         for contact in self.emu.records():
             custom = contact["custom_attributes"]
-            found[str(contact["external_id"]).removeprefix("I-")] = {
+            found[str(contact["external_id"]).partition("-")[2]] = {
                 "external_id": contact["external_id"], "email": contact["email"], "name": contact["name"],
                 **{key: custom.get(key) for key in ATTRIBUTES}}
         return found
 
     def bad_record(self, i: int) -> Record | None:
         return self.record(i, score="high")  # a float attribute refuses text
+
+    def moved_identity(self, i: int) -> Any | None:
+        return f"M-{i}"
+
+    def stored_identities(self) -> list[Any]:
+        return [c["external_id"] for c in self.emu.records()]
 
     def fail_next_write(self) -> bool:
         self.emu.inject("status_5xx", path=r"^/contacts$")

@@ -60,6 +60,12 @@ class KlaviyoHarness(Harness):
     def bad_record(self, i: int) -> Record | None:
         return self.record(i, email=f"user{i}-at-example.com")  # refused in the job's import errors
 
+    def moved_identity(self, i: int) -> Any | None:
+        return f"user{i}@moved.example.com"
+
+    def stored_identities(self) -> list[Any]:
+        return [p["email"] for p in self.emu.profiles()]
+
     def fail_next_write(self) -> bool:
         self.emu.inject("status_5xx", path=r"^/api/profile-bulk-import-jobs$")
         return True

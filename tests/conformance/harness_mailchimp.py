@@ -54,6 +54,12 @@ class MailchimpHarness(Harness):
             found[key] = {"email_address": member["email_address"], **{f: merge.get(f) for f in self.fields[1:]}}
         return found
 
+    def moved_identity(self, i: int) -> Any | None:
+        return f"user{i}@moved.example.com"
+
+    def stored_identities(self) -> list[Any]:
+        return [m["email_address"] for m in self.emu.members(LIST_ID)]
+
     def bad_record(self, i: int) -> Record | None:
         return self.record(i, SINCE="the fifth of May")  # not a date: Mailchimp refuses the member
 

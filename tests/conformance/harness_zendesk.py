@@ -55,13 +55,19 @@ class ZendeskHarness(Harness):
         found: dict[str, dict[str, Any]] = {}
         for user in self.emu.records("users"):
             custom = user["user_fields"]
-            found[str(user["external_id"]).removeprefix("Z-")] = {
+            found[str(user["external_id"]).partition("-")[2]] = {
                 "external_id": user["external_id"], "name": user["name"], "email": user["email"],
                 **{key: custom.get(key) for key in USER_FIELDS}}
         return found
 
     def bad_record(self, i: int) -> Record | None:
         return self.record(i, email="not-an-email")
+
+    def moved_identity(self, i: int) -> Any | None:
+        return f"M-{i}"
+
+    def stored_identities(self) -> list[Any]:
+        return [u["external_id"] for u in self.emu.records("users")]
 
     def fail_next_write(self) -> bool:
         self.emu.inject("status_5xx", path=r"create_or_update_many")

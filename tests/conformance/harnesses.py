@@ -242,6 +242,12 @@ class HubSpotHarness(Harness):
         return {r["properties"]["email"].removeprefix("user").partition("@")[0]: r["properties"]
                 for r in self.emu.records("contacts")}
 
+    def moved_identity(self, i: int) -> Any | None:
+        return f"user{i}@moved.example.com"
+
+    def stored_identities(self) -> list[Any]:
+        return [r["properties"].get("email") for r in self.emu.records("contacts")]
+
     def bad_record(self, i: int) -> Record | None:
         return self.record(i, flavours=["mint"])  # not one of the property's options
 
@@ -295,8 +301,14 @@ class SalesforceHarness(Harness):
         return {"Ext__c": record.values["Ext__c"], "LastName": record.values["LastName"]}
 
     def read_back(self) -> dict[str, dict[str, Any]]:
-        return {r["Ext__c"].removeprefix("E-"): {f: r[f] for f in self.fields if f in r}
+        return {r["Ext__c"].partition("-")[2]: {f: r[f] for f in self.fields if f in r}
                 for r in self.emu.records("Contact")}
+
+    def moved_identity(self, i: int) -> Any | None:
+        return f"M-{i}"
+
+    def stored_identities(self) -> list[Any]:
+        return [r.get("Ext__c") for r in self.emu.records("Contact")]
 
     def bad_record(self, i: int) -> Record | None:
         return self.record(i, LastName="X" * 81)  # STRING_TOO_LONG, refused by Salesforce per record
@@ -359,6 +371,12 @@ class PipedriveHarness(Harness):
 
     def bad_record(self, i: int) -> Record | None:
         return self.record(i, Tier="Bronze")  # not an option of the enum field
+
+    def moved_identity(self, i: int) -> Any | None:
+        return f"user{i}@moved.example.com"
+
+    def stored_identities(self) -> list[Any]:
+        return [p["emails"][0]["value"] for p in self.emu.records("persons")]
 
     def fail_next_write(self) -> bool:
         self.emu.inject("status_5xx", path=r"^/api/v2/persons$")

@@ -137,6 +137,55 @@ def test_clear_empties_every_field_but_the_identity(harness: Harness) -> None:
     assert stored["2"] == harness.expected(harness.record(2))
 
 
+# -- identity changes ---------------------------------------------------------------------------
+
+
+def moved(harness: Harness, i: int, operation: Operation = Operation.UPSERT) -> Record:
+    """Record ``i`` under a new identity (same key), with the one last sent as ``previous``."""
+    new = harness.moved_identity(i)
+    if new is None:
+        pytest.skip(f"{harness.name}: no identity apart from the primary key that changes in place")
+    needs(harness, operation)
+    old = harness.values(i)[harness.identity]
+    return Record(str(i), {**harness.values(i), harness.identity: new, harness.mutable_field: f"Moved {i}"},
+                  previous={harness.identity: old})
+
+
+@pytest.mark.parametrize("operation", [Operation.UPSERT, Operation.UPDATE], ids=["upsert", "update"])
+def test_a_changed_identity_updates_the_same_record(harness: Harness, operation: Operation) -> None:
+    record = moved(harness, 1, operation)
+    seed(harness, 1, 2)
+    assert write(harness, operation, [record, changed(harness, 2)]) == BatchResult()
+    assert harness.read_back() == {"1": harness.expected(record), "2": harness.expected(changed(harness, 2))}
+    identities = harness.stored_identities()
+    assert len(identities) == 2, "the record under the old identity must be the one updated, not a new one"
+    assert harness.expected(harness.record(1))[harness.identity] not in identities
+
+
+def test_a_changed_identity_another_record_holds_is_rejected(harness: Harness) -> None:
+    taken = moved(harness, 1)
+    taken = Record(taken.key, {**taken.values, harness.identity: harness.values(2)[harness.identity]},
+                   previous=taken.previous)
+    seed(harness, 1, 2)
+    before = harness.read_back()
+    result = write(harness, Operation.UPSERT, [taken, changed(harness, 3)])
+    assert set(result.rejected) == {"1"}, result
+    assert result.rejected["1"].strip()
+    after = harness.read_back()
+    assert after["1"] == before["1"] and after["2"] == before["2"]  # never merged into record 2
+    assert after["3"] == harness.expected(changed(harness, 3))
+
+
+def test_a_changed_identity_whose_record_is_gone_is_written_by_the_new_one(harness: Harness) -> None:
+    record = moved(harness, 1)
+    seed(harness, 2)
+    assert write(harness, Operation.UPSERT, [record]) == BatchResult()
+    assert harness.read_back() == {"1": harness.expected(record), "2": harness.expected(harness.record(2))}
+    # Sent again (a retry, or a run that died before its answer was saved): the same record.
+    assert write(harness, Operation.UPSERT, [record]) == BatchResult()
+    assert len(harness.stored_identities()) == 2
+
+
 # -- failures -----------------------------------------------------------------------------------
 
 

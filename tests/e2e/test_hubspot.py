@@ -115,6 +115,40 @@ def test_upsert_and_mirror_make_hubspot_equal_the_model(project: Project, emu: H
     assert sync(project)["counts"]["sent"] == 0  # nothing changed since
 
 
+def test_changed_emails_update_the_same_contacts_in_mirror(project: Project, emu: HubSpotEmulator) -> None:
+    """500 contacts; then 25 new emails (same customer_id), 20 renamed rows, 5 deleted rows."""
+    rows = seed_rows(500)
+    project.write(rows, activate("mirror", where="1 = 1"), destinations(emu))
+    project.dbt("build")
+    assert sync(project)["counts"]["sent"] == 500
+    by_id = {r["customer_id"]: dict(r) for r in rows}
+    for i in range(1, 26):
+        by_id[i]["email"] = f"customer{i}@moved.example.com"
+    for i in range(21, 46):  # 21-25 change both their email and their name
+        by_id[i]["full_name"] = f"Renamed {i}"
+    for i in range(46, 51):
+        del by_id[i]
+    project.write_rows(list(by_id.values()))
+    project.dbt("build")
+    second = sync(project)
+    assert (second["counts"]["changed"], second["counts"]["removed"], second["counts"]["rejected"]) == (45, 5, 0)
+
+    def assert_hubspot_equals_the_model() -> None:
+        stored = emu.records("contacts")
+        assert len(stored) == 495, "one contact per customer: no duplicate under a new email"
+        assert contacts(emu) == model_as_hubspot(project, where="1 = 1")
+        assert not {f"user{i}@example.com" for i in range(1, 26)} & set(contacts(emu))  # no old email
+        assert len({r["properties"]["customer_id"] for r in stored}) == 495
+
+    assert_hubspot_equals_the_model()
+    archived = {r["properties"]["email"] for r in emu.records("contacts", archived=True)}
+    assert archived == {f"user{i}@example.com" for i in range(46, 51)}  # the moved ones were updated, not archived
+    assert sync(project)["counts"]["sent"] == 0  # nothing changed since
+    full = project.activate("run", "--full-resync")
+    assert full.returncode == 0, full.stderr[-3000:]
+    assert_hubspot_equals_the_model()
+
+
 def test_on_delete_clear_empties_the_mapped_properties(project: Project, emu: HubSpotEmulator) -> None:
     rows = seed_rows()
     project.write(rows, activate("upsert", on_delete="clear"), destinations(emu))

@@ -148,3 +148,19 @@ def test_bulk_create_events_keeps_one_event_per_unique_id(emu: KlaviyoEmulator) 
     (event,) = emu.events("Plan Changed")
     assert (event["properties"], event["value"], event["unique_id"]) == ({"plan": "pro"}, 9, "r1:1")
     assert [p["email"] for p in emu.profiles()] == ["a@example.com"]  # nothing of the refused requests was kept
+
+
+def test_profiles_are_listed_by_filter_and_a_profile_id_changes_its_identifiers(emu: KlaviyoEmulator) -> None:
+    emu.add_profiles([{"email": "ada@example.com"}, {"email": "bob@example.com"}])
+    ada, bob = (p["id"] for p in emu.profiles())
+    with client(emu) as c:
+        listed = c.get("/api/profiles", params={"filter": 'any(email,["ADA@example.com","nope@example.com"])'})
+        assert [p["id"] for p in listed.json()["data"]] == [ada]
+        assert c.get("/api/profiles", params={"filter": "greater-than(created,1)"}).status_code == 400
+        moved = {"type": "profile", "id": ada, "attributes": {"email": "ada@new.com"}}
+        taken = {"type": "profile", "id": bob, "attributes": {"email": "ada@new.com"}}
+        job = c.post(JOBS, json={"data": {"type": "profile-bulk-import-job",
+                                          "attributes": {"profiles": {"data": [moved, taken]}}}}).json()["data"]
+        errors = c.get(f"{JOBS}/{job['id']}/import-errors").json()["data"]
+    assert [e["attributes"]["code"] for e in errors] == ["duplicate_profile"]
+    assert sorted(p["email"] for p in emu.profiles()) == ["ada@new.com", "bob@example.com"]  # never merged

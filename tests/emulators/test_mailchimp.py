@@ -91,6 +91,21 @@ def test_member_endpoints_put_patch_archive_and_readd(emu: MailchimpEmulator) ->
         assert c.get("/3.0/lists/nope/members").status_code == 404
 
 
+def test_patch_changes_a_members_address_and_hash_unless_another_member_has_it(emu: MailchimpEmulator) -> None:
+    with client(emu) as c:
+        c.post(f"/3.0/lists/{LIST}", json={"members": [member("ada@example.com", merge_fields={"FNAME": "Ada"}),
+                                                       member("bob@example.com"), member("eve@example.com")]})
+        c.delete(f"/3.0/lists/{LIST}/members/{md5('eve@example.com')}")
+        moved = c.patch(f"/3.0/lists/{LIST}/members/{md5('ada@example.com')}", json={"email_address": "ada@new.com"})
+        assert moved.status_code == 200 and moved.json()["id"] == md5("ada@new.com")
+        assert c.get(f"/3.0/lists/{LIST}/members/{md5('ada@example.com')}").status_code == 404
+        assert c.get(f"/3.0/lists/{LIST}/members/{md5('ada@new.com')}").json()["merge_fields"]["FNAME"] == "Ada"
+        for taken in ("bob@example.com", "eve@example.com"):  # a live member's address, or an archived one's
+            refused = c.patch(f"/3.0/lists/{LIST}/members/{md5('ada@new.com')}", json={"email_address": taken})
+            assert refused.status_code == 400 and "is already in this list" in refused.json()["errors"][0]["message"]
+    assert sorted(m["email_address"] for m in emu.members(LIST)) == ["ada@new.com", "bob@example.com"]
+
+
 def test_basic_and_bearer_auth(emu: MailchimpEmulator) -> None:
     with client(emu, "wrong") as c:
         refused = c.get("/3.0/ping")

@@ -74,6 +74,19 @@ def test_update_many_and_destroy_many_report_unknown_records(emu: ZendeskEmulato
     assert emu.records("users") == []
 
 
+def test_show_many_by_external_ids_and_an_update_to_a_taken_external_id_fails(emu: ZendeskEmulator) -> None:
+    http = client(emu)
+    ada, bob = emu.add_records("users", [{"name": "Ada", "external_id": "a"}, {"name": "Bob", "external_id": "b"}])
+    shown = http.get("/api/v2/users/show_many.json", params={"external_ids": "A,nope"}).json()["users"]
+    assert [u["id"] for u in shown] == [ada]  # external ids compare case-insensitively; unknown ones left out
+    assert http.get("/api/v2/users/show_many.json").status_code == 400
+    job = finish(http, http.put("/api/v2/users/update_many", json={"users": [
+        {"id": ada, "external_id": "b"}, {"id": bob, "external_id": "c"}]}).json()["job_status"])
+    assert [(r["status"], r.get("details")) for r in job["results"]] == [
+        ("Failed", "External: b has already been taken"), ("Updated", None)]
+    assert [u["external_id"] for u in emu.records("users")] == ["a", "c"]
+
+
 def test_over_the_limit_answers_429_with_retry_after(emu: ZendeskEmulator) -> None:
     emu.rate_limit = (1, 60)
     http = client(emu)

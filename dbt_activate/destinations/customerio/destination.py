@@ -8,6 +8,7 @@ Configuration (``destinations.yml``)::
       api_key: "{{ env_var('CIO_TRACK_API_KEY') }}"
       region: us                                    # us (track.customer.io, default) | eu (track-eu.customer.io)
       identify_by: id                               # id (default) | email | cio_id
+      app_api_key: "{{ env_var('CIO_APP_API_KEY') }}"  # optional: follow a changed email/id by cio_id
       batch_size: 200                               # records per batch; requests are split by size
       rate_limit: {requests: 100, per_seconds: 1}   # default: Customer.io's fair-use limit
       max_concurrency: 8
@@ -34,6 +35,14 @@ or ±Infinity or an empty identifier are rejected before sending, as is any item
 size as the reason).
 A batch is split into as many requests as keep each under 500 KB.
 
+A changed identifier (``Record.previous``: a new email or id under the same primary key) can only be
+written by the person's ``cio_id`` ("If you want to update a person's identifiers after they are set,
+you must reference them using their cio_id", docs.customer.io/integrations/api/track/ identify),
+which only the App API tells. With ``app_api_key`` the person is looked up by the old value
+(``GET /v1/customers/{value}/attributes?id_type=…``) and identified by ``cio_id`` with the new value
+among its attributes; a person who already has the new value rejects the row (Customer.io would
+answer 200 and keep the old value). Without ``app_api_key`` the new value identifies a new person.
+
 Results: ``errors[{batch_index, reason, field, message}]`` reject the items named; another 4xx
 rejects that request's records with Customer.io's ``meta.error``; 401/403 fail the sync; 429, 5xx
 and timeouts are retried (every request of the batch again: identify and delete are idempotent,
@@ -42,17 +51,18 @@ events carry their id).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, SyncTarget
-from dbt_activate.delivery import HttpSession, UnencodableValue
+from dbt_activate.delivery import HttpSession, UnencodableValue, body_snippet
 from dbt_activate.destinations.base import ConfigKey, Destination
 from dbt_activate.destinations.customerio.payload import (
     Request,
@@ -63,9 +73,10 @@ from dbt_activate.destinations.customerio.payload import (
     pack,
     read_batch,
 )
-from dbt_activate.errors import ConfigError, Redactor
+from dbt_activate.errors import ConfigError, DestinationError, Redactor
 
 REGIONS = {"us": "https://track.customer.io", "eu": "https://track-eu.customer.io"}
+APP_REGIONS = {"us": "https://api.customer.io", "eu": "https://api-eu.customer.io"}  # the App API
 IDENTIFIERS = ("id", "email", "cio_id")
 MAX_BATCH = 1000
 _PATH = "/api/v2/batch"
@@ -84,6 +95,10 @@ class CustomerIODestination(Destination):
         ConfigKey("identify_by", str, default="id",
                   help="The identifier the sync's identity holds when its field is not named after one: "
                        "id, email or cio_id."),
+        ConfigKey("app_api_key", str, secret=True,
+                  help="App API key (Bearer), to find a person's cio_id when the identifier of a row changes (a "
+                       "new email): the person is then updated by cio_id. Without it a changed identifier "
+                       "identifies a new person. Served by the region's App API host, or base_url when set."),
         ConfigKey("batch_size", int, default=200,
                   help=f"Records per batch, 1-{MAX_BATCH}; each batch is sent in requests of at most 500 KB."),
         ConfigKey("rate_limit", dict,
@@ -106,6 +121,7 @@ class CustomerIODestination(Destination):
         if region not in REGIONS:
             raise ConfigError(f"region must be one of {', '.join(REGIONS)}, got {region!r}", location=f"{name}.region")
         self.base_url = str(config.get("base_url") or REGIONS[region]).rstrip("/")
+        self.app_url = str(config.get("base_url") or APP_REGIONS[region]).rstrip("/")
         if urlsplit(self.base_url).scheme not in ("http", "https"):
             raise ConfigError(f"base_url must start with https:// (or http:// for a local emulator), "
                               f"got {self.base_url!r}", location=f"{name}.base_url")
@@ -119,6 +135,7 @@ class CustomerIODestination(Destination):
                               location=f"{name}.identify_by")
         self.redactor = Redactor(self.secrets())
         self._session: HttpSession | None = None
+        self._app: HttpSession | None = None
         # Event ids take this instance's start as their time: the same on every retry of a batch.
         self._started_ms = int(time.time() * 1000)
 
@@ -134,15 +151,21 @@ class CustomerIODestination(Destination):
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
         result = BatchResult()
         session = self._session_for_run()
-        for request in self._prepare(target, batch, result):
+        moved: dict[str, str] = {}
+        if batch.operation is Operation.UPSERT:
+            moved = await self._moves(target, batch, result)
+            if result.rejected:  # a new identifier another person has: not sent
+                batch = Batch(batch.operation, [r for r in batch.records if r.key not in result.rejected])
+        for request in self._prepare(target, batch, result, moved):
             response = await session.request("POST", _PATH, content=request.body(), headers=_JSON)
             read_batch(response, request, result, self.redactor)
         return result
 
     async def close(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.aclose()
+        for session in (self._session, self._app):
+            if session is not None:
+                await session.aclose()
+        self._session = self._app = None
 
     def describe_request(self, target: SyncTarget, batch: Batch) -> Mapping[str, Any]:
         requests: list[dict[str, Any]] = [{"method": "POST", "url": self.base_url + _PATH,
@@ -152,10 +175,66 @@ class CustomerIODestination(Destination):
 
     # -- requests ------------------------------------------------------------------------------
 
-    def _prepare(self, target: SyncTarget, batch: Batch, result: BatchResult) -> list[Request]:
+    async def _moves(self, target: SyncTarget, batch: Batch, result: BatchResult) -> dict[str, str]:
+        """The cio_id of each record whose identifier changed (``Record.previous``), found by the old
+        value through the App API; such a record is identified by cio_id, its new value among its
+        attributes. Customer.io would answer 200 and quietly keep the old identifier if another
+        person had the new one (an "Attribute Update Failure"), so the new value is looked up too and
+        a person who has it rejects the row, never merged. Without ``app_api_key``: nothing."""
+        field = target.identity[0]
+        identifier = field if field in IDENTIFIERS else self.identify_by
+        if not self.config.get("app_api_key") or identifier == "cio_id":
+            return {}
+        changes = [(r.key, _text(r.previous.get(field)), _text(r.values.get(field)))
+                   for r in batch.records if r.previous is not None]
+        changes = [(k, old, new) for k, old, new in changes if old and new and
+                   (old.casefold() != new.casefold() if identifier == "email" else old != new)]
+        if not changes:
+            return {}
+
+        async def one(key: str, old: str, new: str) -> tuple[str, str | None]:
+            cio_id = await self._cio_id(identifier, old)
+            if cio_id is None:
+                return key, None  # no person under the old value: identified by the new one as usual
+            holder = await self._cio_id(identifier, new)
+            if holder is not None and holder != cio_id:
+                result.rejected[key] = (f"{identifier} changed from {old!r} to {new!r}, which Customer.io person "
+                                        f"{holder} (cio_id) already has: not merged into it")
+                return key, None
+            return key, cio_id
+
+        found = await asyncio.gather(*(one(*change) for change in changes))
+        return {key: cio_id for key, cio_id in found if cio_id is not None}
+
+    async def _cio_id(self, identifier: str, value: str) -> str | None:
+        """``GET /v1/customers/{value}/attributes?id_type=…`` (App API): the person's cio_id, None on 404."""
+        if self._app is None:
+            self._app = HttpSession.for_destination(
+                self.name, self.config, self.app_url, secrets=self.secrets(), transport=self._transport,
+                headers={"Authorization": f"Bearer {self.config.get('app_api_key') or ''}"})
+        response = await self._app.request("GET", f"/v1/customers/{quote(value, safe='')}/attributes",
+                                           params={"id_type": identifier})
+        if response.status_code == 404:
+            return None
+        try:
+            customer = response.json().get("customer") or {}
+            cio_id = (customer.get("identifiers") or {}).get("cio_id")
+        except (ValueError, AttributeError):
+            cio_id = None
+        if response.status_code != 200 or not cio_id:
+            raise DestinationError(self.redactor(f"{self.name}: the App API answered HTTP {response.status_code} "
+                                                 f"when looking a person up by {identifier}: "
+                                                 f"{body_snippet(response)}; the batch is not confirmed"))
+        return str(cio_id)
+
+    def _prepare(self, target: SyncTarget, batch: Batch, result: BatchResult,
+                 moved: Mapping[str, str] | None = None) -> list[Request]:
+        """Track API requests of ``batch``; a record in ``moved`` (key -> cio_id) is identified by its
+        cio_id and carries its new identifier among its attributes."""
         self.check_target(target)
         field = target.identity[0]
         identifier = field if field in IDENTIFIERS else self.identify_by
+        moved = moved or {}
         # `email` is an identifier and an attribute; `id`/`cio_id` and other identity fields are not repeated.
         exclude = () if field == "email" else (field,)
         operation = batch.operation
@@ -179,6 +258,9 @@ class CustomerIODestination(Destination):
                 else:
                     item.update(action="identify", attributes=cleared if operation is Operation.CLEAR
                                 else cio_attributes(record.values, exclude=exclude))
+                    if record.key in moved:
+                        item["identifiers"] = {"cio_id": moved[record.key]}
+                        item["attributes"][identifier] = value
                 items.append((record.key, encode_item(item)))
             except (UnencodableValue, ValueError) as exc:
                 result.rejected[record.key] = str(exc)
@@ -194,6 +276,10 @@ class CustomerIODestination(Destination):
                 transport=self._transport,
             )
         return self._session
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(cio_value(value))
 
 
 def _basic(config: Mapping[str, Any]) -> str:

@@ -34,6 +34,10 @@ recommendation (10 MB the documented hard limit), which 1,000 rows of 20 short f
 A 400 rejects the batch's records with Google's message (they are retried next run); 403/404 fail
 the sync (the spreadsheet is missing or not shared with the account).
 
+A changed identity (``Record.previous``: a new value under the same primary key) rewrites the row
+of the old value, new value included; a row that already has the new value rejects the record
+(``google_sheets_grid``).
+
 Every mode is supported. ``mirror`` keeps the tab equal to the model: changed rows are rewritten in
 place, new ones added at the bottom and rows that left the model deleted; rows the sync never wrote
 (keys it never saw) are left alone.
@@ -152,9 +156,12 @@ class GoogleSheetsDestination(Destination):
         result = BatchResult()
         identity = _identity(target)
         records: list[tuple[str, Mapping[str, Cell]]] = []
+        previous: dict[str, Cell] = {}  # identity cells last sent, of records whose identity changed
         for record in batch.records:
             try:
                 cells = row_cells(record.values)
+                if record.previous is not None:
+                    previous[record.key] = row_cells({identity: record.previous.get(identity)})[identity]
             except UnwritableValue as exc:
                 result.rejected[record.key] = str(exc)
                 continue
@@ -165,7 +172,7 @@ class GoogleSheetsDestination(Destination):
         if not records:
             return result
         try:
-            await self._apply(target, batch.operation, records, result)
+            await self._apply(target, batch.operation, records, result, previous)
         except BaseException:
             self._tabs.pop(target.object, None)  # the tab may have changed: read it again on retry
             raise
@@ -197,11 +204,12 @@ class GoogleSheetsDestination(Destination):
 
     # -- requests ------------------------------------------------------------------------------
 
-    async def _apply(self, target: SyncTarget, operation: Operation,
-                     records: list[tuple[str, Mapping[str, Cell]]], result: BatchResult) -> None:
+    async def _apply(self, target: SyncTarget, operation: Operation, records: list[tuple[str, Mapping[str, Cell]]],
+                     result: BatchResult, previous: Mapping[str, Cell]) -> None:
         tab = await self._tab(target.object)
-        planned = plan(tab.grid, target.field_names, _identity(target), operation, records)
+        planned = plan(tab.grid, target.field_names, _identity(target), operation, records, previous)
         result.skipped.update({k: v for k, v in planned.skipped.items()})
+        result.rejected.update(planned.rejected)
         structural: list[dict[str, Any]] = [
             {"deleteDimension": {"range": {"sheetId": tab.sheet_id, "dimension": "ROWS",
                                            "startIndex": row, "endIndex": row + 1}}}
@@ -212,7 +220,7 @@ class GoogleSheetsDestination(Destination):
         if planned.cols_needed > tab.cols:
             structural.append({"appendDimension": {"sheetId": tab.sheet_id, "dimension": "COLUMNS",
                                                    "length": planned.cols_needed - tab.cols}})
-        sent = {key for key, _ in records} - set(planned.skipped)
+        sent = {key for key, _ in records} - set(planned.skipped) - set(planned.rejected)
         if structural and not await self._post(":batchUpdate", {"requests": structural}, sent, result):
             return
         tab.rows += sum(r["appendDimension"]["length"] for r in structural

@@ -17,6 +17,11 @@ delete    delete the row (rows are deleted bottom-up, so the numbers stay valid)
           in the sheet is acknowledged
 clear     empty the mapped cells but the identity; a key not in the sheet is acknowledged
 ========  ===========================================================================
+
+A record of an upsert or update whose identity changed (``previous``: record key -> the identity
+cell last sent) is written to the row of its old identity, the new one included, so the sheet keeps
+one row per record; if another row already has the new identity the record is rejected, never
+merged into that row. A record with no row under its old identity is written by the new one.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ class Plan:
     writes: list[CellRange] = field(default_factory=list)
     deletes: list[int] = field(default_factory=list)  # 0-based row numbers, descending
     skipped: dict[str, str] = field(default_factory=dict)
+    rejected: dict[str, str] = field(default_factory=dict)
 
     @property
     def rows_needed(self) -> int:
@@ -79,7 +85,7 @@ def a1_range(title: str, cells: CellRange) -> str:
 
 
 def plan(grid: Grid, fields: Sequence[str], identity: str, operation: Operation,
-         records: Sequence[tuple[str, Mapping[str, Cell]]]) -> Plan:
+         records: Sequence[tuple[str, Mapping[str, Cell]]], previous: Mapping[str, Cell] | None = None) -> Plan:
     """Apply ``records`` (key, cells by field) to a copy of ``grid``; see the module docstring."""
     rows = [list(r) for r in grid]
     dirty: set[tuple[int, int]] = set()
@@ -91,8 +97,19 @@ def plan(grid: Grid, fields: Sequence[str], identity: str, operation: Operation,
     index = _key_index(rows, id_col)
     result = Plan(grid=rows)
     doomed: set[int] = set()
+    moves = previous if previous and operation in (Operation.UPSERT, Operation.UPDATE) else {}
     for key, cells in records:
         found = index.get(key_text(cells.get(identity)))
+        if key in moves:
+            old, new = key_text(moves[key]), key_text(cells.get(identity))
+            row = index.get(old)
+            if row is not None and row != found:
+                if found is not None:
+                    result.rejected[key] = (f"{identity} changed from {old!r} to {new!r}, which row {found + 1} of "
+                                            "the sheet already has: not merged into it")
+                    continue
+                del index[old]
+                index[new] = found = row
         if operation is Operation.DELETE:
             if found is not None:
                 doomed.add(found)

@@ -29,6 +29,10 @@ A batch request's templates see ``records`` (the batch's records, values JSON-re
 8601, decimals as numbers when exact, binary as base64) and ``keys``; a ``per_record`` request's
 see ``record`` and ``key``; both see ``sync``, ``object``, ``operation`` and ``run_id``. Without a
 ``body`` the records (or the record) are sent as JSON; a DELETE has no body unless one is given.
+A record whose identity changed (``Record.previous``: a new email under the same primary key)
+brings the identity last sent: ``previous`` in a ``per_record`` request (``none`` otherwise), e.g.
+``path: "/contacts/{{ (previous or record).email | urlencode }}"`` to update the record the API
+has under the old value; ``previous_by_key`` (key -> identity, moved records only) in a batch's.
 
 Responses are read by ``http_results.py``: per-record errors by JSONPath, statuses that mean
 done or skipped, and ``HttpSession`` for the rest (429 and 5xx retried with backoff, honouring
@@ -125,10 +129,11 @@ class HttpDestination(Destination):
         spec = self._spec(target, batch.operation)
         result = BatchResult()
         sent = self._encoded(batch, result)
+        previous = _previous(batch)
         key_field = spec.key_field or (target.identity[0] if len(target.identity) == 1 else None)
         session = self._session_for_run()
         for group in ([[item] for item in sent] if spec.per_record else [sent] if sent else []):
-            method, path, body = self._render(spec, target, group)
+            method, path, body = self._render(spec, target, group, previous)
             headers = {**spec.headers}
             if body is not None and not any(name.lower() == "content-type" for name in headers):
                 headers["Content-Type"] = spec.content_type
@@ -150,7 +155,7 @@ class HttpDestination(Destination):
         groups = [[item] for item in sent][:_DESCRIBED_REQUESTS] if spec.per_record else [sent]
         described = []
         for group in groups:
-            method, path, body = self._render(spec, target, group)
+            method, path, body = self._render(spec, target, group, _previous(batch))
             text = body.decode() if body is not None else None
             shown: Any = json.loads(text) if text is not None and spec.is_json else text
             described.append({"method": method, "url": self.redactor(self.base_url.rstrip("/") + path),
@@ -184,14 +189,15 @@ class HttpDestination(Destination):
                 result.rejected[record.key] = str(exc)
         return sent
 
-    def _render(self, spec: RequestSpec, target: SyncTarget,
-                group: Sequence[tuple[str, dict[str, Any]]]) -> tuple[str, str, bytes | None]:
+    def _render(self, spec: RequestSpec, target: SyncTarget, group: Sequence[tuple[str, dict[str, Any]]],
+                previous: Mapping[str, dict[str, Any]]) -> tuple[str, str, bytes | None]:
         context: dict[str, Any] = {"sync": target.sync_name, "object": target.object,
                                    "operation": spec.operation.value, "run_id": target.run_id}
         if spec.per_record:
-            context.update(key=group[0][0], record=group[0][1])
+            context.update(key=group[0][0], record=group[0][1], previous=previous.get(group[0][0]))
         else:
-            context.update(keys=[k for k, _ in group], records=[v for _, v in group])
+            context.update(keys=[k for k, _ in group], records=[v for _, v in group],
+                           previous_by_key={k: previous[k] for k, _ in group if k in previous})
         path = spec.path.render(context).strip() if spec.path is not None else ""
         if urlsplit(path).scheme:
             # Headers carry credentials: they go to base_url's host only.
@@ -222,3 +228,8 @@ class HttpDestination(Destination):
                 transport=self._transport,
             )
         return self._session
+
+
+def _previous(batch: Batch) -> dict[str, dict[str, Any]]:
+    """The identity last sent of each record whose identity changed, JSON-ready, by key."""
+    return {r.key: encode_record(r.previous) for r in batch.records if r.previous is not None}

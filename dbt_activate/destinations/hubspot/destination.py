@@ -32,6 +32,13 @@ clear      ``batch/update`` with ``""`` for every mapped property but the identi
            already gone is acknowledged
 =========  ==============================================================================
 
+A changed identity (a new email under the same primary key, ``Record.previous``) updates the
+record HubSpot has under the old value: ``batch/update`` with ``idProperty`` and the old value as
+``id``, the new value among the properties, one request for the records of a batch that moved. If
+another record already holds the new value, HubSpot answers CONFLICT ("Contact already exists.
+Existing ID: …", github.com/stape-io/hubspot-tag/issues/7) and the row is rejected with that
+reason, never merged; a record HubSpot does not have under the old value is written by the new one.
+
 Values are formatted as ``hubspot_format`` says (strings; dates as midnight-UTC epoch ms; lists
 joined with ``;``). A NULL is not sent, so it never wipes a value in HubSpot, unless ``nulls:
 clear``. A record with NaN or ±Infinity is rejected before sending, with the field named.
@@ -62,7 +69,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, SyncTarget
+from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, Record, SyncTarget
 from dbt_activate.delivery import HttpSession, body_snippet, json_body
 from dbt_activate.destinations.base import ConfigKey, Destination, check_nulls_key
 from dbt_activate.destinations.hubspot.isolation import Isolation
@@ -144,16 +151,14 @@ class HubSpotDestination(Destination):
 
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
         result = BatchResult()
+        if batch.operation in (Operation.UPSERT, Operation.UPDATE):
+            batch = await self._move(target, batch, result)
         prepared = self._prepare(target, batch, result)
         if not prepared.inputs:
             return result
         session = self._session_for_run()
         if batch.operation is not Operation.DELETE:
-            async def send(part: Prepared, note: str) -> httpx.Response:
-                return await session.request("POST", part.path, content=json_body(part.body), headers=_JSON,
-                                             note=note)
-
-            await Isolation(self.name, batch.operation, result, self.redactor, send).write(prepared)
+            await self._write_isolated(session, prepared, batch.operation, result)
             return result
         if prepared.id_property == RECORD_ID:
             found = dict(prepared.sent)  # the identity is the record ID: nothing to look up
@@ -188,6 +193,41 @@ class HubSpotDestination(Destination):
                     "then": {**archive, "body": {"inputs": [{"id": "<record ID returned by batch/read>"}]}}}
         return {"method": "POST", "url": self.base_url + prepared.path, "body": prepared.body}
 
+    async def _move(self, target: SyncTarget, batch: Batch, result: BatchResult) -> Batch:
+        """Records whose identity changed (``Record.previous``): one ``batch/update`` that finds each
+        by the value last sent (``idProperty``) and sets the new one among its properties; what is
+        left of the batch is written as usual.
+
+        HubSpot refuses a new value that another record already holds (CONFLICT, "Contact already
+        exists. Existing ID: …"): the row is rejected with that reason, never merged. A record
+        HubSpot does not have under the old value (deleted there, or moved by an earlier run that
+        died before its answer was saved) goes with the rest, by its new value.
+        """
+        id_property = _single_identity(target, during_write=True)
+        moving = [r for r in batch.records if _moved(r, id_property)]
+        if not moving:
+            return batch
+        moved = BatchResult()
+        prepared = self._prepare(target, Batch(Operation.UPDATE, moving), moved, moving=True)
+        if prepared.inputs:
+            await self._write_isolated(self._session_for_run(), prepared, Operation.UPDATE, moved)
+        for record in moving:
+            if record.key in moved.rejected:
+                old = format_value((record.previous or {}).get(id_property))
+                result.rejected[record.key] = (f"{id_property} changed from {old!r} to "
+                                               f"{format_value(record.values.get(id_property))!r}: "
+                                               f"{moved.rejected[record.key]}")
+        done = {r.key for r in moving if r.key not in moved.skipped}
+        return Batch(batch.operation, [r for r in batch.records if r.key not in done])
+
+    async def _write_isolated(self, session: HttpSession, prepared: Prepared, operation: Operation,
+                              result: BatchResult) -> None:
+        """Send a create/upsert/update batch; a batch HubSpot refuses whole is taken apart (``Isolation``)."""
+        async def send(part: Prepared, note: str) -> httpx.Response:
+            return await session.request("POST", part.path, content=json_body(part.body), headers=_JSON, note=note)
+
+        await Isolation(self.name, operation, result, self.redactor, send).write(prepared)
+
     # -- requests ------------------------------------------------------------------------------
 
     def _session_for_run(self) -> HttpSession:
@@ -211,10 +251,11 @@ class HubSpotDestination(Destination):
     def _path(self, target: SyncTarget, endpoint: str) -> str:
         return f"/crm/v3/objects/{quote(target.object, safe='')}/batch/{endpoint}"
 
-    def _prepare(self, target: SyncTarget, batch: Batch, result: BatchResult) -> Prepared:
+    def _prepare(self, target: SyncTarget, batch: Batch, result: BatchResult, *, moving: bool = False) -> Prepared:
         """The request body of ``batch`` and how to find its records again in the response.
 
-        Records that cannot be sent (NaN, an empty or repeated identity) go to ``result``.
+        Records that cannot be sent (NaN, an empty or repeated identity) go to ``result``. With
+        ``moving``, records are found by their ``previous`` identity and the new one is a property.
         """
         operation = batch.operation
         keyed = operation not in (Operation.CREATE, Operation.APPEND)
@@ -231,12 +272,14 @@ class HubSpotDestination(Destination):
                         record.values, clear_nulls=clear_nulls, exclude=RECORD_ID)}
                     value = ""
                 else:
-                    value = self._id_value(record.key, record.values.get(id_property), id_property, prepared)
+                    found_by = (record.previous or {}) if moving else record.values
+                    value = self._id_value(record.key, found_by.get(id_property), id_property, prepared)
                     if operation is Operation.DELETE:
                         item = {"id": value}
                     else:
                         properties = (dict(cleared) if operation is Operation.CLEAR else
-                                      format_properties(record.values, clear_nulls=clear_nulls, exclude=id_property))
+                                      format_properties(record.values, clear_nulls=clear_nulls,
+                                                        exclude=RECORD_ID if moving else id_property))
                         item = {"id": value, "properties": properties}
                         if id_property != RECORD_ID:
                             item["idProperty"] = id_property
@@ -266,6 +309,17 @@ class HubSpotDestination(Destination):
             raise UnformattableValue(f"record {earlier!r} of the same batch has the same {id_property} {value!r}; "
                                      "HubSpot refuses a batch that names one record twice")
         return value
+
+
+def _moved(record: Record, id_property: str) -> bool:
+    """Whether the record's identity is another value than the one last sent (emails: ignoring case,
+    as HubSpot finds them); a record ID never changes."""
+    if record.previous is None or id_property == RECORD_ID:
+        return False
+    old, new = format_value(record.previous.get(id_property)), format_value(record.values.get(id_property))
+    if not old or not new:
+        return False
+    return old.casefold() != new.casefold() if id_property == "email" else old != new
 
 
 def _where(target: SyncTarget) -> str:

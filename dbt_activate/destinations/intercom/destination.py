@@ -30,10 +30,18 @@ one is found (skipped); delete DELETEs (or archives) the contact found (nothing 
 acknowledged); clear PUTs the mapped attributes as null. A record Intercom refuses (4xx
 ``error.list``) is rejected with Intercom's ``code: message``; the others are acknowledged.
 A NULL is left out of the PUT/POST, so Intercom keeps the value (the sync's ``nulls: clear`` sends null).
+
+A changed match value (``Record.previous``: a new email or external_id under the same primary key)
+PUTs the contact found by the value last sent (its stored id, else a search), with the new value,
+and files its id under the new one (``RecordIdCache.move``). A user whose new value another user
+already has is refused by Intercom (409 ``conflict``, "A contact matching those details already
+exists", github.com/intercom/Intercom-OpenAPI/pull/543); leads are not unique, so the new value is
+searched first and a contact that has it rejects the row either way, never merged.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -69,6 +77,7 @@ _PLAN = {
     Operation.DELETE: "DELETE /contacts/{id} (or POST /contacts/{id}/archive) of the contact found",
     Operation.CLEAR: "PUT /contacts/{id} with the mapped attributes null",
 }
+_MOVES = (Operation.UPSERT, Operation.UPDATE)  # operations that follow a changed match value (Record.previous)
 
 
 class IntercomDestination(Destination):
@@ -166,7 +175,14 @@ class IntercomDestination(Destination):
                 return ("rejected", f"match field {target.identity[0]!r} is empty: the Intercom contact "
                                     "cannot be found")
             key = ids.key(wanted)
-            async with ids.locked(key):
+            old = self._term(target, record.as_previous()) if operation in _MOVES and record.previous else ""
+            old_key = ids.key(old) if old else key
+            async with ids.locked(key, old_key):
+                if old_key != key:
+                    update = functools.partial(self._api_for_run().update, body=body)
+                    moved = await ids.move((old_key, old), (key, wanted), update, f"Intercom contact ({self.role})")
+                    if moved is not None:
+                        return moved
                 return await self._apply(operation, key, wanted, body)
         except (FormatError, RecordFailed) as exc:
             return ("rejected", str(exc))

@@ -44,6 +44,13 @@ NULL is left out, so Klaviyo keeps its value, unless ``nulls: clear``, which sen
 clears it. A record with an empty identifier, NaN/±Infinity, a profile over 100 KB, or the
 identifiers of another record of the same batch is rejected before sending.
 
+A changed identifier (``Record.previous``: a new email under the same primary key) is followed by
+the profile's id: the profiles of the batch's moved records are looked up by their old values
+(``GET /api/profiles?filter=any(email,[…])``, 100 per request) and imported with that ``id``, which
+updates the profile's identifiers (the spec's ``ProfileUpsertQueryResourceObject.id``). A new value
+another profile has rejects the row, never merged; a record with no profile under its old values is
+imported by its new ones as usual.
+
 Limits: the bulk import endpoints allow 10 requests/s (burst) and 150/min (steady) per account; the
 default ``rate_limit`` of 10 per 4 s stays within both, polls included. A 429 (with
 ``Retry-After``) or 5xx on submitting a job is retried by the engine (a retried batch submits its
@@ -62,7 +69,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, SyncTarget
-from dbt_activate.delivery import HttpSession, UnencodableValue
+from dbt_activate.delivery import HttpSession, UnencodableValue, body_snippet
 from dbt_activate.destinations.base import ConfigKey, Destination, check_nulls_key
 from dbt_activate.destinations.klaviyo.events import (
     EVENT_JOBS,
@@ -166,7 +173,8 @@ class KlaviyoDestination(Destination):
                 response = await session.request("POST", EVENT_JOBS, content=body, headers=self._headers())
                 read_events_accepted(response, keys, result, self.redactor)
             return result
-        jobs = self._jobs(target, batch, result)
+        moved = await self._moves(target, batch, result, session) if batch.operation is Operation.UPSERT else {}
+        jobs = self._jobs(target, batch, result, moved)
         submitted: list[tuple[str, Job]] = []
         for job in jobs:
             response = await session.request("POST", JOBS, content=self._body(job), headers=self._headers())
@@ -229,8 +237,73 @@ class KlaviyoDestination(Destination):
         envelope = json.dumps({"data": head}, separators=(",", ":")).encode()
         return envelope.replace(b'"\\u0000"', b",".join(job.encoded))
 
-    def _jobs(self, target: SyncTarget, batch: Batch, result: BatchResult) -> list[Job]:
-        """The batch's profiles, encoded and split into jobs under 5 MB; unsendable records go to ``result``."""
+    async def _moves(self, target: SyncTarget, batch: Batch, result: BatchResult,
+                     session: HttpSession) -> dict[str, str]:
+        """The Klaviyo profile id of each record whose identifiers changed (``Record.previous``), found
+        by the old values (``GET /api/profiles?filter=any(<field>,[…])``): its profile is then sent with
+        that ``id``, which updates the profile's identifiers instead of creating one. A new value another
+        profile has rejects the row, never merged; a record with no profile under its old values is
+        imported by its new ones as usual."""
+        identifiers = _identifiers(target, during_write=True)
+        moves: dict[str, tuple[str, str, dict[str, str]]] = {}  # key -> (field found by, old value, new values)
+        for record in batch.records:
+            if record.previous is None:
+                continue
+            old = {f: _identifier_text(record.previous.get(f)) for f in identifiers}
+            new = {f: _identifier_text(record.values.get(f)) for f in identifiers}
+            changed = {f: v for f, v in new.items() if v and _folded(f, v) != _folded(f, old[f])}
+            found_by = next((f for f in identifiers if old[f]), None)
+            if changed and found_by is not None:
+                moves[record.key] = (found_by, old[found_by], changed)
+        if not moves:
+            return {}
+        olds: dict[str, set[str]] = {}
+        news: dict[str, set[str]] = {}
+        for found_by, value, changed in moves.values():
+            olds.setdefault(found_by, set()).add(value)
+            for name, new_value in changed.items():
+                news.setdefault(name, set()).add(new_value)
+        owners = {name: await self._profile_ids(session, name, values) for name, values in olds.items()}
+        holders = {name: await self._profile_ids(session, name, values) for name, values in news.items()}
+        moved: dict[str, str] = {}
+        for key, (found_by, value, changed) in moves.items():
+            profile_id = owners[found_by].get(_folded(found_by, value))
+            if profile_id is None:
+                continue
+            taken = [(name, v, holders[name][_folded(name, v)]) for name, v in changed.items()
+                     if holders[name].get(_folded(name, v)) not in (None, profile_id)]
+            if taken:
+                name, v, holder = taken[0]
+                result.rejected[key] = (f"{name} changed to {v!r}, which Klaviyo profile {holder} already has: "
+                                        "not merged into it")
+                continue
+            moved[key] = profile_id
+        return moved
+
+    async def _profile_ids(self, session: HttpSession, name: str, values: set[str]) -> dict[str, str]:
+        """Profile ids by folded ``name`` value, for ``values`` (100 per request, Klaviyo's ``any`` maximum)."""
+        ids: dict[str, str] = {}
+        ordered = sorted(values)
+        for start in range(0, len(ordered), 100):
+            chunk = ordered[start:start + 100]
+            response = await session.request("GET", "/api/profiles", params={
+                "filter": f"any({name},{json.dumps(chunk, ensure_ascii=False)})", "page[size]": "100",
+                "fields[profile]": ",".join(IDENTIFIERS)})
+            if response.status_code != 200:
+                raise DestinationError(self.redactor(f"{self.name}: GET /api/profiles answered HTTP "
+                                                     f"{response.status_code}: {body_snippet(response)}; "
+                                                     "the batch is not confirmed"))
+            for item in response.json().get("data") or []:
+                found = (item.get("attributes") or {}).get(name) if name != "id" else item.get("id")
+                if found not in (None, "") and item.get("id"):
+                    ids[_folded(name, str(found))] = str(item["id"])
+        return ids
+
+    def _jobs(self, target: SyncTarget, batch: Batch, result: BatchResult,
+              moved: Mapping[str, str] | None = None) -> list[Job]:
+        """The batch's profiles, encoded and split into jobs under 5 MB; unsendable records go to ``result``.
+        A record in ``moved`` (key -> profile id) is sent with its profile's ``id``."""
+        moved = moved or {}
         identifiers = _identifiers(target, during_write=True)
         clear = batch.operation is Operation.CLEAR
         if batch.operation not in (Operation.UPSERT, Operation.CLEAR):
@@ -239,8 +312,12 @@ class KlaviyoDestination(Destination):
         seen: dict[tuple[str, ...], str] = {}
         jobs: list[Job] = [Job()]
         for record in batch.records:
+            if record.key in result.rejected:
+                continue
             try:
                 profile = profile_for(record, identifiers, clear_nulls=self.clears_nulls(target), cleared=cleared)
+                if record.key in moved:
+                    profile["id"] = moved[record.key]
                 ids = tuple(str(profile["attributes"].get(i, "")).lower() for i in identifiers)
                 earlier = seen.setdefault(ids, record.key)
                 if earlier != record.key:
@@ -274,6 +351,15 @@ class KlaviyoDestination(Destination):
 
 
 # -- pure helpers ----------------------------------------------------------------------------------
+
+
+def _identifier_text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _folded(name: str, value: str) -> str:
+    """How Klaviyo compares an identifier: emails without case."""
+    return value.lower() if name == "email" else value
 
 
 def _identifiers(target: SyncTarget, *, during_write: bool = False) -> tuple[str, ...]:

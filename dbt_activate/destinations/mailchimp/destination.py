@@ -54,6 +54,13 @@ address). A 4xx for the whole request rejects every record with Mailchimp's prob
 detail``. 429 (Mailchimp sends no Retry-After), 5xx and dropped connections are retried by the
 engine; ``max_concurrency`` bounds the connections so the 10-connection limit is not hit.
 
+A changed address (``Record.previous``: a new email under the same primary key) first PATCHes the
+member at the old address's subscriber hash with the new ``email_address`` (Mailchimp's member id is
+the hash of the address, so it changes too; no id needs storing), then the batch writes every field
+by the new address. An address another member of the audience has, archived ones included, is
+refused by Mailchimp (400, '"…" is already in this list'): the row is rejected with that reason and
+the two members are never merged.
+
 Idempotency: every operation addresses members by e-mail, so a retried batch writes the same
 values again.
 """
@@ -158,6 +165,11 @@ class MailchimpDestination(Destination):
         if batch.operation in (Operation.DELETE, Operation.CLEAR):
             await self._per_member(session, target, batch.operation, members, result)
             return result
+        if batch.operation is Operation.UPSERT:
+            await self._move(session, target, batch, result)
+            members = {k: m for k, m in members.items() if k not in result.rejected}
+            if not members:
+                return result
         body = self._batch_body(list(members.values()))
         response = await session.request("POST", self._list_path(target), content=_encode(body), headers=_JSON)
         existing = read_batch_response(self.name, response, members, result, self.redactor)
@@ -233,6 +245,31 @@ class MailchimpDestination(Destination):
                 continue
             members[record.key] = member
         return members
+
+    async def _move(self, session: HttpSession, target: SyncTarget, batch: Batch, result: BatchResult) -> None:
+        """Members whose address changed (``Record.previous``): ``PATCH`` the member at the old address's
+        subscriber hash with the new ``email_address`` (its hash changes with it), before the batch
+        writes every field by the new address. A member Mailchimp does not have at the old address
+        (404) is simply written by the new one; an address another member has is refused (400) and
+        rejects the row with Mailchimp's reason, never merged."""
+        email_field = _email_field(target, during_write=True)
+        gate = asyncio.Semaphore(max(1, self.effective_concurrency))
+
+        async def one(record: Record, old: str, new: str) -> None:
+            path = f"{self._list_path(target)}/members/{subscriber_hash(old)}"
+            async with gate:
+                response = await session.request("PATCH", path, content=_encode({"email_address": new}),
+                                                 headers=_JSON)
+            refused = BatchResult()
+            read_member_response(self.name, response, record.key, refused, self.redactor)
+            if record.key in refused.rejected:
+                result.rejected[record.key] = (f"{email_field} changed from {old!r} to {new!r}: "
+                                               f"{refused.rejected[record.key]}")
+
+        moves = [(r, _address(r.previous or {}, email_field), _address(r.values, email_field))
+                 for r in batch.records if r.previous is not None and r.key not in result.rejected]
+        await _all([one(r, old, new) for r, old, new in moves
+                    if old and new and subscriber_hash(old) != subscriber_hash(new)])
 
     async def _per_member(self, session: HttpSession, target: SyncTarget, operation: Operation,
                           members: Mapping[str, dict[str, Any]], result: BatchResult) -> None:
@@ -367,6 +404,11 @@ def tag_changes(wanted: Sequence[str], current: Any, *, sync: bool) -> list[dict
         names = [t.get("name") for t in current if isinstance(t, dict)] if isinstance(current, list) else []
         changes += [{"name": str(n), "status": "inactive"} for n in names if n and n not in wanted]
     return changes
+
+
+def _address(values: Mapping[str, Any], email_field: str) -> str:
+    value = values.get(email_field)
+    return "" if value is None else str(value).strip()
 
 
 def _clear_body(member: Mapping[str, Any]) -> dict[str, Any]:

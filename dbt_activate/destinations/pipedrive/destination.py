@@ -30,12 +30,19 @@ the row is skipped; create POSTs unless one is found (skipped); append always PO
 the record found (nothing found is acknowledged); clear PATCHes the mapped non-match fields to empty
 where Pipedrive has an empty value for them (``fields.NULLABLE``; the others keep their value).
 A record Pipedrive refuses (4xx) is rejected with Pipedrive's message; the others are acknowledged.
+A changed match value (``Record.previous``: a new email under the same primary key) PATCHes the
+record found by the value last sent, with the new value, and files its id under the new one; if
+another record already has the new value the row is rejected, never merged (``RecordIdCache.move``):
+Pipedrive does not refuse two persons with one email (it lets duplicates be and merges them only
+when asked: support.pipedrive.com/en/article/how-does-the-merge-duplicates-feature-identify-
+duplicates-in-pipedrive), so the new value is searched first.
 A NULL is left out of a PATCH/POST, so Pipedrive keeps the value (the sync's ``nulls: clear`` empties it,
 with the same exceptions as clear).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -82,6 +89,8 @@ _PLAN = {
     Operation.CLEAR: "PATCH by match, mapped fields that Pipedrive lets be empty set to empty",
 }
 
+
+_MOVES = (Operation.UPSERT, Operation.UPDATE)  # operations that follow a changed match value (Record.previous)
 
 
 class PipedriveDestination(Destination):
@@ -189,7 +198,16 @@ class PipedriveDestination(Destination):
                 return ("rejected", f"match field {target.identity[0]!r} is empty: the Pipedrive "
                                     f"{target.object} cannot be found")
             key = self._ids.key(wanted)
-            async with self._ids.locked(key):
+            old = self._term(target, record.as_previous()) if operation in _MOVES and record.previous else ""
+            moving = bool(old) and old.casefold() != wanted.casefold()
+            old_key = self._ids.key(old) if moving else key
+            async with self._ids.locked(key, old_key):
+                if moving:
+                    update = functools.partial(self._on_existing, Operation.UPDATE, target.object, body=body)
+                    moved = await self._ids.move((old_key, old), (key, wanted), update,
+                                                 f"Pipedrive {SINGULAR[target.object]}")
+                    if moved is not None:
+                        return moved
                 return await self._apply(target, operation, key, wanted, body)
         except (FormatError, RecordFailed) as exc:
             return ("rejected", str(exc))

@@ -14,6 +14,14 @@ CLEAR      Ids found by SOQL, then ``PATCH`` with every clearable mapped field s
 
 Matching by the ``Id`` field itself skips the lookup. Results come back one per record in request
 order and are settled into the batch's ``Ledger``.
+
+A record whose match value changed (``Record.previous``: a new ``Email__c`` under the same primary
+key) is moved (``move``): its Id is found by SOQL on the value last sent, then ``PATCH
+/composite/sobjects`` with that Id sets every field, the new match value included. A new value that
+another record holds is refused by Salesforce per record (``DUPLICATE_VALUE: duplicate value found:
+<field> duplicates value on record with id: <id>``, the status code of a unique or External ID
+field, developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_calls_concepts_core_data_objects.htm
+"StatusCode") and the row is rejected with it, never merged.
 """
 
 from __future__ import annotations
@@ -126,6 +134,48 @@ class CollectionWriter:
                                               json={"allOrNone": False, "records": body})
             return self._settle(operation, response, keys, ledger)
 
+    async def move(self, moves: Sequence[tuple[str, JSONValue, Mapping[str, JSONValue]]], ledger: Ledger
+                   ) -> list[str]:
+        """Update records whose match value changed, found by (key, value last sent, new values); the
+        keys of those Salesforce does not have under the old value, for the caller to write as usual."""
+        t = self.target
+        assert t.identity is not None
+        ids = await self._ids_by_match([old for _, old, _ in moves])
+        found: list[tuple[str, str, Mapping[str, JSONValue]]] = []
+        missing: list[str] = []
+        for key, old, values in moves:
+            matches = ids.get(lookup_key(old), [])
+            if len(matches) == 1:
+                found.append((key, matches[0], values))
+            elif matches:
+                ledger.reject(key, f"{len(matches)} {t.sobject} records have {t.identity} = {old!r}; "
+                              "the match field must identify one record")
+            else:
+                missing.append(key)
+        for start in range(0, len(found), self.size):
+            chunk = found[start:start + self.size]
+            async with self.slots:
+                body = [sobject_record(t.sobject, v, i) for _, i, v in chunk]
+                response = await self.api.request("PATCH", f"{self.api.data}/composite/sobjects",
+                                                  json={"allOrNone": False, "records": body})
+            self._settle(Operation.UPDATE, response, [k for k, _, _ in chunk], ledger)
+        missing.extend(k for k, _, _ in found if k in ledger.result.skipped)  # deleted since the lookup
+        for key in missing:
+            ledger.done.discard(key)
+            ledger.result.skipped.pop(key, None)
+        return missing
+
+    async def _ids_by_match(self, values: Sequence[JSONValue]) -> dict[str, list[str]]:
+        """Record Ids by ``lookup_key`` of their match value, for ``values`` (SOQL, in chunks)."""
+        t = self.target
+        assert t.identity is not None
+        ids: dict[str, list[str]] = {}
+        for soql in lookup_queries(t.sobject, t.identity, values, t.numeric_identity):
+            for row in await self.api.query(soql):
+                match = next((value for name, value in row.items() if name.lower() == t.identity.lower()), None)
+                ids.setdefault(lookup_key(match), []).append(str(row.get("Id")))
+        return ids
+
     async def _find_ids(self, operation: Operation, chunk: Sequence[Formatted], ledger: Ledger
                         ) -> list[tuple[str, str, Mapping[str, JSONValue]]]:
         """(key, record Id, values) of the records that exist; the others are settled here: an update
@@ -134,11 +184,7 @@ class CollectionWriter:
         assert t.identity is not None
         if t.by_id:
             return [(k, str(v[t.identity]), v) for k, v in chunk]
-        ids: dict[str, list[str]] = {}
-        for soql in lookup_queries(t.sobject, t.identity, [v[t.identity] for _, v in chunk], t.numeric_identity):
-            for row in await self.api.query(soql):
-                match = next((value for name, value in row.items() if name.lower() == t.identity.lower()), None)
-                ids.setdefault(lookup_key(match), []).append(str(row.get("Id")))
+        ids = await self._ids_by_match([v[t.identity] for _, v in chunk])
         found = []
         for key, values in chunk:
             matches = ids.get(lookup_key(values[t.identity]), [])

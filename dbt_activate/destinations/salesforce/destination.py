@@ -35,6 +35,12 @@ only the rest, and resumes polling a job rather than uploading its rows again. B
 as unprocessed are retried the same way; a job that ``Failed`` fails the sync (rows kept for the
 next run). Records that cannot be formatted (NaN, ±Infinity, text in a number field) and records
 whose match value is empty are rejected before sending.
+
+**A changed match value** (``Record.previous``, e.g. a new ``Email__c`` under the same primary key)
+updates the record found by the value last sent, by Id, with the new value among its fields
+(``CollectionWriter.move``, also in syncs that use Bulk API); a value another record already holds
+rejects the row with Salesforce's ``DUPLICATE_VALUE``. A record Salesforce does not have under the
+old value is written by the new one, as any other.
 """
 
 from __future__ import annotations
@@ -47,15 +53,15 @@ from typing import Any, ClassVar
 
 import httpx
 
-from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, SyncTarget
-from dbt_activate.delivery import UnencodableValue
+from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, Record, SyncTarget
+from dbt_activate.delivery import JSONValue, UnencodableValue
 from dbt_activate.destinations.base import ConfigKey, Destination
 from dbt_activate.destinations.salesforce.api import SalesforceApi, error_text
 from dbt_activate.destinations.salesforce.auth import TokenHolder
 from dbt_activate.destinations.salesforce.bulk import BulkUpsert, Sleep, build_upload, job_request
 from dbt_activate.destinations.salesforce.collections import CollectionWriter, Formatted, Ledger, Target, sobject_record
 from dbt_activate.destinations.salesforce.config import BULK_JOB_ROWS, CONFIG_KEYS, MAX_RECORDS, settings_from
-from dbt_activate.destinations.salesforce.results import lookup_queries
+from dbt_activate.destinations.salesforce.results import lookup_key, lookup_queries
 from dbt_activate.destinations.salesforce.values import NUMBER_TYPES, csv_cell, drop_nulls, field_types, format_record
 from dbt_activate.errors import ConfigError, DestinationError, RetryableDestinationError
 
@@ -140,6 +146,8 @@ class SalesforceDestination(Destination):
         ledger = self._ledger(batch)
         pending = [r for r in batch.records if r.key not in ledger.done]
         try:
+            if batch.operation in (Operation.UPSERT, Operation.UPDATE):
+                pending = await self._move(pending, ledger)
             await self._write(batch.operation, self._format(batch.operation, pending, ledger), ledger)
         except RetryableDestinationError:
             raise  # the ledger stays: deliver()'s next attempt sends only what is not settled
@@ -236,6 +244,36 @@ class SalesforceDestination(Destination):
                     continue
             out.append((record.key, drop_nulls(values) if keep_nulls else values))
         return out
+
+    async def _move(self, records: list[Record], ledger: Ledger) -> list[Record]:
+        """Records whose match value changed (``Record.previous``) are moved by Id through Collections,
+        in Bulk syncs too (``CollectionWriter.move``); returns the others, and those Salesforce does
+        not have under the old value, to be written as usual."""
+        t = self._target
+        assert t is not None and self._writer is not None
+        if t.identity is None or t.by_id:
+            return records
+        olds: dict[str, JSONValue] = {}
+        for record in records:
+            if record.previous is None:
+                continue
+            try:
+                old = format_record({t.identity: record.previous.get(t.identity)}, self._types)[t.identity]
+                new = format_record({t.identity: record.values.get(t.identity)}, self._types)[t.identity]
+            except UnencodableValue:
+                continue
+            if old not in (None, "") and new not in (None, "") and lookup_key(old) != lookup_key(new):
+                olds[record.key] = old
+        if not olds:
+            return records
+        moving = [r for r in records if r.key in olds]
+        formatted = self._format(Operation.UPDATE, moving, ledger)
+        await self._writer.move([(key, olds[key], values) for key, values in formatted], ledger)
+        for key, values in formatted:
+            if key in ledger.result.rejected:
+                change = f"{t.identity} changed from {olds[key]!r} to {values.get(t.identity)!r}"
+                ledger.result.rejected[key] = f"{change}: {ledger.result.rejected[key]}"
+        return [r for r in records if r.key not in ledger.done]
 
     async def _write(self, operation: Operation, records: list[Formatted], ledger: Ledger) -> None:
         assert self._writer is not None

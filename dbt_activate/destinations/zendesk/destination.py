@@ -39,6 +39,12 @@ clear          ``update_many`` with the mapped fields null (name, email kept); u
 delete         ``DELETE /api/v2/{object}/destroy_many?external_ids=…``; unknown: acknowledged
 =============  ==========================================================================
 
+A changed external_id (``Record.previous``: a new value under the same primary key) is found by its
+old value (``GET /api/v2/{object}/show_many?external_ids=…``) and updated by Zendesk id in one
+``update_many`` job with the new value; an external_id another record has rejects the row with
+Zendesk's "External: … has already been taken". A changed email with ``match: email`` is an upsert
+by the new email as before: Zendesk finds users by email only in create_or_update_many.
+
 A NULL is left out of an item, so Zendesk keeps the value (the sync's ``nulls: clear`` sends null).
 Per-item ``Failed`` results reject their records with Zendesk's error and details. A whole request
 refused with a 4xx rejects the batch with Zendesk's ``error``/``description``. 429 answers carry
@@ -168,6 +174,8 @@ class ZendeskDestination(Destination):
 
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
         result = BatchResult()
+        if batch.operation in (Operation.UPSERT, Operation.UPDATE) and _identity(target) == "external_id":
+            batch = await self._move(target, batch, result)
         prepared = self._prepare(target, batch, result)
         if not prepared.keys:
             return result
@@ -178,6 +186,47 @@ class ZendeskDestination(Destination):
         else:
             await self._run_job(session, prepared, batch.operation, result)
         return result
+
+    async def _move(self, target: SyncTarget, batch: Batch, result: BatchResult) -> Batch:
+        """Records whose external_id changed (``Record.previous``): their Zendesk ids are read by the
+        old external_ids (``show_many``), then one ``update_many`` job sets every field by id, the new
+        external_id included. Zendesk refuses an external_id another record has ("External: … has
+        already been taken"): the row is rejected with that reason, never merged. What is left of the
+        batch, and records Zendesk does not have under the old external_id, are written as usual."""
+        kind = target.object
+        olds: dict[str, str] = {}
+        for record in batch.records:
+            old = identity_text((record.previous or {}).get("external_id"))
+            new = identity_text(record.values.get("external_id"))
+            if old and new and "," not in old and old.casefold() != new.casefold():
+                olds[record.key] = old
+        if not olds:
+            return batch
+        session = self._session_for_run()
+        response = await session.request("GET", f"/api/v2/{kind}/show_many.json",
+                                         params={"external_ids": ",".join(olds.values())})
+        if not 200 <= response.status_code < 300:
+            raise DestinationError(session.redact(f"{self.name}: GET /api/v2/{kind}/show_many answered "
+                                                  f"{refusal(response)}; the batch is not confirmed"))
+        found = {str(r.get("external_id") or "").casefold(): r.get("id") for r in _records(response, kind)}
+        moving = [r for r in batch.records if found.get(olds.get(r.key, "").casefold()) is not None]
+        if not moving:
+            return batch
+        prepared = _Prepared("PUT", f"/api/v2/{kind}/update_many.json")
+        items: list[dict[str, Any]] = []
+        for record in moving:
+            item = _reject_on_error(result, record.key, lambda r=record: build_item(kind, r.values, "external_id"))
+            if item is not None:
+                prepared.keys.append(record.key)
+                items.append({"id": found[olds[record.key].casefold()], **item})
+        prepared.body = {kind: items}
+        moved = BatchResult()
+        if prepared.keys:
+            await self._run_job(session, prepared, Operation.UPDATE, moved)
+        for key, reason in moved.rejected.items():
+            result.rejected[key] = f"external_id changed from {olds[key]!r}: {reason}"
+        done = {r.key for r in moving if r.key not in moved.skipped}
+        return Batch(batch.operation, [r for r in batch.records if r.key not in done])
 
     async def _run_job(self, session: HttpSession, prepared: _Prepared, operation: Operation,
                        result: BatchResult) -> None:
@@ -301,6 +350,16 @@ class ZendeskDestination(Destination):
 
 def _upserts_organizations(target: SyncTarget, operation: Operation) -> bool:
     return target.object == "organizations" and operation is Operation.UPSERT
+
+
+def _records(response: httpx.Response, kind: str) -> list[dict[str, Any]]:
+    """The records of a ``show_many`` answer (``{"users": [...]}``)."""
+    try:
+        data = response.json()
+    except ValueError:
+        return []
+    found = data.get(kind) if isinstance(data, dict) else None
+    return [r for r in found if isinstance(r, dict)] if isinstance(found, list) else []
 
 
 def _reject_on_error(result: BatchResult, key: str, build: Any) -> Any:

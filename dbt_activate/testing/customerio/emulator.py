@@ -17,6 +17,15 @@ duplicate of an event already received; an event for an unknown person creates n
 the rolling window (``rate_limit=True`` = 100 requests/s, the fair-use limit) answers 429 with no
 rate-limit headers, as documented.
 
+The App API's ``GET /v1/customers/{identifier}/attributes?id_type=id|email|cio_id`` (Bearer
+``app_api_key``; docs.customer.io/integrations/api/app/ "Get a person's attributes") answers a
+person's ``identifiers`` (``cio_id``, ``id``, ``email``) or 404. A person identified by ``cio_id``
+takes the ``id``/``email`` of its attributes as new identifiers ("If your request includes a cio_id,
+we'll attempt to update that person, including any identifiers in the request"), except one another
+person has: that identifier is left as it was and the request still answers 200 ("may return 200 OK
+but produce an Attribute Update Failure", docs.customer.io/integrations/api/track/ identify), noted
+in ``attribute_update_failures``.
+
 Not emulated: objects and relationships, devices, merge, suppress, page/screen, the single-entity
 ``/api/v2/entity`` and the v1 endpoints, workspace settings that make email the identifier.
 """
@@ -28,6 +37,7 @@ import itertools
 import json
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from dbt_activate.testing.limits import Decision, RateLimit
 from dbt_activate.testing.messages import ApiError, Request, Response
@@ -51,16 +61,19 @@ class CustomerIOEmulator(Emulator):
     default_rate_limit = RateLimit(100, 1.0)
 
     def __init__(self, token: str | None = "test-token", *, site_id: str = "test-site",
-                 max_request_bytes: int = 500 * 1024, max_item_bytes: int = 32 * 1024, **knobs: Any) -> None:
+                 max_request_bytes: int = 500 * 1024, max_item_bytes: int = 32 * 1024,
+                 app_api_key: str | None = None, **knobs: Any) -> None:
         super().__init__(token=token, **knobs)
-        self.site_id = site_id
+        self.site_id, self.app_api_key = site_id, app_api_key
         self.max_request_bytes, self.max_item_bytes = max_request_bytes, max_item_bytes
         self.people: dict[str, Person] = {}  # cio_id -> person
         self.events: list[dict[str, Any]] = []  # {"identifiers", "name", "id", "timestamp", "attributes"}
         self.request_sizes: list[int] = []  # body bytes of every batch request received
         self._event_ids: set[str] = set()
+        self.attribute_update_failures: list[tuple[str, str, str]] = []  # (cio_id, identifier, value refused)
         self._ids = itertools.count(1)
         self.route("POST", r"/api/v2/batch", self._batch, writes=True)
+        self.route("GET", r"/v1/customers/(?P<identifier>[^/]+)/attributes", self._attributes, group="app")
 
     # -- accessors for tests -------------------------------------------------------------------
 
@@ -151,11 +164,37 @@ class CustomerIOEmulator(Emulator):
                 person.attributes["email"] = value
             self.people[person.cio_id] = person
         for name, attr in attributes.items():
+            if kind == "cio_id" and name in ("id", "email") and attr not in ("", None):
+                # Found by cio_id, a person takes new identifiers, unless another person has them:
+                # then that identifier is not changed and the request still answers 200 (an
+                # "Attribute Update Failure" shown in the workspace only).
+                other = self._find(name, str(attr))
+                if other is not None and other is not person:
+                    self.attribute_update_failures.append((person.cio_id, name, str(attr)))
+                    continue
+                if name == "id":
+                    person.id = str(attr)
+                    continue
             if attr in ("", None):
                 person.attributes.pop(name, None)
             else:
                 person.attributes[name] = attr
         return None
+
+    # -- App API: GET /v1/customers/{identifier}/attributes --------------------------------------
+
+    def _attributes(self, req: Request) -> Response:
+        """A person's identifiers and attributes, found by ``id_type`` (id, email or cio_id); 404 if none."""
+        id_type = req.arg("id_type") or "id"
+        if id_type not in IDENTIFIERS:
+            raise ApiError(400, f"id_type must be one of {', '.join(IDENTIFIERS)}")
+        with self.lock:
+            person = self._find(id_type, unquote(req.params["identifier"]))
+            if person is None:
+                raise ApiError(404, "Customer not found")
+            identifiers = {"cio_id": person.cio_id, "id": person.id, "email": person.attributes.get("email")}
+            return Response.json({"customer": {"id": person.id, "identifiers": identifiers,
+                                               "attributes": dict(person.attributes)}})
 
     def _event(self, item: dict[str, Any], kind: str, value: str,
                attributes: dict[str, Any]) -> tuple[str, str, str] | None:
@@ -185,6 +224,10 @@ class CustomerIOEmulator(Emulator):
     # -- vendor shapes -------------------------------------------------------------------------
 
     def authenticate(self, request: Request) -> Response | None:
+        if request.path.startswith("/v1/"):  # the App API: a Bearer App API key
+            if self.app_api_key is not None and request.header("Authorization") == f"Bearer {self.app_api_key}":
+                return None
+            return self.error_response(ApiError(401, "Unauthorized request"))
         if self.token is None:
             return None
         expected = "Basic " + base64.b64encode(f"{self.site_id}:{self.token}".encode()).decode("ascii")

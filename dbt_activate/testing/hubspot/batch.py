@@ -30,6 +30,12 @@ the same ``OBJECT_ALREADY_EXISTS`` error. When every input of a create failed, t
 as a whole (400, or 409 when every failure is a conflict) with one error detail per input. Each
 per-record error's ``context`` names the input: ``ids`` (the input's ``id``) and
 ``objectWriteTraceId`` when the input carried one (HubSpot's way to match create errors).
+
+A write that gives a unique property (``email`` of contacts, a ``hasUniqueValue`` property) a value
+another record holds, an update changing a contact's email included, is such a conflict: the whole
+upsert/update batch gets the 409 above (per record in a create), as HubSpot answers
+(github.com/stape-io/hubspot-tag/issues/7: "Error 409 when updating existing contacts";
+github.com/HubSpot/hubspot-api-nodejs/issues/545); the two records are never merged.
 """
 
 from __future__ import annotations

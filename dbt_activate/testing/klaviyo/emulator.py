@@ -12,8 +12,13 @@ Emulated: ``POST /api/profile-bulk-import-jobs`` (``202`` with the job; at most 
 ``polls_to_complete`` polls, with ``total_count``/``completed_count``/``failed_count``), ``GET
 …/{id}/import-errors`` (``import-error`` resources ``{code, title, detail, source.pointer,
 original_payload}``, cursor pages of ``page[size]`` at most 100 via ``links.next``), ``GET
-/api/profiles`` is not (tests read ``profiles()``). Profiles are upserted the way Klaviyo
-documents: matched by ``external_id``, else ``email``, else ``phone_number``; attributes and
+/api/profiles`` with ``filter=any(<field>,[…])`` or ``equals(<field>,"…")`` on id, email,
+phone_number or external_id (the operators the OpenAPI document allows for those fields; one page).
+Profiles are upserted the way Klaviyo documents: a profile resource with an ``id`` (the
+``ProfileUpsertQueryResourceObject`` of the spec: "Primary key that uniquely identifies this
+profile") updates that profile, its identifiers included, unless another profile has one of them:
+an import error ``duplicate_profile`` [R: the code Klaviyo gives a create that collides]; without
+an id, matched by ``external_id``, else ``email``, else ``phone_number``; attributes and
 ``properties`` left out keep their value, ``null`` clears it. Auth ``Authorization:
 Klaviyo-API-Key <key>``; a ``revision`` header is required. Throttling: ``rate_limit=True`` is the
 endpoint's steady limit (150/min) and ``burst_limit=True`` its burst (10/s); a 429 carries
@@ -50,6 +55,7 @@ _JOBS = r"/api/profile-bulk-import-jobs"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 _PHONE = re.compile(r"^\+[1-9]\d{6,14}$")  # E.164
 _POINTER = "/data/attributes/profiles/data/{}/attributes/{}"
+_FILTER = re.compile(r"^(any|equals)\((id|email|phone_number|external_id),(.+)\)$")
 
 
 @dataclass
@@ -95,6 +101,7 @@ class KlaviyoEmulator(Emulator):
         self.route("GET", _JOBS + r"/(?P<id>[^/]+)", self._get_job)
         self.route("GET", _JOBS + r"/(?P<id>[^/]+)/import-errors", self._job_errors)
         self.route("POST", r"/api/event-bulk-create-jobs", self._create_events, writes=True)
+        self.route("GET", r"/api/profiles", self._list_profiles)
         self.event_log: list[dict[str, Any]] = []
 
     # -- accessors for tests -------------------------------------------------------------------
@@ -144,7 +151,7 @@ class KlaviyoEmulator(Emulator):
                         raise _ProfileError("invalid", "Injected failure for this profile.", "email")
                     attrs = self._valid_attributes(item)
                     self._upsert({k: v for k, v in attrs.items() if k != "properties"}, attrs.get("properties"),
-                                 list_ids)
+                                 list_ids, profile_id=item.get("id"))
                 except _ProfileError as err:
                     errors.append(_import_error(index, err, item))
             job = Job(_id(), len(profiles), errors, list_ids, _now())
@@ -208,9 +215,12 @@ class KlaviyoEmulator(Emulator):
             raise _ProfileError("invalid", "`properties` must be an object.", "properties")
         return attrs
 
-    def _upsert(self, attrs: Mapping[str, Any], properties: Any, list_ids: list[str]) -> Profile:
+    def _upsert(self, attrs: Mapping[str, Any], properties: Any, list_ids: list[str],
+                profile_id: Any = None) -> Profile:
         found = None
-        for key in IDENTIFIERS:
+        if profile_id is not None:
+            found = self._by_id(str(profile_id), attrs)
+        for key in IDENTIFIERS if found is None else ():
             value = attrs.get(key)
             if value not in (None, ""):
                 found = self.store.get(self._index.get((key, _folded(key, value)), ""))
@@ -229,6 +239,48 @@ class KlaviyoEmulator(Emulator):
         _merge(found.properties, properties if isinstance(properties, dict) else {})
         found.lists.update(list_ids)
         return found
+
+    def _by_id(self, profile_id: str, attrs: Mapping[str, Any]) -> Profile:
+        """A profile named by its ``id``: its identifiers change to the ones given, unless another
+        profile has one of them (``duplicate_profile``; the two are never merged)."""
+        found = self.store.get(profile_id)
+        if found is None:
+            raise _ProfileError("not_found", f"A profile with id {profile_id} does not exist.", "")
+        for key in IDENTIFIERS:
+            value = attrs.get(key)
+            if value in (None, ""):
+                continue
+            other = self.store.get(self._index.get((key, _folded(key, value)), ""))
+            if other is not None and other is not found and _folded(key, other.attributes.get(key)) == _folded(
+                    key, value):
+                raise _ProfileError("duplicate_profile", f"A profile already exists with one of these identifiers "
+                                    f"(id {other.id}).", key)
+        return found
+
+    def _list_profiles(self, req: Request) -> Response:
+        """``GET /api/profiles?filter=any(email,["a","b"])`` (or ``equals``; fields id, email, phone_number,
+        external_id), ``page[size]`` at most 100; this emulator answers one page."""
+        found = _FILTER.match(req.arg("filter") or "")
+        if found is None:
+            raise ApiError(400, "filter must be any(<field>,[…]) or equals(<field>,\"…\") on id, email, "
+                           "phone_number or external_id", "invalid", parameter="filter")
+        operator, key, raw = found.groups()
+        try:
+            wanted = json.loads(raw)
+        except ValueError:
+            raise ApiError(400, f"cannot read the filter value {raw!r}", "invalid", parameter="filter") from None
+        values = {_folded(key, v) for v in (wanted if operator == "any" else [wanted])}
+        size = req.int_arg("page[size]", 20)
+        if not 1 <= size <= 100 or len(values) > 100:
+            raise ApiError(400, "page[size] must be 1-100, and any() takes at most 100 values", "invalid",
+                           parameter="page[size]")
+        with self.lock:
+            hits = [p for p in self.store.values()
+                    if _folded(key, p.id if key == "id" else p.attributes.get(key)) in values][:size]
+            data = [{"type": "profile", "id": p.id, "attributes": {k: p.attributes.get(k) for k in IDENTIFIERS}}
+                    for p in hits]
+        return Response.json({"data": data, "links": {"next": None}}, 200,
+                             {"Content-Type": "application/vnd.api+json"})
 
     def _get_job(self, req: Request) -> Response:
         with self.lock:

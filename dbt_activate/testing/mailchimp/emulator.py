@@ -16,7 +16,8 @@ field_message}]`` even when members were refused), ``GET|PUT|PATCH|DELETE
 (``{"tags": [{"name", "status": "active"|"inactive"}]}``, ``204``;
 mailchimp.com/developer/marketing/api/list-member-tags), ``GET /3.0/lists/{list_id}/members``
 (``count`` at most 1000, ``offset``), ``GET /3.0/ping``; merge fields of type ``text``, ``number``
-and ``date`` (``YYYY-MM-DD``) declared per emulator; tags; the connection limit
+and ``date`` (``YYYY-MM-DD``) declared per emulator; tags; a member's new address through ``PATCH``
+(``email_address``; refused when another member has it, see ``_change_address``); the connection limit
 (``max_connections``, ``True`` = 10) answered with a bare 429 problem.
 
 Status, the consent rule the client must keep (mailchimp.com/developer/marketing/api/list-members/
@@ -225,6 +226,31 @@ class MailchimpEmulator(Emulator):
         audience[subscriber_hash(email)] = member  # an archived member comes back as a new one
         return True, member
 
+    def _change_address(self, audience: dict[str, Member], member: Member, value: Any) -> None:
+        """A PATCH's ``email_address``: the member's new address, and so its new subscriber hash.
+
+        Mailchimp lets a member's address change through PATCH (or PUT) on its current hash
+        (github.com/ibericode/mailchimp-user-sync/issues/80; brandonseydel/MailChimp.Net#135), but not
+        to an address another member of the audience has, archived ones included: 400 Invalid Resource
+        with '"<address>" is already in this list with a status of "<status>".' for email_address
+        (brandonseydel/MailChimp.Net#201). The two members are never merged.
+        """
+        if value is None or subscriber_hash(str(value)) == subscriber_hash(member.email):
+            return
+        email = str(value).strip()
+        if not _EMAIL.match(email):
+            raise _MemberError("ERROR_GENERIC", "Please provide a valid email address.", "email_address",
+                               "Please provide a valid email address.")
+        other = audience.get(subscriber_hash(email))
+        if other is not None:
+            status = "archived" if other.archived else other.status
+            raise _MemberError("ERROR_GENERIC", "The resource submitted could not be validated. For field-specific "
+                               "details, see the 'errors' array.", "email_address",
+                               f'"{email}" is already in this list with a status of "{status}".')
+        del audience[subscriber_hash(member.email)]
+        member.email = email
+        audience[subscriber_hash(email)] = member
+
     def _merge_fields(self, value: Any) -> dict[str, Any]:
         if value is None:
             return {}
@@ -276,7 +302,9 @@ class MailchimpEmulator(Emulator):
             if member is None:
                 raise ApiError(404, "The requested resource could not be found.", "Resource Not Found")
             try:
-                member.merge_fields.update(self._merge_fields(body.get("merge_fields")))
+                merge = self._merge_fields(body.get("merge_fields"))  # checked before anything changes
+                self._change_address(self._audience(req.params["list_id"]), member, body.get("email_address"))
+                member.merge_fields.update(merge)
             except _MemberError as err:
                 raise ApiError(400, err.message, "Invalid Resource",
                                errors=[{"field": err.field, "message": err.field_message}]) from None

@@ -4,6 +4,11 @@ Not thread-safe by itself: the emulator holds its lock around every call. ``save
 applies one record at a time (later records in a request see earlier ones, as in Salesforce);
 between ``begin()`` and ``commit()``/``rollback()`` every change is journaled so an
 ``allOrNone`` request can be undone.
+
+A unique or External ID field refuses a value another record holds, on an update (a changed
+match value) as on a create: ``DUPLICATE_VALUE`` "duplicate value found: <field> duplicates value on
+record with id: <id>" naming the field (Salesforce API, Core Data Types, StatusCode DUPLICATE_VALUE:
+developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_calls_concepts_core_data_objects.htm).
 """
 
 from __future__ import annotations

@@ -29,6 +29,9 @@ and …/ticketing/organizations/organizations/, read in their 2025 form):
 - ``GET …/show_many?ids=|external_ids=`` (at most 100): ``{"organizations": [...], "count": n}``.
 - ``GET /api/v2/job_statuses/{id}``; ``GET /api/v2/{users|organizations}/{id}``.
 
+An update that gives a record an external_id or email another record has fails for that item ("External: …
+has already been taken", "Email: … is already being used by another user"), changing neither record.
+
 Bulk writes answer ``{"job_status": {...}}``. Paths may end in ``.json``. Auth: Basic
 ``{email}/token:{api_token}`` or an OAuth Bearer token.
 

@@ -134,6 +134,20 @@ def test_default_bodies_and_per_record_paths() -> None:
     assert seen[2].content == b""
 
 
+def test_templates_see_the_identity_a_moved_record_was_last_sent_with() -> None:
+    seen, handler = recording()
+    requests = {"upsert": {"method": "PUT", "path": "/contacts/{{ (previous or record).email | urlencode }}",
+                           "per_record": True}}
+    moved = Record("1", {"email": "new@x.io", "name": "Ada", "since": None}, previous={"email": "old@x.io"})
+    write(api(handler, requests), Batch(Operation.UPSERT, [moved, Record("2", {"email": "b@x.io", "name": "B"})]))
+    assert [r.url.raw_path for r in seen] == [b"/v2/contacts/old%40x.io", b"/v2/contacts/b%40x.io"]
+    assert json.loads(seen[0].content)["email"] == "new@x.io"  # the new value goes in the body
+    body = '{"contacts": {{ records | tojson }}, "moves": {{ previous_by_key | tojson }}}'
+    batch = {"upsert": {**UPSERT, "body": body}}
+    write(api(handler, batch), Batch(Operation.UPSERT, [moved]))
+    assert json.loads(seen[-1].content)["moves"] == {"1": {"email": "old@x.io"}}
+
+
 def test_a_template_that_does_not_render_json_fails_the_sync_naming_the_key() -> None:
     dest = api(recording()[1], {"upsert": {**UPSERT, "body": "{{ records }}"}})
     with pytest.raises(DestinationError, match=r"crm_api.requests.upsert.body did not render to JSON"):
