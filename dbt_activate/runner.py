@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dbt_activate import alerts, sync_run
+from dbt_activate.core.order import explain, run_order
 from dbt_activate.core.outcomes import InvocationResult, Reporter, SilentReporter, SyncOutcome
 from dbt_activate.core.types import SyncTarget
 from dbt_activate.dbt import artifacts, invocations, quarantine, selectors
@@ -25,7 +26,14 @@ from dbt_activate.delivery import RateLimiter
 from dbt_activate.errors import ArtifactsError, ConfigError, Redactor
 from dbt_activate.planner import Decision, Plan, make_plan, unknown_selector_methods
 from dbt_activate.project import DestinationsFile, load_destinations, resolve_paths
-from dbt_activate.spec import ResolvedSync, SyncSpec, check_nulls, parse_manifest_syncs, resolve_columns
+from dbt_activate.spec import (
+    ResolvedSync,
+    SyncSpec,
+    check_links,
+    check_nulls,
+    parse_manifest_syncs,
+    resolve_columns,
+)
 from dbt_activate.state.record_ids import WarehouseIdStore
 from dbt_activate.state.runs import last_runs
 from dbt_activate.state.store import StateStore
@@ -91,6 +99,8 @@ class Invocation:
         self.destinations: DestinationsFile = load_destinations(self.paths.destinations_file)
         self.redactor = Redactor(self.destinations.secrets)
         self._check_destinations(self.specs)
+        # references and after: checked against every sync (a cycle is an error even when unselected).
+        self.dependencies = check_links(self.specs, lambda s: self.destinations.build(s.destination))
         self.alert_rules = alerts.parse_rules(self.destinations)
         for rule in self.alert_rules:
             self.redactor.add(self.destinations.build(rule.destination).secrets())
@@ -120,6 +130,11 @@ class Invocation:
                 raise ConfigError(f"destination type {destination.kind!r} does not support mode "
                                   f"{spec.mode.value!r} (supported: {supported})", location=f"{spec.location}.mode")
             check_nulls(spec, destination)
+
+    def in_order(self, decisions: Sequence[Decision]) -> list[Decision]:
+        """Parents before the syncs that reference or run after them (core/order.py)."""
+        by_name = {d.spec.name: d for d in decisions}
+        return [by_name[n] for n in run_order(list(by_name), self.dependencies)]
 
     def connect(self, name: str) -> WarehouseConnection:
         return WarehouseConnection(self.adapter.open(name), self.dialect, self.redactor)
@@ -261,8 +276,11 @@ def run(options: RunOptions, reporter: Reporter | None = None, *, command: str =
             # that writes to the same destination account.
             limiters: dict[str, RateLimiter] = {}
             failed = False
-            for decision in plan.to_run:
+            running = [d.spec.name for d in plan.to_run]
+            for decision in inv.in_order(plan.to_run):
                 outcome = _outcome(decision, "planned")
+                if runs_after := explain(decision.spec.name, inv.dependencies, running):
+                    outcome.reason, outcome.runs_after = f"{outcome.reason}; {runs_after}", runs_after
                 if (held := inv.held_back.get(decision.spec.name)) is not None:
                     outcome.reason, outcome.quarantined = f"{outcome.reason}; {held.reason}", held.rows
                 if failed and options.fail_fast:

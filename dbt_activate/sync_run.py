@@ -24,6 +24,7 @@ from dbt_activate.delivery import (
 )
 from dbt_activate.destinations.base import Destination
 from dbt_activate.errors import ActivateError, ConfigError, WarehouseError
+from dbt_activate.links import Link, Links
 from dbt_activate.pipeline import Pipeline, PipelineResult
 from dbt_activate.planner import Decision
 from dbt_activate.spec import ResolvedSync
@@ -140,6 +141,7 @@ async def _run_locked(inv: Invocation, reader: WarehouseConnection, state: State
         state=state, journal=journal, layout=row_layout(rs, destination, target),
         key_columns=rs.key_columns, on_delete=spec.on_delete, limiter=limiter, policy=RetryPolicy(),
         on_progress=lambda counts: reporter.sync_progress(spec.name, counts),
+        links=_links(inv, rs, destination),
     )
     previous = saved.get(spec.name)
     error: ActivateError | None = None
@@ -188,6 +190,14 @@ async def _run_locked(inv: Invocation, reader: WarehouseConnection, state: State
         outcome.status = "error"
         outcome.error = outcome.error or inv.redactor(str(exc))
     crashpoints.reached("state.finished")
+
+
+def _links(inv: Invocation, rs: ResolvedSync, destination: Destination) -> Links | None:
+    """For a type with relationships: keep its record ids for children, resolve its own references."""
+    if not destination.references:
+        return None
+    links = [Link(r.relationship, r.sync) for r in rs.spec.references]
+    return Links(rs.spec.name, links, inv.id_store(rs.spec.destination))
 
 
 def _with_advice(error: ActivateError, journal: Journal) -> str:

@@ -24,7 +24,7 @@ from dbt_activate.dbt.artifacts import Manifest, ModelNode
 from dbt_activate.destinations.base import Destination
 from dbt_activate.errors import ConfigError
 from dbt_activate.project import DestinationsFile, ProjectPaths, Renderer, read_yaml
-from dbt_activate.spec import SyncSpec, check_nulls, model_defaults, parse_block, resolve_columns
+from dbt_activate.spec import SyncSpec, check_links, check_nulls, model_defaults, parse_block, resolve_columns
 
 CATALOG_FILE = "catalog.json"
 
@@ -150,6 +150,7 @@ def _referenced_columns(spec: SyncSpec) -> list[tuple[str, str]]:
     refs = [(c, "primary_key") for c in spec.primary_key]
     refs += [(c, f"fields.{c}") for c, _ in spec.fields or ()]
     refs += [(c, f"match.{c}") for c, _ in spec.match]
+    refs += [(r.column, f"references[{i}].column") for i, r in enumerate(spec.references)]
     return refs
 
 
@@ -205,7 +206,8 @@ def validate(paths: ProjectPaths) -> Report:
     report = Report()
     catalog = load_catalog_columns(paths.target_path, report.warnings)
     destinations = _destinations(paths.destinations_file, report)
-    for spec in _specs(manifest, report):
+    specs = _specs(manifest, report)
+    for spec in specs:
         if spec.destination not in destinations:
             known = ", ".join(sorted(destinations)) or "none defined"
             report.problems.append(f"{spec.location}.destination: destination {spec.destination!r} is not "
@@ -214,4 +216,10 @@ def validate(paths: ProjectPaths) -> Report:
         else:
             destination = destinations[spec.destination]
         _check_sync(spec, manifest.models[spec.model_id], destination, catalog, report)
+    built = {name: d for name, d in destinations.items() if d is not None}
+    if all(s.destination in built for s in specs):
+        try:  # references and after, across syncs: unknown syncs, relationships, cycles
+            check_links(specs, lambda s: built[s.destination])
+        except ConfigError as exc:
+            report.problems.append(str(exc))
     return report

@@ -97,6 +97,11 @@ class PipedriveDestination(Destination):
     max_concurrency = 2
     rate_limit = RateLimit(20, 2.0)
     uses_id_store = True
+    # Links are fields holding the parent's id (openapi-v2.yaml: Person org_id; Deal person_id, org_id).
+    references: ClassVar[Mapping[str, Mapping[str, str]]] = {
+        "persons": {"org_id": "organizations"},
+        "deals": {"person_id": "persons", "org_id": "organizations"},
+    }
 
     def __init__(self, name: str, config: Mapping[str, Any], *,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
@@ -108,6 +113,7 @@ class PipedriveDestination(Destination):
         self._targets: dict[str, FieldTarget] | None = None
         self._ids: RecordIds | None = None
         self._writes = PerRecordWrites()
+        self._written: dict[str, str] = {}  # record key -> id of the record written (BatchResult.ids)
 
     def check_target(self, target: SyncTarget) -> None:
         where = f"{target.sync_name}: object"
@@ -143,8 +149,13 @@ class PipedriveDestination(Destination):
             await self.open(target)
         ids, operation = self._ids, batch.operation
         appending = operation is Operation.APPEND
-        return await self._writes.write(batch, lambda r: self._one(target, operation, r),
-                                        None if appending else ids, lambda r: self._term(target, r))
+        result = await self._writes.write(batch, lambda r: self._one(target, operation, r),
+                                          None if appending else ids, lambda r: self._term(target, r))
+        for record in batch.records:
+            record_id = self._written.pop(record.key, None)
+            if record_id is not None and record.key not in result.rejected and record.key not in result.skipped:
+                result.ids[record.key] = record_id
+        return result
 
     async def close(self) -> None:
         self._targets, self._ids = None, None  # a later write opens again, with a new client
@@ -179,7 +190,9 @@ class PipedriveDestination(Destination):
             body = self._body(target, operation, record, self._targets)
             api = self._api_for_run()
             if operation is Operation.APPEND:
-                await api.create(target.object, body)
+                created = await api.create(target.object, body)
+                if created is not None:
+                    self._written[record.key] = created
                 return OK
             assert self._ids is not None
             wanted = self._term(target, record)
@@ -188,7 +201,10 @@ class PipedriveDestination(Destination):
                                     f"{target.object} cannot be found")
             key = self._ids.key(wanted)
             async with self._ids.locked(key):
-                return await self._apply(target, operation, key, wanted, body)
+                outcome = await self._apply(target, operation, key, wanted, body)
+                if outcome == OK and (record_id := self._ids.known(key)) is not None:
+                    self._written[record.key] = record_id
+                return outcome
         except (FormatError, RecordFailed) as exc:
             return ("rejected", str(exc))
 

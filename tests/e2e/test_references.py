@@ -1,0 +1,134 @@
+"""End to end: two syncs linked by `references` -> dbt-activate (CLI) -> DuckDB -> PipedriveEmulator.
+
+Fleets become Pipedrive organizations and drivers become persons whose ``org_id`` is their fleet's
+organization. After every run the persons' ``org_id`` in the emulator must equal the model's
+``fleet_id`` translated to the organization the fleet sync wrote; a driver whose fleet is not in
+Pipedrive yet must not be there at all (held back), then linked by the run after its fleet arrives.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from dbt_activate.testing import PipedriveEmulator
+from tests.e2e.project import Project, customer
+
+TOKEN = "pd-refs-token-0ddba11"
+FLEETS = {"name": "fleets", "destination": "crm", "object": "organizations", "primary_key": "fleet_id",
+          "match": {"fleet_name": "name"}, "fields": {"fleet_name": "name"}}
+DRIVERS = {"name": "drivers", "destination": "crm", "object": "persons", "primary_key": "driver_id",
+           "match": {"email": "email"}, "fields": {"email": "email", "full_name": "name"},
+           "references": [{"sync": "fleets", "column": "fleet_id", "as": "org_id"}]}
+
+
+@pytest.fixture
+def emu() -> Iterator[PipedriveEmulator]:
+    with PipedriveEmulator(token=TOKEN) as emulator:
+        yield emulator
+    assert emulator.errors == []
+
+
+def _seed(project: Project, name: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    with (project.root / "seeds" / f"{name}.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _write(project: Project, emu: PipedriveEmulator, fleets: list[dict[str, Any]], drivers: list[dict[str, Any]],
+           *, fleets_sync: Mapping[str, Any] = FLEETS, drivers_sync: Mapping[str, Any] = DRIVERS) -> None:
+    """Two models, fleets and drivers, each with its sync (drivers is declared first: order is not luck)."""
+    project.write([customer(1)], [], {"crm": {"type": "pipedrive", "api_token": TOKEN, "base_url": emu.base_url}})
+    _seed(project, "seed_fleets", fleets)
+    _seed(project, "seed_drivers", drivers)
+    for model in ("fleets", "drivers"):
+        (project.root / "models" / f"{model}.sql").write_text(f"select * from {{{{ ref('seed_{model}') }}}}")
+    models = [{"name": "drivers", "config": {"meta": {"activate": [dict(drivers_sync)]}}},
+              {"name": "fleets", "config": {"meta": {"activate": [dict(fleets_sync)]}}}]
+    (project.root / "models" / "schema.yml").write_text(yaml.safe_dump({"version": 2, "models": models}))
+
+
+def _fleet(i: int) -> dict[str, Any]:
+    return {"fleet_id": i, "fleet_name": f"Fleet {i}"}
+
+
+def _driver(i: int, fleet: int) -> dict[str, Any]:
+    return {"driver_id": i, "email": f"driver{i}@example.com", "full_name": f"Driver {i}", "fleet_id": fleet}
+
+
+def _links(emu: PipedriveEmulator) -> dict[str, str | None]:
+    """Each person's organization, by the person's email and the organization's name."""
+    orgs = {o["id"]: o["name"] for o in emu.records("organizations")}
+    return {p["emails"][0]["value"]: orgs.get(p["org_id"]) for p in emu.records("persons")}
+
+
+def _expected(drivers: list[dict[str, Any]], synced: set[int] | None = None) -> dict[str, str | None]:
+    return {d["email"]: f"Fleet {d['fleet_id']}" for d in drivers if synced is None or d["driver_id"] in synced}
+
+
+def _run(project: Project, expect_exit: int = 0) -> dict[str, Any]:
+    proc = project.activate("run")
+    assert proc.returncode == expect_exit, proc.stdout + proc.stderr
+    return {r["sync"]: r for r in project.results()["results"]}
+
+
+def test_children_link_to_parents_move_with_them_and_wait_for_missing_ones(
+        tmp_path: Path, emu: PipedriveEmulator) -> None:
+    project = Project(tmp_path, "duckdb")
+    fleets = [_fleet(i) for i in (1, 2, 3)]
+    drivers = [_driver(i, fleet=1 + i % 3) for i in range(1, 7)]
+    _write(project, emu, fleets, drivers)
+    project.dbt("build")
+
+    plan = project.activate("plan")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "drivers: runs after fleets (references[0] org_id)" in plan.stderr
+    assert [r["sync"] for r in project.results()["results"]] == ["fleets", "drivers"]
+
+    first = _run(project)
+    assert list(first) == ["fleets", "drivers"]  # parents first, though drivers is declared first
+    assert first["drivers"]["counts"]["sent"] == 6
+    assert _links(emu) == _expected(drivers)
+
+    # Driver 1 moves to fleet 3; driver 7 arrives for fleet 4, which is not in the model yet.
+    drivers[0]["fleet_id"] = 3
+    drivers.append(_driver(7, fleet=4))
+    _seed(project, "seed_drivers", drivers)
+    project.dbt("build")
+    second = _run(project, expect_exit=1)
+    assert (second["drivers"]["counts"]["sent"], second["drivers"]["counts"]["rejected"]) == (1, 1)
+    assert second["drivers"]["rejected_samples"] == [{"key": "7", "reason": "waiting for fleets 4"}]
+    assert _links(emu) == _expected(drivers, synced={1, 2, 3, 4, 5, 6})  # never sent without its link
+
+    fleets.append(_fleet(4))
+    _seed(project, "seed_fleets", fleets)
+    project.dbt("build")
+    third = _run(project)
+    assert third["drivers"]["counts"]["sent"] == 1  # only the held-back driver
+    assert _links(emu) == _expected(drivers)
+    assert len(emu.records("organizations")) == 4
+
+
+def test_a_cycle_or_an_unknown_referenced_sync_exits_2_naming_them(tmp_path: Path, emu: PipedriveEmulator) -> None:
+    project = Project(tmp_path, "duckdb")
+    fleets, drivers = [_fleet(1)], [_driver(1, fleet=1)]
+    _write(project, emu, fleets, drivers, fleets_sync={**FLEETS, "after": ["drivers"]})
+    project.dbt("parse")
+    proc = project.activate("run", "--all")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "cycle: drivers -> fleets -> drivers" in proc.stderr
+
+    unknown = {**DRIVERS, "references": [{"sync": "fleet", "column": "fleet_id", "as": "org_id"}]}
+    _write(project, emu, fleets, drivers, drivers_sync=unknown)
+    project.dbt("parse")
+    proc = project.activate("run", "--all")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert ("models/schema.yml: drivers.config.meta.activate[0].references[0].sync: unknown sync 'fleet'"
+            in " ".join(proc.stderr.split()))
+    assert emu.records("persons") == []
