@@ -1,9 +1,10 @@
-"""End to end: two syncs linked by `references` -> dbt-activate (CLI) -> DuckDB -> PipedriveEmulator.
+"""End to end: two syncs linked by `references` -> dbt-activate (CLI) -> DuckDB -> vendor emulators.
 
-Fleets become Pipedrive organizations and drivers become persons whose ``org_id`` is their fleet's
-organization. After every run the persons' ``org_id`` in the emulator must equal the model's
-``fleet_id`` translated to the organization the fleet sync wrote; a driver whose fleet is not in
-Pipedrive yet must not be there at all (held back), then linked by the run after its fleet arrives.
+Fleets become Pipedrive organizations (Salesforce Accounts) and drivers become persons whose
+``org_id`` (Contacts whose ``AccountId``) is their fleet's record. After every run each driver's link
+in the emulator must equal the model's ``fleet_id`` translated to the record the fleet sync wrote; a
+driver whose fleet is not in the destination yet must not be there at all (held back), then linked by
+the run after its fleet arrives.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from dbt_activate.testing import PipedriveEmulator
+from dbt_activate.testing import PipedriveEmulator, SalesforceEmulator, SalesforceField
 from tests.e2e.project import Project, customer
 
 TOKEN = "pd-refs-token-0ddba11"
@@ -27,9 +28,25 @@ DRIVERS = {"name": "drivers", "destination": "crm", "object": "persons", "primar
            "references": [{"sync": "fleets", "column": "fleet_id", "as": "org_id"}]}
 
 
+SF_FLEETS = {"name": "fleets", "destination": "crm", "object": "Account", "primary_key": "fleet_id",
+             "fields": {"fleet_id": "Fleet_Id__c", "fleet_name": "Name"}}
+SF_DRIVERS = {"name": "drivers", "destination": "crm", "object": "Contact", "primary_key": "driver_id",
+              "fields": {"driver_id": "Driver_Id__c", "email": "Email", "full_name": "LastName"},
+              "references": [{"sync": "fleets", "column": "fleet_id", "as": "AccountId"}]}
+
+
 @pytest.fixture
 def emu() -> Iterator[PipedriveEmulator]:
     with PipedriveEmulator(token=TOKEN) as emulator:
+        yield emulator
+    assert emulator.errors == []
+
+
+@pytest.fixture
+def sf() -> Iterator[SalesforceEmulator]:
+    with SalesforceEmulator(token=TOKEN, fields={
+            "Account": [SalesforceField("Fleet_Id__c", external_id=True, length=20)],
+            "Contact": [SalesforceField("Driver_Id__c", external_id=True, length=20)]}) as emulator:
         yield emulator
     assert emulator.errors == []
 
@@ -41,10 +58,13 @@ def _seed(project: Project, name: str, rows: Sequence[Mapping[str, Any]]) -> Non
         writer.writerows(rows)
 
 
-def _write(project: Project, emu: PipedriveEmulator, fleets: list[dict[str, Any]], drivers: list[dict[str, Any]],
-           *, fleets_sync: Mapping[str, Any] = FLEETS, drivers_sync: Mapping[str, Any] = DRIVERS) -> None:
+def _write(project: Project, emu: PipedriveEmulator | SalesforceEmulator, fleets: list[dict[str, Any]],
+           drivers: list[dict[str, Any]], *, fleets_sync: Mapping[str, Any] = FLEETS,
+           drivers_sync: Mapping[str, Any] = DRIVERS) -> None:
     """Two models, fleets and drivers, each with its sync (drivers is declared first: order is not luck)."""
-    project.write([customer(1)], [], {"crm": {"type": "pipedrive", "api_token": TOKEN, "base_url": emu.base_url}})
+    kind = "pipedrive" if isinstance(emu, PipedriveEmulator) else "salesforce"
+    credentials = {"api_token": TOKEN} if kind == "pipedrive" else {"access_token": TOKEN}
+    project.write([customer(1)], [], {"crm": {"type": kind, "base_url": emu.base_url, **credentials}})
     _seed(project, "seed_fleets", fleets)
     _seed(project, "seed_drivers", drivers)
     for model in ("fleets", "drivers"):
@@ -62,8 +82,11 @@ def _driver(i: int, fleet: int) -> dict[str, Any]:
     return {"driver_id": i, "email": f"driver{i}@example.com", "full_name": f"Driver {i}", "fleet_id": fleet}
 
 
-def _links(emu: PipedriveEmulator) -> dict[str, str | None]:
-    """Each person's organization, by the person's email and the organization's name."""
+def _links(emu: PipedriveEmulator | SalesforceEmulator) -> dict[str, str | None]:
+    """Each person's organization (contact's account), by the person's email and the organization's name."""
+    if isinstance(emu, SalesforceEmulator):
+        accounts = {a["Id"]: a["Name"] for a in emu.records("Account")}
+        return {c["Email"]: accounts.get(c.get("AccountId")) for c in emu.records("Contact")}
     orgs = {o["id"]: o["name"] for o in emu.records("organizations")}
     return {p["emails"][0]["value"]: orgs.get(p["org_id"]) for p in emu.records("persons")}
 
@@ -80,15 +103,27 @@ def _run(project: Project, expect_exit: int = 0) -> dict[str, Any]:
 
 def test_children_link_to_parents_move_with_them_and_wait_for_missing_ones(
         tmp_path: Path, emu: PipedriveEmulator) -> None:
-    project = Project(tmp_path, "duckdb")
+    _links_follow_the_model(Project(tmp_path, "duckdb"), emu, FLEETS, DRIVERS)
+    assert len(emu.records("organizations")) == 4
+
+
+@pytest.mark.slow
+def test_salesforce_contacts_get_the_account_id_of_their_fleet(tmp_path: Path, sf: SalesforceEmulator) -> None:
+    _links_follow_the_model(Project(tmp_path, "duckdb"), sf, SF_FLEETS, SF_DRIVERS)
+    assert len(sf.records("Account")) == 4
+
+
+def _links_follow_the_model(project: Project, emu: PipedriveEmulator | SalesforceEmulator,
+                            fleets_sync: Mapping[str, Any], drivers_sync: Mapping[str, Any]) -> None:
     fleets = [_fleet(i) for i in (1, 2, 3)]
     drivers = [_driver(i, fleet=1 + i % 3) for i in range(1, 7)]
-    _write(project, emu, fleets, drivers)
+    _write(project, emu, fleets, drivers, fleets_sync=fleets_sync, drivers_sync=drivers_sync)
     project.dbt("build")
 
     plan = project.activate("plan")
     assert plan.returncode == 0, plan.stdout + plan.stderr
-    assert "drivers: runs after fleets (references[0] org_id)" in plan.stderr
+    relationship = drivers_sync["references"][0]["as"]
+    assert f"drivers: runs after fleets (references[0] {relationship})" in plan.stderr
     assert [r["sync"] for r in project.results()["results"]] == ["fleets", "drivers"]
 
     first = _run(project)
@@ -112,7 +147,6 @@ def test_children_link_to_parents_move_with_them_and_wait_for_missing_ones(
     third = _run(project)
     assert third["drivers"]["counts"]["sent"] == 1  # only the held-back driver
     assert _links(emu) == _expected(drivers)
-    assert len(emu.records("organizations")) == 4
 
 
 def test_a_cycle_or_an_unknown_referenced_sync_exits_2_naming_them(tmp_path: Path, emu: PipedriveEmulator) -> None:

@@ -30,6 +30,10 @@ the row is skipped; create POSTs unless one is found (skipped); append always PO
 the record found (nothing found is acknowledged); clear PATCHes the mapped non-match fields to empty.
 A record Pipedrive refuses (4xx) is rejected with Pipedrive's message; the others are acknowledged.
 A NULL is left out of a PATCH/POST, so Pipedrive keeps the value (the sync's ``nulls: clear`` empties it).
+
+A sync's ``references`` set ``org_id`` on persons and ``person_id``/``org_id`` on deals (``references``
+below): the engine sends the parent's Pipedrive id there. Every write reports the id of each record it
+wrote (``BatchResult.ids``), found or created, so the syncs that reference it can link to it.
 """
 
 from __future__ import annotations
