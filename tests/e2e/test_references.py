@@ -17,7 +17,13 @@ from typing import Any
 import pytest
 import yaml
 
-from dbt_activate.testing import PipedriveEmulator, SalesforceEmulator, SalesforceField
+from dbt_activate.testing import (
+    HubSpotEmulator,
+    HubSpotProperty,
+    PipedriveEmulator,
+    SalesforceEmulator,
+    SalesforceField,
+)
 from tests.e2e.project import Project, customer
 
 TOKEN = "pd-refs-token-0ddba11"
@@ -33,6 +39,21 @@ SF_FLEETS = {"name": "fleets", "destination": "crm", "object": "Account", "prima
 SF_DRIVERS = {"name": "drivers", "destination": "crm", "object": "Contact", "primary_key": "driver_id",
               "fields": {"driver_id": "Driver_Id__c", "email": "Email", "full_name": "LastName"},
               "references": [{"sync": "fleets", "column": "fleet_id", "as": "AccountId"}]}
+
+
+HS_FLEETS = {"name": "fleets", "destination": "crm", "object": "companies", "primary_key": "fleet_id",
+             "match": {"fleet_id": "fleet_id"}, "fields": {"fleet_id": "fleet_id", "fleet_name": "name"}}
+HS_DRIVERS = {"name": "drivers", "destination": "crm", "object": "contacts", "primary_key": "driver_id",
+              "match": {"email": "email"}, "fields": {"email": "email", "full_name": "lastname"},
+              "references": [{"sync": "fleets", "column": "fleet_id", "as": "company"}]}
+Emulator = PipedriveEmulator | SalesforceEmulator | HubSpotEmulator
+
+
+@pytest.fixture
+def hs() -> Iterator[HubSpotEmulator]:
+    with HubSpotEmulator(token=TOKEN, properties={"companies": [HubSpotProperty("fleet_id", unique=True)]}) as emu:
+        yield emu
+    assert emu.errors == []
 
 
 @pytest.fixture
@@ -58,11 +79,11 @@ def _seed(project: Project, name: str, rows: Sequence[Mapping[str, Any]]) -> Non
         writer.writerows(rows)
 
 
-def _write(project: Project, emu: PipedriveEmulator | SalesforceEmulator, fleets: list[dict[str, Any]],
+def _write(project: Project, emu: Emulator, fleets: list[dict[str, Any]],
            drivers: list[dict[str, Any]], *, fleets_sync: Mapping[str, Any] = FLEETS,
            drivers_sync: Mapping[str, Any] = DRIVERS) -> None:
     """Two models, fleets and drivers, each with its sync (drivers is declared first: order is not luck)."""
-    kind = "pipedrive" if isinstance(emu, PipedriveEmulator) else "salesforce"
+    kind = {PipedriveEmulator: "pipedrive", SalesforceEmulator: "salesforce", HubSpotEmulator: "hubspot"}[type(emu)]
     credentials = {"api_token": TOKEN} if kind == "pipedrive" else {"access_token": TOKEN}
     project.write([customer(1)], [], {"crm": {"type": kind, "base_url": emu.base_url, **credentials}})
     _seed(project, "seed_fleets", fleets)
@@ -82,8 +103,17 @@ def _driver(i: int, fleet: int) -> dict[str, Any]:
     return {"driver_id": i, "email": f"driver{i}@example.com", "full_name": f"Driver {i}", "fleet_id": fleet}
 
 
-def _links(emu: PipedriveEmulator | SalesforceEmulator) -> dict[str, str | None]:
+def _links(emu: Emulator) -> dict[str, str | None]:
     """Each person's organization (contact's account), by the person's email and the organization's name."""
+    if isinstance(emu, HubSpotEmulator):
+        companies = {c["id"]: c["properties"]["name"] for c in emu.records("companies")}
+        linked = emu.associations.of("contacts", "companies")
+        found: dict[str, str | None] = {}
+        for contact in emu.records("contacts"):
+            names = sorted(companies[i] for i in linked.get(contact["id"], set()))
+            assert len(names) <= 1, names  # one company per contact: a move leaves no old link behind
+            found[contact["properties"]["email"]] = names[0] if names else None
+        return found
     if isinstance(emu, SalesforceEmulator):
         accounts = {a["Id"]: a["Name"] for a in emu.records("Account")}
         return {c["Email"]: accounts.get(c.get("AccountId")) for c in emu.records("Contact")}
@@ -113,7 +143,13 @@ def test_salesforce_contacts_get_the_account_id_of_their_fleet(tmp_path: Path, s
     assert len(sf.records("Account")) == 4
 
 
-def _links_follow_the_model(project: Project, emu: PipedriveEmulator | SalesforceEmulator,
+@pytest.mark.slow
+def test_hubspot_contacts_are_associated_with_their_fleet_company(tmp_path: Path, hs: HubSpotEmulator) -> None:
+    _links_follow_the_model(Project(tmp_path, "duckdb"), hs, HS_FLEETS, HS_DRIVERS)
+    assert len(hs.records("companies")) == 4
+
+
+def _links_follow_the_model(project: Project, emu: Emulator,
                             fleets_sync: Mapping[str, Any], drivers_sync: Mapping[str, Any]) -> None:
     fleets = [_fleet(i) for i in (1, 2, 3)]
     drivers = [_driver(i, fleet=1 + i % 3) for i in range(1, 7)]

@@ -47,6 +47,10 @@ writes the same values again. ``create`` and ``append`` cannot be made idempoten
 HubSpot stored but whose response was lost (a timeout, a dropped connection) is sent again, which
 duplicates its records unless a unique property (``email``, a unique custom property) makes
 HubSpot refuse the copy (then ``create`` reports them as skipped).
+
+References (a sync's ``references``, ``as: company`` on contacts, ``contact``/``company`` on deals) are
+associations, applied after the batch by ``hubspot_associations``; every write reports the ids of the
+records it wrote (``BatchResult.ids``) so other syncs can link to them.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ import httpx
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, SyncTarget
 from dbt_activate.delivery import HttpSession, body_snippet, json_body
 from dbt_activate.destinations.base import ConfigKey, Destination, check_nulls_key
+from dbt_activate.destinations.hubspot.associations import RELATIONSHIPS, associate, split_links, written_ids
 from dbt_activate.destinations.hubspot.payload import UnformattableValue, format_properties, format_value
 from dbt_activate.destinations.hubspot.results import (
     Prepared,
@@ -109,6 +114,7 @@ class HubSpotDestination(Destination):
     max_concurrency = 8
     rate_limit = RateLimit(100, 10.0)
     objects = ("contacts", "companies", "deals")
+    references: ClassVar[Mapping[str, Mapping[str, str]]] = RELATIONSHIPS
 
     def __init__(self, name: str, config: Mapping[str, Any], *,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
@@ -139,6 +145,7 @@ class HubSpotDestination(Destination):
         self._session_for_run()
 
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
+        batch, links = split_links(target, batch)  # references are associations, not properties
         result = BatchResult()
         prepared = self._prepare(target, batch, result)
         if not prepared.inputs:
@@ -147,6 +154,9 @@ class HubSpotDestination(Destination):
         if batch.operation is not Operation.DELETE:
             response = await session.request("POST", prepared.path, content=json_body(prepared.body), headers=_JSON)
             read_batch_response(self.name, response, prepared, batch.operation, result, self.redactor)
+            result.ids.update(written_ids(response, prepared, result))
+            if links:
+                await associate(session, target.object, links, result, self.redactor)
             return result
         if prepared.id_property == RECORD_ID:
             found = dict(prepared.sent)  # the identity is the record ID: nothing to look up
