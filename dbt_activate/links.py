@@ -45,8 +45,9 @@ def parent_key(value: object) -> str:
 class Links:
     """The record ids one sync reports, kept for its children; and its own references, resolved."""
 
-    def __init__(self, sync: str, links: Sequence[Link], store: RecordIdStore) -> None:
-        self.sync, self.links, self.store = sync, tuple(links), store
+    def __init__(self, sync: str, links: Sequence[Link], store: RecordIdStore, *, keep_ids: bool = True) -> None:
+        """``keep_ids``: whether other syncs reference this one (else its ids are not worth a write per batch)."""
+        self.sync, self.links, self.store, self.keep_ids = sync, tuple(links), store, keep_ids
 
     def resolve(self, records: Sequence[Record]) -> tuple[list[Record], dict[str, str]]:
         """The records with their references swapped for parent ids, and those held back (key -> reason)."""
@@ -77,6 +78,8 @@ class Links:
 
     def remember(self, ids: Mapping[str, str], deleted: Iterable[str] = ()) -> None:
         """Keep the ids of this sync's acknowledged records; forget those of records it deleted."""
+        if not self.keep_ids:
+            return
         gone = [store_key(self.sync, k) for k in deleted]
         if gone:
             self.store.delete_many(gone)

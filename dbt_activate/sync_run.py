@@ -193,11 +193,13 @@ async def _run_locked(inv: Invocation, reader: WarehouseConnection, state: State
 
 
 def _links(inv: Invocation, rs: ResolvedSync, destination: Destination) -> Links | None:
-    """For a type with relationships: keep its record ids for children, resolve its own references."""
-    if not destination.references:
+    """Resolve the sync's references; keep its record ids when other syncs reference it (links.py)."""
+    name = rs.spec.name
+    referenced = any(r.sync == name for s in inv.specs for r in s.references)
+    if not destination.references or not (referenced or rs.spec.references):
         return None
     links = [Link(r.relationship, r.sync) for r in rs.spec.references]
-    return Links(rs.spec.name, links, inv.id_store(rs.spec.destination))
+    return Links(name, links, inv.id_store(rs.spec.destination), keep_ids=referenced)
 
 
 def _with_advice(error: ActivateError, journal: Journal) -> str:

@@ -35,3 +35,9 @@ def test_ids_of_written_records_are_kept_and_those_of_deleted_ones_forgotten() -
     links = Links("fleets", [], store)
     links.remember({"1": "901", "3": "903"}, deleted=["2"])
     assert store.ids == {"sync|fleets|1": "901", "sync|fleets|3": "903", "persons|emails|a@x": "5"}
+
+
+def test_a_sync_nobody_references_does_not_write_its_ids() -> None:
+    store = MemoryIdStore()
+    Links("fleets", [], store, keep_ids=False).remember({"1": "901"}, deleted=["2"])
+    assert store.ids == {}
