@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -38,11 +39,13 @@ _JSON = {"Content-Type": "application/json"}
 Wanted = dict[str, dict[str, str]]  # as -> record key -> parent record id
 
 
-def split_links(target: SyncTarget, batch: Batch) -> tuple[Batch, Wanted]:
-    """The batch without its reference fields, and the parent id each record wants per relationship."""
+def split_links(target: SyncTarget, batch: Batch) -> tuple[SyncTarget, Batch, Wanted]:
+    """The target and batch without reference fields (no property is sent, nor cleared, for them), and
+    the parent id each record wants per relationship."""
     relationships = [r for r in RELATIONSHIPS.get(target.object, {}) if r in target.field_names]
     if not relationships:
-        return batch, {}
+        return target, batch, {}
+    target = replace(target, fields=tuple(f for f in target.fields if f.field not in relationships))
     wanted: Wanted = {r: {} for r in relationships}
     records = []
     for record in batch.records:
@@ -51,7 +54,7 @@ def split_links(target: SyncTarget, batch: Batch) -> tuple[Batch, Wanted]:
             if parent is not None:
                 wanted[relationship][record.key] = str(parent)
         records.append(Record(record.key, {k: v for k, v in record.values.items() if k not in relationships}))
-    return Batch(batch.operation, records), wanted
+    return target, Batch(batch.operation, records), wanted
 
 
 def written_ids(response: httpx.Response, prepared: Prepared, result: BatchResult) -> dict[str, str]:

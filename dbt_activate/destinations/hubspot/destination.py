@@ -145,7 +145,7 @@ class HubSpotDestination(Destination):
         self._session_for_run()
 
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
-        batch, links = split_links(target, batch)  # references are associations, not properties
+        target, batch, links = split_links(target, batch)  # references are associations, not properties
         result = BatchResult()
         prepared = self._prepare(target, batch, result)
         if not prepared.inputs:

@@ -64,3 +64,22 @@ def test_an_association_hubspot_refuses_rejects_the_record_with_the_reason(emu: 
     assert result.rejected == {"2": "HubSpot refused associating it with its company: No companies objects exist "
                                     "with ids 424242"}
     assert set(result.ids) == {"1"}
+
+
+def test_clear_leaves_the_reference_out_of_the_properties_it_empties(emu: HubSpotEmulator) -> None:
+    # `company` is also a contact property (the company name typed in HubSpot): the reference is not it.
+    [acme] = emu.add_records("companies", [{"name": "Acme"}])
+    emu.add_records("contacts", [{"email": "driver1@x.com", "company": "Acme Corp (typed by a rep)"}])
+    _write(emu, _contact("1", acme))
+    destination = HubSpotDestination("crm", {"type": "hubspot", "access_token": "t", "base_url": emu.base_url})
+
+    async def go() -> BatchResult:
+        try:
+            return await destination.write(TARGET, Batch(Operation.CLEAR, [Record("1", {"email": "driver1@x.com"})]))
+        finally:
+            await destination.close()
+
+    assert asyncio.run(go()) == BatchResult()
+    [contact] = emu.records("contacts")
+    assert contact["properties"].get("lastname") is None  # the mapped property is cleared...
+    assert contact["properties"]["company"] == "Acme Corp (typed by a rep)"  # ...not the one `as` is named after
