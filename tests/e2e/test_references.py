@@ -10,6 +10,7 @@ the run after its fleet arrives.
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -193,6 +194,9 @@ def test_a_cycle_or_an_unknown_referenced_sync_exits_2_naming_them(tmp_path: Pat
     proc = project.activate("run", "--all")
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "cycle: drivers -> fleets -> drivers" in proc.stderr
+    validated = project.activate("validate", "--output", "json")  # validate lists it among the problems
+    assert validated.returncode == 2, validated.stdout + validated.stderr
+    assert any("cycle: drivers -> fleets -> drivers" in p for p in json.loads(validated.stdout)["problems"])
 
     unknown = {**DRIVERS, "references": [{"sync": "fleet", "column": "fleet_id", "as": "org_id"}]}
     _write(project, emu, fleets, drivers, drivers_sync=unknown)
