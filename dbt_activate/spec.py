@@ -401,6 +401,11 @@ def resolve_columns(spec: SyncSpec, columns: Mapping[str, str]) -> ResolvedSync:
     # key for the parent's record id just before sending (links.py), and the fingerprint keeps the key,
     # so a row whose parent changes is sent again.
     linked = {actual(r.column, f"references[{i}].column"): r.relationship for i, r in enumerate(spec.references)}
+    finding = set(key_columns) if not spec.match else {actual(c, f"match.{c}") for c, _ in spec.match}
+    for i, column in enumerate(linked):
+        if column in finding:
+            raise _err(spec.location, f"references[{i}].column", f"column {column!r} finds the record (primary "
+                       "key or match); a reference column holds another record's key: use a column of its own")
     pairs: list[tuple[str, str]]
     if spec.fields is None:
         pairs = [(c, linked.get(c, c)) for c in columns]

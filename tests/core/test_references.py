@@ -118,6 +118,8 @@ def test_the_reference_column_is_sent_under_its_relationship() -> None:
     (PEOPLE, {"id": "integer"}, ".references[0].column", "column 'company' is not in"),
     ({**PEOPLE, "fields": {"company": "name"}}, COLUMNS, ".fields.company", "is a reference, sent as 'org_id'"),
     ({**PEOPLE, "fields": {"email": "org_id"}}, COLUMNS, ".references", "column 'email' is also sent as 'org_id'"),
+    ({**PEOPLE, "primary_key": "company"}, COLUMNS, ".references[0].column", "column 'company' finds the record"),
+    ({**PEOPLE, "match": {"company": "x"}}, COLUMNS, ".references[0].column", "column 'company' finds the record"),
 ])
 def test_reference_columns_are_checked(people: dict[str, Any], columns: dict[str, str], path: str,
                                        message: str) -> None:
