@@ -206,3 +206,28 @@ def test_a_cycle_or_an_unknown_referenced_sync_exits_2_naming_them(tmp_path: Pat
     assert ("models/schema.yml: drivers.config.meta.activate[0].references[0].sync: unknown sync 'fleet'"
             in " ".join(proc.stderr.split()))
     assert emu.records("persons") == []
+
+
+@pytest.mark.slow
+def test_pipedrive_deals_link_to_their_person_and_organization(tmp_path: Path, emu: PipedriveEmulator) -> None:
+    project = Project(tmp_path, "duckdb")
+    fleets, drivers = [_fleet(1), _fleet(2)], [_driver(1, fleet=1), _driver(2, fleet=2)]
+    leads = [{"lead_id": i, "title": f"Lead {i}", "driver_id": 1 + i % 2, "fleet_id": 2 - i % 2} for i in range(1, 5)]
+    leads_sync = {"name": "leads", "destination": "crm", "object": "deals", "primary_key": "lead_id",
+                  "match": {"title": "title"}, "fields": {"title": "title"},
+                  "references": [{"sync": "drivers", "column": "driver_id", "as": "person_id"},
+                                 {"sync": "fleets", "column": "fleet_id", "as": "org_id"}]}
+    _write(project, emu, fleets, drivers)
+    _seed(project, "seed_leads", leads)
+    (project.root / "models" / "leads.sql").write_text("select * from {{ ref('seed_leads') }}")
+    schema = yaml.safe_load((project.root / "models" / "schema.yml").read_text())
+    schema["models"].insert(0, {"name": "leads", "config": {"meta": {"activate": [leads_sync]}}})
+    (project.root / "models" / "schema.yml").write_text(yaml.safe_dump(schema))
+    project.dbt("build")
+
+    result = _run(project)
+    assert list(result) == ["fleets", "drivers", "leads"]
+    persons = {p["id"]: p["name"] for p in emu.records("persons")}
+    orgs = {o["id"]: o["name"] for o in emu.records("organizations")}
+    assert {d["title"]: (persons[d["person_id"]], orgs[d["org_id"]]) for d in emu.records("deals")} == {
+        lead["title"]: (f"Driver {lead['driver_id']}", f"Fleet {lead['fleet_id']}") for lead in leads}
