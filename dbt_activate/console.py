@@ -211,6 +211,8 @@ def render_summary(console: RichConsole, result: InvocationResult) -> None:
         if o.status == "skipped":
             console.print(f"{o.name}: skipped: {o.reason}", markup=False, style="dim")
             continue
+        if o.runs_after and result.command == "plan":
+            console.print(f"{o.name}: {o.runs_after}", markup=False)
         shown = o.rejected_samples[:_REJECTED_SHOWN]
         for key, reason in shown:
             console.print(f"{o.name}: rejected {key}: {reason}", markup=False)

@@ -32,6 +32,7 @@ from dbt_activate.core.types import Batch, BatchResult, Counts, Operation, Recor
 from dbt_activate.delivery import RateLimiter, RetryPolicy, deliver
 from dbt_activate.destinations.base import Destination
 from dbt_activate.errors import ActivateError, DestinationError
+from dbt_activate.links import Links
 from dbt_activate.state.journal import Journal, JournalSegment
 from dbt_activate.state.store import StateStore
 from dbt_activate.warehouse.connection import WarehouseConnection
@@ -110,6 +111,7 @@ class Pipeline:
         on_progress: ProgressCallback | None = None,
         duplicate_keys: Mapping[str, int] | None = None,
         interruption: Interruption | None = None,
+        links: Links | None = None,
     ) -> None:
         self.sync_name, self.run_id, self.target = sync_name, run_id, target
         self.destination, self.reader, self.state, self.journal = destination, reader, state, journal
@@ -120,6 +122,7 @@ class Pipeline:
         self.duplicate_keys: Mapping[str, int] = duplicate_keys or {}
         self.interruption = interruption or Interruption()  # SIGINT/SIGTERM: stop taking batches
         self._unsent = False  # a batch was left unsent because of a stop request
+        self.links = links  # references resolved before a batch is sent; record ids kept after (links.py)
         self.result = PipelineResult()
         self._segment: JournalSegment | None = None
         self._segment_started = time.monotonic()
@@ -199,7 +202,20 @@ class Pipeline:
 
     # --- delivery ------------------------------------------------------------------------------
 
+    def _hold_back_unlinked(self, flight: _InFlight) -> None:
+        """Swap references for parent record ids; reject the rows whose parent is not there yet."""
+        if self.links is None or flight.batch.operation in (Operation.DELETE, Operation.CLEAR):
+            return
+        ready, held = self.links.resolve(flight.records)
+        for key, reason in held.items():
+            self._reject(key, reason)
+            del flight.meta[key]
+        flight.records[:] = ready
+
     async def _send(self, flight: _InFlight) -> None:
+        self._hold_back_unlinked(flight)
+        if not flight.records:
+            return
         batch_id = next(self._batch_ids)
         self.journal.inflight.started(batch_id, _unsettled(flight))
         try:
@@ -224,6 +240,10 @@ class Pipeline:
             else:
                 op, fingerprint, identity = meta[key]
                 acks.append((op, key, fingerprint, identity))
+        if self.links is not None:
+            deleted = [a[1] for a in acks] if flight.batch.operation is Operation.DELETE else []
+            self.links.remember({k: v for k, v in outcome.ids.items() if k not in rejected and k not in skipped},
+                                deleted)
         segment.acks.extend(acks)
         counts.sent += len(acks)
         segment.flush()  # durable before anything else is sent on its strength

@@ -19,6 +19,7 @@ from typing import Any
 
 from dbt_activate import alerts, sync_run
 from dbt_activate.core.interruption import Interruption
+from dbt_activate.core.order import explain, run_order
 from dbt_activate.core.outcomes import InvocationResult, Reporter, SilentReporter, SyncOutcome
 from dbt_activate.core.types import SyncTarget
 from dbt_activate.dbt import artifacts, invocations, quarantine, selectors
@@ -29,6 +30,7 @@ from dbt_activate.project import DestinationsFile, load_destinations, resolve_pa
 from dbt_activate.spec import (
     ResolvedSync,
     SyncSpec,
+    check_links,
     check_mode,
     check_nulls,
     check_where,
@@ -110,6 +112,9 @@ class Invocation:
             self.alert_rules = alerts.parse_rules(self.destinations)
             for rule in self.alert_rules:
                 self.redactor.add(self.destinations.build(rule.destination).secrets())
+        # references and after: checked against every sync (a cycle is an error even when unselected), from
+        # the destination types only, so no destination is rendered for it.
+        self.dependencies = check_links(self.specs, lambda s: self.destinations.destination_type(s.destination))
         self.redactor.add(self.destinations.secrets)
         self.adapter = DbtAdapter(self.paths.project_dir, self.paths.profiles_dir, profile=options.profile,
                                   target=options.target, cli_vars=options.vars)
@@ -162,6 +167,11 @@ class Invocation:
             self.redactor.add(destination.secrets())
             check_mode(spec, destination)
             check_nulls(spec, destination)
+
+    def in_order(self, decisions: Sequence[Decision]) -> list[Decision]:
+        """Parents before the syncs that reference or run after them (core/order.py)."""
+        by_name = {d.spec.name: d for d in decisions}
+        return [by_name[n] for n in run_order(list(by_name), self.dependencies)]
 
     def connect(self, name: str) -> WarehouseConnection:
         return WarehouseConnection(self.adapter.open(name), self.dialect, self.redactor)
@@ -317,8 +327,11 @@ def run(options: RunOptions, reporter: Reporter | None = None, *, command: str =
             # that writes to the same destination account.
             limiters: dict[str, RateLimiter] = {}
             failed = False
-            for decision in plan.to_run:
+            running = [d.spec.name for d in plan.to_run]
+            for decision in inv.in_order(plan.to_run):
                 outcome = _outcome(decision, "planned")
+                if runs_after := explain(decision.spec.name, inv.dependencies, running):
+                    outcome.reason, outcome.runs_after = f"{outcome.reason}; {runs_after}", runs_after
                 if (held := inv.held_back.get(decision.spec.name)) is not None:
                     outcome.reason, outcome.quarantined = f"{outcome.reason}; {held.reason}", held.rows
                 if inv.interruption.requested:

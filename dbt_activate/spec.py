@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from dbt_activate.core.order import CycleError, Dependency, run_order
 from dbt_activate.core.types import NULLS_VALUES, FieldSpec, Mode, Nulls
 from dbt_activate.core.wording import did_you_mean
 from dbt_activate.dbt.artifacts import DEFAULTS_KEY, Manifest, ModelNode
@@ -71,10 +72,28 @@ ACTIVATE_KEYS: tuple[KeyDoc, ...] = (
     KeyDoc("quarantine", "boolean", "false", "Instead of blocking on a failing test that stores its "
            "failures (`store_failures: true`), hold back the rows whose primary key is in that test's "
            "failures table and sync the others; the held-back rows are counted in the results."),
+    KeyDoc("references", "[{sync, column, as}]", "", "Links to records another sync writes to the same "
+           "destination: `column` holds the parent's primary key, `as` is the relationship in the "
+           "destination's terms (Pipedrive `org_id`, `person_id`; Salesforce `AccountId`; HubSpot `company`). "
+           "The parent sync "
+           "runs first; a row whose parent is not in the destination yet is held back (\"waiting for <sync> "
+           "<key>\") and retried next run."),
+    KeyDoc("after", "[sync, …]", "", "Syncs this one runs after within an invocation, without a reference "
+           "(a sequence). A cycle is a configuration error."),
 )
 # Keys a project or folder default (`+meta: {activate_defaults: {...}}`) may not set: a name is per sync.
 _NOT_DEFAULTABLE = {"name"}
 _KNOWN_KEYS = {k.name for k in ACTIVATE_KEYS}
+
+
+@dataclass(frozen=True)
+class Reference:
+    """``column`` of this sync's model holds the primary key of a record ``sync`` writes; the destination
+    links the two as ``relationship`` (the ``as`` key: a field or association in the vendor's terms)."""
+
+    sync: str
+    column: str
+    relationship: str
 
 
 @dataclass(frozen=True)
@@ -100,6 +119,8 @@ class SyncSpec:
     gate: str = "error"  # error | warn | none
     quarantine: bool = False
     nulls: str = ""  # keep | clear; "" = not set (the destination's own `nulls`, else keep)
+    references: tuple[Reference, ...] = ()
+    after: tuple[str, ...] = ()
 
     @property
     def sends_deletes(self) -> bool:
@@ -162,6 +183,37 @@ def _fields(value: Any, location: str) -> tuple[tuple[str, str], ...] | None:
     raise _err(location, "fields", f"must be 'auto', a list of columns or a mapping, got {value!r}")
 
 
+def _references(value: Any, location: str) -> tuple[Reference, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise _err(location, "references", f"must be a list of {{sync, column, as}} mappings, got {value!r}")
+    found: list[Reference] = []
+    for i, item in enumerate(value):
+        where = f"references[{i}]"
+        if not isinstance(item, dict):
+            raise _err(location, where, f"must be a mapping with sync, column and as, got {item!r}")
+        unknown = sorted(set(map(str, item)) - {"sync", "column", "as"})
+        if unknown:
+            raise _err(location, f"{where}.{unknown[0]}", "unknown key (known: sync, column, as)")
+        sync, column, relationship = (_str(item, k, f"{location}.{where}", required=True)
+                                      for k in ("sync", "column", "as"))
+        assert sync is not None and column is not None and relationship is not None
+        if any(r.relationship == relationship for r in found):
+            raise _err(location, f"{where}.as", f"relationship {relationship!r} is declared twice")
+        found.append(Reference(sync, column, relationship))
+    return tuple(found)
+
+
+def _after(value: Any, location: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) and v.strip() for v in items):
+        raise _err(location, "after", f"must be a sync name or a list of sync names, got {value!r}")
+    return tuple(dict.fromkeys(v.strip() for v in items))
+
+
 def config_hash(raw: Mapping[str, Any]) -> str:
     canonical = json.dumps(raw, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
@@ -218,6 +270,8 @@ def parse_block(model: ModelNode, index: int, raw: Any) -> SyncSpec:
         gate=_choice(raw, "gate", location, GATE_VALUES, "error"),
         quarantine=quarantine,
         nulls=_choice(raw, "nulls", location, NULLS_VALUES, "keep") if "nulls" in raw else "",
+        references=_references(raw.get("references"), location),
+        after=_after(raw.get("after"), location),
     )
 
 
@@ -235,6 +289,51 @@ def check_nulls(spec: SyncSpec, destination: Destination) -> None:
         raise _err(spec.location, "nulls", f"destination type {destination.kind!r} sends every record as new "
                    "(an event, message or line), so there is no stored value for a NULL to keep or clear; "
                    "remove the key")
+
+
+def check_links(specs: Sequence[SyncSpec], type_of: Callable[[SyncSpec], type[Destination]]) -> list[Dependency]:
+    """Check every ``references`` and ``after`` against the other syncs and the destination types; the
+    dependencies they make (parents first, ``core/order.py``), checked for cycles over every sync."""
+    by_name = {s.name: s for s in specs}
+    dependencies: list[Dependency] = []
+
+    def parent_of(spec: SyncSpec, name: str, key: str) -> SyncSpec:
+        parent = by_name.get(name)
+        if parent is None:
+            raise _err(spec.location, key, f"unknown sync {name!r} (syncs: {', '.join(sorted(by_name))})")
+        if parent.name == spec.name:
+            raise _err(spec.location, key, "a sync cannot reference or run after itself")
+        return parent
+
+    for spec in specs:
+        for i, ref in enumerate(spec.references):
+            where = f"references[{i}]"
+            parent = parent_of(spec, ref.sync, f"{where}.sync")
+            if parent.destination != spec.destination:
+                raise _err(spec.location, f"{where}.sync", f"sync {parent.name!r} writes to destination "
+                           f"{parent.destination!r}, this sync to {spec.destination!r}: a reference links "
+                           "records of one destination account")
+            destination = type_of(spec)  # the type's relationships: nothing rendered
+            supported = destination.references.get(spec.object, {})
+            if ref.relationship not in supported:
+                offered = ", ".join(f"{a} (-> {o})" for a, o in supported.items()) or "none"
+                raise _err(spec.location, f"{where}.as", f"{ref.relationship!r} is not a relationship "
+                           f"{destination.kind} {spec.object} can have (supported: {offered})")
+            if supported[ref.relationship] != parent.object:
+                raise _err(spec.location, f"{where}.sync", f"{ref.relationship!r} points at "
+                           f"{supported[ref.relationship]}, but sync {parent.name!r} writes {parent.object}")
+            if len(parent.primary_key) != 1:
+                raise _err(spec.location, f"{where}.sync", f"sync {parent.name!r} has a composite primary "
+                           "key; a reference column can only hold a single-column key")
+            dependencies.append(Dependency(spec.name, parent.name, f"references[{i}] {ref.relationship}"))
+        for i, name in enumerate(spec.after):
+            parent = parent_of(spec, name, f"after[{i}]")
+            dependencies.append(Dependency(spec.name, parent.name, "after"))
+    try:  # a cycle is an error whatever is selected
+        run_order([s.name for s in specs], dependencies)
+    except CycleError as exc:
+        raise ConfigError(str(exc), location=by_name[exc.cycle[0]].location) from exc
+    return dependencies
 
 
 def model_defaults(model: ModelNode) -> dict[str, Any]:
@@ -313,11 +412,29 @@ def resolve_columns(spec: SyncSpec, columns: Mapping[str, str]) -> ResolvedSync:
         return found
 
     key_columns = tuple(actual(c, "primary_key") for c in spec.primary_key)
+    # A reference column is sent under its relationship (`as`); the engine swaps the parent's primary
+    # key for the parent's record id just before sending (links.py), and the fingerprint keeps the key,
+    # so a row whose parent changes is sent again.
+    linked = {actual(r.column, f"references[{i}].column"): r.relationship for i, r in enumerate(spec.references)}
+    finding = set(key_columns) if not spec.match else {actual(c, f"match.{c}") for c, _ in spec.match}
+    for i, column in enumerate(linked):
+        if column in finding:
+            raise _err(spec.location, f"references[{i}].column", f"column {column!r} finds the record (primary "
+                       "key or match); a reference column holds another record's key: use a column of its own")
     pairs: list[tuple[str, str]]
     if spec.fields is None:
-        pairs = [(c, c) for c in columns]
+        pairs = [(c, linked.get(c, c)) for c in columns]
     else:
         pairs = [(actual(c, f"fields.{c}"), f) for c, f in spec.fields]
+        for column, target in pairs:
+            if column in linked and target != linked[column]:
+                raise _err(spec.location, f"fields.{column}", f"column {column!r} is a reference, sent as "
+                           f"{linked[column]!r}; remove it from fields")
+        pairs.extend((c, r) for c, r in linked.items() if c not in dict(pairs))
+    for column, target in pairs:
+        if target in linked.values() and column not in linked:
+            raise _err(spec.location, "references", f"column {column!r} is also sent as {target!r}, the "
+                       "relationship a reference sets: rename it or leave it out of fields")
     mapped = {c: f for c, f in pairs}
     if spec.match:
         identity_pairs = [(actual(c, f"match.{c}"), f) for c, f in spec.match]

@@ -25,6 +25,7 @@ from dbt_activate.delivery import (
 )
 from dbt_activate.destinations.base import Destination
 from dbt_activate.errors import ActivateError, ConfigError, WarehouseError
+from dbt_activate.links import Link, Links
 from dbt_activate.pipeline import Pipeline, PipelineResult
 from dbt_activate.planner import Decision
 from dbt_activate.spec import ResolvedSync
@@ -146,6 +147,7 @@ async def _run_locked(inv: Invocation, reader: WarehouseConnection, state: State
         key_columns=rs.key_columns, on_delete=spec.on_delete, limiter=limiter, policy=RetryPolicy(),
         on_progress=lambda counts: reporter.sync_progress(spec.name, counts),
         interruption=inv.interruption,
+        links=_links(inv, rs, destination),
     )
     previous = saved.get(spec.name)
     error: ActivateError | None = None
@@ -204,6 +206,16 @@ def _interrupted(inv: Invocation, outcome: SyncOutcome, decision: Decision) -> s
             if decision.full_resync else "the next run sends the rest")
     return (f"interrupted by {inv.interruption.name} after {plural(outcome.counts.sent, 'record')} sent and "
             f"acknowledged, which are saved; {rest}")
+
+
+def _links(inv: Invocation, rs: ResolvedSync, destination: Destination) -> Links | None:
+    """Resolve the sync's references; keep its record ids when other syncs reference it (links.py)."""
+    name = rs.spec.name
+    referenced = any(r.sync == name for s in inv.specs for r in s.references)
+    if not destination.references or not (referenced or rs.spec.references):
+        return None
+    links = [Link(r.relationship, r.sync) for r in rs.spec.references]
+    return Links(name, links, inv.id_store(rs.spec.destination), keep_ids=referenced)
 
 
 def _with_advice(error: ActivateError, journal: Journal) -> str:

@@ -33,7 +33,15 @@ from dbt_activate.dbt.artifacts import Manifest, ModelNode
 from dbt_activate.destinations.base import Destination
 from dbt_activate.errors import ConfigError
 from dbt_activate.project import DestinationsFile, ProjectPaths, read_yaml
-from dbt_activate.spec import SyncSpec, check_nulls, check_where, model_defaults, parse_block, resolve_columns
+from dbt_activate.spec import (
+    SyncSpec,
+    check_links,
+    check_nulls,
+    check_where,
+    model_defaults,
+    parse_block,
+    resolve_columns,
+)
 from dbt_activate.warehouse.adapter import DbtAdapter
 from dbt_activate.warehouse.connection import WarehouseConnection
 from dbt_activate.warehouse.dialect import dialect_for
@@ -161,6 +169,7 @@ def _referenced_columns(spec: SyncSpec) -> list[tuple[str, str]]:
     refs = [(c, "primary_key") for c in spec.primary_key]
     refs += [(c, f"fields.{c}") for c, _ in spec.fields or ()]
     refs += [(c, f"match.{c}") for c, _ in spec.match]
+    refs += [(r.column, f"references[{i}].column") for i, r in enumerate(spec.references)]
     return refs
 
 
@@ -297,4 +306,10 @@ def validate(paths: ProjectPaths, warehouse: Warehouse | None = None, select: Se
         else:
             destination = destinations[spec.destination]
         _check_sync(spec, model, destination, _known_columns(model, catalog, relations.get(model.unique_id)), report)
+    built = {name: d for name, d in destinations.items() if d is not None}
+    if all(s.destination in built for s in specs):
+        try:  # references and after, across syncs: unknown syncs, relationships, cycles
+            check_links(specs, lambda s: type(built[s.destination]))
+        except ConfigError as exc:
+            report.problems.append(str(exc))
     return report

@@ -27,6 +27,7 @@ class SyncOutcome:
     api_calls: int | None = None  # plan: requests the sync would make
     samples: list[dict[str, Any]] = field(default_factory=list)  # plan: requests as they would be sent
     quarantined: int = 0  # rows held back because a failing test listed them (quarantine.py)
+    runs_after: str = ""  # why it waits for other syncs of the invocation (core/order.py), for `plan`
 
 
 @dataclass

@@ -120,6 +120,10 @@ class BatchResult:
 
     rejected: dict[str, str] = field(default_factory=dict)  # key -> the destination's reason
     skipped: dict[str, str] = field(default_factory=dict)  # key -> why (update of an unknown record…)
+    # key -> the destination's id of the record written, where the type knows it: what other syncs'
+    # ``references`` link to (links.py). Optional; types without relationships leave it empty. Not part
+    # of equality: two results are the same when they acknowledge, reject and skip the same records.
+    ids: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)

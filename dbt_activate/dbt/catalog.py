@@ -6,7 +6,8 @@ alike; a plugin that cannot be imported is listed with its error instead of hidi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from dbt_activate.core.types import Mode
@@ -27,6 +28,8 @@ class DestinationType:
     batch_size: int | None = None
     rate_limit: str = ""  # "100 requests / 10 s", or "" when the type sets none
     config_keys: tuple[str, ...] = ()  # required keys first, each with a trailing * when required
+    # What a sync's ``references`` may set: {object: {as: the parent's object}} (Destination.references)
+    relationships: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     error: str | None = None  # the import error of a broken plugin
 
 
@@ -45,6 +48,7 @@ def installed_types() -> list[DestinationType]:
             modes=tuple(m.value for m in Mode if m in cls.modes), batch_size=cls.batch_size,
             rate_limit=f"{plural(limit.requests, 'request')} / {limit.per_seconds:g} s" if limit else "",
             config_keys=tuple(f"{k.name}*" if k.required else k.name for k in keys),
+            relationships={obj: dict(links) for obj, links in cls.references.items()},
         ))
     return found
 
@@ -58,6 +62,7 @@ def catalog_document(types: list[DestinationType]) -> dict[str, Any]:
              "modes": list(t.modes), "batch_size": t.batch_size, "rate_limit": t.rate_limit or None,
              "config_keys": [k.rstrip("*") for k in t.config_keys],
              "required_config_keys": [k.rstrip("*") for k in t.config_keys if k.endswith("*")],
+             "relationships": {obj: dict(links) for obj, links in t.relationships.items()},
              "error": t.error}
             for t in types
         ],

@@ -82,6 +82,10 @@ class Destination(abc.ABC):
     # leaves them as written instead of rendering them with env_var() when it is read.
     deferred_keys: ClassVar[tuple[str, ...]] = ()
     null_handling: ClassVar[Nulls] = Nulls.NOT_APPLICABLE
+    # Relationships a sync's ``references`` may set, per object: {object: {as: object of the parent}},
+    # e.g. Pipedrive {"deals": {"person_id": "persons"}}. The engine sends the parent's record id under
+    # the ``as`` field, so a type that declares one must report the ids it writes (``BatchResult.ids``).
+    references: ClassVar[Mapping[str, Mapping[str, str]]] = {}
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
         self.name = name

@@ -58,6 +58,10 @@ writes the same values again. ``create`` and ``append`` cannot be made idempoten
 HubSpot stored but whose response was lost (a timeout, a dropped connection) is sent again, which
 duplicates its records unless a unique property (``email``, a unique custom property) makes
 HubSpot refuse the copy (then ``create`` reports them as skipped).
+
+References (a sync's ``references``, ``as: company`` on contacts, ``contact``/``company`` on deals) are
+associations, applied after the batch by ``hubspot_associations``; every write reports the ids of the
+records it wrote (``BatchResult.ids``) so other syncs can link to them.
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ import httpx
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, Record, SyncTarget
 from dbt_activate.delivery import HttpSession, body_snippet, json_body
 from dbt_activate.destinations.base import ConfigKey, Destination, check_nulls_key
+from dbt_activate.destinations.hubspot.associations import RELATIONSHIPS, associate, split_links, written_ids
 from dbt_activate.destinations.hubspot.isolation import Isolation
 from dbt_activate.destinations.hubspot.payload import UnformattableValue, format_properties, format_value
 from dbt_activate.destinations.hubspot.results import (
@@ -120,6 +125,7 @@ class HubSpotDestination(Destination):
     max_concurrency = 8
     rate_limit = RateLimit(100, 10.0)
     objects = ("contacts", "companies", "deals")
+    references: ClassVar[Mapping[str, Mapping[str, str]]] = RELATIONSHIPS
 
     def __init__(self, name: str, config: Mapping[str, Any], *,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
@@ -150,6 +156,7 @@ class HubSpotDestination(Destination):
         self._session_for_run()
 
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
+        target, batch, links = split_links(target, batch)  # references are associations, not properties
         result = BatchResult()
         if batch.operation in (Operation.UPSERT, Operation.UPDATE):
             batch = await self._move(target, batch, result)
@@ -159,6 +166,8 @@ class HubSpotDestination(Destination):
         session = self._session_for_run()
         if batch.operation is not Operation.DELETE:
             await self._write_isolated(session, prepared, batch.operation, result)
+            if links:
+                await associate(session, target.object, links, result, self.redactor)
             return result
         if prepared.id_property == RECORD_ID:
             found = dict(prepared.sent)  # the identity is the record ID: nothing to look up
@@ -217,6 +226,7 @@ class HubSpotDestination(Destination):
                 result.rejected[record.key] = (f"{id_property} changed from {old!r} to "
                                                f"{format_value(record.values.get(id_property))!r}: "
                                                f"{moved.rejected[record.key]}")
+        result.ids.update(moved.ids)
         done = {r.key for r in moving if r.key not in moved.skipped}
         return Batch(batch.operation, [r for r in batch.records if r.key not in done])
 
@@ -224,7 +234,10 @@ class HubSpotDestination(Destination):
                               result: BatchResult) -> None:
         """Send a create/upsert/update batch; a batch HubSpot refuses whole is taken apart (``Isolation``)."""
         async def send(part: Prepared, note: str) -> httpx.Response:
-            return await session.request("POST", part.path, content=json_body(part.body), headers=_JSON, note=note)
+            response = await session.request("POST", part.path, content=json_body(part.body), headers=_JSON,
+                                             note=note)
+            result.ids.update(written_ids(response, part, result))  # for the syncs that reference these records
+            return response
 
         await Isolation(self.name, operation, result, self.redactor, send).write(prepared)
 

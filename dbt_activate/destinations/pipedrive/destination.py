@@ -38,6 +38,10 @@ when asked: support.pipedrive.com/en/article/how-does-the-merge-duplicates-featu
 duplicates-in-pipedrive), so the new value is searched first.
 A NULL is left out of a PATCH/POST, so Pipedrive keeps the value (the sync's ``nulls: clear`` empties it,
 with the same exceptions as clear).
+
+A sync's ``references`` set ``org_id`` on persons and ``person_id``/``org_id`` on deals (``references``
+below): the engine sends the parent's Pipedrive id there. Every write reports the id of each record it
+wrote (``BatchResult.ids``), found or created, so the syncs that reference it can link to it.
 """
 
 from __future__ import annotations
@@ -108,6 +112,11 @@ class PipedriveDestination(Destination):
     max_concurrency = 2
     rate_limit = RateLimit(20, 2.0)
     uses_id_store = True
+    # Links are fields holding the parent's id (openapi-v2.yaml: Person org_id; Deal person_id, org_id).
+    references: ClassVar[Mapping[str, Mapping[str, str]]] = {
+        "persons": {"org_id": "organizations"},
+        "deals": {"person_id": "persons", "org_id": "organizations"},
+    }
 
     def __init__(self, name: str, config: Mapping[str, Any], *,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
@@ -119,6 +128,7 @@ class PipedriveDestination(Destination):
         self._targets: dict[str, FieldTarget] | None = None
         self._ids: RecordIds | None = None
         self._writes = PerRecordWrites()
+        self._written: dict[str, str] = {}  # record key -> id of the record written (BatchResult.ids)
 
     def check_target(self, target: SyncTarget) -> None:
         where = f"{target.sync_name}: object"
@@ -154,8 +164,13 @@ class PipedriveDestination(Destination):
             await self.open(target)
         ids, operation = self._ids, batch.operation
         appending = operation is Operation.APPEND
-        return await self._writes.write(batch, lambda r: self._one(target, operation, r),
-                                        None if appending else ids, lambda r: self._term(target, r))
+        result = await self._writes.write(batch, lambda r: self._one(target, operation, r),
+                                          None if appending else ids, lambda r: self._term(target, r))
+        for record in batch.records:
+            record_id = self._written.pop(record.key, None)
+            if record_id is not None and record.key not in result.rejected and record.key not in result.skipped:
+                result.ids[record.key] = record_id
+        return result
 
     async def close(self) -> None:
         self._targets, self._ids = None, None  # a later write opens again, with a new client
@@ -190,7 +205,9 @@ class PipedriveDestination(Destination):
             body = self._body(target, operation, record, self._targets)
             api = self._api_for_run()
             if operation is Operation.APPEND:
-                await api.create(target.object, body)
+                created = await api.create(target.object, body)
+                if created is not None:
+                    self._written[record.key] = created
                 return OK
             assert self._ids is not None
             wanted = self._term(target, record)
@@ -202,13 +219,16 @@ class PipedriveDestination(Destination):
             moving = bool(old) and old.casefold() != wanted.casefold()
             old_key = self._ids.key(old) if moving else key
             async with self._ids.locked(key, old_key):
+                outcome: Outcome | None = None
                 if moving:
                     update = functools.partial(self._on_existing, Operation.UPDATE, target.object, body=body)
-                    moved = await self._ids.move((old_key, old), (key, wanted), update,
-                                                 f"Pipedrive {SINGULAR[target.object]}")
-                    if moved is not None:
-                        return moved
-                return await self._apply(target, operation, key, wanted, body)
+                    outcome = await self._ids.move((old_key, old), (key, wanted), update,
+                                                   f"Pipedrive {SINGULAR[target.object]}")
+                if outcome is None:
+                    outcome = await self._apply(target, operation, key, wanted, body)
+                if outcome == OK and (record_id := self._ids.known(key)) is not None:
+                    self._written[record.key] = record_id
+                return outcome
         except (FormatError, RecordFailed) as exc:
             return ("rejected", str(exc))
 

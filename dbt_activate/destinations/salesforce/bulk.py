@@ -51,6 +51,7 @@ class BulkOutcome:
     error_message: str = ""
     rejected: dict[str, str] = field(default_factory=dict)  # key -> reason
     unprocessed: set[str] = field(default_factory=set)
+    ids: dict[str, str] = field(default_factory=dict)  # key -> sf__Id of a row written (BatchResult.ids)
 
 
 def job_request(sobject: str, external_id: str) -> dict[str, str]:
@@ -117,6 +118,9 @@ class BulkUpsert:
         failed = await self._rows(job_id, "/failedResults/", upload)
         for error, keys in failed:
             outcome.rejected.update(dict.fromkeys(keys, bulk_reason(error)))
+        # The Ids of the rows written: what other syncs' references link to (one request per job).
+        for record_id, keys in await self._rows(job_id, "/successfulResults/", upload, column="sf__id"):
+            outcome.ids.update(dict.fromkeys(keys, record_id))
         unprocessed = await self._rows(job_id, "/unprocessedrecords/", upload)
         for _, keys in unprocessed:
             outcome.unprocessed.update(keys)
@@ -146,8 +150,9 @@ class BulkUpsert:
                     f"{self.timeout:g}s (bulk_timeout); the retry resumes waiting for the same job")
             pause = min(self.max_poll, pause * 2)
 
-    async def _rows(self, job_id: str, suffix: str, upload: BulkUpload) -> list[tuple[str, tuple[str, ...]]]:
-        """(sf__Error or "", record keys) per row of a result CSV."""
+    async def _rows(self, job_id: str, suffix: str, upload: BulkUpload, *, column: str = "sf__error"
+                    ) -> list[tuple[str, tuple[str, ...]]]:
+        """(the ``column`` cell, sf__Error by default, or "", record keys) per row of a result CSV."""
         response = await self.api.request("GET", self._job_path(job_id, suffix), new_work=False,
                                           headers={"Accept": "text/csv"})
         if not 200 <= response.status_code < 300:
@@ -161,11 +166,11 @@ class BulkUpsert:
         if upload.external_id.lower() not in lowered:
             raise DestinationError(f"{self.api.name}: {suffix.strip('/')} of Bulk API job {job_id} has no "
                                    f"{upload.external_id} column; its rows cannot be matched to records")
-        column = lowered.index(upload.external_id.lower())
-        errors = lowered.index("sf__error") if "sf__error" in lowered else None
+        at = lowered.index(upload.external_id.lower())
+        errors = lowered.index(column) if column in lowered else None
         found = []
         for row in rows:
-            cell = row[column] if column < len(row) else ""
+            cell = row[at] if at < len(row) else ""
             keys = upload.keys.get(lookup_key(cell))
             if not keys:
                 raise DestinationError(f"{self.api.name}: Bulk API job {job_id} reported a row for "

@@ -52,8 +52,10 @@ class Ledger:
     job: str | None = None  # a submitted Bulk API job whose results are still to be read
     upload: BulkUpload | None = None  # the CSV of that job
 
-    def ack(self, key: str) -> None:
+    def ack(self, key: str, record_id: str | None = None) -> None:
         self.done.add(key)
+        if record_id:  # the Id written, for the syncs that reference this one (BatchResult.ids)
+            self.result.ids[key] = record_id
 
     def reject(self, key: str, reason: str) -> None:
         self.done.add(key)
@@ -215,7 +217,7 @@ class CollectionWriter:
                                    f"({exc}); the batch is not acknowledged") from exc
         for key, result in zip(keys, results, strict=True):
             if result.success:
-                ledger.ack(key)
+                ledger.ack(key, None if operation is Operation.DELETE else result.record_id)
             elif operation is Operation.CREATE and "DUPLICATE_VALUE" in result.codes:
                 ledger.skip(key, f"already exists in Salesforce ({result.reason})")
             elif "ENTITY_IS_DELETED" in result.codes and operation in (Operation.DELETE, Operation.CLEAR):

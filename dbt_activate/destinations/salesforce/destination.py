@@ -41,6 +41,11 @@ updates the record found by the value last sent, by Id, with the new value among
 (``CollectionWriter.move``, also in syncs that use Bulk API); a value another record already holds
 rejects the row with Salesforce's ``DUPLICATE_VALUE``. A record Salesforce does not have under the
 old value is written by the new one, as any other.
+
+**References.** A sync's ``references`` may set a lookup field (``references`` below): the engine sends
+the parent's Id there, which the parent sync learnt from Salesforce's answers; every write reports the
+Id of each record written (``BatchResult.ids``), from Collections results and, for Bulk jobs, from the
+job's ``successfulResults`` (``sf__Id``).
 """
 
 from __future__ import annotations
@@ -77,6 +82,13 @@ class SalesforceDestination(Destination):
     config_keys: ClassVar[tuple[ConfigKey, ...]] = CONFIG_KEYS
     batch_size = MAX_RECORDS
     max_concurrency = 4  # Salesforce allows 25 long-running requests per org, shared with others
+    # Lookup fields a sync's ``references`` may set (Object Reference: Contact.AccountId, Opportunity.AccountId,
+    # Case.AccountId/ContactId): the parent's 18-character Id, from the ids Collections answer per record.
+    references: ClassVar[Mapping[str, Mapping[str, str]]] = {
+        "Contact": {"AccountId": "Account"},
+        "Opportunity": {"AccountId": "Account"},
+        "Case": {"AccountId": "Account", "ContactId": "Contact"},
+    }
 
     def __init__(self, name: str, config: Mapping[str, Any], *, transport: httpx.AsyncBaseTransport | None = None,
                  sleep: Sleep = asyncio.sleep) -> None:
@@ -305,7 +317,7 @@ class SalesforceDestination(Destination):
         for keys in upload.keys.values():
             for key in keys:
                 if key not in outcome.rejected and key not in outcome.unprocessed:
-                    ledger.ack(key)
+                    ledger.ack(key, outcome.ids.get(key))
         if not outcome.unprocessed:
             return
         message = (f"{self.name}: Bulk API job {job} ended {outcome.state}"

@@ -17,7 +17,9 @@ its trace id), 400 (409 for conflicts) when every input failed; the rolling 10-s
 (``rate_limit=True`` = 100/10 s) and the daily limit with ``X-HubSpot-RateLimit-*`` headers and the
 429 body with ``policyName``; search exempt from the 10-second window (its own ``search_rate_limit``).
 
-Not emulated: associations, property history, single-record create/update/delete endpoints,
+Associations: the v4 batch read, associate/default and archive endpoints (``associations.py``).
+
+Not emulated: association labels, property history, single-record create/update/delete endpoints,
 GDPR delete, merge, pipelines (``dealstage`` is a plain enumeration), lifecycle-stage ordering,
 the 10,000-result search cap, search indexing delay, OAuth, ``hapikey``.
 """
@@ -28,6 +30,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from dbt_activate.testing.hubspot.associations import HubSpotAssociations
 from dbt_activate.testing.hubspot.batch import HubSpotBatch
 from dbt_activate.testing.hubspot.schema import STANDARD_OBJECTS, HubSpotObject, HubSpotProperty
 from dbt_activate.testing.hubspot.store import HubSpotRecord, HubSpotStore, matches
@@ -78,6 +81,8 @@ class HubSpotEmulator(Emulator):
         self.route("GET", _OBJECTS + r"/(?P<id>[^/]+)", self._get)
         self.route("GET", r"/crm/v3/properties/(?P<type>[^/]+)", self._properties)
         self.route("GET", r"/crm/v3/properties/(?P<type>[^/]+)/(?P<name>[^/]+)", self._property)
+        self.associations = HubSpotAssociations(self)
+        self.associations.register()
 
     # -- accessors for tests -------------------------------------------------------------------
 

@@ -168,6 +168,7 @@ def test_custom_fields_by_name_are_sent_under_their_keys_with_the_token_in_a_hea
     records = [_person("1", "ada@x.com", **{"Driver ID": "D1"})]
     [result] = _run(_destination(fake), target, Batch(Operation.UPSERT, records))
     assert result == BatchResult()
+    assert result.ids == {"1": str(next(iter(fake.persons)))}
     assert fake.calls() == ["GET /v1/personFields", "GET /api/v2/persons/search", "POST /api/v2/persons"]
     # Header only, v1 included: a token in a URL ends up in proxies' logs.
     assert all(r.headers["x-api-token"] == TOKEN and TOKEN not in str(r.url) for r in fake.requests)
@@ -213,7 +214,6 @@ def test_known_ids_are_not_searched_again_and_new_ones_are_stored() -> None:
     store = MemoryIdStore({"persons|emails|known@x.com": str(known)})
     records = [_person("1", "known@x.com"), _person("2", "found@x.com"), _person("3", "new@x.com")]
     [result] = _run(_destination(fake, store), _target(), Batch(Operation.UPSERT, records))
-    assert result == BatchResult()
     searched = sorted(r.url.params["term"] for r in fake.requests if r.url.path.endswith("/search"))
     assert searched == ["found@x.com", "new@x.com"]
     assert sorted(fake.calls("PATCH")) == sorted([f"PATCH /api/v2/persons/{known}", f"PATCH /api/v2/persons/{found}"])
@@ -221,6 +221,8 @@ def test_known_ids_are_not_searched_again_and_new_ones_are_stored() -> None:
     created = next(p["id"] for p in fake.persons.values() if p["emails"][0]["value"] == "new@x.com")
     assert store.ids == {"persons|emails|known@x.com": str(known), "persons|emails|found@x.com": str(found),
                          "persons|emails|new@x.com": str(created)}
+    # The id of every record written, by sync key, for the syncs that reference these (links.py).
+    assert (result, result.ids) == (BatchResult(), {"1": str(known), "2": str(found), "3": str(created)})
 
     # The next run (a new destination on the same store) writes without a single search.
     fake.requests.clear()
@@ -237,8 +239,8 @@ def test_a_stale_id_falls_back_to_search() -> None:
     store = MemoryIdStore({"persons|emails|ada@x.com": "1", "persons|emails|bob@x.com": "2"})
     records = [_person("1", "ada@x.com"), _person("2", "bob@x.com")]
     [result] = _run(_destination(fake, store), _target(), Batch(Operation.UPSERT, records))
-    assert result == BatchResult()
     bob = next(p["id"] for p in fake.persons.values() if p["emails"][0]["value"] == "bob@x.com")
+    assert (result, result.ids) == (BatchResult(), {"1": str(real), "2": str(bob)})  # found, not the stale ones
     assert store.ids == {"persons|emails|ada@x.com": str(real), "persons|emails|bob@x.com": str(bob)}
     assert sorted(fake.calls("PATCH")) == sorted(["PATCH /api/v2/persons/1", "PATCH /api/v2/persons/2",
                                                   f"PATCH /api/v2/persons/{real}"])
@@ -259,7 +261,11 @@ def test_update_create_delete_and_clear() -> None:
                    Batch(Operation.CLEAR, [Record("1", {"email": "ada@x.com"})]))
     assert results[0].skipped == {"2": "no Pipedrive person with email='nobody@x.com'"}
     assert results[1].skipped == {"3": f"a Pipedrive person with email='ada@x.com' exists (id {ada})"}
+    # Skipped records report no id; deleted ones neither (their id is forgotten); cleared ones keep theirs.
+    new = next(p["id"] for p in fake.persons.values() if p["emails"][0]["value"] == "new@x.com")
+    assert (results[0].ids, results[1].ids) == ({"1": str(ada)}, {"4": str(new)})
     assert results[2] == BatchResult() and results[3] == BatchResult()
+    assert (results[2].ids, results[3].ids) == ({}, {"1": str(ada)})
     assert gone not in fake.persons
     assert "persons|emails|gone@x.com" not in store.ids and "persons|emails|ghost@x.com" not in store.ids
     assert fake.persons[ada]["name"] == "Ada"
@@ -343,7 +349,7 @@ def test_a_429_pauses_the_limiter_and_only_unsent_records_are_retried() -> None:
     error, result = asyncio.run(go())
     assert isinstance(error, RetryableDestinationError) and error.retry_after == 2.0
     assert "was throttled: HTTP 429 (retry after 2s): Request over limit" in str(error)
-    assert result == BatchResult()
+    assert (result.rejected, result.skipped, len(result.ids)) == ({}, {}, 5)
     assert len(fake.persons) == 5
     assert len(fake.calls("POST")) == 6  # five records, one of them twice: no duplicate was created
 

@@ -60,6 +60,10 @@ class BulkOrg:
         unprocessed = [r for r in rows if r[0] in outcome.get("unprocessed", ())]
         if path.endswith("/failedResults/"):
             return httpx.Response(200, text=_csv(["sf__Id", "sf__Error", *header], failed))
+        if path.endswith("/successfulResults/"):
+            written = [[f"003J{r[0]}", "true", *r] for r in rows if r not in unprocessed and r[0] not in
+                       outcome.get("failed", {})]
+            return httpx.Response(200, text=_csv(["sf__Id", "sf__Created", *header], written))
         if path.endswith("/unprocessedrecords/"):
             return httpx.Response(200, text=_csv(header, unprocessed))
         if self.poll_failures:
@@ -93,7 +97,9 @@ def test_the_first_rows_go_by_collections_and_the_rest_by_bulk_jobs() -> None:
     assert job["polls"] == 3  # polled until JobComplete
     requests = [f"{r.method} {r.url.path.removeprefix(JOBS)}" for r in org.sent(contains="/jobs/")]
     assert requests == ["POST ", f"PUT /{job_id}/batches", f"PATCH /{job_id}", f"GET /{job_id}", f"GET /{job_id}",
-                        f"GET /{job_id}", f"GET /{job_id}/failedResults/", f"GET /{job_id}/unprocessedrecords/"]
+                        f"GET /{job_id}", f"GET /{job_id}/failedResults/", f"GET /{job_id}/successfulResults/",
+                        f"GET /{job_id}/unprocessedrecords/"]
+    assert results[1].ids == {"3": "003JE3", "5": "003JE5"}  # sf__Id of the rows written, for references
 
 
 def test_polling_backs_off_between_checks() -> None:

@@ -1,0 +1,85 @@
+"""HubSpot references as v4 associations, against the emulator over HTTP: link, move, refuse."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from dbt_activate.core.types import Batch, BatchResult, FieldSpec, Mode, Operation, Record, SyncTarget
+from dbt_activate.destinations.hubspot import HubSpotDestination
+from dbt_activate.testing import HubSpotEmulator
+
+TARGET = SyncTarget("drivers", "contacts", Mode.UPSERT,
+                    tuple(FieldSpec(f, f) for f in ("email", "lastname", "company")), ("email",))
+
+
+@pytest.fixture
+def emu() -> Iterator[HubSpotEmulator]:
+    with HubSpotEmulator(token="t") as emulator:
+        yield emulator
+    assert emulator.errors == []
+
+
+def _write(emu: HubSpotEmulator, *records: Record) -> BatchResult:
+    destination = HubSpotDestination("crm", {"type": "hubspot", "access_token": "t", "base_url": emu.base_url})
+
+    async def go() -> BatchResult:
+        try:
+            return await destination.write(TARGET, Batch(Operation.UPSERT, list(records)))
+        finally:
+            await destination.close()
+
+    return asyncio.run(go())
+
+
+def _contact(key: str, company: str | None) -> Record:
+    return Record(key, {"email": f"driver{key}@x.com", "lastname": f"Driver {key}", "company": company})
+
+
+def test_contacts_are_associated_moved_and_never_get_the_reference_as_a_property(emu: HubSpotEmulator) -> None:
+    acme, initech = emu.add_records("companies", [{"name": "Acme"}, {"name": "Initech"}])
+    first = _write(emu, _contact("1", acme), _contact("2", acme), _contact("3", None))
+    contacts = {c["properties"]["email"]: c["id"] for c in emu.records("contacts")}
+    assert first == BatchResult()
+    assert first.ids == {k: contacts[f"driver{k}@x.com"] for k in ("1", "2", "3")}
+    assert all("company" not in c["properties"] for c in emu.records("contacts"))
+    ada, bob, cid = (contacts[f"driver{k}@x.com"] for k in ("1", "2", "3"))
+    assert emu.associations.of("contacts", "companies") == {ada: {acme}, bob: {acme}}
+
+    emu.reset_counters()
+    _write(emu, _contact("1", initech), _contact("2", acme))  # 1 moves; 2 is linked already
+    assert emu.associations.of("contacts", "companies") == {ada: {initech}, bob: {acme}}
+    paths = emu.counters.by_path
+    assert paths["/crm/v4/associations/contacts/companies/batch/read"] == 1
+    assert paths["/crm/v4/associations/contacts/companies/batch/archive"] == 1
+    assert paths["/crm/v4/associations/contacts/companies/batch/associate/default"] == 1
+    assert cid not in emu.associations.of("contacts", "companies")  # a NULL reference links nothing
+
+
+def test_an_association_hubspot_refuses_rejects_the_record_with_the_reason(emu: HubSpotEmulator) -> None:
+    [acme] = emu.add_records("companies", [{"name": "Acme"}])
+    result = _write(emu, _contact("1", acme), _contact("2", "424242"))
+    assert result.rejected == {"2": "HubSpot refused associating it with its company: No companies objects exist "
+                                    "with ids 424242"}
+    assert set(result.ids) == {"1"}
+
+
+def test_clear_leaves_the_reference_out_of_the_properties_it_empties(emu: HubSpotEmulator) -> None:
+    # `company` is also a contact property (the company name typed in HubSpot): the reference is not it.
+    [acme] = emu.add_records("companies", [{"name": "Acme"}])
+    emu.add_records("contacts", [{"email": "driver1@x.com", "company": "Acme Corp (typed by a rep)"}])
+    _write(emu, _contact("1", acme))
+    destination = HubSpotDestination("crm", {"type": "hubspot", "access_token": "t", "base_url": emu.base_url})
+
+    async def go() -> BatchResult:
+        try:
+            return await destination.write(TARGET, Batch(Operation.CLEAR, [Record("1", {"email": "driver1@x.com"})]))
+        finally:
+            await destination.close()
+
+    assert asyncio.run(go()) == BatchResult()
+    [contact] = emu.records("contacts")
+    assert contact["properties"].get("lastname") is None  # the mapped property is cleared...
+    assert contact["properties"]["company"] == "Acme Corp (typed by a rep)"  # ...not the one `as` is named after
