@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -286,8 +286,13 @@ class ResolvedSync:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def resolve_columns(spec: SyncSpec, columns: Mapping[str, str]) -> ResolvedSync:
-    """Match the spec's column names against the relation's (name -> data type), case-insensitively."""
+def resolve_columns(spec: SyncSpec, columns: Mapping[str, str],
+                    field_name: Callable[[str], str] = str) -> ResolvedSync:
+    """Match the spec's column names against the relation's (name -> data type), case-insensitively.
+
+    ``field_name`` gives the destination field of a column mapped by name (``fields: auto``, and the
+    identity of an unmapped key): on Snowflake the warehouse reports ``EMAIL`` for a column the
+    model calls ``email`` (warehouse/snowflake.py)."""
     by_lower = {c.lower(): c for c in columns}
 
     def actual(column: str, key: str) -> str:
@@ -300,14 +305,14 @@ def resolve_columns(spec: SyncSpec, columns: Mapping[str, str]) -> ResolvedSync:
     key_columns = tuple(actual(c, "primary_key") for c in spec.primary_key)
     pairs: list[tuple[str, str]]
     if spec.fields is None:
-        pairs = [(c, c) for c in columns]
+        pairs = [(c, field_name(c)) for c in columns]
     else:
         pairs = [(actual(c, f"fields.{c}"), f) for c, f in spec.fields]
     mapped = {c: f for c, f in pairs}
     if spec.match:
         identity_pairs = [(actual(c, f"match.{c}"), f) for c, f in spec.match]
     else:
-        identity_pairs = [(c, mapped.get(c, c)) for c in key_columns]
+        identity_pairs = [(c, mapped.get(c, field_name(c))) for c in key_columns]
     for column, target in identity_pairs:
         if column not in mapped:
             pairs.append((column, target))

@@ -2,13 +2,22 @@
 
 Two CI jobs (or a cron and a person) may start ``dbt-activate run`` for the same sync together.
 Advisory locks are not portable (Redshift has none), so the lock is a row of ``sync_locks``
-(sync, run id, host, pid, acquired_at, expires_at) written in a transaction that first takes
-``LOCK TABLE`` on PostgreSQL and Redshift, which serialises every acquirer; DuckDB allows one
-writing process per file, so the file lock already does. The holder renews ``expires_at`` from a
-background thread on a connection of its own; a run that crashed stops renewing and its lock
-expires after ``DBT_ACTIVATE_LOCK_TTL_SECONDS`` (default 300), or at once when the holder was on
-this host and its process is gone. A second run waits up to ``--lock-timeout`` seconds, then
-fails that sync (exit 1) naming the holder.
+(sync, run id, host, pid, acquired_at, expires_at), taken atomically in the way the warehouse's
+dialect names (``Dialect.lock_kind``):
+
+- ``lock_table`` (PostgreSQL, Redshift): a transaction that first takes ``LOCK TABLE``, which
+  serialises every acquirer; the second reads the first one's row.
+- ``file`` (DuckDB): one writing process per database file, so the file lock already serialises.
+- ``merge`` (Snowflake, and any warehouse without LOCK TABLE): one conditional ``MERGE`` that
+  inserts the row when there is none, or takes it over only from the holder this run read and found
+  stale (compare and swap on its run id); then the row is read back, and the run holds the lock only
+  if the row names it. Should an engine still let two inserts through, the earliest row (acquired_at,
+  then run id) is the holder for every reader, and the other run removes its own row.
+
+The holder renews ``expires_at`` from a background thread on a connection of its own; a run that
+crashed stops renewing and its lock expires after ``DBT_ACTIVATE_LOCK_TTL_SECONDS`` (default 300), or
+at once when the holder was on this host and its process is gone. A second run waits up to
+``--lock-timeout`` seconds, then fails that sync (exit 1) naming the holder.
 """
 
 from __future__ import annotations
@@ -76,16 +85,16 @@ class SyncLock:
 
     def try_acquire(self) -> Holder | None:
         """Take the lock and return None, or return the live holder that has it."""
+        if self.conn.dialect.lock_kind == "merge":
+            return self._try_merge()
         p = self.conn.dialect.placeholder
         now = _utcnow()
         with self._io, self.conn.transaction():
-            if self.conn.dialect.name != "duckdb":
+            statement = self.conn.dialect.lock_statement(self.table)
+            if statement is not None:
                 # Serialises acquirers until commit: the second reads the first one's row.
-                self.conn.execute(f"lock table {self.table}")
-            rows = self.conn.query(f"select run_id, host, pid, acquired_at, expires_at from {self.table} "
-                                   f"where sync_name = {p}", [self.sync_name])
-            for row in rows:
-                holder = Holder(str(row[0]), str(row[1]), int(row[2] or 0), _naive(row[3]), _naive(row[4]))
+                self.conn.execute(statement)
+            for holder in self._holders():
                 if holder.run_id != self.run_id and not holder.stale(now, self.host):
                     return holder
             self.conn.execute(f"delete from {self.table} where sync_name = {p}", [self.sync_name])
@@ -94,6 +103,51 @@ class SyncLock:
                 f"({p}, {p}, {p}, {p}, cast({p} as timestamp), cast({p} as timestamp))",
                 [self.sync_name, self.run_id, self.host, self.pid, _text(now), _text(self._expiry())])
         return None
+
+    def _holders(self) -> list[Holder]:
+        """The rows of this sync, the holder first (see the module docstring for the order)."""
+        p = self.conn.dialect.placeholder
+        rows = self.conn.query(f"select run_id, host, pid, acquired_at, expires_at from {self.table} "
+                               f"where sync_name = {p} order by acquired_at, run_id", [self.sync_name])
+        return [Holder(str(r[0]), str(r[1]), int(r[2] or 0), _naive(r[3]), _naive(r[4])) for r in rows]
+
+    def _try_merge(self) -> Holder | None:
+        """The lock without LOCK TABLE: compare and swap with one conditional MERGE, then read back."""
+        p = self.conn.dialect.placeholder
+        now = _utcnow()
+        with self._io:
+            current = self._holders()
+            holder = current[0] if current else None
+            if holder is not None and holder.run_id != self.run_id and not holder.stale(now, self.host):
+                self.conn.end_read()
+                return holder
+            # Replace only the holder read above (its run id): a run that took the lock meanwhile is kept.
+            expected = holder.run_id if holder is not None else None
+            self.conn.execute(
+                f"merge into {self.table} t using (select cast({p} as varchar(512)) as sync_name, "
+                f"cast({p} as varchar(64)) as run_id, cast({p} as varchar(256)) as host, cast({p} as integer) as pid, "
+                f"cast({p} as timestamp) as acquired_at, cast({p} as timestamp) as expires_at) s "
+                f"on t.sync_name = s.sync_name "
+                f"when matched and t.run_id = {p} then update set run_id = s.run_id, host = s.host, pid = s.pid, "
+                f"acquired_at = s.acquired_at, expires_at = s.expires_at "
+                f"when not matched then insert (sync_name, run_id, host, pid, acquired_at, expires_at) "
+                f"values (s.sync_name, s.run_id, s.host, s.pid, s.acquired_at, s.expires_at)",
+                [self.sync_name, self.run_id, self.host, self.pid, _text(now), _text(self._expiry()),
+                 expected if expected is not None else ""])
+            after = self._holders()
+            self.conn.end_read()
+        if after and after[0].run_id == self.run_id:
+            return None
+        if any(h.run_id == self.run_id for h in after):
+            # Two inserts got through: the earlier row holds the lock, this run gives its row up.
+            self._delete_own_row()
+        return after[0] if after else Holder("unknown", "unknown", 0, now, now)
+
+    def _delete_own_row(self) -> None:
+        p = self.conn.dialect.placeholder
+        with self._io, self.conn.transaction():
+            self.conn.execute(f"delete from {self.table} where sync_name = {p} and run_id = {p}",
+                              [self.sync_name, self.run_id])
 
     def acquire(self, timeout: float, *, on_wait: Callable[[str], None] | None = None,
                 sleep: Callable[[float], Any] = time.sleep) -> None:
@@ -143,10 +197,7 @@ class SyncLock:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        p = self.conn.dialect.placeholder
-        with self._io, self.conn.transaction():
-            self.conn.execute(f"delete from {self.table} where sync_name = {p} and run_id = {p}",
-                              [self.sync_name, self.run_id])
+        self._delete_own_row()
 
 
 def _alive(pid: int) -> bool:

@@ -42,8 +42,7 @@ class WarehouseIdStore:
                 f"select id_key, record_id from {self._table} where destination = {p} "
                 f"and id_key in ({self._in(len(chunk))})", [self._destination, *chunk])
             found.update({str(k): str(v) for k, v in rows})
-        if self._d.name != "duckdb":  # DuckDB reads outside a transaction; the others opened one
-            self._conn.commit()  # end it, so it holds no snapshot or locks
+        self._conn.end_read()
         return found
 
     def put_many(self, ids: Mapping[str, str]) -> None:

@@ -4,7 +4,8 @@ Everything lives in one state schema (default ``<target schema>_activate``), ver
 ``activate_state_version`` so later releases can migrate it. Tables users may query or declare as dbt
 sources: ``sync_runs`` (one row per sync per run) and ``sync_rejections`` (rows a destination refused,
 until they go through); ``sync_locks`` holds the lock of each sync while a run sends (``locks.py``).
-Every statement is plain SQL valid on DuckDB, PostgreSQL and Redshift.
+Every statement is plain SQL valid on every dialect (warehouse/); what differs (types, names, the
+transaction and load calls) comes from the dialect.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ class StateStore:
         self._stages_ready = False
 
     def table(self, name: str) -> str:
-        return self._d.table(self.schema, name, self.database if self._d.name == "duckdb" else None)
+        return self._d.table(self.schema, name, self.database if self._d.names_state_database else None)
 
     # --- schema --------------------------------------------------------------------------------
 
@@ -137,7 +138,7 @@ class StateStore:
         self._ensure_stages()
         snapshot = self.snapshot(sync_name)
         p = self._d.placeholder
-        ack_stage, reject_stage = self._d.quote(_ACK_STAGE), self._d.quote(_REJECT_STAGE)
+        ack_stage, reject_stage = self._d.quote_own(_ACK_STAGE), self._d.quote_own(_REJECT_STAGE)
         rejections = self.table("sync_rejections")
         now = _now()
 
