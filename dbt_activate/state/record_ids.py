@@ -26,9 +26,8 @@ class WarehouseIdStore:
         self._destination = destination
 
     def ensure(self) -> None:
-        with self._conn.transaction():
-            self._conn.execute(f"create table if not exists {self._table} (destination varchar(256), "
-                               f"id_key {self._d.key_type}, record_id varchar(256))")
+        self._conn.run_ddl([f"create table if not exists {self._table} (destination varchar(256), "
+                            f"id_key {self._d.key_type}, record_id varchar(256))"])
 
     def _in(self, count: int) -> str:
         return ", ".join([self._d.placeholder] * count)

@@ -92,9 +92,8 @@ class StateStore:
             f"reason {text}, attempts integer, first_seen_at {ts}, last_seen_at {ts}, last_run_id varchar(64))",
             lock_table_ddl(self.table(LOCK_TABLE), name),
         ]
+        self.conn.run_ddl(ddl)
         with self.conn.transaction():
-            for statement in ddl:
-                self.conn.execute(statement)
             rows = self.conn.query(f"select max(version) from {self.table('activate_state_version')}")
             version = rows[0][0] if rows else None
             if version is None:
@@ -112,25 +111,24 @@ class StateStore:
 
     def snapshot(self, sync_name: str) -> str:
         table = self.table(snapshot_table_name(sync_name))
-        with self.conn.transaction():
-            self.conn.execute(self._d.snapshot_ddl(table))
+        self.conn.run_ddl([self._d.snapshot_ddl(table)])
         return table
 
     def is_empty(self, snapshot: str) -> bool:
         return not self.conn.query(f"select 1 from {snapshot} limit 1")
 
     def reset_snapshot(self, sync_name: str) -> None:
+        snapshot = self.snapshot(sync_name)
         with self.conn.transaction():
-            self.conn.execute(f"delete from {self.snapshot(sync_name)}")
+            self.conn.execute(f"delete from {snapshot}")
 
     # --- checkpoints -----------------------------------------------------------------------------
 
     def _ensure_stages(self) -> None:
         if self._stages_ready:
             return
-        with self.conn.transaction():
-            self.conn.execute(self._d.stage_ddl(_ACK_STAGE, ACK_COLUMNS))
-            self.conn.execute(self._d.stage_ddl(_REJECT_STAGE, REJECT_COLUMNS))
+        self.conn.run_ddl([self._d.stage_ddl(_ACK_STAGE, ACK_COLUMNS),
+                           self._d.stage_ddl(_REJECT_STAGE, REJECT_COLUMNS)])
         self._stages_ready = True
 
     def apply_segment(self, sync_name: str, run_id: str, acks: Path | None, rejects: Path | None) -> None:

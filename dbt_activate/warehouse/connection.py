@@ -154,6 +154,17 @@ class WarehouseConnection:
             raise
         self.commit()
 
+    def run_ddl(self, statements: Sequence[str]) -> None:
+        """Create what is missing: in one transaction where DDL is transactional; elsewhere each
+        statement on its own, since an open transaction would be committed by the first of them."""
+        if not self.dialect.transactional_ddl:
+            for statement in statements:
+                self.execute(statement)
+            return
+        with self.transaction():
+            for statement in statements:
+                self.execute(statement)
+
     def run_transaction(self, body: Callable[[], T]) -> T:
         """``body()`` in one transaction; on DuckDB, again with a higher memory limit if it ran out."""
         while True:

@@ -88,6 +88,9 @@ class Dialect:
     # How the per-sync lock (state/locks.py) is made atomic: "file" (the warehouse allows one writing
     # process), "lock_table" (LOCK TABLE serialises acquirers) or "merge" (a conditional MERGE).
     lock_kind: ClassVar[str] = "merge"
+    # Whether DDL runs inside a transaction (PostgreSQL, DuckDB) or commits it (Snowflake: every DDL
+    # statement is its own transaction), in which case it runs on its own (WarehouseConnection.run_ddl).
+    transactional_ddl: ClassVar[bool] = True
 
     # --- identifiers and literals -------------------------------------------------------------------
 

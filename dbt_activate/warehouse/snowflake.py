@@ -53,6 +53,9 @@ def statement_timeout() -> int:
 @dataclass(frozen=True)
 class SnowflakeDialect(Dialect):
     name: ClassVar[str] = "snowflake"
+    # https://docs.snowflake.com/en/sql-reference/transactions: "each DDL statement executes as its own
+    # transaction" and commits one that is open.
+    transactional_ddl: ClassVar[bool] = False
     statement_timeout: int = field(default_factory=statement_timeout)
 
     def fold(self, identifier: str) -> str:

@@ -44,3 +44,10 @@ def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]
 def duckdb_project(tmp_path: Path) -> Iterator[Project]:
     with fresh_database("act_dst") as destination_db:
         yield Project(tmp_path, "duckdb", destination_db=destination_db)
+
+
+@pytest.fixture
+def snowflake_project(tmp_path: Path, fakesnow_port: int) -> Iterator[Project]:
+    with fresh_database("act_dst") as destination_db:
+        yield Project(tmp_path, "snowflake", warehouse_db=f"act_{uuid.uuid4().hex[:10]}",
+                      destination_db=destination_db, fakesnow_port=fakesnow_port)

@@ -130,7 +130,10 @@ class Project:
     # --- running ---------------------------------------------------------------------------------
 
     def run_env(self) -> dict[str, str]:
-        return {**os.environ, **self.env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "NO_COLOR": "1"}
+        # fakesnow answers some statements with HTTP 500, which the connector retries until the
+        # statement's timeout: a short one makes such a failure show within the test's time.
+        timeout = {"DBT_ACTIVATE_STATEMENT_TIMEOUT_SECONDS": "120"} if self.warehouse == "snowflake" else {}
+        return {**os.environ, **timeout, **self.env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "NO_COLOR": "1"}
 
     def _run(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
         return subprocess.run(argv, cwd=self.root, env=self.run_env(), capture_output=True, text=True, timeout=300)

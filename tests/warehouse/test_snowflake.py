@@ -98,3 +98,31 @@ def test_statement_timeout_comes_from_the_environment_and_must_be_positive(monke
     monkeypatch.setenv("DBT_ACTIVATE_STATEMENT_TIMEOUT_SECONDS", "soon")
     with pytest.raises(ConfigError, match="DBT_ACTIVATE_STATEMENT_TIMEOUT_SECONDS"):
         dialect_for("snowflake")
+
+
+class _Handle:
+    """A connector handle that records every statement its cursors run."""
+
+    def __init__(self) -> None:
+        self.cursor_ = _Cursor()
+        self.commits = 0
+
+    def cursor(self) -> _Cursor:
+        return self.cursor_
+
+    def commit(self) -> None:
+        self.commits += 1
+
+
+def test_ddl_runs_outside_transactions_and_dml_inside_begin_and_commit() -> None:
+    from dbt_activate.warehouse.connection import WarehouseConnection
+
+    handle = _Handle()
+    conn = WarehouseConnection(handle, SF)
+    # Snowflake commits an open transaction at every DDL statement: none is opened around them.
+    conn.run_ddl(['create table if not exists "S"."A" (x int)', 'create table if not exists "S"."B" (x int)'])
+    assert [c[0] for c in handle.cursor_.calls] == ['create table if not exists "S"."A" (x int)',
+                                                   'create table if not exists "S"."B" (x int)']
+    with conn.transaction():
+        conn.execute('delete from "S"."A"')
+    assert [c[0] for c in handle.cursor_.calls[2:]] == ["begin", 'delete from "S"."A"'] and handle.commits == 1
