@@ -10,9 +10,12 @@ dialect names (``Dialect.lock_kind``):
 - ``file`` (DuckDB): one writing process per database file, so the file lock already serialises.
 - ``merge`` (Snowflake, and any warehouse without LOCK TABLE): one conditional ``MERGE`` that
   inserts the row when there is none, or takes it over only from the holder this run read and found
-  stale (compare and swap on its run id); then the row is read back, and the run holds the lock only
-  if the row names it. Should an engine still let two inserts through, the earliest row (acquired_at,
-  then run id) is the holder for every reader, and the other run removes its own row.
+  stale (compare and swap on its run id), committed; then the rows are read back, and the run holds
+  the lock only if its row is the only live one. Snowflake runs MERGEs on one table one at a time, so
+  the second sees the first one's row; where an engine lets two inserts through (PostgreSQL without a
+  unique key), a run that reads another live row gives way and removes its own: since each reads after
+  its own commit, the later reader always sees the earlier row, so two runs never both hold the lock
+  (both may give way, and try again after a second).
 
 The holder renews ``expires_at`` from a background thread on a connection of its own; a run that
 crashed stops renewing and its lock expires after ``DBT_ACTIVATE_LOCK_TTL_SECONDS`` (default 300), or
@@ -105,7 +108,7 @@ class SyncLock:
         return None
 
     def _holders(self) -> list[Holder]:
-        """The rows of this sync, the holder first (see the module docstring for the order)."""
+        """The rows of this sync, oldest first."""
         p = self.conn.dialect.placeholder
         rows = self.conn.query(f"select run_id, host, pid, acquired_at, expires_at from {self.table} "
                                f"where sync_name = {p} order by acquired_at, run_id", [self.sync_name])
@@ -117,12 +120,14 @@ class SyncLock:
         now = _utcnow()
         with self._io:
             current = self._holders()
-            holder = current[0] if current else None
-            if holder is not None and holder.run_id != self.run_id and not holder.stale(now, self.host):
+            live = self._live_others(current, now)
+            if live:
                 self.conn.end_read()
-                return holder
-            # Replace only the holder read above (its run id): a run that took the lock meanwhile is kept.
-            expected = holder.run_id if holder is not None else None
+                return live[0]
+            # Replace only the row read above (ours, else a stale holder's): a run that took the lock
+            # meanwhile is kept, and its row is read back below.
+            stale = next((h.run_id for h in current if h.run_id != self.run_id), "")
+            expected = self.run_id if any(h.run_id == self.run_id for h in current) else stale
             self.conn.execute(
                 f"merge into {self.table} t using (select cast({p} as varchar(512)) as sync_name, "
                 f"cast({p} as varchar(64)) as run_id, cast({p} as varchar(256)) as host, cast({p} as integer) as pid, "
@@ -132,16 +137,21 @@ class SyncLock:
                 f"acquired_at = s.acquired_at, expires_at = s.expires_at "
                 f"when not matched then insert (sync_name, run_id, host, pid, acquired_at, expires_at) "
                 f"values (s.sync_name, s.run_id, s.host, s.pid, s.acquired_at, s.expires_at)",
-                [self.sync_name, self.run_id, self.host, self.pid, _text(now), _text(self._expiry()),
-                 expected if expected is not None else ""])
+                [self.sync_name, self.run_id, self.host, self.pid, _text(now), _text(self._expiry()), expected])
+            self.conn.end_read()  # committed before the read back, so a concurrent acquirer sees it
             after = self._holders()
             self.conn.end_read()
-        if after and after[0].run_id == self.run_id:
+        mine = any(h.run_id == self.run_id for h in after)
+        live = self._live_others(after, now)
+        if mine and not live:
             return None
-        if any(h.run_id == self.run_id for h in after):
-            # Two inserts got through: the earlier row holds the lock, this run gives its row up.
+        if mine:
+            # Another run's row is there too (an engine let two inserts through): this run gives way.
             self._delete_own_row()
-        return after[0] if after else Holder("unknown", "unknown", 0, now, now)
+        return live[0] if live else Holder("unknown", "unknown", 0, now, now)
+
+    def _live_others(self, holders: list[Holder], now: datetime) -> list[Holder]:
+        return [h for h in holders if h.run_id != self.run_id and not h.stale(now, self.host)]
 
     def _delete_own_row(self) -> None:
         p = self.conn.dialect.placeholder
