@@ -29,7 +29,8 @@ from compare_data import COLUMNS, Warehouse
 from delivery_common import report
 
 from dbt_activate.warehouse.connection import WarehouseConnection
-from dbt_activate.warehouse.dialect import KEY, OP, Column, dialect_for
+from dbt_activate.warehouse.dialect import KEY, OP, Column
+from dbt_activate.warehouse.registry import dialect_for
 
 TYPES = {"lead_score": "integer", "created_at": "timestamp", "updated_at": "timestamp", "is_customer": "boolean",
          "mrr": "numeric", "seats": "integer", "signup_date": "date", "last_login_at": "timestamp", "nps": "integer"}

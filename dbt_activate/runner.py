@@ -42,7 +42,8 @@ from dbt_activate.state.runs import last_runs
 from dbt_activate.state.store import StateStore
 from dbt_activate.warehouse.adapter import DbtAdapter
 from dbt_activate.warehouse.connection import WarehouseConnection
-from dbt_activate.warehouse.dialect import Column, Dialect, dialect_for
+from dbt_activate.warehouse.dialect import Column, Dialect
+from dbt_activate.warehouse.registry import dialect_for
 
 
 @dataclass(frozen=True)
@@ -202,7 +203,7 @@ class Invocation:
             also = f" ({self.target_notice})" if self.target_notice else ""
             raise ConfigError(f"relation {spec.relation} does not exist in the warehouse: run `dbt build` "
                               f"for model {spec.model_name} first{also}", location=spec.location)
-        resolved = resolve_columns(spec, {str(r[0]): str(r[1]) for r in rows})
+        resolved = resolve_columns(spec, {str(r[0]): str(r[1]) for r in rows}, self.dialect.field_name)
         destination = self.destinations.build(spec.destination)
         destination.check_target(self.target_of(resolved))
         return resolved

@@ -400,8 +400,13 @@ class ResolvedSync:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def resolve_columns(spec: SyncSpec, columns: Mapping[str, str]) -> ResolvedSync:
-    """Match the spec's column names against the relation's (name -> data type), case-insensitively."""
+def resolve_columns(spec: SyncSpec, columns: Mapping[str, str],
+                    field_name: Callable[[str], str] = str) -> ResolvedSync:
+    """Match the spec's column names against the relation's (name -> data type), case-insensitively.
+
+    ``field_name`` gives the destination field of a column mapped by name (``fields: auto``, and the
+    identity of an unmapped key): on Snowflake the warehouse reports ``EMAIL`` for a column the
+    model calls ``email`` (warehouse/snowflake.py)."""
     by_lower = {c.lower(): c for c in columns}
 
     def actual(column: str, key: str) -> str:
@@ -423,7 +428,7 @@ def resolve_columns(spec: SyncSpec, columns: Mapping[str, str]) -> ResolvedSync:
                        "key or match); a reference column holds another record's key: use a column of its own")
     pairs: list[tuple[str, str]]
     if spec.fields is None:
-        pairs = [(c, linked.get(c, c)) for c in columns]
+        pairs = [(c, linked.get(c, field_name(c))) for c in columns]
     else:
         pairs = [(actual(c, f"fields.{c}"), f) for c, f in spec.fields]
         for column, target in pairs:
@@ -439,7 +444,7 @@ def resolve_columns(spec: SyncSpec, columns: Mapping[str, str]) -> ResolvedSync:
     if spec.match:
         identity_pairs = [(actual(c, f"match.{c}"), f) for c, f in spec.match]
     else:
-        identity_pairs = [(c, mapped.get(c, c)) for c in key_columns]
+        identity_pairs = [(c, mapped.get(c, field_name(c))) for c in key_columns]
     for column, target in identity_pairs:
         if column not in mapped:
             pairs.append((column, target))

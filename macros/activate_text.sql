@@ -7,19 +7,39 @@
     timestamp without time zone  -> 'YYYY-MM-DDTHH:MI:SS.ffffff'
     timestamp with time zone     -> converted to UTC first, then the same format
     Redshift SUPER               -> json_serialize(c)
+    Snowflake DATE               -> 'YYYY-MM-DD' (cast follows the session's DATE_OUTPUT_FORMAT)
+    Snowflake VARIANT/OBJECT/ARRAY -> to_json(c)
     anything else                -> cast(c as varchar)
-  A null column stays null.
+  A null column stays null. Columns are quoted as the relation spells them (found case-insensitively),
+  as the CLI does: on Snowflake a quoted name matches only its exact (upper) case.
 -#}
 
-{#- Lower-cased column name -> lower-cased data type of `relation`; {} without one or at parse time. -#}
-{% macro activate_column_types(relation=none) %}
-    {%- set types = {} -%}
+{#- Lower-cased column name -> (name as the relation spells it, lower-cased data type) of `relation`;
+    {} without one or at parse time. -#}
+{% macro activate_columns(relation=none) %}
+    {%- set found = {} -%}
     {%- if relation is not none and execute -%}
         {%- for column in adapter.get_columns_in_relation(relation) -%}
-            {%- do types.update({column.name | lower: column.dtype | lower | trim}) -%}
+            {%- do found.update({column.name | lower: (column.name, column.dtype | lower | trim)}) -%}
         {%- endfor -%}
     {%- endif -%}
-    {{ return(types) }}
+    {{ return(found) }}
+{% endmacro %}
+
+
+{#- A column name quoted for SQL. Without a relation to spell it, as given; Snowflake folds a plain
+    name to upper case first, as it stores names created unquoted (warehouse/snowflake.py). -#}
+{% macro activate_quote_column(name) %}
+    {{ return(adapter.dispatch('activate_quote_column', 'dbt_activate')(name)) }}
+{% endmacro %}
+
+{% macro default__activate_quote_column(name) %}{{ return(adapter.quote(name)) }}{% endmacro %}
+
+{% macro snowflake__activate_quote_column(name) %}
+    {%- if modules.re.match('^[A-Za-z_][A-Za-z0-9_]*$', name) -%}
+        {{ return(adapter.quote(name | upper)) }}
+    {%- endif -%}
+    {{ return(adapter.quote(name)) }}
 {% endmacro %}
 
 
@@ -30,12 +50,16 @@
     {%- set t = (data_type or '') | lower | trim -%}
     {%- if t in ('boolean', 'bool') -%}
         {{ return('boolean') }}
-    {%- elif t == 'timestamptz' or t.startswith('timestamp with time zone') -%}
+    {%- elif t in ('timestamptz', 'timestamp_tz', 'timestamp_ltz') or t.startswith('timestamp with time zone') -%}
         {{ return('timestamptz') }}
     {%- elif t.startswith('timestamp') or t == 'datetime' -%}
         {{ return('timestamp') }}
     {%- elif t == 'super' -%}
         {{ return('super') }}
+    {%- elif t == 'date' -%}
+        {{ return('date') }}
+    {%- elif t in ('variant', 'object', 'array') -%}
+        {{ return('semi_structured') }}
     {%- endif -%}
     {{ return('text') }}
 {% endmacro %}
@@ -49,11 +73,13 @@
     {%- if columns | length == 0 -%}
         {{ exceptions.raise_compiler_error("dbt_activate: at least one column is needed") }}
     {%- endif -%}
-    {%- set types = dbt_activate.activate_column_types(relation) -%}
+    {%- set found = dbt_activate.activate_columns(relation) -%}
     {%- set texts = [] -%}
     {%- for name in columns -%}
-        {%- set kind = dbt_activate.activate_type_kind(types.get(name | lower, '')) -%}
-        {%- do texts.append(dbt_activate.activate_text(adapter.quote(name), kind)) -%}
+        {%- set column = found.get(name | lower) -%}
+        {%- set quoted = adapter.quote(column[0]) if column else dbt_activate.activate_quote_column(name) -%}
+        {%- set kind = dbt_activate.activate_type_kind(column[1] if column else '') -%}
+        {%- do texts.append(dbt_activate.activate_text(quoted, kind)) -%}
     {%- endfor -%}
     {{ return(texts) }}
 {% endmacro %}
@@ -98,6 +124,23 @@
 {% macro redshift__activate_text(column_sql, kind) %}
     {%- if kind == 'super' -%}
         {{ return("json_serialize(" ~ column_sql ~ ")") }}
+    {%- endif -%}
+    {{ return(dbt_activate.default__activate_text(column_sql, kind)) }}
+{% endmacro %}
+
+
+{#- TIMESTAMP_TZ/LTZ to UTC, and explicit formats: cast(... as varchar) follows the session's
+    TIMESTAMP_OUTPUT_FORMAT and DATE_OUTPUT_FORMAT. -#}
+{% macro snowflake__activate_text(column_sql, kind) %}
+    {%- set format = "'YYYY-MM-DD\"T\"HH24:MI:SS.FF6'" -%}
+    {%- if kind == 'timestamp' -%}
+        {{ return("to_char(" ~ column_sql ~ ", " ~ format ~ ")") }}
+    {%- elif kind == 'timestamptz' -%}
+        {{ return("to_char(convert_timezone('UTC', " ~ column_sql ~ "), " ~ format ~ ")") }}
+    {%- elif kind == 'date' -%}
+        {{ return("to_char(" ~ column_sql ~ ", 'YYYY-MM-DD')") }}
+    {%- elif kind == 'semi_structured' -%}
+        {{ return("to_json(" ~ column_sql ~ ")") }}
     {%- endif -%}
     {{ return(dbt_activate.default__activate_text(column_sql, kind)) }}
 {% endmacro %}

@@ -58,3 +58,14 @@
 {% macro redshift__fingerprint(columns, relation=none) %}
     {{ return(dbt_activate.default__fingerprint(columns, relation)) }}
 {% endmacro %}
+
+
+{#- One MD5_HEX a row, lower-case hex: the length in characters (Snowflake's length()) keeps the
+    concatenation injective, as octet_length does on PostgreSQL. -#}
+{% macro snowflake__fingerprint(columns, relation=none) %}
+    {%- set parts = [] -%}
+    {%- for text in dbt_activate.activate_texts(columns, relation) -%}
+        {%- do parts.append("coalesce(cast(length(" ~ text ~ ") as varchar), '-') || ':' || coalesce(" ~ text ~ ", '')") -%}
+    {%- endfor -%}
+    {{ return("md5_hex(" ~ parts | join(" || ") ~ ")") }}
+{% endmacro %}

@@ -60,6 +60,14 @@
 {% endmacro %}
 
 
+{#- Snowflake stores names created unquoted in upper case, and dbt renders the relation unquoted:
+    the schema is created the same way, so the CLI finds it as it finds the state schema. -#}
+{% macro snowflake__activate_invocation_ddl(relation) %}
+    {%- set ddl = dbt_activate.default__activate_invocation_ddl(relation) -%}
+    {{ return(["create schema if not exists " ~ relation.include(identifier=false)] + ddl[1:]) }}
+{% endmacro %}
+
+
 {% macro activate_long_text_type() %}
     {{ return(adapter.dispatch('activate_long_text_type', 'dbt_activate')()) }}
 {% endmacro %}

@@ -6,15 +6,36 @@ them with `bash scripts/test.sh -m slow` (or everything with `-m ""`).
 
 The dbt-redshift variants (through the local protocol proxy) of the integration tests run the PostgreSQL
 path's SQL again, so they are slow too, except in modules marked ``redshift_in_default_run`` (the mode
-tests, the dbt package test and the proxy's own tests).
+tests, the dbt package test and the proxy's own tests). The same holds for the dbt-snowflake variants
+(fakesnow's server): only modules marked ``snowflake_in_default_run`` keep them in the default run.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
+from collections.abc import Iterator
+
 import pytest
+
+from tests.support import fakesnow
+
+
+@pytest.fixture(scope="session")
+def fakesnow_port() -> Iterator[int]:
+    """fakesnow's server for this session (one per xdist worker), on a free port, stopped at the end.
+
+    Outside CI a virtualenv bootstrapped without the `snowflake` extra skips the Snowflake tests; in
+    CI (which installs it) a missing dbt-snowflake fails them instead of hiding them."""
+    if importlib.util.find_spec("dbt.adapters.snowflake") is None and not os.environ.get("CI"):
+        pytest.skip("dbt-snowflake is not installed: bash scripts/bootstrap.sh \"...,snowflake,dev\"")
+    with fakesnow.fakesnow_server() as port:
+        yield port
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("redshift") and not item.get_closest_marker("redshift_in_default_run"):
+            item.add_marker(pytest.mark.slow)
+        if item.get_closest_marker("snowflake") and not item.get_closest_marker("snowflake_in_default_run"):
             item.add_marker(pytest.mark.slow)

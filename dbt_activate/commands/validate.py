@@ -44,7 +44,7 @@ from dbt_activate.spec import (
 )
 from dbt_activate.warehouse.adapter import DbtAdapter
 from dbt_activate.warehouse.connection import WarehouseConnection
-from dbt_activate.warehouse.dialect import dialect_for
+from dbt_activate.warehouse.registry import dialect_for
 
 CATALOG_FILE = "catalog.json"
 

@@ -2,13 +2,25 @@
 
 Two CI jobs (or a cron and a person) may start ``dbt-activate run`` for the same sync together.
 Advisory locks are not portable (Redshift has none), so the lock is a row of ``sync_locks``
-(sync, run id, host, pid, acquired_at, expires_at) written in a transaction that first takes
-``LOCK TABLE`` on PostgreSQL and Redshift, which serialises every acquirer; DuckDB allows one
-writing process per file, so the file lock already does. The holder renews ``expires_at`` from a
-background thread on a connection of its own; a run that crashed stops renewing and its lock
-expires after ``DBT_ACTIVATE_LOCK_TTL_SECONDS`` (default 300), or at once when the holder was on
-this host and its process is gone. A second run waits up to ``--lock-timeout`` seconds, then
-fails that sync (exit 1) naming the holder.
+(sync, run id, host, pid, acquired_at, expires_at), taken atomically in the way the warehouse's
+dialect names (``Dialect.lock_kind``):
+
+- ``lock_table`` (PostgreSQL, Redshift): a transaction that first takes ``LOCK TABLE``, which
+  serialises every acquirer; the second reads the first one's row.
+- ``file`` (DuckDB): one writing process per database file, so the file lock already serialises.
+- ``merge`` (Snowflake, and any warehouse without LOCK TABLE): one conditional ``MERGE`` that
+  inserts the row when there is none, or takes it over only from the holder this run read and found
+  stale (compare and swap on its run id), committed; then the rows are read back, and the run holds
+  the lock only if its row is the only live one. Snowflake runs MERGEs on one table one at a time, so
+  the second sees the first one's row; where an engine lets two inserts through (PostgreSQL without a
+  unique key), a run that reads another live row gives way and removes its own: since each reads after
+  its own commit, the later reader always sees the earlier row, so two runs never both hold the lock
+  (both may give way, and try again after a second).
+
+The holder renews ``expires_at`` from a background thread on a connection of its own; a run that
+crashed stops renewing and its lock expires after ``DBT_ACTIVATE_LOCK_TTL_SECONDS`` (default 300), or
+at once when the holder was on this host and its process is gone. A second run waits up to
+``--lock-timeout`` seconds, then fails that sync (exit 1) naming the holder.
 """
 
 from __future__ import annotations
@@ -76,16 +88,16 @@ class SyncLock:
 
     def try_acquire(self) -> Holder | None:
         """Take the lock and return None, or return the live holder that has it."""
+        if self.conn.dialect.lock_kind == "merge":
+            return self._try_merge()
         p = self.conn.dialect.placeholder
         now = _utcnow()
         with self._io, self.conn.transaction():
-            if self.conn.dialect.name != "duckdb":
+            statement = self.conn.dialect.lock_statement(self.table)
+            if statement is not None:
                 # Serialises acquirers until commit: the second reads the first one's row.
-                self.conn.execute(f"lock table {self.table}")
-            rows = self.conn.query(f"select run_id, host, pid, acquired_at, expires_at from {self.table} "
-                                   f"where sync_name = {p}", [self.sync_name])
-            for row in rows:
-                holder = Holder(str(row[0]), str(row[1]), int(row[2] or 0), _naive(row[3]), _naive(row[4]))
+                self.conn.execute(statement)
+            for holder in self._holders():
                 if holder.run_id != self.run_id and not holder.stale(now, self.host):
                     return holder
             self.conn.execute(f"delete from {self.table} where sync_name = {p}", [self.sync_name])
@@ -94,6 +106,58 @@ class SyncLock:
                 f"({p}, {p}, {p}, {p}, cast({p} as timestamp), cast({p} as timestamp))",
                 [self.sync_name, self.run_id, self.host, self.pid, _text(now), _text(self._expiry())])
         return None
+
+    def _holders(self) -> list[Holder]:
+        """The rows of this sync, oldest first."""
+        p = self.conn.dialect.placeholder
+        rows = self.conn.query(f"select run_id, host, pid, acquired_at, expires_at from {self.table} "
+                               f"where sync_name = {p} order by acquired_at, run_id", [self.sync_name])
+        return [Holder(str(r[0]), str(r[1]), int(r[2] or 0), _naive(r[3]), _naive(r[4])) for r in rows]
+
+    def _try_merge(self) -> Holder | None:
+        """The lock without LOCK TABLE: compare and swap with one conditional MERGE, then read back."""
+        p = self.conn.dialect.placeholder
+        now = _utcnow()
+        with self._io:
+            current = self._holders()
+            live = self._live_others(current, now)
+            if live:
+                self.conn.end_read()
+                return live[0]
+            # Replace only the row read above (ours, else a stale holder's): a run that took the lock
+            # meanwhile is kept, and its row is read back below.
+            stale = next((h.run_id for h in current if h.run_id != self.run_id), "")
+            expected = self.run_id if any(h.run_id == self.run_id for h in current) else stale
+            self.conn.execute(
+                f"merge into {self.table} t using (select cast({p} as varchar(512)) as sync_name, "
+                f"cast({p} as varchar(64)) as run_id, cast({p} as varchar(256)) as host, cast({p} as integer) as pid, "
+                f"cast({p} as timestamp) as acquired_at, cast({p} as timestamp) as expires_at) s "
+                f"on t.sync_name = s.sync_name "
+                f"when matched and t.run_id = {p} then update set run_id = s.run_id, host = s.host, pid = s.pid, "
+                f"acquired_at = s.acquired_at, expires_at = s.expires_at "
+                f"when not matched then insert (sync_name, run_id, host, pid, acquired_at, expires_at) "
+                f"values (s.sync_name, s.run_id, s.host, s.pid, s.acquired_at, s.expires_at)",
+                [self.sync_name, self.run_id, self.host, self.pid, _text(now), _text(self._expiry()), expected])
+            self.conn.end_read()  # committed before the read back, so a concurrent acquirer sees it
+            after = self._holders()
+            self.conn.end_read()
+        mine = any(h.run_id == self.run_id for h in after)
+        live = self._live_others(after, now)
+        if mine and not live:
+            return None
+        if mine:
+            # Another run's row is there too (an engine let two inserts through): this run gives way.
+            self._delete_own_row()
+        return live[0] if live else Holder("unknown", "unknown", 0, now, now)
+
+    def _live_others(self, holders: list[Holder], now: datetime) -> list[Holder]:
+        return [h for h in holders if h.run_id != self.run_id and not h.stale(now, self.host)]
+
+    def _delete_own_row(self) -> None:
+        p = self.conn.dialect.placeholder
+        with self._io, self.conn.transaction():
+            self.conn.execute(f"delete from {self.table} where sync_name = {p} and run_id = {p}",
+                              [self.sync_name, self.run_id])
 
     def acquire(self, timeout: float, *, on_wait: Callable[[str], None] | None = None,
                 sleep: Callable[[float], Any] = time.sleep) -> None:
@@ -143,10 +207,7 @@ class SyncLock:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        p = self.conn.dialect.placeholder
-        with self._io, self.conn.transaction():
-            self.conn.execute(f"delete from {self.table} where sync_name = {p} and run_id = {p}",
-                              [self.sync_name, self.run_id])
+        self._delete_own_row()
 
 
 def _alive(pid: int) -> bool:

@@ -26,9 +26,8 @@ class WarehouseIdStore:
         self._destination = destination
 
     def ensure(self) -> None:
-        with self._conn.transaction():
-            self._conn.execute(f"create table if not exists {self._table} (destination varchar(256), "
-                               f"id_key {self._d.key_type}, record_id varchar(256))")
+        self._conn.run_ddl([f"create table if not exists {self._table} (destination varchar(256), "
+                            f"id_key {self._d.key_type}, record_id varchar(256))"])
 
     def _in(self, count: int) -> str:
         return ", ".join([self._d.placeholder] * count)
@@ -42,8 +41,7 @@ class WarehouseIdStore:
                 f"select id_key, record_id from {self._table} where destination = {p} "
                 f"and id_key in ({self._in(len(chunk))})", [self._destination, *chunk])
             found.update({str(k): str(v) for k, v in rows})
-        if self._d.name != "duckdb":  # DuckDB reads outside a transaction; the others opened one
-            self._conn.commit()  # end it, so it holds no snapshot or locks
+        self._conn.end_read()
         return found
 
     def put_many(self, ids: Mapping[str, str]) -> None:

@@ -4,7 +4,8 @@ Everything lives in one state schema (default ``<target schema>_activate``), ver
 ``activate_state_version`` so later releases can migrate it. Tables users may query or declare as dbt
 sources: ``sync_runs`` (one row per sync per run) and ``sync_rejections`` (rows a destination refused,
 until they go through); ``sync_locks`` holds the lock of each sync while a run sends (``locks.py``).
-Every statement is plain SQL valid on DuckDB, PostgreSQL and Redshift.
+Every statement is plain SQL valid on every dialect (warehouse/); what differs (types, names, the
+transaction and load calls) comes from the dialect.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ class StateStore:
         self._stages_ready = False
 
     def table(self, name: str) -> str:
-        return self._d.table(self.schema, name, self.database if self._d.name == "duckdb" else None)
+        return self._d.table(self.schema, name, self.database if self._d.names_state_database else None)
 
     # --- schema --------------------------------------------------------------------------------
 
@@ -95,9 +96,8 @@ class StateStore:
             f"reason {text}, attempts integer, first_seen_at {ts}, last_seen_at {ts}, last_run_id varchar(64))",
             lock_table_ddl(self.table(LOCK_TABLE), name),
         ]
+        self.conn.run_ddl(ddl)
         with self.conn.transaction():
-            for statement in ddl:
-                self.conn.execute(statement)
             rows = self.conn.query(f"select max(version) from {self.table('activate_state_version')}")
             version = rows[0][0] if rows else None
             if version is None:
@@ -116,25 +116,24 @@ class StateStore:
 
     def snapshot(self, sync_name: str) -> str:
         table = self.table(snapshot_table_name(sync_name))
-        with self.conn.transaction():
-            self.conn.execute(self._d.snapshot_ddl(table))
+        self.conn.run_ddl([self._d.snapshot_ddl(table)])
         return table
 
     def is_empty(self, snapshot: str) -> bool:
         return not self.conn.query(f"select 1 from {snapshot} limit 1")
 
     def reset_snapshot(self, sync_name: str) -> None:
+        snapshot = self.snapshot(sync_name)
         with self.conn.transaction():
-            self.conn.execute(f"delete from {self.snapshot(sync_name)}")
+            self.conn.execute(f"delete from {snapshot}")
 
     # --- checkpoints -----------------------------------------------------------------------------
 
     def _ensure_stages(self) -> None:
         if self._stages_ready:
             return
-        with self.conn.transaction():
-            self.conn.execute(self._d.stage_ddl(_ACK_STAGE, ACK_COLUMNS))
-            self.conn.execute(self._d.stage_ddl(_REJECT_STAGE, REJECT_COLUMNS))
+        self.conn.run_ddl([self._d.stage_ddl(_ACK_STAGE, ACK_COLUMNS),
+                           self._d.stage_ddl(_REJECT_STAGE, REJECT_COLUMNS)])
         self._stages_ready = True
 
     def apply_segment(self, sync_name: str, run_id: str, acks: Path | None, rejects: Path | None) -> None:
@@ -142,7 +141,7 @@ class StateStore:
         self._ensure_stages()
         snapshot = self.snapshot(sync_name)
         p = self._d.placeholder
-        ack_stage, reject_stage = self._d.quote(_ACK_STAGE), self._d.quote(_REJECT_STAGE)
+        ack_stage, reject_stage = self._d.quote_own(_ACK_STAGE), self._d.quote_own(_REJECT_STAGE)
         rejections = self.table("sync_rejections")
         now = _now()
 

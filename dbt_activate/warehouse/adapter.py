@@ -15,7 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from dbt_activate.errors import ConfigError, WarehouseError
+from dbt_activate.warehouse.messages import warehouse_message
+from dbt_activate.warehouse.registry import dialect_for
 
 _LOCK = threading.Lock()
 
@@ -45,6 +49,10 @@ class DbtAdapter:
         target: str | None = None,
         cli_vars: Mapping[str, Any] | None = None,
     ) -> None:
+        declared = profile_adapter_type(project_dir, profiles_dir, profile, target)
+        if declared is not None:
+            # Refused before dbt loads it: an adapter without a dialect need not even be installed.
+            dialect_for(declared)
         self._config, self._adapter = self._load(project_dir, profiles_dir, profile, target, dict(cli_vars or {}))
         creds = self._config.credentials
         secrets = [str(getattr(creds, name)) for name in ("password", "token", "private_key", "keyfile")
@@ -88,7 +96,7 @@ class DbtAdapter:
                 raise ConfigError(f"the dbt adapter for this profile is not installed: {exc}. "
                                   "Install it, e.g. `pip install dbt-activate[duckdb]`.") from exc
             except Exception as exc:  # dbt raises its own tree; map it once, here
-                raise ConfigError(f"cannot load the dbt project/profile: {_message(exc)}") from exc
+                raise ConfigError(f"cannot load the dbt project/profile: {warehouse_message(exc)}") from exc
         return config, adapter
 
     def open(self, name: str) -> Any:
@@ -105,22 +113,24 @@ class DbtAdapter:
             opened = manager.open(connection)
         except Exception as exc:
             raise WarehouseError(f"cannot connect to the {self.target.adapter_type} warehouse: "
-                                 f"{_first_line(exc)}") from exc
+                                 f"{warehouse_message(exc)}") from exc
         if opened.handle is None:
             raise WarehouseError(f"cannot connect to the {self.target.adapter_type} warehouse")
         return opened.handle
 
 
-def _message(exc: BaseException) -> str:
-    """dbt's messages start with a generic title line ("Runtime Error"); keep the substance."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    generic = {"Runtime Error", "Compilation Error", "Database Error", "Parsing Error"}
-    return " ".join(line for line in lines if line not in generic) or type(exc).__name__
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+def profile_adapter_type(project_dir: Path, profiles_dir: Path, profile: str | None, target: str | None) -> str | None:
+    """The ``type`` of the profile target dbt will load, read from the YAML files as they are; None
+    when it cannot be told without dbt (a templated value, a missing file): dbt then decides."""
+    try:
+        project = yaml.safe_load((project_dir / "dbt_project.yml").read_text(encoding="utf-8")) or {}
+        profiles = yaml.safe_load((profiles_dir / "profiles.yml").read_text(encoding="utf-8")) or {}
+        entry = profiles[profile or project["profile"]]
+        output = entry["outputs"][target or os.environ.get("DBT_TARGET") or entry["target"]]
+        kind = output["type"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return None
+    return kind if isinstance(kind, str) and "{" not in kind else None
 
 
 def _local_file(credentials: Any) -> str | None:

@@ -1,9 +1,9 @@
 """One raw warehouse connection: statements, transactions, streaming reads and bulk loads.
 
-Streaming never holds a whole result in memory: psycopg2's default cursor and redshift_connector
-buffer the full result client-side before ``fetchmany``, so PostgreSQL reads go through a named
-(server-side) cursor and Redshift reads through ``DECLARE … CURSOR`` / ``FETCH FORWARD n`` inside a
-transaction. DuckDB's cursor streams ``fetchmany`` natively.
+The warehouse's own calls (how a transaction opens, how a result streams without being held in memory,
+how a journal file loads) belong to its dialect (warehouse/<name>.py); this class sequences them,
+retries DuckDB out of its memory and maps every driver error to a ``WarehouseError`` that carries the
+warehouse's own message (messages.py), redacted.
 
 DuckDB runs inside this process: its connections get a memory limit (duckdb_memory.py), and a query,
 a stream before its first row or a transaction that runs out of it runs again with a higher one.
@@ -11,7 +11,6 @@ a stream before its first row or a transaction that runs out of it runs again wi
 
 from __future__ import annotations
 
-import csv
 import itertools
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -22,8 +21,8 @@ from typing import Any, TypeVar
 from dbt_activate.errors import Redactor, WarehouseError
 from dbt_activate.warehouse.dialect import Dialect
 from dbt_activate.warehouse.duckdb_memory import duckdb_tuning, memory_for_rows, next_memory_limit, size_bytes
+from dbt_activate.warehouse.messages import warehouse_message
 
-_INSERT_ROWS_PER_STATEMENT = 500
 _OUT_OF_MEMORY = "Out of Memory Error"
 T = TypeVar("T")
 
@@ -37,10 +36,8 @@ class WarehouseConnection:
         self._in_transaction = False
         self._memory_managed = False
         self._memory_explicit = False
-        if dialect.name in ("postgres", "redshift"):
-            # Explicit transactions everywhere: a state write is all or nothing.
-            self._handle.autocommit = False
-        if dialect.name == "duckdb":
+        dialect.prepare(handle)
+        if dialect.session_settings(memory_limit=None, threads=None):
             self._tune_duckdb()
 
     # --- DuckDB memory ------------------------------------------------------------------------------
@@ -102,14 +99,11 @@ class WarehouseConnection:
         return self._handle.cursor()
 
     def _fail(self, what: str, exc: BaseException) -> WarehouseError:
-        text = str(exc).strip().splitlines()
-        detail = text[0] if text else type(exc).__name__
-        return WarehouseError(self._redact(f"{what} failed on {self.dialect.name}: {detail}"))
+        return WarehouseError(self._redact(f"{what} failed on {self.dialect.name}: {warehouse_message(exc)}"))
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         try:
-            cur = self._cursor()
-            cur.execute(sql, tuple(params)) if params else cur.execute(sql)
+            self.dialect.execute(self._cursor(), sql, params)
         except Exception as exc:
             raise self._fail("a statement", exc) from exc
 
@@ -117,7 +111,7 @@ class WarehouseConnection:
         while True:
             try:
                 cur = self._cursor()
-                cur.execute(sql, tuple(params)) if params else cur.execute(sql)
+                self.dialect.execute(cur, sql, params)
                 return [tuple(r) for r in cur.fetchall()]
             except Exception as exc:
                 # Inside a transaction the error aborted it: run_transaction retries the whole body.
@@ -126,30 +120,29 @@ class WarehouseConnection:
                 raise self._fail("a query", exc) from exc
 
     def begin(self) -> None:
-        if self.dialect.name == "duckdb":
-            self.execute("begin transaction")
-        # psycopg2 and redshift_connector open a transaction implicitly (autocommit off).
+        try:
+            self.dialect.begin(self._handle)
+        except Exception as exc:
+            raise self._fail("begin", exc) from exc
         self._in_transaction = True
 
     def commit(self) -> None:
         self._in_transaction = False
         try:
-            if self.dialect.name == "duckdb":
-                self._cursor().execute("commit")
-            else:
-                self._handle.commit()
+            self.dialect.commit(self._handle)
         except Exception as exc:
             raise self._fail("commit", exc) from exc
 
+    def end_read(self) -> None:
+        """After plain reads: end the transaction a driver with autocommit off opened for them, so it
+        holds no snapshot or locks."""
+        if self.dialect.reads_open_transaction and not self._in_transaction:
+            self.commit()
+
     def rollback(self) -> None:
         self._in_transaction = False
-        try:
-            if self.dialect.name == "duckdb":
-                self._cursor().execute("rollback")
-            else:
-                self._handle.rollback()
-        except Exception:
-            pass
+        with suppress(Exception):  # the error that led here is what the caller reports
+            self.dialect.rollback(self._handle)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -160,6 +153,17 @@ class WarehouseConnection:
             self.rollback()
             raise
         self.commit()
+
+    def run_ddl(self, statements: Sequence[str]) -> None:
+        """Create what is missing: in one transaction where DDL is transactional; elsewhere each
+        statement on its own, since an open transaction would be committed by the first of them."""
+        if not self.dialect.transactional_ddl:
+            for statement in statements:
+                self.execute(statement)
+            return
+        with self.transaction():
+            for statement in statements:
+                self.execute(statement)
 
     def run_transaction(self, body: Callable[[], T]) -> T:
         """``body()`` in one transaction; on DuckDB, again with a higher memory limit if it ran out."""
@@ -204,69 +208,25 @@ class WarehouseConnection:
         name = f"activate_cursor_{next(self._cursor_seq)}"
         while True:
             try:
-                return self._execute_stream(sql, batch_rows, name)
+                cur, fetch = self.dialect.open_stream(self._handle, sql, batch_rows, name)
+                return cur, name, fetch
             except Exception as exc:
                 if self._grow_memory(exc):
                     continue
                 raise self._fail("the diff query", exc) from exc
 
-    def _execute_stream(self, sql: str, batch_rows: int, name: str) -> tuple[Any, str, Callable[[], list[Any]]]:
-        if self.dialect.name == "postgres":
-            cur = self._handle.cursor(name=name)
-            cur.itersize = batch_rows
-            cur.execute(sql)
-            return cur, name, lambda: cur.fetchmany(batch_rows)
-        if self.dialect.name == "redshift":
-            cur = self._handle.cursor()
-            cur.execute(f"declare {name} cursor for {sql}")
-
-            def fetch() -> list[Any]:
-                cur.execute(f"fetch forward {int(batch_rows)} from {name}")
-                return list(cur.fetchall() or [])
-            return cur, name, fetch
-        cur = self._cursor()
-        cur.execute(sql)
-        return cur, name, lambda: cur.fetchmany(batch_rows)
-
     def _close_stream(self, cur: Any, name: str) -> None:
-        try:
-            if self.dialect.name == "redshift":
-                cur.execute(f"close {name}")
-            cur.close() if self.dialect.name == "postgres" else None
-            if self.dialect.name in ("postgres", "redshift"):
-                self._handle.commit()
-        except Exception:
-            pass
+        with suppress(Exception):  # a stream that failed may leave nothing to close
+            self.dialect.close_stream(self._handle, cur, name)
 
     # --- bulk loads ------------------------------------------------------------------------------
 
     def load_csv(self, table: str, path: Path, columns: Sequence[str]) -> None:
         """Append a headerless CSV file to ``table`` (a quoted name) in the current transaction."""
-        cols = ", ".join(self.dialect.quote(c) for c in columns)
         try:
-            if self.dialect.name == "duckdb":
-                literal = self.dialect.literal(str(path))
-                self._cursor().execute(f"copy {table} ({cols}) from {literal} (format csv, header false, "
-                                       "quote '\"', escape '\"')")
-            elif self.dialect.name == "postgres":
-                with path.open("rb") as fh:
-                    self._handle.cursor().copy_expert(f"copy {table} ({cols}) from stdin with (format csv)", fh)
-            else:
-                self._insert_csv_rows(table, cols, path, len(columns))
-        except WarehouseError:
-            raise
+            self.dialect.load_csv(self._handle, table, path, columns)
         except Exception as exc:
             raise self._fail(f"loading {path.name}", exc) from exc
-
-    def _insert_csv_rows(self, table: str, cols: str, path: Path, width: int) -> None:
-        # Redshift loads files only from S3; multi-row INSERT is its documented fallback.
-        row_sql = "(" + ", ".join([self.dialect.placeholder] * width) + ")"
-        with path.open(newline="", encoding="utf-8") as fh:
-            reader = csv.reader(fh)
-            while chunk := list(itertools.islice(reader, _INSERT_ROWS_PER_STATEMENT)):
-                params = [v if v != "" else None for row in chunk for v in row]
-                sql = f"insert into {table} ({cols}) values " + ", ".join([row_sql] * len(chunk))
-                self._cursor().execute(sql, tuple(params))
 
     def close(self) -> None:
         with suppress(Exception):  # closing a dead connection is not an error worth raising

@@ -1,17 +1,27 @@
-"""SQL per warehouse dialect (DuckDB, PostgreSQL, Redshift). Pure string building, no IO.
+"""What every warehouse dialect has in common: the diff, the state tables, quoting, the driver calls.
 
-Every statement here must be valid on the engines that use it; Redshift is the strictest: no
-``ON CONFLICT``, no ``||`` beyond 65,535 bytes, no cast of boolean to varchar, SUPER casts to NULL,
-CONCAT takes two arguments. The fingerprint rules are shared with the dbt package's
-``fingerprint`` macro (macros/fingerprint.sql): change both together.
+A dialect is one class per warehouse (duckdb.py, postgres.py, redshift.py, snowflake.py), found by the
+dbt adapter's type in ``registry.py``. This base class holds the SQL that is the same everywhere (the
+diff statement, the state tables) and the hooks each warehouse overrides: how a column becomes text
+that renders the same whatever the session settings, the row fingerprint, the text types, how
+identifiers fold, how the driver opens a transaction and streams a result. The fingerprint and text
+rules are shared with the dbt package's macros (macros/fingerprint.sql, macros/activate_text.sql):
+change both together.
+
+There is no generic dialect: an adapter without a class of its own is refused (``registry.py``)
+rather than sent SQL written for another warehouse.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
 
 from dbt_activate.errors import IdentifierError
 
@@ -22,12 +32,15 @@ OP = "__activate_op"
 IDENTITY = "__activate_identity"
 SAVED = "__activate_saved_fp"
 
-# Text columns in the state tables. Redshift counts varchar length in bytes and caps it at 65,535.
-_TEXT = {"duckdb": "varchar", "postgres": "text", "redshift": "varchar(65535)"}
-_KEY_TEXT = {"duckdb": "varchar", "postgres": "text", "redshift": "varchar(4096)"}
-# Dialects whose fingerprint is one md5 a row (see Dialect.fingerprint).
-_ONE_MD5 = ("duckdb", "postgres")
 _SAFE_IDENT = re.compile(r"^[^\x00]{1,127}$")
+# A name every warehouse reads the same whether quoted or not (after folding its case).
+_PLAIN_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_INSERT_ROWS_PER_STATEMENT = 500
+
+# The kinds of column the text rules tell apart (macros/activate_text.sql: activate_type_kind).
+BOOLEAN, TIMESTAMP, TIMESTAMPTZ, SUPER, TEXT = "boolean", "timestamp", "timestamptz", "super", "text"
+
+Fetch = Callable[[], list[Any]]
 
 
 @dataclass(frozen=True)
@@ -44,28 +57,62 @@ class DiffQuery:
     field_columns: tuple[str, ...]
 
 
+def type_kind(data_type: str) -> str:
+    """One of the kinds above for a warehouse data type name (the macros' activate_type_kind)."""
+    kind = data_type.strip().lower()
+    if kind in ("boolean", "bool"):
+        return BOOLEAN
+    if kind in ("timestamptz", "timestamp_tz", "timestamp_ltz") or kind.startswith("timestamp with time zone"):
+        return TIMESTAMPTZ
+    if kind.startswith("timestamp") or kind == "datetime":
+        return TIMESTAMP
+    if kind == "super":
+        return SUPER
+    return TEXT
+
+
 @dataclass(frozen=True)
 class Dialect:
-    name: str  # duckdb | postgres | redshift
+    """The SQL and driver calls of one warehouse. Subclasses set the class attributes and override
+    the hooks; instances hold no state."""
 
-    @property
-    def placeholder(self) -> str:
-        return "?" if self.name == "duckdb" else "%s"
+    name: ClassVar[str] = ""
+    placeholder: ClassVar[str] = "%s"
+    text_type: ClassVar[str] = "varchar"  # free text in the state tables
+    key_type: ClassVar[str] = "varchar"  # a sync key in the state tables
+    temp_table: ClassVar[str] = "temporary table"
+    # Whether snapshots may hold the per-column fingerprint dbt-activate 0.1.0 wrote (see fingerprint).
+    has_legacy_fingerprints: ClassVar[bool] = False
+    # Whether state tables are named with the profile's database (DuckDB: the attached file).
+    names_state_database: ClassVar[bool] = False
+    # How the per-sync lock (state/locks.py) is made atomic: "file" (the warehouse allows one writing
+    # process), "lock_table" (LOCK TABLE serialises acquirers) or "merge" (a conditional MERGE).
+    lock_kind: ClassVar[str] = "merge"
+    # Whether DDL runs inside a transaction (PostgreSQL, DuckDB) or commits it (Snowflake: every DDL
+    # statement is its own transaction), in which case it runs on its own (WarehouseConnection.run_ddl).
+    transactional_ddl: ClassVar[bool] = True
 
-    @property
-    def text_type(self) -> str:
-        return _TEXT.get(self.name, "varchar")
-
-    @property
-    def key_type(self) -> str:
-        return _KEY_TEXT.get(self.name, "varchar")
+    # --- identifiers and literals -------------------------------------------------------------------
 
     def quote(self, identifier: str) -> str:
-        """Quote an identifier from YAML; names that cannot be quoted safely are refused."""
+        """Quote a name as the catalog spells it; names that cannot be quoted safely are refused."""
         if not _SAFE_IDENT.match(identifier):
             raise IdentifierError(f"identifier {identifier!r} cannot be quoted (empty, longer than 127 "
                                   "characters or a NUL byte): rename it")
         return '"' + identifier.replace('"', '""') + '"'
+
+    def fold(self, identifier: str) -> str:
+        """A name dbt-activate chose (state schema, its tables and columns) as the warehouse stores it
+        when written without quotes; PostgreSQL and DuckDB keep our lower-case names as they are."""
+        return identifier
+
+    def quote_own(self, identifier: str) -> str:
+        """Quote a name dbt-activate chose, folded first, so the same name unquoted finds it too."""
+        return self.quote(self.fold(identifier) if _PLAIN_IDENT.match(identifier) else identifier)
+
+    def field_name(self, column: str) -> str:
+        """The name a column of the model goes by outside the warehouse (``fields: auto``)."""
+        return column
 
     def literal(self, text: str) -> str:
         if "\x00" in text:
@@ -73,61 +120,38 @@ class Dialect:
         return "'" + text.replace("'", "''") + "'"
 
     def table(self, schema: str, name: str, database: str | None = None) -> str:
+        """A table of the state schema (names dbt-activate chose)."""
         parts = [p for p in (database, schema, name) if p]
-        return ".".join(self.quote(p) for p in parts)
+        return ".".join(self.quote_own(p) for p in parts)
 
-    # --- normalisation and fingerprint (same rules as macros/fingerprint.sql) ---------------------
+    # --- normalisation and fingerprint (same rules as macros/activate_text.sql, fingerprint.sql) -------
 
     def normalized(self, column_sql: str, data_type: str) -> str:
         """A column as text that renders the same whatever the session settings."""
-        kind = data_type.strip().lower()
-        if kind in ("boolean", "bool"):
+        return self.text_of(column_sql, type_kind(data_type), data_type.strip().lower())
+
+    def text_of(self, column_sql: str, kind: str, data_type: str) -> str:
+        """The text of a column of ``kind`` (PostgreSQL's rules; other dialects override)."""
+        if kind == BOOLEAN:
             return f"case when {column_sql} then 'true' when not {column_sql} then 'false' end"
-        with_tz = kind in ("timestamptz", "timestamp with time zone") or kind.startswith("timestamp with time zone")
-        if kind.startswith("timestamp") or kind == "datetime":
-            expr = column_sql
-            if with_tz:
-                expr = (f"timezone('UTC', {column_sql})" if self.name == "duckdb"
-                        else f"({column_sql} at time zone 'UTC')")
-            if self.name == "duckdb":
-                return f"strftime({expr}, '%Y-%m-%dT%H:%M:%S.%f')"
-            return f"to_char({expr}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
-        if kind == "super" and self.name == "redshift":
-            return f"json_serialize({column_sql})"
+        if kind == TIMESTAMPTZ:
+            return f"to_char(({column_sql} at time zone 'UTC'), 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
+        if kind == TIMESTAMP:
+            return f"to_char({column_sql}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
         return f"cast({column_sql} as varchar)"
 
     def column_hash(self, column: Column, prefix: str = "") -> str:
         ref = f"{prefix}{self.quote(column.name)}"
         return f"coalesce(md5({self.normalized(ref, column.data_type)}), '-')"
 
-    @property
-    def one_md5(self) -> bool:
-        """Whether this dialect's fingerprint is the one-md5 form (see fingerprint)."""
-        return self.name in _ONE_MD5
-
     def fingerprint(self, columns: Sequence[Column], prefix: str = "") -> str:
-        """The row fingerprint: 32 hex characters, upper-case on DuckDB and PostgreSQL, else lower-case.
-
-        DuckDB and PostgreSQL: one md5 over one concatenation, each text prefixed by its length in
-        bytes and ':' ('-:' for null), so the encoding stays injective ('a','' / '','a' / null all
-        differ) without the 19 md5 calls a row of 18 columns cost in the per-column form (8 of the
-        12 CPU-seconds of a 1M-row DuckDB diff). Upper-case hex tells it from the per-column form
-        0.1.0 saved (lower-case), which the diff still recognises. Redshift keeps the per-column
-        form: a concatenation of whole texts could pass its 65,535-byte limit.
-        """
-        if not self.one_md5:
-            return self.legacy_fingerprint(columns, prefix)
-        texts = [self.normalized(f"{prefix}{self.quote(c.name)}", c.data_type) for c in columns]
-        if self.name == "duckdb":
-            parts = [f"coalesce(cast(strlen({t}) as varchar), '-'), ':', {t}" for t in texts]
-            return f"upper(md5(concat({', '.join(parts)})))"
-        # PostgreSQL: || rather than concat(), which takes at most 100 arguments.
-        pieces = [f"coalesce(cast(octet_length({t}) as varchar), '-') || ':' || coalesce({t}, '')" for t in texts]
-        return f"upper(md5({' || '.join(pieces)}))"
+        """The row fingerprint, 32 hex characters. The base form is md5 per column, then md5 of their
+        concatenation (Redshift keeps it; dialects override with one md5 a row)."""
+        return self.legacy_fingerprint(columns, prefix)
 
     def legacy_fingerprint(self, columns: Sequence[Column], prefix: str = "") -> str:
-        """md5 per column, then md5 of their concatenation: Redshift and other warehouses, and the
-        snapshots dbt-activate 0.1.0 wrote on DuckDB and PostgreSQL (see diff_query)."""
+        """md5 per column, then md5 of their concatenation: Redshift's form, and the snapshots
+        dbt-activate 0.1.0 wrote on DuckDB and PostgreSQL (see diff_query)."""
         # 32 bytes a column keeps the concatenation far below Redshift's 65,535-byte limit even for
         # wide models.
         return "md5(" + " || ".join(self.column_hash(c, prefix) for c in columns) + ")"
@@ -135,9 +159,7 @@ class Dialect:
     def is_legacy_fingerprint(self, fingerprint_sql: str) -> str:
         """True for a saved fingerprint in the lower-case per-column form (see fingerprint)."""
         # 'unconfirmed' (journal.MAYBE_FINGERPRINT) is neither form.
-        hexadecimal = (f"regexp_full_match({fingerprint_sql}, '[0-9a-f]{{32}}')" if self.name == "duckdb"
-                       else f"{fingerprint_sql} ~ '^[0-9a-f]{{32}}$'")
-        return f"({fingerprint_sql} <> upper({fingerprint_sql}) and {hexadecimal})"
+        return f"({fingerprint_sql} <> upper({fingerprint_sql}) and {fingerprint_sql} ~ '^[0-9a-f]{{32}}$')"
 
     def key_expression(self, columns: Sequence[Column], prefix: str = "") -> str:
         parts = [self.normalized(f"{prefix}{self.quote(c.name)}", c.data_type) for c in columns]
@@ -207,7 +229,7 @@ class Dialect:
         fields = "".join(f", m.{self.quote(n)}" for n in names)
         selected = "".join(f", {self.quote(n)}" for n in names)
         saved, legacy = "", ""
-        if self.one_md5 and include_changed and not include_unchanged:
+        if self.has_legacy_fingerprints and include_changed and not include_unchanged:
             # A snapshot row saved with the older fingerprint form differs from every new one: its
             # row is a 'change' only if the older form of the model row differs too. That form is
             # computed on the few joined-back candidates only (the or-terms run left to right), and a
@@ -255,7 +277,7 @@ class Dialect:
         Only rows whose model row still has the saved fingerprint get the new form; the others stay
         as they are, so they still show as changed. Costs one full compare, once.
         """
-        if not self.one_md5:
+        if not self.has_legacy_fingerprints:
             return None
         segment = f" where ({where})" if where else ""
         return (
@@ -268,13 +290,14 @@ class Dialect:
 
     def legacy_fingerprints_query(self, snapshot: str) -> str | None:
         """Whether a snapshot holds older-form fingerprints (one row if so); None where there is no other form."""
-        if not self.one_md5:
+        if not self.has_legacy_fingerprints:
             return None
         return f"select 1 from {snapshot} where {self.is_legacy_fingerprint('fingerprint')} limit 1"
 
     # --- state tables -----------------------------------------------------------------------------
 
     def columns_query(self) -> str:
+        """(column name, data type) of a relation; parameters: schema, table, database, database."""
         # Parameters are cast: drivers that bind server-side (redshift_connector) cannot type a bare NULL.
         p = f"cast({self.placeholder} as varchar)"
         return (
@@ -284,7 +307,7 @@ class Dialect:
         )
 
     def create_schema(self, schema: str) -> str:
-        return f"create schema if not exists {self.quote(schema)}"
+        return f"create schema if not exists {self.quote_own(schema)}"
 
     def snapshot_ddl(self, table: str) -> str:
         return (f"create table if not exists {table} (sync_key {self.key_type}, fingerprint varchar(32), "
@@ -293,14 +316,13 @@ class Dialect:
     def stage_ddl(self, name: str, columns: Sequence[str]) -> str:
         """A session-local table that journal files are loaded into before they reach the state."""
         types = {"op": "varchar(16)", "sync_key": self.key_type, "fingerprint": "varchar(32)"}
-        cols = ", ".join(f"{self.quote(c)} {types.get(c, self.text_type)}" for c in columns)
-        temp = "temp table" if self.name == "redshift" else "temporary table"
-        return f"create {temp} {self.quote(name)} ({cols})"
+        cols = ", ".join(f"{self.quote_own(c)} {types.get(c, self.text_type)}" for c in columns)
+        return f"create {self.temp_table} {self.quote_own(name)} ({cols})"
 
     def apply_stage(self, snapshot: str, stage: str) -> list[str]:
         """Move acknowledged rows from the stage into the snapshot: delete + insert, no upsert syntax."""
         p = self.placeholder
-        stage_q = self.quote(stage)
+        stage_q = self.quote_own(stage)
         return [
             f"delete from {snapshot} where sync_key in (select sync_key from {stage_q})",
             f"insert into {snapshot} (sync_key, fingerprint, record_identity, synced_at) "
@@ -308,28 +330,70 @@ class Dialect:
             "where op <> 'remove'",
         ]
 
+    def lock_statement(self, table: str) -> str | None:
+        """The statement that serialises lock acquirers until commit (lock_kind "lock_table")."""
+        return None
 
-    # --- DuckDB session: DuckDB runs inside dbt-activate's process (see connection.py) -----------------
+    # --- the driver: transactions, statements, streaming reads, bulk loads ------------------------------
+    # Handles are the raw connections dbt's adapter opens (warehouse/adapter.py).
+
+    def prepare(self, handle: Any) -> None:
+        """Set up a new handle for dbt-activate's own use (called once per connection)."""
+
+    def begin(self, handle: Any) -> None:
+        """Open a transaction (the default: the driver opens one implicitly, autocommit off)."""
+
+    def commit(self, handle: Any) -> None:
+        handle.commit()
+
+    def rollback(self, handle: Any) -> None:
+        handle.rollback()
+
+    @property
+    def reads_open_transaction(self) -> bool:
+        """Whether a plain read leaves a transaction open (autocommit off) that should be ended."""
+        return False
+
+    def execute(self, cursor: Any, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run one statement on a cursor of the handle."""
+        cursor.execute(sql, tuple(params)) if params else cursor.execute(sql)
+
+    def open_stream(self, handle: Any, sql: str, batch_rows: int, name: str) -> tuple[Any, Fetch]:
+        """Run ``sql`` and return its cursor and a function giving the next batch ([] at the end).
+        The default relies on the driver's ``fetchmany`` fetching from the server as it goes."""
+        cur = handle.cursor()
+        self.execute(cur, sql)
+        return cur, lambda: list(cur.fetchmany(batch_rows))
+
+    def close_stream(self, handle: Any, cursor: Any, name: str) -> None:
+        cursor.close()
+
+    def load_csv(self, handle: Any, table: str, path: Path, columns: Sequence[str]) -> None:
+        """Append a headerless CSV file (empty field = NULL) to ``table``, in the current transaction.
+        The default: multi-row INSERTs with bound parameters, a few hundred rows a statement."""
+        cols = ", ".join(self.quote_own(c) for c in columns)
+        row_sql = "(" + ", ".join([self.placeholder] * len(columns)) + ")"
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            while chunk := list(itertools.islice(reader, _INSERT_ROWS_PER_STATEMENT)):
+                params = [v if v != "" else None for row in chunk for v in row]
+                sql = f"insert into {table} ({cols}) values " + ", ".join([row_sql] * len(chunk))
+                self.execute(handle.cursor(), sql, params)
+
+    # --- DuckDB's session (duckdb.py); nothing elsewhere ---------------------------------------------
 
     def session_settings(self, *, memory_limit: str | None, threads: int | None) -> list[tuple[str, str]]:
-        """(setting, statement) pairs for dbt-activate's own connections; none outside DuckDB."""
-        if self.name != "duckdb":
-            return []
-        settings = [("memory_limit", self.set_memory_limit(memory_limit))] if memory_limit is not None else []
-        if threads is not None:
-            settings.append(("threads", f"set threads = {int(threads)}"))
-        # No statement of dbt-activate depends on the order of rows without ORDER BY; keeping that
-        # order makes parallel scans buffer chunks that finish early (~10 MB at 1M rows).
-        return [*settings, ("preserve_insertion_order", "set preserve_insertion_order = false")]
+        """(setting, statement) pairs for dbt-activate's own connections."""
+        return []
 
     def set_memory_limit(self, size: str) -> str:
-        return f"set memory_limit = {self.literal(size)}"
+        raise NotImplementedError(f"{self.name} has no memory limit to set")
 
     def reset_memory_limit(self) -> str:
-        return "reset memory_limit"
+        raise NotImplementedError(f"{self.name} has no memory limit to reset")
 
     def memory_limit_query(self) -> str:
-        return "select current_setting('memory_limit')"
+        raise NotImplementedError(f"{self.name} has no memory limit to read")
 
 
 def snapshot_table_name(sync_name: str) -> str:
@@ -337,10 +401,3 @@ def snapshot_table_name(sync_name: str) -> str:
     slug = re.sub(r"[^a-z0-9_]+", "_", sync_name.lower()).strip("_")[:40]
     digest = hashlib.sha1(sync_name.encode()).hexdigest()[:8]
     return f"snapshot_{slug}_{digest}"
-
-
-def dialect_for(adapter_type: str) -> Dialect:
-    if adapter_type in ("duckdb", "postgres", "redshift"):
-        return Dialect(adapter_type)
-    # Snowflake and BigQuery speak close enough for the diff; state DDL is generic varchar.
-    return Dialect(adapter_type)

@@ -17,7 +17,7 @@ from dbt_activate.destinations.base import load_destination_type
 from dbt_activate.errors import ConfigError
 from dbt_activate.project import load_destinations
 from dbt_activate.spec import ACTIVATE_KEYS, parse_manifest_syncs, resolve_columns
-from dbt_activate.warehouse.dialect import dialect_for
+from dbt_activate.warehouse.registry import dialect_for
 from tests.factories import manifest, model_node
 
 PROPERTY_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -18,10 +18,11 @@ from dbt_activate.dbt.quarantine import hold_back, key_pairs, split_relation
 from dbt_activate.errors import ArtifactsError, ConfigError
 from dbt_activate.spec import ResolvedSync, SyncSpec
 from dbt_activate.warehouse.connection import WarehouseConnection
-from dbt_activate.warehouse.dialect import Column, Dialect
+from dbt_activate.warehouse.dialect import Column
+from dbt_activate.warehouse.registry import dialect_for
 from tests.warehouse.test_connection_duckdb import Handle
 
-D = Dialect("duckdb")
+D = dialect_for("duckdb")
 
 
 @pytest.fixture()

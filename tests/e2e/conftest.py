@@ -1,7 +1,9 @@
-"""Fixtures for end-to-end tests: a throwaway dbt project on DuckDB or PostgreSQL."""
+"""Fixtures for end-to-end tests: a throwaway dbt project on DuckDB, PostgreSQL, Redshift (a protocol
+proxy in front of PostgreSQL) or Snowflake (fakesnow's server, one per test session and worker)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,11 +21,15 @@ def redshift_proxy_port() -> Iterator[int]:
 
 
 @pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres),
-                        pytest.param("redshift", marks=pytest.mark.redshift)])
+                        pytest.param("redshift", marks=pytest.mark.redshift),
+                        pytest.param("snowflake", marks=pytest.mark.snowflake)])
 def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]:
     with fresh_database("act_dst") as destination_db:
         if request.param == "duckdb":
             yield Project(tmp_path, "duckdb", destination_db=destination_db)
+        elif request.param == "snowflake":
+            yield Project(tmp_path, "snowflake", warehouse_db=f"act_{uuid.uuid4().hex[:10]}",
+                          destination_db=destination_db, fakesnow_port=request.getfixturevalue("fakesnow_port"))
         elif request.param == "redshift":
             port = request.getfixturevalue("redshift_proxy_port")
             with redshift_database("act_rs") as warehouse_db:
@@ -38,3 +44,10 @@ def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]
 def duckdb_project(tmp_path: Path) -> Iterator[Project]:
     with fresh_database("act_dst") as destination_db:
         yield Project(tmp_path, "duckdb", destination_db=destination_db)
+
+
+@pytest.fixture
+def snowflake_project(tmp_path: Path, fakesnow_port: int) -> Iterator[Project]:
+    with fresh_database("act_dst") as destination_db:
+        yield Project(tmp_path, "snowflake", warehouse_db=f"act_{uuid.uuid4().hex[:10]}",
+                      destination_db=destination_db, fakesnow_port=fakesnow_port)

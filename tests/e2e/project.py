@@ -22,6 +22,8 @@ from typing import Any
 import psycopg2
 import yaml
 
+from tests.support import fakesnow
+
 PG_DSN = "host=127.0.0.1 port=5432 user=postgres"
 BIN = Path(sys.executable).parent
 COLUMNS = ["customer_id", "email", "full_name", "country", "score", "is_vip", "signup_date", "updated_at"]
@@ -63,11 +65,12 @@ def fresh_database(prefix: str) -> Iterator[str]:
 @dataclass
 class Project:
     root: Path
-    warehouse: str  # duckdb | postgres | redshift (dbt-redshift through the local protocol proxy)
-    warehouse_db: str | None = None  # postgres database name
+    warehouse: str  # duckdb | postgres | redshift (dbt-redshift through the local protocol proxy) | snowflake
+    warehouse_db: str | None = None  # postgres or fakesnow database name
     destination_db: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     proxy_port: int | None = None
+    fakesnow_port: int | None = None  # snowflake: fakesnow's server (tests/support/fakesnow.py)
 
     # --- writing the project ---------------------------------------------------------------------
 
@@ -78,6 +81,8 @@ class Project:
         (self.root / "models").mkdir(exist_ok=True)
         (self.root / "dbt_project.yml").write_text(yaml.safe_dump({
             "name": "e2e", "version": "1.0", "config-version": 2, "profile": "e2e",
+            # fakesnow runs tables, not every view dbt-snowflake writes (tests/support/fakesnow.py).
+            **({"models": {"e2e": {"+materialized": "table"}}} if self.warehouse == "snowflake" else {}),
             "seeds": {"e2e": {"+column_types": {"updated_at": "timestamp", "signup_date": "date",
                                                "score": "double precision" if self.warehouse != "duckdb" else "double",
                                                "is_vip": "boolean", "customer_id": "integer",
@@ -88,6 +93,8 @@ class Project:
         }))
         if self.warehouse == "duckdb":
             output = {"type": "duckdb", "path": str(self.root / "wh.duckdb"), "schema": "main", "threads": 1}
+        elif self.warehouse == "snowflake":
+            output = fakesnow.profile_output(self.fakesnow_port or 0, self.warehouse_db or "")
         elif self.warehouse == "redshift":
             output = {"type": "redshift", "host": "127.0.0.1", "port": self.proxy_port, "user": "postgres",
                       "password": "unused", "dbname": self.warehouse_db, "schema": "analytics", "threads": 1,
@@ -123,7 +130,10 @@ class Project:
     # --- running ---------------------------------------------------------------------------------
 
     def run_env(self) -> dict[str, str]:
-        return {**os.environ, **self.env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "NO_COLOR": "1"}
+        # fakesnow answers some statements with HTTP 500, which the connector retries until the
+        # statement's timeout: a short one makes such a failure show within the test's time.
+        timeout = {"DBT_ACTIVATE_STATEMENT_TIMEOUT_SECONDS": "120"} if self.warehouse == "snowflake" else {}
+        return {**os.environ, **timeout, **self.env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "NO_COLOR": "1"}
 
     def _run(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
         return subprocess.run(argv, cwd=self.root, env=self.run_env(), capture_output=True, text=True, timeout=300)
@@ -157,6 +167,8 @@ class Project:
                 return [tuple(r) for r in con.execute(sql.format(rel="main.customers")).fetchall()]
             finally:
                 con.close()
+        if self.warehouse == "snowflake":
+            return self.warehouse_query(sql.format(rel="analytics.customers"))
         return pg_query(self.warehouse_db or "", sql.format(rel="analytics.customers"))
 
     def warehouse_query(self, sql: str) -> list[tuple[Any, ...]]:
@@ -168,6 +180,8 @@ class Project:
                 return [tuple(r) for r in con.execute(sql).fetchall()]
             finally:
                 con.close()
+        if self.warehouse == "snowflake":
+            return fakesnow.query(self.fakesnow_port or 0, self.warehouse_db or "", sql)
         return pg_query(self.warehouse_db or "", sql)
 
     def destination_rows(self, table: str, columns: Sequence[str] = COLUMNS) -> list[tuple[Any, ...]]:

@@ -218,7 +218,7 @@ def _pg_lock(dbname: str, run_id: str, *, ttl: float = 300.0, host: str = "host-
     import psycopg2
 
     from dbt_activate.warehouse.connection import WarehouseConnection
-    from dbt_activate.warehouse.dialect import dialect_for
+    from dbt_activate.warehouse.registry import dialect_for
 
     conn = WarehouseConnection(psycopg2.connect(f"{PG_DSN} dbname={dbname}"), dialect_for("postgres"))
     return SyncLock(conn, "public.sync_locks", SYNC, run_id, ttl=ttl, host=host, pid=1)

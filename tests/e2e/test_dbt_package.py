@@ -24,11 +24,13 @@ from dbt.artifacts.schemas.run import RunExecutionResult, RunResult
 from dbt.cli.main import dbtRunner
 
 from dbt_activate import spec
-from dbt_activate.warehouse.dialect import Column, dialect_for
+from dbt_activate.warehouse.dialect import Column
+from dbt_activate.warehouse.registry import dialect_for
+from tests.support import fakesnow
 from tests.support.redshift import redshift_database, start_proxy, write_profile
 
-# The dbt-redshift variant stays in the default run here (tests/conftest.py).
-pytestmark = pytest.mark.redshift_in_default_run
+# The dbt-redshift and dbt-snowflake variants stay in the default run here (tests/conftest.py).
+pytestmark = [pytest.mark.redshift_in_default_run, pytest.mark.snowflake_in_default_run]
 
 REPO = Path(__file__).resolve().parents[2]
 ACTIVATE_KEYS = {key.name for key in spec.ACTIVATE_KEYS}
@@ -41,6 +43,8 @@ SAMPLE_SYNCS = {
     "deals__crm_webhook__deals": ("deals", "crm_webhook", "upsert", "country = 'RU'"),
     "deals__crm_csv__deals_fr": ("deals", "crm_csv", "upsert", "country = 'FR'"),
     "deals__crm_files__deal_events_gb": ("deals", "crm_files", "append", "country = 'GB'"),
+    "people_gb_customer_match": ("people", "google_ads", "mirror", "country = 'GB'"),
+    "ad_conversions_gb": ("ad_conversions", "google_ads", "append", "country = 'GB'"),
 }
 
 PROBE_COLUMNS = ("id", "flag", "ts", "tstz", "label", "n", "missing", "amount", "day")
@@ -90,6 +94,8 @@ def md5(text: str) -> str:
 def expected_fingerprint(texts: Sequence[str | None], adapter_type: str) -> str:
     if adapter_type in ("duckdb", "postgres"):  # one md5 over the texts, each after its byte length ('-': null)
         return md5("".join("-:" if t is None else f"{len(t.encode())}:{t}" for t in texts)).upper()
+    if adapter_type == "snowflake":  # the same with Snowflake's length() in characters, lower-case MD5_HEX
+        return md5("".join("-:" if t is None else f"{len(t)}:{t}" for t in texts))
     return md5("".join("-" if text is None else md5(text) for text in texts))
 
 
@@ -107,7 +113,8 @@ def query(project: Path, profiles: Path, sql: str) -> list[dict[str, Any]]:
                   "--profiles-dir", str(profiles))
     table = results[0].agate_table
     assert table is not None
-    return [dict(zip(table.column_names, row, strict=True)) for row in table.rows]
+    # Snowflake reports unquoted names upper-case.
+    return [dict(zip([c.lower() for c in table.column_names], row, strict=True)) for row in table.rows]
 
 
 @pytest.fixture
@@ -140,11 +147,12 @@ def install_package_and_probes(project: Path) -> None:
     (project / "models" / "fingerprint_check.sql").write_text(CHECK_SQL)
 
 
-def assert_fingerprints_match_cli_rules(project: Path, profiles: Path, adapter_type: str) -> None:
+def assert_fingerprints_match_cli_rules(project: Path, profiles: Path, adapter_type: str,
+                                        probe_texts: dict[int, tuple[str | None, ...]] = PROBE_TEXTS) -> None:
     rows = query(project, profiles, "select * from {{ ref('fingerprint_check') }} order by id")
-    assert [int(row["id"]) for row in rows] == sorted(PROBE_TEXTS)
+    assert [int(row["id"]) for row in rows] == sorted(probe_texts)
     for row in rows:
-        texts = PROBE_TEXTS[int(row["id"])]
+        texts = probe_texts[int(row["id"])]
         by_column = dict(zip(PROBE_COLUMNS, texts, strict=True))
         assert tuple(row[f"text_{c}"] for c in PROBE_COLUMNS) == texts
         assert row["row_fingerprint"] == expected_fingerprint(texts, adapter_type)
@@ -160,7 +168,7 @@ def assert_fingerprints_match_cli_rules(project: Path, profiles: Path, adapter_t
     types = query(project, profiles, """
         select column_name, data_type from information_schema.columns
         where lower(table_name) = 'fingerprint_probe' and lower(table_schema) = lower('{{ target.schema }}')""")
-    columns = {row["column_name"]: Column(row["column_name"], row["data_type"]) for row in types}
+    columns = {row["column_name"].lower(): Column(row["column_name"], row["data_type"]) for row in types}
     dialect = dialect_for(adapter_type)
     cli_rows = query(project, profiles, f"""
         select id, {dialect.fingerprint([columns[c] for c in PROBE_COLUMNS])} as fp,
@@ -248,7 +256,8 @@ def test_sample_builds_and_declares_its_syncs(sample: Path) -> None:
     # The package's primary-key test runs on both models (model-level with columns, and column-level).
     key_tests = {uid for uid in statuses if ".dbt_activate_activate_primary_key_" in uid}
     assert {uid.split(".")[2] for uid in key_tests} == {"dbt_activate_activate_primary_key_people_driver_id",
-                                                        "dbt_activate_activate_primary_key_deals_lead_id"}
+                                                        "dbt_activate_activate_primary_key_deals_lead_id",
+                                                        "dbt_activate_activate_primary_key_ad_conversions_lead_id"}
     assert_invocation_recorded(sample, sample, results)
     assert (sample / "sample.duckdb").exists()
 
@@ -276,7 +285,9 @@ def test_sample_builds_and_declares_its_syncs(sample: Path) -> None:
     counts = query(sample, sample, """
         select 'people' as model, country, count(*) as n from {{ ref('people') }} group by country
         union all
-        select 'deals', country, count(*) from {{ ref('deals') }} group by country""")
+        select 'deals', country, count(*) from {{ ref('deals') }} group by country
+        union all
+        select 'ad_conversions', country, count(*) from {{ ref('ad_conversions') }} group by country""")
     per_segment = {(row["model"], row["country"]): int(row["n"]) for row in counts}
     assert sum(n for (model, _), n in per_segment.items() if model == "people") == 60
     assert sum(n for (model, _), n in per_segment.items() if model == "deals") == 40
@@ -372,3 +383,39 @@ def test_folder_defaults_survive_dbt_meta_merge_and_reach_every_sync(sample: Pat
     assert {s.name for s in syncs} == set(SAMPLE_SYNCS)
     assert {(s.gate, s.quarantine) for s in syncs} == {("warn", True)}
     assert {s.where for s in syncs} == {where for *_, where in SAMPLE_SYNCS.values()}  # sync keys kept
+
+
+@pytest.fixture
+def snowflake_profiles(tmp_path: Path, fakesnow_port: int) -> Path:
+    """A profiles dir whose activate_sample profile is dbt-snowflake against fakesnow's server."""
+    profiles = tmp_path / "sf_profiles"
+    profiles.mkdir()
+    # Not "main": fakesnow's DESCRIBE TABLE (dbt's get_columns_in_relation) finds nothing there (DuckDB's own).
+    output = fakesnow.profile_output(fakesnow_port, f"activate_pkg_{uuid.uuid4().hex[:10]}", schema="analytics")
+    (profiles / "profiles.yml").write_text(yaml.safe_dump({"activate_sample": {"target": "sf",
+                                                                               "outputs": {"sf": output}}}))
+    return profiles
+
+
+# fakesnow's TO_CHAR ignores the format for a TIMESTAMP_NTZ column (it casts it as DuckDB does), so its
+# texts of `ts` differ from Snowflake's; the UTC conversion of TIMESTAMP_TZ, dates and the rest match
+# PROBE_TEXTS. The macros and the CLI emit the same SQL either way (compared below), and the SQL itself
+# is unit-tested against Snowflake's rules (tests/warehouse/test_snowflake.py).
+FAKESNOW_PROBE_TEXTS = {
+    1: (*PROBE_TEXTS[1][:2], "2024-05-01 12:30:45.123456", *PROBE_TEXTS[1][3:]),
+    2: (*PROBE_TEXTS[2][:2], "2024-01-01 00:00:00", *PROBE_TEXTS[2][3:]),
+    3: PROBE_TEXTS[3],
+}
+
+
+@pytest.mark.snowflake
+def test_sample_and_fingerprint_macros_on_snowflake(sample: Path, snowflake_profiles: Path) -> None:
+    install_package_and_probes(sample)
+    results = dbt("build", "--project-dir", str(sample), "--profiles-dir", str(snowflake_profiles))
+    assert {str(r.status) for r in results} <= {"success", "pass"}
+    manifest = json.loads((sample / "target" / "manifest.json").read_text())
+    assert manifest["metadata"]["adapter_type"] == "snowflake"
+    assert "macro.dbt_activate.snowflake__fingerprint" in manifest["macros"]
+    assert_fingerprints_match_cli_rules(sample, snowflake_profiles, "snowflake", FAKESNOW_PROBE_TEXTS)
+    assert_invocation_recorded(sample, snowflake_profiles, results)
+

@@ -13,8 +13,8 @@ import pytest
 
 from tests.e2e.project import COLUMNS, Project, customer
 
-# The dbt-redshift variant stays in the default run here (tests/conftest.py).
-pytestmark = pytest.mark.redshift_in_default_run
+# The dbt-redshift and dbt-snowflake variants stay in the default run here (tests/conftest.py).
+pytestmark = [pytest.mark.redshift_in_default_run, pytest.mark.snowflake_in_default_run]
 
 SEGMENT = "country in ('FR', 'GB')"
 IN_SEGMENT = {"FR", "GB"}

@@ -12,6 +12,8 @@ import subprocess
 import threading
 from collections import Counter
 
+import pytest
+
 from dbt_activate.testing.messages import Request, Response
 from dbt_activate.testing.webhook.emulator import WebhookReceiver
 from tests.e2e.project import BIN, Project, customer
@@ -100,20 +102,30 @@ def _kill_after(project: Project, receiver: ScriptedReceiver) -> None:
 
 
 def test_sigkill_with_a_batch_in_flight_resends_only_what_was_not_acknowledged(duckdb_project: Project) -> None:
+    _sigkill_and_resume(duckdb_project)
+
+
+@pytest.mark.snowflake
+def test_sigkill_and_resume_on_snowflake(snowflake_project: Project) -> None:
+    """The same through dbt-snowflake (fakesnow): the journal is applied with Snowflake's SQL."""
+    _sigkill_and_resume(snowflake_project)
+
+
+def _sigkill_and_resume(project: Project) -> None:
     with ScriptedReceiver(ok=7, mode="hold") as receiver:
-        _setup(duckdb_project, receiver, DBT_ACTIVATE_CHECKPOINT_ROWS="30")
-        _kill_after(duckdb_project, receiver)
-        journal = list((duckdb_project.root / "target" / "activate" / "journal").rglob("*.acks.csv"))
+        _setup(project, receiver, DBT_ACTIVATE_CHECKPOINT_ROWS="30")
+        _kill_after(project, receiver)
+        journal = list((project.root / "target" / "activate" / "journal").rglob("*.acks.csv"))
         assert journal, "acknowledged rows since the last checkpoint are in the journal"
 
         receiver.arm(ok=10**6, mode="hold")
-        again = duckdb_project.activate("run")
+        again = project.activate("run")
         assert again.returncode == 0, again.stderr
-        assert duckdb_project.result_of("customers_hook")["counts"]["sent"] == len(ROWS) - 7 * BATCH
+        assert project.result_of("customers_hook")["counts"]["sent"] == len(ROWS) - 7 * BATCH
     assert max(receiver.sent_keys.values()) == 1  # the in-flight batch was never applied, so no repeats
     assert sum(receiver.sent_keys.values()) == len(ROWS)
-    _assert_receiver_equals_model(duckdb_project, receiver)
-    assert not list((duckdb_project.root / "target" / "activate" / "journal").rglob("*.csv"))
+    _assert_receiver_equals_model(project, receiver)
+    assert not list((project.root / "target" / "activate" / "journal").rglob("*.csv"))
 
 
 def test_killed_run_with_its_journal_lost_resends_at_most_the_unsaved_rows(duckdb_project: Project) -> None:

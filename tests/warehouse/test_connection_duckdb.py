@@ -13,7 +13,6 @@ import pytest
 
 from dbt_activate.errors import WarehouseError
 from dbt_activate.warehouse.connection import WarehouseConnection
-from dbt_activate.warehouse.dialect import Dialect
 from dbt_activate.warehouse.duckdb_memory import (
     DIFF_BYTES_PER_ROW,
     DUCKDB_MEMORY_LIMIT,
@@ -22,6 +21,7 @@ from dbt_activate.warehouse.duckdb_memory import (
     next_memory_limit,
     size_bytes,
 )
+from dbt_activate.warehouse.registry import dialect_for
 
 # Enough distinct strings that a hash table of them needs more than a few MB.
 HEAVY_GROUP_BY = ("select count(*) from (select cast(i as varchar) as k, count(*) as n "
@@ -51,7 +51,7 @@ def database(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 def connect(database: duckdb.DuckDBPyConnection) -> WarehouseConnection:
-    return WarehouseConnection(Handle(database), Dialect("duckdb"))
+    return WarehouseConnection(Handle(database), dialect_for("duckdb"))
 
 
 def setting(conn: WarehouseConnection, name: str) -> Any:
@@ -116,8 +116,8 @@ def test_a_limit_the_user_set_is_not_resized(database: duckdb.DuckDBPyConnection
 
 
 def test_other_warehouses_get_no_session_settings() -> None:
-    assert Dialect("postgres").session_settings(memory_limit="64MB", threads=2) == []
-    assert Dialect("redshift").session_settings(memory_limit="64MB", threads=2) == []
+    assert dialect_for("postgres").session_settings(memory_limit="64MB", threads=2) == []
+    assert dialect_for("redshift").session_settings(memory_limit="64MB", threads=2) == []
 
 
 def test_connection_bounds_duckdb(database: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,7 +9,8 @@ import re
 import pytest
 
 from dbt_activate.state.journal import ACK_COLUMNS, REJECT_COLUMNS
-from dbt_activate.warehouse.dialect import Column, Dialect, snapshot_table_name
+from dbt_activate.warehouse.dialect import Column, snapshot_table_name
+from dbt_activate.warehouse.registry import dialect_for
 
 KEYS = [Column("id", "integer")]
 FIELDS = [Column("id", "integer"), Column("is_vip", "boolean"), Column("seen_at", "timestamp with time zone"),
@@ -29,7 +30,7 @@ REDSHIFT_FORBIDDEN = [
 
 
 def _redshift_statements() -> list[str]:
-    d = Dialect("redshift")
+    d = dialect_for("redshift")
     snap = d.table("analytics_activate", snapshot_table_name("people__hubspot__contacts"))
     return [
         d.diff_query('"db"."analytics"."people"', snap, KEYS, FIELDS, "country = 'FR'").sql,
@@ -53,7 +54,7 @@ def test_redshift_statements_avoid_constructs_redshift_rejects(pattern: str, why
 
 
 def test_redshift_normalises_booleans_timestamps_and_super() -> None:
-    d = Dialect("redshift")
+    d = dialect_for("redshift")
     assert d.normalized('"b"', "boolean") == "case when \"b\" then 'true' when not \"b\" then 'false' end"
     assert d.normalized('"t"', "timestamp with time zone") == \
         "to_char((\"t\" at time zone 'UTC'), 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
@@ -61,23 +62,23 @@ def test_redshift_normalises_booleans_timestamps_and_super() -> None:
 
 
 def test_duckdb_uses_strftime_and_utc() -> None:
-    d = Dialect("duckdb")
+    d = dialect_for("duckdb")
     assert d.normalized('"t"', "TIMESTAMP WITH TIME ZONE") == "strftime(timezone('UTC', \"t\"), '%Y-%m-%dT%H:%M:%S.%f')"
     assert d.placeholder == "?"
 
 
 def test_fingerprint_hashes_each_column_then_the_concatenation() -> None:
-    fp = Dialect("redshift").fingerprint([Column("a", "integer"), Column("b", "text")])
+    fp = dialect_for("redshift").fingerprint([Column("a", "integer"), Column("b", "text")])
     assert fp == "md5(coalesce(md5(cast(\"a\" as varchar)), '-') || coalesce(md5(cast(\"b\" as varchar)), '-'))"
 
 
 def test_composite_keys_join_parts_with_the_unit_separator() -> None:
-    key = Dialect("postgres").key_expression([Column("a", "integer"), Column("b", "text")])
+    key = dialect_for("postgres").key_expression([Column("a", "integer"), Column("b", "text")])
     assert key == 'cast("a" as varchar) || chr(31) || cast("b" as varchar)'
 
 
 def test_identifiers_are_quoted_and_unquotable_names_refused() -> None:
-    d = Dialect("postgres")
+    d = dialect_for("postgres")
     assert d.quote('we"ird') == '"we""ird"'
     with pytest.raises(ValueError):
         d.quote("bad\x00name")

@@ -18,10 +18,11 @@ import psycopg2
 import pytest
 
 from dbt_activate.state.journal import MAYBE_FINGERPRINT
-from dbt_activate.warehouse.dialect import OP, Column, Dialect
+from dbt_activate.warehouse.dialect import OP, Column
+from dbt_activate.warehouse.registry import dialect_for
 
-D = Dialect("duckdb")
-PG = Dialect("postgres")
+D = dialect_for("duckdb")
+PG = dialect_for("postgres")
 KEYS = [Column("id", "integer")]
 FIELDS = [Column("a", "varchar"), Column("b", "varchar"), Column("flag", "boolean")]
 
@@ -60,8 +61,8 @@ def test_one_md5_over_length_prefixed_texts_in_upper_case(con: duckdb.DuckDBPyCo
 
 
 def test_redshift_keeps_the_per_column_form() -> None:
-    assert Dialect("redshift").fingerprint(FIELDS) == Dialect("redshift").legacy_fingerprint(FIELDS)
-    assert Dialect("redshift").upgrade_fingerprints("m", "s", KEYS, FIELDS, None) is None
+    assert dialect_for("redshift").fingerprint(FIELDS) == dialect_for("redshift").legacy_fingerprint(FIELDS)
+    assert dialect_for("redshift").upgrade_fingerprints("m", "s", KEYS, FIELDS, None) is None
 
 
 def test_snapshot_with_older_fingerprints_shows_only_real_changes(con: duckdb.DuckDBPyConnection) -> None:

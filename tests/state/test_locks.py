@@ -1,0 +1,149 @@
+"""The per-sync lock without LOCK TABLE (``lock_kind = "merge"``): one conditional MERGE, then the
+holder read back. Two (and more) acquirers at once on real engines: PostgreSQL 15 (MERGE, with a
+dialect that takes the merge path) and Snowflake's API emulated by fakesnow through the real
+connector. The same heartbeat, expiry and takeover rules as the LOCK TABLE path
+(tests/e2e/test_concurrency.py)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import ClassVar
+
+import psycopg2
+import pytest
+
+from dbt_activate.errors import SyncLockedError
+from dbt_activate.state.locks import SyncLock, lock_table_ddl
+from dbt_activate.warehouse.connection import WarehouseConnection
+from dbt_activate.warehouse.postgres import PostgresDialect
+from dbt_activate.warehouse.snowflake import SnowflakeDialect
+from tests.e2e.project import PG_DSN, fresh_database
+from tests.support import fakesnow
+
+SYNC = "customers_hook"
+
+
+@dataclass(frozen=True)
+class _PostgresByMerge(PostgresDialect):
+    """PostgreSQL taking the lock as Snowflake does: proves the MERGE path on a second engine."""
+
+    lock_kind: ClassVar[str] = "merge"
+
+
+Connect = Callable[[], WarehouseConnection]
+
+
+@pytest.fixture(params=["postgres", "snowflake"])
+def connect(request: pytest.FixtureRequest) -> Iterator[tuple[Connect, str]]:
+    if request.param == "postgres":
+        with fresh_database("act_lock") as dbname:
+            yield (lambda: WarehouseConnection(psycopg2.connect(f"{PG_DSN} dbname={dbname}"), _PostgresByMerge()),
+                   "public.sync_locks")
+    else:
+        port = request.getfixturevalue("fakesnow_port")
+        database = f"act_lock_{uuid.uuid4().hex[:8]}"
+        dialect = SnowflakeDialect(statement_timeout=60)
+        yield (lambda: WarehouseConnection(fakesnow.connect(port, database), dialect),
+               dialect.table("analytics", "sync_locks"))
+
+
+def _lock(conn: WarehouseConnection, table: str, run_id: str, *, host: str = "host-a", ttl: float = 300.0,
+          pid: int = 1) -> SyncLock:
+    return SyncLock(conn, table, SYNC, run_id, ttl=ttl, host=host, pid=pid)
+
+
+def _holders(conn: WarehouseConnection, table: str) -> list[str]:
+    rows = conn.query(f"select run_id from {table} where sync_name = {conn.dialect.placeholder}", [SYNC])
+    conn.end_read()
+    return sorted(str(r[0]) for r in rows)
+
+
+def _setup(connect: Connect, table: str) -> WarehouseConnection:
+    conn = connect()
+    if conn.dialect.name == "snowflake":  # autocommit: Snowflake commits at every DDL anyway
+        conn.execute(conn.dialect.create_schema("analytics"))
+        conn.execute(lock_table_ddl(table, "varchar(512)"))
+        return conn
+    with conn.transaction():
+        conn.execute(lock_table_ddl(table, "varchar(512)"))
+    return conn
+
+
+def test_merge_lock_blocks_renews_releases_and_takes_over_expired_and_dead_holders(
+        connect: tuple[Connect, str]) -> None:
+    factory, table = connect
+    admin = _setup(factory, table)
+    first, second = _lock(factory(), table, "run-1"), _lock(factory(), table, "run-2", host="host-b")
+    try:
+        first.acquire(0)
+        with pytest.raises(SyncLockedError, match=r"\(run run-1 on host-a, pid 1\)"):
+            second.acquire(0)
+        assert first.try_acquire() is None  # the holder may take its own lock again
+        before = admin.query(f"select expires_at from {table}")
+        first.renew()
+        assert admin.query(f"select expires_at from {table}") > before  # the heartbeat's write
+        first.release()
+        second.acquire(0)
+        assert _holders(admin, table) == ["run-2"]
+        second.release()
+        assert _holders(admin, table) == []
+
+        expired = _lock(factory(), table, "run-3", ttl=0.0)  # stopped renewing: expired at once
+        expired.acquire(0)
+        expired._stop.set()
+        first.acquire(0)
+        assert _holders(admin, table) == ["run-1"]
+        first.release()
+
+        dead = _lock(factory(), table, "run-4", pid=2**22 + 12345)  # a process of this host that is gone
+        assert dead.try_acquire() is None
+        assert _lock(factory(), table, "run-5", host="host-a").try_acquire() is None
+        assert _holders(admin, table) == ["run-5"]
+        for lock in (expired, dead):
+            lock.conn.close()
+    finally:
+        for lock in (first, second):
+            lock._stop.set()
+            lock.conn.close()
+        admin.close()
+
+
+def _contend(lock: SyncLock, start: threading.Barrier, results: dict[str, object]) -> None:
+    start.wait()
+    results[lock.run_id] = lock.try_acquire()
+
+
+def test_of_acquirers_starting_together_never_two_hold_the_lock(connect: tuple[Connect, str]) -> None:
+    factory, table = connect
+    admin = _setup(factory, table)
+    try:
+        for round_ in range(5):
+            locks = [_lock(factory(), table, f"r{round_}-{i}", host=f"host-{i}") for i in range(4)]
+            start = threading.Barrier(len(locks))
+            results: dict[str, object] = {}
+
+            threads = [threading.Thread(target=_contend, args=(lock, start, results)) for lock in locks]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            winners = [run_id for run_id, holder in results.items() if holder is None]
+            # Never two holders. All may give way when their rows cross (PostgreSQL lets both inserts
+            # through): then the table is empty and the next attempt takes it.
+            assert len(winners) <= 1, results
+            assert _holders(admin, table) == winners  # a loser left no row behind
+            if not winners:
+                assert locks[0].try_acquire() is None
+                winners = [locks[0].run_id]
+            losers = [h for run_id, h in results.items() if run_id not in winners]
+            # Each loser names a contender whose row it read (which may have given way since).
+            contenders = {lock.run_id for lock in locks} | {"unknown"}
+            assert all(getattr(h, "run_id", None) in contenders for h in losers), results
+            next(lock for lock in locks if lock.run_id == winners[0]).release()
+            for lock in locks:
+                lock.conn.close()
+    finally:
+        admin.close()
