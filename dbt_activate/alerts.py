@@ -22,8 +22,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from dbt_activate.core.outcomes import SyncOutcome
 from dbt_activate.delivery import HttpSession, TlsSettings, body_snippet
 from dbt_activate.destinations.base import Destination
 from dbt_activate.destinations.slack.destination import SlackDestination
@@ -31,9 +32,6 @@ from dbt_activate.destinations.slack.message import escape
 from dbt_activate.destinations.webhook.destination import WebhookDestination
 from dbt_activate.errors import ActivateError, ConfigError
 from dbt_activate.project import DestinationsFile
-
-if TYPE_CHECKING:
-    from dbt_activate.core.outcomes import SyncOutcome
 
 _THRESHOLD = re.compile(r"^rejected_rows\s*>\s*(\d+(?:\.\d+)?)\s*%$")
 _FIRST_REASONS = 5

@@ -112,7 +112,7 @@ def _dbt_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _options(kwargs: dict[str, Any]) -> Any:
-    from dbt_activate.runner import RunOptions
+    from dbt_activate.invocation import RunOptions
 
     return RunOptions(
         project_dir=kwargs["project_dir"], profiles_dir=kwargs["profiles_dir"], profile=kwargs["profile"],

@@ -19,12 +19,11 @@ from rich.table import Table
 from rich.text import Text
 
 from dbt_activate.commands.ls import SyncListing
-from dbt_activate.core.outcomes import InvocationResult, SyncOutcome
+from dbt_activate.core.outcomes import InvocationResult, SyncOutcome, results_document
 from dbt_activate.core.types import Counts
 from dbt_activate.core.wording import plural
 from dbt_activate.dbt.catalog import DestinationType
 from dbt_activate.delivery import RequestLog
-from dbt_activate.runner import results_document
 
 _STATUS_STYLE = {"success": "green", "partial": "yellow", "error": "red", "skipped": "dim", "planned": "cyan"}
 _REJECTED_SHOWN = 5

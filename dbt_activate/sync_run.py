@@ -9,10 +9,11 @@ import os
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dbt_activate import crashpoints
 from dbt_activate.core.changes import ADD, CHANGE, REMOVE, RowLayout, operation_for
+from dbt_activate.core.outcomes import Reporter, SyncOutcome
 from dbt_activate.core.types import Batch, Mode, Nulls, Operation, RateLimit, Record, SyncTarget
 from dbt_activate.core.wording import plural
 from dbt_activate.delivery import (
@@ -25,6 +26,7 @@ from dbt_activate.delivery import (
 )
 from dbt_activate.destinations.base import Destination
 from dbt_activate.errors import ActivateError, ConfigError, WarehouseError
+from dbt_activate.invocation import Invocation
 from dbt_activate.links import Link, Links
 from dbt_activate.pipeline import Pipeline, PipelineResult
 from dbt_activate.planner import Decision
@@ -35,9 +37,6 @@ from dbt_activate.state.store import RunRow, StateStore
 from dbt_activate.warehouse.connection import WarehouseConnection
 from dbt_activate.warehouse.dialect import KEY, OP, snapshot_table_name
 
-if TYPE_CHECKING:
-    from dbt_activate.core.outcomes import Reporter, SyncOutcome
-    from dbt_activate.runner import Invocation
 
 def needs_everything(decision: Decision, saved: Mapping[str, Any], rs: ResolvedSync) -> bool:
     record = saved.get(rs.spec.name)

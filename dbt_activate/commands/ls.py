@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from dbt_activate.invocation import Invocation, RunOptions
 from dbt_activate.planner import select
-from dbt_activate.runner import Invocation, RunOptions
 from dbt_activate.state.runs import LastRun, last_runs
 
 LS_SCHEMA_VERSION = "activate_ls/v1"

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from dbt_activate.core.types import Counts
@@ -66,3 +67,23 @@ class SilentReporter:
 
     def sync_finished(self, outcome: SyncOutcome) -> None:
         return None
+
+
+def results_document(result: InvocationResult) -> dict[str, Any]:
+    return {
+        "metadata": {"schema_version": "activate_results/v1", "run_id": result.run_id,
+                     "command": result.command, "generated_at": datetime.now(timezone.utc).isoformat()},
+        "notice": result.notice,
+        "exit_code": result.exit_code,
+        "results": [
+            {"sync": o.name, "model": o.model, "destination": o.destination, "object": o.object, "mode": o.mode,
+             "status": o.status, "reason": o.reason, "duration_seconds": round(o.duration, 3),
+             "counts": {"added": o.counts.added, "changed": o.counts.changed, "removed": o.counts.removed,
+                        "rejected": o.counts.rejected, "skipped": o.counts.skipped, "sent": o.counts.sent,
+                        "quarantined": o.quarantined},
+             "rejected_samples": [{"key": k, "reason": r} for k, r in o.rejected_samples],
+             "error": o.error,
+             "api_calls": o.api_calls, "samples": o.samples}
+            for o in result.outcomes
+        ],
+    }

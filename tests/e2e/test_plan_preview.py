@@ -11,7 +11,7 @@ import pytest
 
 from dbt_activate import runner, schemas
 from dbt_activate.core.outcomes import SilentReporter
-from dbt_activate.runner import RunOptions
+from dbt_activate.invocation import RunOptions
 from dbt_activate.testing.webhook.emulator import WebhookReceiver
 from tests.e2e.project import Project, customer
 from tests.support.schemas import errors

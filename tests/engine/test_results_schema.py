@@ -9,8 +9,7 @@ from pathlib import Path
 import jsonschema  # type: ignore[import-untyped]  # no stubs installed; only tests use it
 
 from dbt_activate import schemas
-from dbt_activate.core.outcomes import InvocationResult
-from dbt_activate.runner import results_document
+from dbt_activate.core.outcomes import InvocationResult, results_document
 from tests.engine.test_console import sample_result
 from tests.support.schemas import errors
 
