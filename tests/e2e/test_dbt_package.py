@@ -264,7 +264,7 @@ def test_sample_builds_and_declares_its_syncs(sample: Path) -> None:
     manifest = json.loads((sample / "target" / "manifest.json").read_text())
     destinations = yaml.safe_load((sample / "destinations.yml").read_text())
     declared: dict[str, tuple[str, str, str, str]] = {}
-    for model in ("people", "deals"):
+    for model in ("people", "deals", "ad_conversions"):
         node = manifest["nodes"][f"model.activate_sample.{model}"]
         blocks = node["config"]["meta"]["activate"]
         columns = set(node["columns"])
