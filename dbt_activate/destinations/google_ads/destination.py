@@ -50,7 +50,6 @@ import json
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -66,7 +65,7 @@ from dbt_activate.core.types import (
     SyncTarget,
 )
 from dbt_activate.delivery import HttpSession, json_body
-from dbt_activate.destinations.base import ConfigKey, Destination
+from dbt_activate.destinations.base import ConfigKey, Destination, http_base_url
 from dbt_activate.destinations.google_ads.auth import TOKEN_URL, RefreshTokenAuth
 from dbt_activate.destinations.google_ads.jobs import CustomerMatchJob, JobSettings
 from dbt_activate.destinations.google_ads.payload import (
@@ -194,10 +193,7 @@ class GoogleAdsDestination(Destination):
         """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
         super().__init__(name, config)
         self._transport = transport
-        self.base_url = str(config.get("base_url") or BASE_URL).rstrip("/")
-        if urlsplit(self.base_url).scheme not in ("http", "https"):
-            raise ConfigError(f"base_url must start with https:// (or http:// for a local emulator), "
-                              f"got {self.base_url!r}", location=f"{name}.base_url")
+        self.base_url = http_base_url(name, config, BASE_URL)
         self.version = str(config.get("api_version") or API_VERSION)
         self.customer_id = _customer_id(name, config, "customer_id", required=True) or ""
         self.login_customer_id = _customer_id(name, config, "login_customer_id", required=False)

@@ -43,7 +43,6 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -59,7 +58,7 @@ from dbt_activate.core.types import (
     SyncTarget,
 )
 from dbt_activate.delivery import HttpSession, body_snippet, json_body
-from dbt_activate.destinations.base import ConfigKey, Destination
+from dbt_activate.destinations.base import ConfigKey, Destination, http_base_url
 from dbt_activate.destinations.meta.payload import (
     ACTION_SOURCES,
     AUDIENCE_KEYS,
@@ -120,10 +119,7 @@ class MetaDestination(Destination):
         """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
         super().__init__(name, config)
         self._transport = transport
-        self.base_url = str(config.get("base_url") or BASE_URL).rstrip("/")
-        if urlsplit(self.base_url).scheme not in ("http", "https"):
-            raise ConfigError(f"base_url must start with https:// (or http:// for a local emulator), "
-                              f"got {self.base_url!r}", location=f"{name}.base_url")
+        self.base_url = http_base_url(name, config, BASE_URL)
         self.version = str(config.get("api_version") or API_VERSION)
         source = str(config.get("action_source") or "system_generated")
         if source not in ACTION_SOURCES:
