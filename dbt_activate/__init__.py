@@ -1,13 +1,14 @@
 """dbt-activate: reverse ETL as code, inside your dbt project.
 
-The public plugin API: what a third-party destination type needs (``Destination`` and the value types
-it reads and returns, ``ConfigKey`` to declare its config, the errors it raises). Everything else is
-internal and may move between releases; ``tests/core/test_public_api.py`` pins this list.
+The public plugin API: what a third-party destination type needs (``Destination``, ``ApiDestination``
+for HTTP APIs, the value types it reads and returns, ``ConfigKey`` to declare its config, the errors it
+raises). Everything else is internal and may move between releases; ``tests/core/test_public_api.py`` pins this list.
 """
 
 from __future__ import annotations
 
 from dbt_activate.core.types import Batch, BatchResult, FieldSpec, Mode, Nulls, Operation, Record, SyncTarget
+from dbt_activate.destinations.api import ApiDestination
 from dbt_activate.destinations.base import ConfigKey, Destination
 from dbt_activate.errors import (
     ActivateError,
@@ -20,6 +21,7 @@ from dbt_activate.version import __version__
 
 __all__ = [
     "ActivateError",
+    "ApiDestination",
     "Batch",
     "BatchResult",
     "ConfigError",

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 # The value types live in core; destinations and plugins keep importing them from here.
 from dbt_activate.core.types import (  # noqa: F401
@@ -213,12 +212,3 @@ def load_destination_type(kind: str) -> type[Destination]:
         raise ConfigError(f"entry point {ep.name!r} in {ENTRY_POINT_GROUP} is not a Destination subclass")
     return cls
 
-
-def http_base_url(name: str, config: Mapping[str, Any], default: str) -> str:
-    """The ``base_url`` of an HTTP destination (its vendor's origin by default), without a trailing
-    slash; anything but an http(s) URL is a configuration error naming the key."""
-    base_url = str(config.get("base_url") or default).rstrip("/")
-    if urlsplit(base_url).scheme not in ("http", "https"):
-        raise ConfigError(f"base_url must start with https:// (or http:// for a local emulator), "
-                          f"got {base_url!r}", location=f"{name}.base_url")
-    return base_url

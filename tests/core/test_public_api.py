@@ -6,9 +6,9 @@ import dbt_activate
 from dbt_activate.destinations import base
 
 EXPECTED = {
-    "ActivateError", "Batch", "BatchResult", "ConfigError", "ConfigKey", "Destination", "DestinationError",
-    "FieldSpec", "Mode", "Nulls", "Operation", "QuotaExhaustedError", "Record", "RetryableDestinationError",
-    "SyncTarget", "__version__",
+    "ActivateError", "ApiDestination", "Batch", "BatchResult", "ConfigError", "ConfigKey", "Destination",
+    "DestinationError", "FieldSpec", "Mode", "Nulls", "Operation", "QuotaExhaustedError", "Record",
+    "RetryableDestinationError", "SyncTarget", "__version__",
 }
 
 

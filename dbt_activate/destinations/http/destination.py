@@ -45,18 +45,20 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Operation, SyncTarget
-from dbt_activate.delivery import HttpSession, UnencodableValue, credential_values, encode_record
-from dbt_activate.destinations.base import ConfigKey, Destination
+from dbt_activate.delivery import UnencodableValue, credential_values, encode_record
+from dbt_activate.destinations.api import ApiDestination, ApiSettings, header_values
+from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.http.request import RequestSpec, parse_requests
 from dbt_activate.destinations.http.results import Reply, read_reply
 from dbt_activate.destinations.http.template import SOURCE, to_json
-from dbt_activate.errors import ConfigError, DestinationError, Redactor
+from dbt_activate.errors import ConfigError, DestinationError
 
 # The operations each mode sends; removals (on_delete) add DELETE or CLEAR at run time.
 _MODE_OPERATIONS = {
@@ -66,7 +68,13 @@ _MODE_OPERATIONS = {
 _DESCRIBED_REQUESTS = 10  # per_record batches: plan shows the first few requests
 
 
-class HttpDestination(Destination):
+@dataclass(frozen=True)
+class HttpSettings(ApiSettings):
+    requests: Any = None
+    headers: Any = None
+
+
+class HttpDestination(ApiDestination):
     kind = "http"
     description = "Any JSON REST API: requests per operation from templates, per-record errors by JSONPath."
     deferred_keys = ("requests",)
@@ -79,25 +87,25 @@ class HttpDestination(Destination):
                   help="Headers of every request, e.g. Authorization; their values are treated as secrets."),
         ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
     )
+    Settings = HttpSettings
+    settings: HttpSettings
     batch_size = 100
 
     def __init__(self, name: str, config: Mapping[str, Any], *,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
-        super().__init__(name, config)
-        self._transport = transport
-        self.base_url = str(config.get("base_url") or "")
-        scheme = urlsplit(self.base_url).scheme
+        super().__init__(name, config, transport=transport)
+        self.headers = header_values(self.settings.headers, location=f"{SOURCE}: {name}.headers",
+                                     problem="must be a mapping of header name to value")
+        self.requests = parse_requests(name, self.settings.requests)
+
+    def resolve_base_url(self, name: str, config: Mapping[str, Any]) -> str:
+        base_url = str(config.get("base_url") or "")
+        scheme = urlsplit(base_url).scheme
         if scheme not in ("http", "https"):
             raise ConfigError(f"must start with http:// or https://, got scheme {scheme!r}",
                               location=f"{SOURCE}: {name}.base_url")
-        headers = config.get("headers") or {}
-        if not isinstance(headers, Mapping):
-            raise ConfigError("must be a mapping of header name to value", location=f"{SOURCE}: {name}.headers")
-        self.headers = {str(k): str(v) for k, v in headers.items()}
-        self.requests = parse_requests(name, config.get("requests"))
-        self.redactor = Redactor(self.secrets())
-        self._session: HttpSession | None = None
+        return base_url.rstrip("/")
 
     def secrets(self) -> list[str]:
         """Header values (and the token inside ``Bearer <token>``) and credentials inside base_url."""
@@ -123,7 +131,7 @@ class HttpDestination(Destination):
 
     async def open(self, target: SyncTarget) -> None:
         self.check_target(target)
-        self._session_for_run()
+        self.session()
 
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
         spec = self._spec(target, batch.operation)
@@ -131,7 +139,7 @@ class HttpDestination(Destination):
         sent = self._encoded(batch, result)
         previous = _previous(batch)
         key_field = spec.key_field or (target.identity[0] if len(target.identity) == 1 else None)
-        session = self._session_for_run()
+        session = self.session()
         for group in ([[item] for item in sent] if spec.per_record else [sent] if sent else []):
             method, path, body = self._render(spec, target, group, previous)
             headers = {**spec.headers}
@@ -143,11 +151,6 @@ class HttpDestination(Destination):
             reply = Reply(response.status_code, response.reason_phrase, response.text)
             read_reply(spec, reply, [k for k, _ in group], [v for _, v in group], key_field, result, self.redactor)
         return result
-
-    async def close(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.aclose()
 
     def describe_request(self, target: SyncTarget, batch: Batch) -> Mapping[str, Any]:
         spec = self._spec(target, batch.operation)
@@ -218,16 +221,9 @@ class HttpDestination(Destination):
                                        "template or set content_type") from None
         return spec.method, path, text.encode() if text is not None else None
 
-    def _session_for_run(self) -> HttpSession:
-        if self._session is None:
-            self._session = HttpSession.for_destination(
-                self.name, self.config, self.base_url.rstrip("/"),
-                headers={"Accept": "application/json", **self.headers},
-                secrets=self.secrets(),
-                max_connections=max(1, self.effective_concurrency),
-                transport=self._transport,
-            )
-        return self._session
+    def session_headers(self) -> Mapping[str, str]:
+        return {"Accept": "application/json", **self.headers}
+
 
 
 def _previous(batch: Batch) -> dict[str, dict[str, Any]]:

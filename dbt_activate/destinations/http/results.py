@@ -25,10 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from dbt_activate.core.types import BatchResult
+from dbt_activate.destinations.api import clip_reason
 from dbt_activate.destinations.http.request import RequestSpec
 from dbt_activate.errors import DestinationError
-
-REASON_LIMIT = 300
 
 
 @dataclass(frozen=True)
@@ -103,14 +102,14 @@ def _same(value: Any, wanted: Any) -> bool:
 def _item_message(spec: RequestSpec, item: Any) -> str:
     found = spec.error_message_path.first(item) if spec.error_message_path is not None else None
     text = _text(found) if found is not None else _text(item)
-    return (text or "refused by the API")[:REASON_LIMIT]
+    return clip_reason(text or "refused by the API")
 
 
 def _reply_message(spec: RequestSpec, reply: Reply, body: Any, prefix: str = "") -> str:
     found = spec.error_message_path.first(body) if spec.error_message_path is not None and body is not None else None
     detail = _text(found) if found is not None else " ".join(reply.text.split())[:200]
     head = f"HTTP {reply.status} {reply.reason_phrase}".strip()
-    return (f"{prefix + ': ' if prefix else ''}{head}: {detail}" if detail else head)[:REASON_LIMIT]
+    return clip_reason(f"{prefix + ': ' if prefix else ''}{head}: {detail}" if detail else head)
 
 
 def _text(value: Any) -> str:

@@ -68,14 +68,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, Record, SyncTarget
 from dbt_activate.delivery import HttpSession, body_snippet, json_body
-from dbt_activate.destinations.base import ConfigKey, Destination, check_nulls_key
+from dbt_activate.destinations.api import ApiDestination, ApiSettings
+from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.hubspot.associations import RELATIONSHIPS, associate, split_links, written_ids
 from dbt_activate.destinations.hubspot.isolation import Isolation
 from dbt_activate.destinations.hubspot.payload import UnformattableValue, format_properties, format_value
@@ -97,7 +99,12 @@ _ENDPOINT = {Operation.UPSERT: "upsert", Operation.UPDATE: "update", Operation.C
              Operation.APPEND: "create", Operation.CLEAR: "update", Operation.DELETE: "read"}
 
 
-class HubSpotDestination(Destination):
+@dataclass(frozen=True)
+class HubSpotSettings(ApiSettings):
+    access_token: str = ""
+
+
+class HubSpotDestination(ApiDestination):
     kind = "hubspot"
     null_handling = Nulls.OWN
     description = ("HubSpot CRM v3 objects (contacts, companies, deals, custom objects by 2-… type id or "
@@ -121,29 +128,16 @@ class HubSpotDestination(Destination):
                   help="keep: a NULL is not sent and HubSpot keeps its value; clear: a NULL empties the property."),
     )
     modes = frozenset(Mode)
+    Settings = HubSpotSettings
+    settings: HubSpotSettings
+    default_base_url = "https://api.hubapi.com"
+    max_batch_size = MAX_BATCH
+    batch_limit = "HubSpot's batch maximum"
     batch_size = MAX_BATCH
     max_concurrency = 8
     rate_limit = RateLimit(100, 10.0)
     objects = ("contacts", "companies", "deals")
     references: ClassVar[Mapping[str, Mapping[str, str]]] = RELATIONSHIPS
-
-    def __init__(self, name: str, config: Mapping[str, Any], *,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
-        super().__init__(name, config)
-        self._transport = transport
-        self.base_url = str(config.get("base_url") or "https://api.hubapi.com").rstrip("/")
-        if urlsplit(self.base_url).scheme not in ("http", "https"):
-            raise ConfigError(f"base_url must start with https:// (or http:// for a local emulator), "
-                              f"got {self.base_url!r}", location=f"{name}.base_url")
-        size = config.get("batch_size")
-        if size is not None and not (isinstance(size, int) and 1 <= size <= MAX_BATCH):
-            raise ConfigError(f"batch_size must be between 1 and {MAX_BATCH} (HubSpot's batch maximum), got {size!r}",
-                              location=f"{name}.batch_size")
-        _check_rate_limit(name, config.get("rate_limit"))
-        check_nulls_key(name, config)
-        self.redactor = Redactor(self.secrets())
-        self._session: HttpSession | None = None
 
     def check_target(self, target: SyncTarget) -> None:
         if not _OBJECT.match(target.object):
@@ -151,9 +145,6 @@ class HubSpotDestination(Destination):
                               "deals, a custom object's type id (2-…) or its name", location=_where(target))
         if target.mode is not Mode.APPEND:
             _single_identity(target)
-
-    async def open(self, target: SyncTarget) -> None:
-        self._session_for_run()
 
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
         target, batch, links = split_links(target, batch)  # references are associations, not properties
@@ -163,7 +154,7 @@ class HubSpotDestination(Destination):
         prepared = self._prepare(target, batch, result)
         if not prepared.inputs:
             return result
-        session = self._session_for_run()
+        session = self.session()
         if batch.operation is not Operation.DELETE:
             await self._write_isolated(session, prepared, batch.operation, result)
             if links:
@@ -179,11 +170,6 @@ class HubSpotDestination(Destination):
                                             content=json_body(archive_ids(found)), headers=_JSON)
             _check_archive(self.name, archive, found, result, self.redactor)
         return result
-
-    async def close(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.aclose()
 
     def planned_requests(self, target: SyncTarget, operation: Operation, records: int) -> int:
         """As ``write``: a delete batch is ``batch/read`` (record IDs by ``idProperty``), then ``batch/archive``;
@@ -219,7 +205,7 @@ class HubSpotDestination(Destination):
         moved = BatchResult()
         prepared = self._prepare(target, Batch(Operation.UPDATE, moving), moved, moving=True)
         if prepared.inputs:
-            await self._write_isolated(self._session_for_run(), prepared, Operation.UPDATE, moved)
+            await self._write_isolated(self.session(), prepared, Operation.UPDATE, moved)
         for record in moving:
             if record.key in moved.rejected:
                 old = format_value((record.previous or {}).get(id_property))
@@ -243,18 +229,11 @@ class HubSpotDestination(Destination):
 
     # -- requests ------------------------------------------------------------------------------
 
-    def _session_for_run(self) -> HttpSession:
-        if self._session is None:
-            self._session = HttpSession.for_destination(
-                self.name, self.config, self.base_url,
-                headers={"Authorization": f"Bearer {self.config.get('access_token') or ''}"},
-                secrets=self.secrets(),
-                max_connections=max(1, self.effective_concurrency),
-                rate_limit_headers=limit_headers(self.effective_concurrency),
-                response_hook=self._on_response,
-                transport=self._transport,
-            )
-        return self._session
+    def session_headers(self) -> Mapping[str, str]:
+        return {"Authorization": f"Bearer {self.settings.access_token}"}
+
+    def session_options(self) -> Mapping[str, Any]:
+        return {"rate_limit_headers": limit_headers(self.effective_concurrency), "response_hook": self._on_response}
 
     def _on_response(self, response: httpx.Response) -> None:
         error = daily_quota_error(self.name, response, self.redactor)
@@ -349,15 +328,6 @@ def _single_identity(target: SyncTarget, *, during_write: bool = False) -> str:
     if during_write:
         raise DestinationError(f"{_where(target)}: {message}")
     raise ConfigError(message, location=_where(target))
-
-
-def _check_rate_limit(name: str, value: Any) -> None:
-    if value is None:
-        return
-    requests, seconds = (value.get("requests"), value.get("per_seconds", 1)) if isinstance(value, dict) else (0, 0)
-    if not (isinstance(requests, int) and requests >= 1 and isinstance(seconds, (int, float)) and seconds > 0):
-        raise ConfigError(f"rate_limit must be {{requests: N, per_seconds: S}} with N >= 1 and S > 0, got {value!r}",
-                          location=f"{name}.rate_limit")
 
 
 def _check_archive(name: str, response: httpx.Response, found: Mapping[str, str], result: BatchResult,

@@ -38,9 +38,9 @@ import httpx
 
 from dbt_activate.core.types import BatchResult, Operation
 from dbt_activate.delivery import RateLimitHeaders, body_snippet
+from dbt_activate.destinations.api import clip_reason, json_object
 from dbt_activate.errors import DestinationError, QuotaExhaustedError, Redactor
 
-REASON_LIMIT = 500
 CONFLICTS = frozenset({"CONFLICT", "OBJECT_ALREADY_EXISTS"})  # the older and the 2024 category of a 409
 _INVALID_PROPERTIES = "Property values were not valid"
 # Problems of a property itself, not of a value: every input that sets the property carries them.
@@ -137,7 +137,7 @@ def daily_quota_error(name: str, response: httpx.Response, redactor: Redactor) -
     """The error for a 429 of HubSpot's daily limit (``policyName: DAILY``); None for any other response."""
     if response.status_code != 429:
         return None
-    body = _json(response)
+    body = json_object(response)
     if body.get("policyName") != "DAILY":
         return None
     limit = response.headers.get("X-HubSpot-RateLimit-Daily")
@@ -153,7 +153,7 @@ def read_batch_response(name: str, response: httpx.Response, prepared: Prepared,
     status = response.status_code
     if status in (200, 201, 204):
         return
-    body = _json(response)
+    body = json_object(response)
     if status == 207:
         errors = _dicts(body.get("errors"))
         confirmed = {str(r.get("objectWriteTraceId")) for r in _dicts(body.get("results"))}
@@ -182,7 +182,7 @@ def refusal(response: httpx.Response, prepared: Prepared, operation: Operation,
     status = response.status_code
     if status not in (400, 409) or operation is Operation.DELETE or len(prepared.sent) < 2:
         return None
-    body = _json(response)
+    body = json_object(response)
     details = _dicts(body.get("errors"))
     if any(_keys_of(d, prepared) for d in details):
         return None
@@ -270,7 +270,7 @@ def record_ids_found(name: str, response: httpx.Response, prepared: Prepared, re
     since we cannot tell whether HubSpot still has it.
     """
     status = response.status_code
-    body = _json(response)
+    body = json_object(response)
     if 400 <= status < 500:
         _all_failed(response, body, prepared, Operation.DELETE, result, redactor)
         return {}
@@ -385,7 +385,7 @@ def _reason(error: Mapping[str, Any], redactor: Redactor, *, with_details: bool 
     else:
         text = _property_problems(str(error.get("message") or "no message"))
     reason = redactor(f"{category}: {text}" if category and not text.startswith(category) else text)
-    return reason if len(reason) <= REASON_LIMIT else reason[: REASON_LIMIT - 1] + "…"
+    return clip_reason(reason)
 
 
 def _property_problems(message: str) -> str:
@@ -413,14 +413,6 @@ def _listed(message: str) -> list[dict[str, Any]]:
         return _dicts(json.loads(listed))
     except ValueError:
         return []
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _dicts(value: Any) -> list[dict[str, Any]]:

@@ -36,7 +36,8 @@ OpenAPI ``stable.json`` revision 2026-07-15; developers.klaviyo.com/en/reference
    ``original_payload`` identifiers, and rejects that record with Klaviyo's ``code: detail``
    (``klaviyo_results``).
 
-Steps 2 and 3, polling and reading a submitted job, are ``klaviyo_jobs.ImportJobPoller``.
+Steps 2 and 3, polling and reading a submitted job, are ``klaviyo.jobs.ImportJobPoller`` (on the
+shared ``delivery.jobs`` poller).
 
 Values (``klaviyo_profiles.profile_for``): identifiers and standard attributes as text; properties
 as JSON (numbers, booleans, lists; dates and timestamps ISO 8601, which Klaviyo reads as dates). A
@@ -63,14 +64,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import httpx
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, SyncTarget
 from dbt_activate.delivery import HttpSession, UnencodableValue, body_snippet
-from dbt_activate.destinations.base import ConfigKey, Destination, check_nulls_key
+from dbt_activate.delivery.jobs import JobPolling
+from dbt_activate.destinations.api import ApiDestination, ApiSettings
+from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.klaviyo.events import (
     EVENT_JOBS,
     check_event_fields,
@@ -82,7 +85,7 @@ from dbt_activate.destinations.klaviyo.jobs import JOBS, ImportJobPoller
 from dbt_activate.destinations.klaviyo.profiles import IDENTIFIERS
 from dbt_activate.destinations.klaviyo.profiles import profile_for as profile_for  # the tests import it from here
 from dbt_activate.destinations.klaviyo.results import Job, apply_import_errors, read_events_accepted, read_job_created
-from dbt_activate.errors import ConfigError, DestinationError, Redactor
+from dbt_activate.errors import ConfigError, DestinationError
 
 MAX_BATCH = 10_000
 MAX_BODY = 5 * 1024 * 1024
@@ -91,7 +94,16 @@ REVISION = "2026-07-15"
 _ENVELOPE = 512  # bytes of a job body around its profiles
 
 
-class KlaviyoDestination(Destination):
+@dataclass(frozen=True)
+class KlaviyoSettings(ApiSettings):
+    api_key: str = ""
+    revision: str = REVISION
+    list_id: str = ""
+    poll_interval: float = 2.0
+    poll_timeout: float = 900.0
+
+
+class KlaviyoDestination(ApiDestination):
     kind = "klaviyo"
     null_handling = Nulls.OWN
     description = ("Klaviyo profiles through bulk import jobs (10,000 per job), optionally added to a list; "
@@ -119,6 +131,12 @@ class KlaviyoDestination(Destination):
                   help="keep: a NULL is not sent and Klaviyo keeps its value; clear: a NULL clears the field."),
     )
     modes = frozenset({Mode.UPSERT, Mode.APPEND})
+    Settings = KlaviyoSettings
+    settings: KlaviyoSettings
+    default_base_url = "https://a.klaviyo.com"
+    max_batch_size = MAX_BATCH
+    batch_limit = "Klaviyo's job maximum"
+    default_timeout = 60.0
     batch_size = MAX_BATCH
     max_concurrency = 2
     rate_limit = RateLimit(10, 4.0)
@@ -127,21 +145,10 @@ class KlaviyoDestination(Destination):
     def __init__(self, name: str, config: Mapping[str, Any], *,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
-        super().__init__(name, config)
-        self._transport = transport
-        self.base_url = str(config.get("base_url") or "https://a.klaviyo.com").rstrip("/")
-        if urlsplit(self.base_url).scheme not in ("http", "https"):
-            raise ConfigError(f"base_url must start with https:// (or http:// for a local emulator), "
-                              f"got {self.base_url!r}", location=f"{name}.base_url")
-        size = config.get("batch_size")
-        if size is not None and not (isinstance(size, int) and 1 <= size <= MAX_BATCH):
-            raise ConfigError(f"batch_size must be between 1 and {MAX_BATCH} (Klaviyo's job maximum), got {size!r}",
-                              location=f"{name}.batch_size")
-        self.poll_interval = _seconds(name, config, "poll_interval", 2.0)
-        self.poll_timeout = _seconds(name, config, "poll_timeout", 900.0)
-        check_nulls_key(name, config)
-        self.redactor = Redactor(self.secrets())
-        self._session: HttpSession | None = None
+        for key in ("poll_interval", "poll_timeout"):
+            _check_seconds(name, config, key)
+        super().__init__(name, config, transport=transport)
+        self.polling = JobPolling(float(self.settings.poll_interval), float(self.settings.poll_timeout))
 
     def check_target(self, target: SyncTarget) -> None:
         where = f"sync {target.sync_name}"
@@ -157,9 +164,6 @@ class KlaviyoDestination(Destination):
                               "profiles (append sends events of the metric named by object)", location=where)
         _identifiers(target)
 
-    async def open(self, target: SyncTarget) -> None:
-        self._session_for_run()
-
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
         result = BatchResult()
         if target.mode is Mode.APPEND and batch.operation is not Operation.APPEND:
@@ -167,7 +171,7 @@ class KlaviyoDestination(Destination):
             result.skipped.update(dict.fromkeys((r.key for r in batch.records),
                                                 "Klaviyo events cannot be deleted or cleared"))
             return result
-        session = self._session_for_run()
+        session = self.session()
         if batch.operation is Operation.APPEND:
             for keys, body in self._event_requests(target, batch, result):
                 response = await session.request("POST", EVENT_JOBS, content=body, headers=self._headers())
@@ -181,18 +185,13 @@ class KlaviyoDestination(Destination):
             job_id = read_job_created(response, job, result, self.redactor)
             if job_id:
                 submitted.append((job_id, job))
-        poller = ImportJobPoller(self.name, self.redactor, self.poll_interval, self.poll_timeout)
+        poller = ImportJobPoller(self.name, self.redactor, self.polling)
         for job_id, job in submitted:
             failed = await poller.wait(session, job_id)
             if failed:
                 errors = await poller.import_errors(session, job_id)
                 apply_import_errors(errors, failed, job, result, self.redactor)
         return result
-
-    async def close(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.aclose()
 
     def describe_request(self, target: SyncTarget, batch: Batch) -> Mapping[str, Any]:
         if batch.operation is Operation.APPEND:
@@ -203,34 +202,27 @@ class KlaviyoDestination(Destination):
         job_url = f"{self.base_url}{JOBS}/<job id>"
         return {"method": "POST", "url": self.base_url + JOBS, "headers": {"revision": self.revision},
                 "body": json.loads(self._body(jobs[0])) if jobs else None, "jobs": len(jobs),
-                "then": [{"method": "GET", "url": job_url, "repeat": f"every {self.poll_interval:g}s until complete"},
+                "then": [{"method": "GET", "url": job_url,
+                          "repeat": f"every {self.polling.interval:g}s until complete"},
                          {"method": "GET", "url": job_url + "/import-errors", "when": "failed_count > 0"}]}
 
     # -- requests ------------------------------------------------------------------------------
 
     @property
     def revision(self) -> str:
-        return str(self.config.get("revision") or REVISION)
+        return str(self.settings.revision)
 
     def _headers(self) -> dict[str, str]:
         return {"Content-Type": "application/vnd.api+json", "Accept": "application/vnd.api+json"}
 
-    def _session_for_run(self) -> HttpSession:
-        if self._session is None:
-            self._session = HttpSession.for_destination(
-                self.name, self.config, self.base_url, default_timeout=60.0,
-                headers={"Authorization": f"Klaviyo-API-Key {self.config.get('api_key') or ''}",
-                         "revision": self.revision, "Accept": "application/vnd.api+json"},
-                secrets=self.secrets(),
-                max_connections=max(1, self.effective_concurrency),
-                transport=self._transport,
-            )
-        return self._session
+    def session_headers(self) -> Mapping[str, str]:
+        return {"Authorization": f"Klaviyo-API-Key {self.settings.api_key}", "revision": self.revision,
+                "Accept": "application/vnd.api+json"}
 
     def _body(self, job: Job) -> bytes:
         head: dict[str, Any] = {"type": "profile-bulk-import-job",
                                 "attributes": {"profiles": {"data": ["\x00"]}}}
-        list_id = self.config.get("list_id")
+        list_id = self.settings.list_id
         if list_id:
             head["relationships"] = {"lists": {"data": [{"type": "list", "id": str(list_id)}]}}
         # The profiles are already encoded (to size them); splice them into the envelope.
@@ -374,11 +366,7 @@ def _identifiers(target: SyncTarget, *, during_write: bool = False) -> tuple[str
     raise ConfigError(message, location=f"sync {target.sync_name}")
 
 
-def _seconds(name: str, config: Mapping[str, Any], key: str, default: float) -> float:
+def _check_seconds(name: str, config: Mapping[str, Any], key: str) -> None:
     value = config.get(key)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
         raise ConfigError(f"{key} must be a number of seconds >= 0, got {value!r}", location=f"{name}.{key}")
-    return float(value)
-

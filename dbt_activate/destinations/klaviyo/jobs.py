@@ -17,7 +17,7 @@ import-errors read is read again, after ``Retry-After`` (else ``poll_interval``)
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -26,8 +26,10 @@ from urllib.parse import urlsplit
 import httpx
 
 from dbt_activate.delivery import HttpSession, body_snippet
-from dbt_activate.destinations.klaviyo.results import json_object, json_objects
-from dbt_activate.errors import DestinationError, Redactor, RetryableDestinationError
+from dbt_activate.delivery.jobs import JobPolling, poll_job, read_job
+from dbt_activate.destinations.api import json_object
+from dbt_activate.destinations.klaviyo.results import json_objects
+from dbt_activate.errors import DestinationError, Redactor
 
 JOBS = "/api/profile-bulk-import-jobs"
 
@@ -38,37 +40,39 @@ class ImportJobPoller:
 
     name: str
     redactor: Redactor
-    poll_interval: float
-    poll_timeout: float
+    polling: JobPolling
 
     async def wait(self, session: HttpSession, job_id: str) -> int:
         """Poll the job until it is complete; its ``failed_count``."""
-        deadline = time.monotonic() + self.poll_timeout
-        while True:
-            await asyncio.sleep(self.poll_interval)
-            response = await self._read(session, f"{JOBS}/{job_id}", deadline)
-            attributes = _attributes(response)
-            status = str(attributes.get("status") or "")
+
+        async def read() -> dict[str, Any]:
+            response = await session.request("GET", f"{JOBS}/{job_id}")
             if response.status_code != 200:
                 raise DestinationError(self.redactor(
                     f"{self.name}: polling import job {job_id} answered HTTP {response.status_code}: "
                     f"{body_snippet(response)}; the batch is not acknowledged"))
-            if status == "complete":
-                return int(attributes.get("failed_count") or 0)
-            if status == "cancelled":
+            attributes = _attributes(response)
+            if attributes.get("status") == "cancelled":
                 raise DestinationError(f"{self.name}: Klaviyo cancelled import job {job_id}; the batch is not "
                                        "acknowledged and goes with the next run")
-            if time.monotonic() >= deadline:
-                raise DestinationError(f"{self.name}: import job {job_id} was still {status or 'unknown'} after "
-                                       f"{self.poll_timeout:g}s (poll_timeout); the batch is not acknowledged")
+            return attributes
+
+        def still_running(attributes: dict[str, Any]) -> Exception:
+            return DestinationError(f"{self.name}: import job {job_id} was still "
+                                    f"{attributes.get('status') or 'unknown'} after {self.polling.timeout:g}s "
+                                    "(poll_timeout); the batch is not acknowledged")
+
+        attributes = await poll_job(read, lambda a: a.get("status") == "complete", self.polling,
+                                    on_timeout=still_running)
+        return int(attributes.get("failed_count") or 0)
 
     async def import_errors(self, session: HttpSession, job_id: str) -> list[dict[str, Any]]:
         """Every page of the job's import errors."""
         errors: list[dict[str, Any]] = []
         url: str | None = f"{JOBS}/{job_id}/import-errors?page[size]=100"
-        deadline = time.monotonic() + self.poll_timeout
+        deadline = time.monotonic() + self.polling.timeout
         while url:
-            response = await self._read(session, url, deadline)
+            response = await read_job(functools.partial(session.request, "GET", url), self.polling, deadline)
             if response.status_code != 200:
                 raise DestinationError(self.redactor(
                     f"{self.name}: reading the errors of import job {job_id} answered HTTP {response.status_code}: "
@@ -77,22 +81,6 @@ class ImportJobPoller:
             errors.extend(json_objects(body.get("data")))
             url = _same_origin_path(body.get("links"))
         return errors
-
-    async def _read(self, session: HttpSession, url: str, deadline: float) -> httpx.Response:
-        """GET a job or its errors; a throttled or failed read is read again, not the job resubmitted.
-
-        The job is Klaviyo's: a 429 or 5xx on a poll says nothing about it. Letting the engine retry
-        the batch would submit the job again (and poll it again), multiplying the requests that were
-        throttled, so reads wait (``Retry-After``, else ``poll_interval``) and repeat until
-        ``poll_timeout``; then the last error goes up.
-        """
-        while True:
-            try:
-                return await session.request("GET", url)
-            except RetryableDestinationError as exc:
-                if time.monotonic() >= deadline:
-                    raise
-                await asyncio.sleep(max(exc.retry_after or 0.0, self.poll_interval, 0.05))
 
 
 def _same_origin_path(links: Any) -> str | None:

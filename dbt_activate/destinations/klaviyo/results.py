@@ -19,9 +19,9 @@ import httpx
 
 from dbt_activate.core.types import BatchResult
 from dbt_activate.delivery import body_snippet
+from dbt_activate.destinations.api import clip_reason, json_object
 from dbt_activate.errors import DestinationError, Redactor
 
-REASON_LIMIT = 500
 _POINTER = re.compile(r"^/data/attributes/profiles/data/(\d+)(?:/|$)")
 
 
@@ -68,7 +68,7 @@ def read_job_created(response: httpx.Response, job: Job, result: BatchResult, re
         errors = json_objects(json_object(response).get("errors"))
         reason = "; ".join(_reason(e, redactor) for e in errors) if errors else redactor(
             f"HTTP {status}: {body_snippet(response)}")
-        result.rejected.update(dict.fromkeys(job.keys, _limit(reason)))
+        result.rejected.update(dict.fromkeys(job.keys, clip_reason(reason)))
         return None
     raise DestinationError(redactor(f"Klaviyo answered HTTP {status} to a new import job: {body_snippet(response)}"))
 
@@ -101,7 +101,7 @@ def read_events_accepted(response: httpx.Response, keys: Sequence[str], result: 
         errors = json_objects(json_object(response).get("errors"))
         reason = "; ".join(_reason(e, redactor) for e in errors) if errors else redactor(
             f"HTTP {status}: {body_snippet(response)}")
-        result.rejected.update(dict.fromkeys(keys, _limit(reason)))
+        result.rejected.update(dict.fromkeys(keys, clip_reason(reason)))
         return
     raise DestinationError(redactor(f"Klaviyo answered HTTP {status} to an events job: {body_snippet(response)}"))
 
@@ -112,24 +112,12 @@ def _reason(error: Mapping[str, Any], redactor: Redactor) -> str:
     pointer = str(source.get("pointer") or "")
     attribute = pointer.rsplit("/attributes/", 1)[1] if "/attributes/" in pointer else ""
     text = f"{code}: {detail}" if code else str(detail)
-    return _limit(redactor(text + (f" ({attribute})" if attribute else "")))
+    return clip_reason(redactor(text + (f" ({attribute})" if attribute else "")))
 
 
 def _folded(name: str, value: Any) -> str:
     text = "" if value is None else str(value)
     return text.lower() if name == "email" else text
-
-
-def _limit(reason: str) -> str:
-    return reason if len(reason) <= REASON_LIMIT else reason[: REASON_LIMIT - 1] + "…"
-
-
-def json_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _object(value: Any) -> dict[str, Any]:

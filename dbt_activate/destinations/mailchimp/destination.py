@@ -74,17 +74,19 @@ import hashlib
 import json
 import math
 from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, Record, SyncTarget
 from dbt_activate.delivery import HttpSession, UnencodableValue, to_json_value
-from dbt_activate.destinations.base import ConfigKey, Destination
+from dbt_activate.destinations.api import ApiDestination, ApiSettings, checked_base_url
+from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.mailchimp.results import read_batch_response, read_member_response, read_put_response
-from dbt_activate.errors import ConfigError, DestinationError, Redactor
+from dbt_activate.errors import ConfigError, DestinationError
 
 MAX_BATCH = 500
 MAX_CONNECTIONS = 10
@@ -93,7 +95,14 @@ MEMBER_ATTRIBUTES = ("email_type", "language", "vip")
 _JSON = {"Content-Type": "application/json"}
 
 
-class MailchimpDestination(Destination):
+@dataclass(frozen=True)
+class MailchimpSettings(ApiSettings):
+    api_key: str = ""
+    status: str = "subscribed"
+    sync_tags: bool = False
+
+
+class MailchimpDestination(ApiDestination):
     kind = "mailchimp"
     null_handling = Nulls.OMIT
     description = ("Mailchimp audience members: batch subscribe/update (500 per request), merge fields and tags; "
@@ -120,6 +129,11 @@ class MailchimpDestination(Destination):
                   help="Seconds to wait for each response; Mailchimp gives up on a request after 120 s."),
     )
     modes = frozenset({Mode.UPSERT, Mode.CREATE, Mode.MIRROR})
+    Settings = MailchimpSettings
+    settings: MailchimpSettings
+    max_batch_size = MAX_BATCH
+    batch_limit = "Mailchimp's batch maximum"
+    default_timeout = 120.0
     batch_size = MAX_BATCH
     max_concurrency = MAX_CONNECTIONS
     rate_limit = None
@@ -128,24 +142,19 @@ class MailchimpDestination(Destination):
     def __init__(self, name: str, config: Mapping[str, Any], *,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
-        super().__init__(name, config)
-        self._transport = transport
-        self.base_url = base_url_for(name, config)
-        size = config.get("batch_size")
-        if size is not None and not (isinstance(size, int) and 1 <= size <= MAX_BATCH):
-            raise ConfigError(f"batch_size must be between 1 and {MAX_BATCH} (Mailchimp's batch maximum), "
-                              f"got {size!r}", location=f"{name}.batch_size")
+        super().__init__(name, config, transport=transport)
         concurrency = config.get("max_concurrency")
         if concurrency is not None and not (isinstance(concurrency, int) and 1 <= concurrency <= MAX_CONNECTIONS):
             raise ConfigError(f"max_concurrency must be between 1 and {MAX_CONNECTIONS} (Mailchimp allows "
                               f"{MAX_CONNECTIONS} simultaneous connections per API key), got {concurrency!r}",
                               location=f"{name}.max_concurrency")
-        self.status = str(config.get("status") or "subscribed")
+        self.status = self.settings.status
         if self.status not in STATUSES:
             raise ConfigError(f"status must be one of {', '.join(STATUSES)}, got {self.status!r}",
                               location=f"{name}.status")
-        self.redactor = Redactor(self.secrets())
-        self._session: HttpSession | None = None
+
+    def resolve_base_url(self, name: str, config: Mapping[str, Any]) -> str:
+        return base_url_for(name, config)
 
     def check_target(self, target: SyncTarget) -> None:
         _email_field(target)
@@ -153,15 +162,12 @@ class MailchimpDestination(Destination):
             raise ConfigError(f"object {target.object!r} is not a Mailchimp audience id (e.g. a1b2c3d4e5)",
                               location=f"sync {target.sync_name}")
 
-    async def open(self, target: SyncTarget) -> None:
-        self._session_for_run()
-
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
         result = BatchResult()
         members = self._members(target, batch, result)
         if not members:
             return result
-        session = self._session_for_run()
+        session = self.session()
         if batch.operation in (Operation.DELETE, Operation.CLEAR):
             await self._per_member(session, target, batch.operation, members, result)
             return result
@@ -180,11 +186,6 @@ class MailchimpDestination(Destination):
                                    {key: members[key] for key in existing}, result)
         return result
 
-    async def close(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.aclose()
-
     def describe_request(self, target: SyncTarget, batch: Batch) -> Mapping[str, Any]:
         members = self._members(target, batch, BatchResult())
         if batch.operation in (Operation.DELETE, Operation.CLEAR):
@@ -202,18 +203,15 @@ class MailchimpDestination(Destination):
 
     # -- requests ------------------------------------------------------------------------------
 
-    def _session_for_run(self) -> HttpSession:
-        if self._session is None:
-            api_key = str(self.config.get("api_key") or "")
-            basic = "Basic " + _b64(f"dbt-activate:{api_key}")
-            self._session = HttpSession.for_destination(
-                self.name, self.config, self.base_url, default_timeout=120.0,
-                headers={"Authorization": basic},
-                secrets=[*self.secrets(), basic.partition(" ")[2]],
-                max_connections=max(1, self.effective_concurrency),
-                transport=self._transport,
-            )
-        return self._session
+    def session_headers(self) -> Mapping[str, str]:
+        return {"Authorization": "Basic " + self._credential}
+
+    def session_options(self) -> Mapping[str, Any]:
+        return {"secrets": [*self.secrets(), self._credential]}
+
+    @property
+    def _credential(self) -> str:
+        return _b64(f"dbt-activate:{self.settings.api_key}")
 
     def _list_path(self, target: SyncTarget) -> str:
         return f"/3.0/lists/{quote(target.object, safe='')}"
@@ -299,7 +297,7 @@ class MailchimpDestination(Destination):
         stored = read_put_response(self.name, response, key, result, self.redactor)
         if stored is None or "tags" not in member:
             return
-        tags = tag_changes(member["tags"], stored.get("tags"), sync=bool(self.config.get("sync_tags")))
+        tags = tag_changes(member["tags"], stored.get("tags"), sync=self.settings.sync_tags)
         if tags:
             response = await session.request("POST", path + "/tags", content=_encode({"tags": tags}), headers=_JSON)
             read_member_response(self.name, response, key, result, self.redactor, missing_is_error=True)
@@ -319,11 +317,7 @@ def base_url_for(name: str, config: Mapping[str, Any]) -> str:
     """``base_url``, else ``https://<dc>.api.mailchimp.com`` from the API key's ``-<dc>`` suffix."""
     explicit = config.get("base_url")
     if explicit:
-        url = str(explicit).rstrip("/")
-        if urlsplit(url).scheme not in ("http", "https"):
-            raise ConfigError(f"base_url must start with https:// (or http:// for a local emulator), got {url!r}",
-                              location=f"{name}.base_url")
-        return url.removesuffix("/3.0")
+        return checked_base_url(name, str(explicit)).removesuffix("/3.0")
     dc = str(config.get("api_key") or "").rpartition("-")[2]
     if not dc or not dc.isalnum() or dc == str(config.get("api_key") or ""):
         raise ConfigError("cannot tell the data center: the api_key should end with '-<dc>' (e.g. -us6); "

@@ -19,10 +19,10 @@ import httpx
 
 from dbt_activate.core.types import BatchResult
 from dbt_activate.delivery import body_snippet
+from dbt_activate.destinations.api import clip_reason, json_object
 from dbt_activate.errors import DestinationError, Redactor
 
 CONTACT_EXISTS = "ERROR_CONTACT_EXISTS"
-REASON_LIMIT = 500
 
 
 def read_batch_response(name: str, response: httpx.Response, members: Mapping[str, Mapping[str, Any]],
@@ -30,7 +30,7 @@ def read_batch_response(name: str, response: httpx.Response, members: Mapping[st
     """Fill ``result`` from the answer to a batch subscribe; the records whose member already exists
     (``ERROR_CONTACT_EXISTS``), with Mailchimp's words, are returned instead."""
     status = response.status_code
-    body = _json(response)
+    body = json_object(response)
     existing: dict[str, str] = {}
     if 400 <= status < 500:
         reason = problem_reason(response, body, redactor)
@@ -68,7 +68,7 @@ def read_member_response(name: str, response: httpx.Response, key: str, result: 
     if 200 <= status < 300 or (status == 404 and not missing_is_error):
         return
     if 400 <= status < 500:
-        result.rejected[key] = problem_reason(response, _json(response), redactor)
+        result.rejected[key] = problem_reason(response, json_object(response), redactor)
         return
     raise DestinationError(redactor(f"{name}: Mailchimp answered HTTP {status} {response.reason_phrase}: "
                                     f"{body_snippet(response)}; the member is not acknowledged"))
@@ -78,7 +78,7 @@ def read_put_response(name: str, response: httpx.Response, key: str, result: Bat
                       redactor: Redactor) -> dict[str, Any] | None:
     """``PUT …/members/{hash}``: the member as stored (2xx), else ``None`` with the record rejected (4xx)."""
     if 200 <= response.status_code < 300:
-        return _json(response)
+        return json_object(response)
     read_member_response(name, response, key, result, redactor, missing_is_error=True)
     return None
 
@@ -86,10 +86,10 @@ def read_put_response(name: str, response: httpx.Response, key: str, result: Bat
 def problem_reason(response: httpx.Response, body: Mapping[str, Any], redactor: Redactor) -> str:
     """``title: detail`` of an RFC 7807 problem, with its field errors; the body's start otherwise."""
     if not body.get("title") and not body.get("detail"):
-        return _limit(redactor(f"HTTP {response.status_code}: {body_snippet(response)}"))
+        return clip_reason(redactor(f"HTTP {response.status_code}: {body_snippet(response)}"))
     text = f"{body.get('title') or response.status_code}: {body.get('detail') or ''}".strip()
     fields = [f"{e.get('field')}: {e.get('message')}" for e in _dicts(body.get("errors")) if e.get("message")]
-    return _limit(redactor(text + (f" ({'; '.join(fields)})" if fields else "")))
+    return clip_reason(redactor(text + (f" ({'; '.join(fields)})" if fields else "")))
 
 
 def _member_reason(error: Mapping[str, Any], redactor: Redactor) -> str:
@@ -97,19 +97,7 @@ def _member_reason(error: Mapping[str, Any], redactor: Redactor) -> str:
     if error.get("field") and error.get("field_message"):
         text += f" ({error['field']}: {error['field_message']})"
     code = error.get("error_code")
-    return _limit(redactor(f"{code}: {text}" if code else text))
-
-
-def _limit(reason: str) -> str:
-    return reason if len(reason) <= REASON_LIMIT else reason[: REASON_LIMIT - 1] + "…"
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
+    return clip_reason(redactor(f"{code}: {text}" if code else text))
 
 
 def _dicts(value: Any) -> list[dict[str, Any]]:

@@ -58,7 +58,8 @@ from dbt_activate.core.types import (
     SyncTarget,
 )
 from dbt_activate.delivery import HttpSession, body_snippet, json_body
-from dbt_activate.destinations.base import ConfigKey, Destination, http_base_url
+from dbt_activate.destinations.api import http_base_url
+from dbt_activate.destinations.base import ConfigKey, Destination
 from dbt_activate.destinations.meta.payload import (
     ACTION_SOURCES,
     AUDIENCE_KEYS,

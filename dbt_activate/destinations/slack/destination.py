@@ -37,25 +37,34 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import httpx
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Operation, RateLimit, Record, SyncTarget
-from dbt_activate.delivery import HttpSession, body_snippet
-from dbt_activate.destinations.base import ConfigKey, Destination
+from dbt_activate.delivery import body_snippet
+from dbt_activate.destinations.api import ApiDestination, ApiSettings, clip_reason
+from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.slack.message import Templates, digest_context, row_context
-from dbt_activate.errors import ConfigError, DestinationError, Redactor
+from dbt_activate.errors import ConfigError, DestinationError
 
 MESSAGES = ("row", "digest")
 MAX_BATCH = 100  # rows per digest: beyond that a message is a wall nobody reads
 _SENT = (Operation.CREATE, Operation.APPEND)
 _BROKEN = {403, 404, 410}  # the webhook, its channel or its app is gone: no message can be posted
-_REASON_LIMIT = 300
 
 
-class SlackDestination(Destination):
+@dataclass(frozen=True)
+class SlackSettings(ApiSettings):
+    webhook_url: str = ""
+    message: str = "row"
+    text: str | None = None
+    blocks: Any = None
+
+
+class SlackDestination(ApiDestination):
     kind = "slack"
     description = "Post a Slack message per new row (or a digest per batch) through an incoming webhook."
     deferred_keys = ("text", "blocks")
@@ -74,6 +83,9 @@ class SlackDestination(Destination):
         ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
     )
     modes = frozenset({Mode.CREATE, Mode.APPEND})
+    Settings = SlackSettings
+    settings: SlackSettings
+    max_batch_size = MAX_BATCH
     batch_size = 50
     max_concurrency = 1  # messages arrive in order
     rate_limit = RateLimit(1, 1.0)
@@ -81,27 +93,23 @@ class SlackDestination(Destination):
     def __init__(self, name: str, config: Mapping[str, Any], *,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
-        super().__init__(name, config)
-        self._transport = transport
-        self.url = str(config.get("webhook_url") or "")
+        super().__init__(name, config, transport=transport)
+        self.url = self.settings.webhook_url
         if urlsplit(self.url).scheme not in ("http", "https"):
             raise ConfigError("webhook_url must be an https:// URL (http:// for a local emulator)",
                               location=f"{name}.webhook_url")
-        self.message = str(config.get("message") or "row")
+        self.message = self.settings.message
         if self.message not in MESSAGES:
             raise ConfigError(f"message must be one of {', '.join(MESSAGES)}, got {self.message!r}",
                               location=f"{name}.message")
-        size = config.get("batch_size")
-        if size is not None and not (isinstance(size, int) and 1 <= size <= MAX_BATCH):
-            raise ConfigError(f"batch_size must be between 1 and {MAX_BATCH}, got {size!r}",
-                              location=f"{name}.batch_size")
-        blocks = config.get("blocks")
+        blocks = self.settings.blocks
         if blocks is not None and not (isinstance(blocks, list) and all(isinstance(b, Mapping) for b in blocks)):
             raise ConfigError("blocks must be a list of Block Kit blocks (mappings)", location=f"{name}.blocks")
-        self.templates = Templates(name, config.get("text"), blocks, digest=self.message == "digest")
-        self.redactor = Redactor(self.secrets())
-        self._session: HttpSession | None = None
+        self.templates = Templates(name, self.settings.text, blocks, digest=self.message == "digest")
         self._posted: set[str] = set()  # messages Slack acknowledged in this run, by content hash
+
+    def resolve_base_url(self, name: str, config: Mapping[str, Any]) -> str:
+        return ""  # one URL, ``webhook_url``, which is a secret
 
     def secrets(self) -> list[str]:
         """The URL and its token segments (``/services/T…/B…/<token>``), which can surface alone."""
@@ -118,7 +126,7 @@ class SlackDestination(Destination):
 
     async def open(self, target: SyncTarget) -> None:
         self.check_target(target)
-        self._session_for_run()
+        self.session()
 
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
         result = BatchResult()
@@ -130,11 +138,6 @@ class SlackDestination(Destination):
         for keys, payload in self._messages(target, batch, result):
             await self._post(keys, payload, result)
         return result
-
-    async def close(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.aclose()
 
     def describe_request(self, target: SyncTarget, batch: Batch) -> Mapping[str, Any]:
         if batch.operation not in _SENT:
@@ -159,7 +162,7 @@ class SlackDestination(Destination):
                 payload = self.templates.render(digest_context(target.sync_name, target.object, op,
                                                                [r.values for r in records]))
             except ValueError as exc:
-                result.rejected.update(dict.fromkeys((r.key for r in records), str(exc)[:_REASON_LIMIT]))
+                result.rejected.update(dict.fromkeys((r.key for r in records), clip_reason(str(exc))))
                 return []
             return [([r.key for r in records], payload)]
         messages = []
@@ -167,7 +170,7 @@ class SlackDestination(Destination):
             try:
                 messages.append(([record.key], self._render_row(target, op, record)))
             except ValueError as exc:
-                result.rejected[record.key] = str(exc)[:_REASON_LIMIT]
+                result.rejected[record.key] = clip_reason(str(exc))
         return messages
 
     def _render_row(self, target: SyncTarget, op: str, record: Record) -> dict[str, Any]:
@@ -178,7 +181,7 @@ class SlackDestination(Destination):
         fingerprint = hashlib.sha256(body + "\0".join(keys).encode()).hexdigest()
         if fingerprint in self._posted:
             return  # acknowledged before this batch was retried: posting it again would repeat it
-        response = await self._session_for_run().request("POST", self.url, content=body,
+        response = await self.session().request("POST", self.url, content=body,
                                                          headers={"Content-Type": "application/json"})
         status = response.status_code
         if 200 <= status < 300:
@@ -190,16 +193,6 @@ class SlackDestination(Destination):
                                    "the webhook, its channel or its app is gone; create a new incoming webhook "
                                    "and update webhook_url")
         if 400 <= status < 500:
-            result.rejected.update(dict.fromkeys(keys, f"Slack refused the message: {error or status}"[:_REASON_LIMIT]))
+            result.rejected.update(dict.fromkeys(keys, clip_reason(f"Slack refused the message: {error or status}")))
             return
         raise DestinationError(f"{self.name}: Slack answered HTTP {status} {error}; the message was not acknowledged")
-
-    def _session_for_run(self) -> HttpSession:
-        if self._session is None:
-            self._session = HttpSession.for_destination(
-                self.name, self.config,
-                secrets=self.secrets(),
-                max_connections=1,
-                transport=self._transport,
-            )
-        return self._session

@@ -47,21 +47,29 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
 from dbt_activate.core.types import Batch, BatchResult, SyncTarget
-from dbt_activate.delivery import HttpSession, UnencodableValue, body_snippet, credential_values, encode_record
-from dbt_activate.destinations.base import ConfigKey, Destination
-from dbt_activate.errors import ConfigError, DestinationError, Redactor
+from dbt_activate.delivery import UnencodableValue, body_snippet, credential_values, encode_record
+from dbt_activate.destinations.api import ApiDestination, ApiSettings, clip_reason, header_values
+from dbt_activate.destinations.base import ConfigKey
+from dbt_activate.errors import ConfigError, DestinationError
 
 METHODS = ("POST", "PUT")
-_REASON_LIMIT = 300
 
 
-class WebhookDestination(Destination):
+@dataclass(frozen=True)
+class WebhookSettings(ApiSettings):
+    url: str = ""
+    method: str = "POST"
+    headers: Any = None
+
+
+class WebhookDestination(ApiDestination):
     kind = "webhook"
     description = "POST or PUT batches of records as JSON to any HTTP endpoint."
     config_keys: ClassVar[tuple[ConfigKey, ...]] = (
@@ -71,37 +79,34 @@ class WebhookDestination(Destination):
                   help="Extra request headers, e.g. Authorization; their values are treated as secrets."),
         ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
     )
+    Settings = WebhookSettings
+    settings: WebhookSettings
     batch_size = 100
 
     def __init__(self, name: str, config: Mapping[str, Any], *,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
-        super().__init__(name, config)
-        self._transport = transport
-        self.url = str(config.get("url") or "")
+        super().__init__(name, config, transport=transport)
+        self.url = self.settings.url
         scheme = urlsplit(self.url).scheme
         if scheme not in ("http", "https"):
             raise ConfigError(f"url must start with http:// or https://, got scheme {scheme!r}",
                               location=f"{name}.url")
-        self.method = str(config.get("method") or "POST").upper()
+        self.method = self.settings.method.upper()
         if self.method not in METHODS:
             raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}",
                               location=f"{name}.method")
-        headers = config.get("headers") or {}
-        if not isinstance(headers, Mapping):
-            raise ConfigError("headers must be a mapping of header name to value", location=f"{name}.headers")
-        self.headers = {str(k): str(v) for k, v in headers.items()}
-        self.redactor = Redactor(self.secrets())
-        self._session: HttpSession | None = None
+        self.headers = header_values(self.settings.headers, location=f"{name}.headers",
+                                     problem="headers must be a mapping of header name to value")
+
+    def resolve_base_url(self, name: str, config: Mapping[str, Any]) -> str:
+        return ""  # one URL, ``url``, which names the whole endpoint
 
     def secrets(self) -> list[str]:
         """Header values (and the token inside ``Bearer <token>``) and credentials inside the URL."""
         found = credential_values(self.config.get("headers") or {}, all_headers=True)
         found.extend(_url_secrets(str(self.config.get("url") or "")))
         return found
-
-    async def open(self, target: SyncTarget) -> None:
-        self._session_for_run()
 
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
         result = BatchResult()
@@ -114,29 +119,16 @@ class WebhookDestination(Destination):
             # Same body, same key: a retried batch carries the key of its first attempt.
             "Idempotency-Key": hashlib.sha256(body).hexdigest()[:32],
         }
-        response = await self._session_for_run().request(self.method, self.url, content=body, headers=headers)
+        response = await self.session().request(self.method, self.url, content=body, headers=headers)
         self._read_response(response, sent, result)
         return result
-
-    async def close(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.aclose()
 
     def describe_request(self, target: SyncTarget, batch: Batch) -> Mapping[str, Any]:
         payload, _ = self._payload(target, batch, BatchResult())
         return {"method": self.method, "url": self.redactor(self.url), "body": payload}
 
-    def _session_for_run(self) -> HttpSession:
-        if self._session is None:
-            self._session = HttpSession.for_destination(
-                self.name, self.config,
-                headers=self.headers,
-                secrets=self.secrets(),
-                max_connections=max(1, self.effective_concurrency),
-                transport=self._transport,
-            )
-        return self._session
+    def session_headers(self) -> Mapping[str, str]:
+        return self.headers
 
     def _payload(self, target: SyncTarget, batch: Batch,
                  result: BatchResult) -> tuple[dict[str, Any], set[str]]:
@@ -163,7 +155,7 @@ class WebhookDestination(Destination):
             return
         reason = self.redactor(f"HTTP {status} {response.reason_phrase}: {body_snippet(response)}")
         if 400 <= status < 500:
-            result.rejected.update(dict.fromkeys(sent, reason[:_REASON_LIMIT]))
+            result.rejected.update(dict.fromkeys(sent, clip_reason(reason)))
             return
         # 1xx/3xx: nothing says whether the records arrived, so the batch is not acknowledged.
         raise DestinationError(f"{self.name}: {self.method} {self.redactor(self.url)} answered {reason}; "
@@ -188,7 +180,7 @@ def _listed_keys(name: str, response: httpx.Response) -> dict[str, dict[str, str
             raise DestinationError(
                 f"{name}: the response field {field!r} must be a list of {{\"key\": ..., \"reason\": ...}} "
                 "objects; the batch is not acknowledged")
-        listed[field] = {str(i["key"]): str(i.get("reason") or f"{field} by the receiver")[:_REASON_LIMIT]
+        listed[field] = {str(i["key"]): clip_reason(str(i.get("reason") or f"{field} by the receiver"))
                          for i in items}
     return listed
 

@@ -1,0 +1,242 @@
+"""``ApiDestination``: the HTTP plumbing every API destination shares, written once.
+
+A vendor's destination (``hubspot``, ``klaviyo``, ``zendesk``, …) subclasses ``ApiDestination`` and
+keeps only what is its own: how a batch becomes requests and how answers become per-record results.
+What the base owns:
+
+================================  =================================================================
+config                            checked once into ``self.settings``, a frozen dataclass (the type
+                                  names ``Settings``) with the declared ``ConfigKey`` defaults
+                                  applied: code reads ``self.settings.revision``, never
+                                  ``config.get("revision") or default``
+``base_url``                      the vendor's origin by default, an http(s) URL without a trailing
+                                  slash, else a config error naming the key (exit code 2)
+``batch_size``                    1 to the vendor's documented maximum (``max_batch_size``)
+``rate_limit``, ``nulls``         their shapes checked before the first request
+session                           one ``HttpSession`` per destination, opened on first use with the
+                                  vendor's headers, closed once by ``close()``; ``transport=``
+                                  replaces the network (``httpx.MockTransport`` in unit tests)
+identity                          ``single_identity``: vendors that find a record by one field
+rejection reasons                 ``clip_reason``: one length limit (``REASON_LIMIT``) for every vendor
+JSON answers                      ``json_object``: a response body that is a JSON object, else ``{}``
+``plan``                          ``describe_request`` and ``estimate_requests`` from ``requests``,
+                                  a table of what each operation sends
+================================  =================================================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import httpx
+
+from dbt_activate.core.types import Batch, Operation, SyncTarget
+from dbt_activate.delivery import HttpSession
+from dbt_activate.destinations.base import ConfigKey, Destination, check_nulls_key
+from dbt_activate.errors import ConfigError, DestinationError, Redactor
+
+# Rejection reasons end up in the results document and the terminal: long enough for a vendor's
+# message and the field it names, short enough that a whole HTML error page never becomes one.
+REASON_LIMIT = 300
+
+
+def clip_reason(text: str, limit: int = REASON_LIMIT) -> str:
+    """A rejection reason of at most ``limit`` characters, an ellipsis marking a cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """The response's body when it is a JSON object; ``{}`` for anything else (HTML, empty, a list)."""
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def http_base_url(name: str, config: Mapping[str, Any], default: str) -> str:
+    """The ``base_url`` of an HTTP destination (its vendor's origin by default), without a trailing
+    slash; anything but an http(s) URL is a configuration error naming the key."""
+    return checked_base_url(name, str(config.get("base_url") or default))
+
+
+def checked_base_url(name: str, url: str) -> str:
+    base_url = url.rstrip("/")
+    if urlsplit(base_url).scheme not in ("http", "https"):
+        raise ConfigError(f"base_url must start with https:// (or http:// for a local emulator), "
+                          f"got {base_url!r}", location=f"{name}.base_url")
+    return base_url
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """The keys every API destination reads; a vendor's ``Settings`` adds its own fields.
+
+    A field takes the destinations.yml value, else the default its ``ConfigKey`` declares, else the
+    field's own default. ``batch_size``, ``max_concurrency`` and ``timeout`` default to the type's.
+    """
+
+    base_url: str = ""
+    batch_size: int = 0
+    max_concurrency: int = 1
+    timeout: float = 30.0
+    nulls: str = "keep"
+
+
+def read_settings(kind: type[Any], keys: tuple[ConfigKey, ...], config: Mapping[str, Any],
+                  resolved: Mapping[str, Any]) -> Any:
+    """``kind`` (a frozen dataclass) from ``config``: a value the type already worked out (``resolved``:
+    the base URL, the batch size) wins; else the configured value; a missing or empty one takes the
+    declared default, else the field's own (as ``config.get(key) or default`` did)."""
+    declared = {k.name: k.default for k in keys if k.default is not None}
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(kind):
+        raw = resolved[field.name] if field.name in resolved else config.get(field.name)
+        if raw is None or raw == "":
+            if field.name not in declared:
+                continue
+            raw = declared[field.name]
+        values[field.name] = raw
+    return kind(**values)
+
+
+def check_rate_limit(name: str, value: Any) -> None:
+    """``rate_limit`` is ``{requests: N, per_seconds: S}`` with N >= 1 and S > 0."""
+    if value is None:
+        return
+    requests, seconds = (value.get("requests"), value.get("per_seconds", 1)) if isinstance(value, dict) else (0, 0)
+    if not (isinstance(requests, int) and requests >= 1 and isinstance(seconds, (int, float)) and seconds > 0):
+        raise ConfigError(f"rate_limit must be {{requests: N, per_seconds: S}} with N >= 1 and S > 0, got {value!r}",
+                          location=f"{name}.rate_limit")
+
+
+def check_seconds(name: str, config: Mapping[str, Any], key: str) -> None:
+    """A duration key, when given, is a positive number of seconds."""
+    value = config.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+        raise ConfigError(f"{key} must be a positive number of seconds, got {value!r}", location=f"{name}.{key}")
+
+
+def header_values(value: Any, *, location: str, problem: str) -> dict[str, str]:
+    """A ``headers`` key (name -> value) as strings; anything but a mapping is ``problem`` at ``location``."""
+    headers = value or {}
+    if not isinstance(headers, Mapping):
+        raise ConfigError(problem, location=location)
+    return {str(k): str(v) for k, v in headers.items()}
+
+
+def single_identity(target: SyncTarget, problem: str, *, during_write: bool = False) -> str:
+    """The one field a vendor finds records by; else ``problem`` (what to set instead) as a config
+    error at check time, or a destination error when a batch is already being written."""
+    if len(target.identity) == 1:
+        return target.identity[0]
+    where = f"sync {target.sync_name}"
+    if during_write:
+        raise DestinationError(f"{where}: {problem}")
+    raise ConfigError(problem, location=where)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What one operation sends, for ``plan``: the request and how many a batch takes."""
+
+    method: str
+    path: str  # relative to base_url; ``{object}`` is the sync's object
+    requests_per_batch: int = 1
+
+
+class ApiDestination(Destination):
+    """An HTTP API destination: settings checked once, one session, the shared plumbing.
+
+    Subclasses set ``default_base_url``, ``max_batch_size`` (and ``batch_limit`` to say whose
+    maximum it is), ``Settings`` when they read keys of their own, ``endpoints`` for ``plan`` and
+    implement ``session_headers`` and ``write``.
+    """
+
+    Settings: ClassVar[type[ApiSettings]] = ApiSettings
+    settings: ApiSettings  # an instance of ``Settings``; subclasses narrow the annotation
+    default_base_url: ClassVar[str] = ""
+    max_batch_size: ClassVar[int | None] = None
+    batch_limit: ClassVar[str] = ""  # e.g. "HubSpot's batch maximum", named in the batch_size error
+    default_timeout: ClassVar[float] = 30.0
+    min_connections: ClassVar[int] = 1
+    endpoints: ClassVar[Mapping[Operation, Endpoint]] = {}
+
+    def __init__(self, name: str, config: Mapping[str, Any], *,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
+        super().__init__(name, config)
+        self._transport = transport
+        self._check_config(name, config)
+        self.settings = read_settings(self.Settings, self.config_keys, config, {
+            "base_url": self.resolve_base_url(name, config),
+            "batch_size": config.get("batch_size") or self.batch_size,
+            "max_concurrency": config.get("max_concurrency") or self.max_concurrency,
+            "timeout": float(config.get("timeout") or self.default_timeout),
+        })
+        self.base_url: str = self.settings.base_url
+        self.redactor = Redactor(self.secrets())
+        self._session: HttpSession | None = None
+
+    # -- config --------------------------------------------------------------------------------
+
+    def resolve_base_url(self, name: str, config: Mapping[str, Any]) -> str:
+        """The API origin: ``base_url``, else the vendor's; vendors with regions or subdomains override."""
+        return http_base_url(name, config, self.default_base_url)
+
+    def _check_config(self, name: str, config: Mapping[str, Any]) -> None:
+        size = config.get("batch_size")
+        limit = self.max_batch_size
+        if limit is not None and size is not None and not (
+                isinstance(size, int) and not isinstance(size, bool) and 1 <= size <= limit):
+            note = f" ({self.batch_limit})" if self.batch_limit else ""
+            raise ConfigError(f"batch_size must be between 1 and {limit:,}{note}, got {size!r}",
+                              location=f"{name}.batch_size")
+        check_rate_limit(name, config.get("rate_limit"))
+        if any(k.name == "nulls" for k in self.config_keys):
+            check_nulls_key(name, config)
+
+    # -- session -------------------------------------------------------------------------------
+
+    def session_headers(self) -> Mapping[str, str]:
+        """Headers of every request (authorization, API version)."""
+        return {}
+
+    def session_options(self) -> Mapping[str, Any]:
+        """More ``HttpSession`` arguments: ``rate_limit_headers``, ``response_hook``, ``secrets``."""
+        return {}
+
+    def session(self) -> HttpSession:
+        """The destination's session, opened on first use and kept until ``close()``."""
+        if self._session is None:
+            self._session = HttpSession.for_destination(
+                self.name, self.config, self.base_url, default_timeout=self.default_timeout,
+                headers=self.session_headers(), max_connections=max(self.min_connections, self.effective_concurrency),
+                transport=self._transport, **{"secrets": self.secrets(), **self.session_options()})
+        return self._session
+
+    async def open(self, target: SyncTarget) -> None:
+        self.session()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.aclose()
+
+    # -- plan ----------------------------------------------------------------------------------
+
+    def describe_request(self, target: SyncTarget, batch: Batch) -> Mapping[str, Any]:
+        endpoint = self.endpoints.get(batch.operation)
+        if endpoint is None:
+            return super().describe_request(target, batch)
+        return {"method": endpoint.method, "url": self.base_url + endpoint.path.format(object=target.object),
+                "records": [dict(r.values) for r in batch.records]}
+
+    def estimate_requests(self, operation: Operation, records: int) -> int:
+        endpoint = self.endpoints.get(operation)
+        per_batch = endpoint.requests_per_batch if endpoint is not None else 1
+        return per_batch * super().estimate_requests(operation, records)
