@@ -22,6 +22,7 @@ import httpx
 
 from dbt_activate.core.types import BatchResult
 from dbt_activate.delivery import JSONValue, UnencodableValue, body_snippet, to_json_value
+from dbt_activate.destinations.api import clip_reason, json_object
 from dbt_activate.errors import Redactor
 
 IDENTIFIERS = ("external_id", "email", "phone", "braze_id", "user_alias")
@@ -34,7 +35,6 @@ DELETE_FIELDS = {"external_id": "external_ids", "email": "email_addresses", "pho
 PRIORITIZATIONS = ("identified", "unidentified", "most_recently_updated")
 DEFAULT_PRIORITIZATION = ("most_recently_updated",)
 EVENT_TIME_FIELD = "time"  # a mapped field with this name is the event's time; else the time of sending
-REASON_LIMIT = 500
 
 
 @dataclass
@@ -118,7 +118,7 @@ def check_prioritization(value: Any) -> tuple[str, ...]:
 
 def read_track(response: httpx.Response, prepared: Prepared, result: BatchResult, redactor: Redactor) -> None:
     """Fill ``result`` from the answer to ``/users/track`` (2xx or a fatal 4xx)."""
-    body = _json(response)
+    body = json_object(response)
     named, unnamed = _split_errors(body.get("errors"), prepared, redactor)
     status = response.status_code
     if 200 <= status < 300:
@@ -134,9 +134,9 @@ def read_track(response: httpx.Response, prepared: Prepared, result: BatchResult
                     result.rejected[key] = unnamed[0]
         return
     # A fatal error: nothing of the request was processed.
-    fatal = _clip(redactor(f"HTTP {status}: {body.get('message') or body_snippet(response)}"))
+    fatal = clip_reason(redactor(f"HTTP {status}: {body.get('message') or body_snippet(response)}"))
     if unnamed:
-        fatal = _clip(f"{fatal}; {'; '.join(unnamed)}")
+        fatal = clip_reason(f"{fatal}; {'; '.join(unnamed)}")
     for index, key in enumerate(prepared.keys):
         result.rejected[key] = named.get(index, fatal)
 
@@ -145,10 +145,10 @@ def read_delete(response: httpx.Response, prepared: Prepared, result: BatchResul
     """``/users/delete`` answers ``{"deleted": n}``: users it did not have are simply not counted."""
     if 200 <= response.status_code < 300:
         return
-    body = _json(response)
+    body = json_object(response)
     errors = body.get("errors")
     detail = "; ".join(map(str, errors)) if isinstance(errors, list) else ""
-    reason = _clip(redactor(f"HTTP {response.status_code} from /users/delete: "
+    reason = clip_reason(redactor(f"HTTP {response.status_code} from /users/delete: "
                             f"{body.get('message') or body_snippet(response)}" + (f" ({detail})" if detail else "")))
     result.rejected.update(dict.fromkeys(prepared.keys, reason))
 
@@ -159,7 +159,7 @@ def _split_errors(errors: Any, prepared: Prepared, redactor: Redactor) -> tuple[
     unnamed: list[str] = []
     for error in errors if isinstance(errors, list) else []:
         if isinstance(error, dict):
-            text = _clip(redactor(str(error.get("type") or error.get("message") or error)))
+            text = clip_reason(redactor(str(error.get("type") or error.get("message") or error)))
             index = error.get("index")
             if (error.get("input_array") == prepared.array and isinstance(index, int)
                     and 0 <= index < len(prepared.keys)):
@@ -169,17 +169,5 @@ def _split_errors(errors: Any, prepared: Prepared, redactor: Redactor) -> tuple[
                 continue  # an error in an array we did not send cannot concern our records
             unnamed.append(text)
         else:
-            unnamed.append(_clip(redactor(str(error))))
+            unnamed.append(clip_reason(redactor(str(error))))
     return named, unnamed
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= REASON_LIMIT else text[: REASON_LIMIT - 1] + "…"
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}

@@ -24,6 +24,7 @@ import httpx
 
 from dbt_activate.core.types import BatchResult
 from dbt_activate.delivery import JSONValue, UnencodableValue, body_snippet, to_json_value
+from dbt_activate.destinations.api import clip_reason, json_object
 from dbt_activate.errors import Redactor
 
 # Both limits are read as decimal kilobytes, the stricter reading of Customer.io's "500kb"/"32kb".
@@ -31,7 +32,6 @@ MAX_REQUEST_BYTES = 500_000
 MAX_ITEM_BYTES = 32_000
 _ENVELOPE = len(b'{"batch":[]}')
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-REASON_LIMIT = 500
 
 
 @dataclass
@@ -121,7 +121,7 @@ def pack(items: Sequence[tuple[str, bytes]], result: BatchResult, limit: int = M
 
 def read_batch(response: httpx.Response, request: Request, result: BatchResult, redactor: Redactor) -> None:
     """Fill ``result`` from the answer to one ``/api/v2/batch`` request (2xx or another 4xx)."""
-    body = _json(response)
+    body = json_object(response)
     status = response.status_code
     if 200 <= status < 300:
         unnamed: list[str] = []
@@ -129,7 +129,8 @@ def read_batch(response: httpx.Response, request: Request, result: BatchResult, 
         for error in errors if isinstance(errors, list) else [errors]:
             if not isinstance(error, dict):
                 # An error we cannot read names no item: it must not acknowledge the request's records.
-                unnamed.append(_clip(redactor(f"Customer.io reported an error: {json.dumps(error, default=str)}")))
+                text = f"Customer.io reported an error: {json.dumps(error, default=str)}"
+                unnamed.append(clip_reason(redactor(text)))
                 continue
             index = error.get("batch_index")
             reason = _reason(error, redactor)
@@ -145,22 +146,10 @@ def read_batch(response: httpx.Response, request: Request, result: BatchResult, 
     meta = body.get("meta")
     message = meta.get("error") if isinstance(meta, dict) else None
     reason = redactor(f"HTTP {status}: {message or body_snippet(response)}")
-    result.rejected.update(dict.fromkeys(request.keys, _clip(reason)))
+    result.rejected.update(dict.fromkeys(request.keys, clip_reason(reason)))
 
 
 def _reason(error: Mapping[str, Any], redactor: Redactor) -> str:
     message = error.get("message")
     text = str(message) if message else f"{error.get('reason') or 'error'}: {error.get('field') or 'unknown field'}"
-    return _clip(redactor(text))
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= REASON_LIMIT else text[: REASON_LIMIT - 1] + "…"
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
+    return clip_reason(redactor(text))

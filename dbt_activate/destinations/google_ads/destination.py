@@ -65,7 +65,7 @@ from dbt_activate.core.types import (
     SyncTarget,
 )
 from dbt_activate.delivery import HttpSession, json_body
-from dbt_activate.destinations.api import http_base_url
+from dbt_activate.destinations.api import http_base_url, json_object
 from dbt_activate.destinations.base import ConfigKey, Destination
 from dbt_activate.destinations.google_ads.auth import TOKEN_URL, RefreshTokenAuth
 from dbt_activate.destinations.google_ads.jobs import CustomerMatchJob, JobSettings
@@ -79,7 +79,6 @@ from dbt_activate.destinations.google_ads.payload import (
 )
 from dbt_activate.destinations.google_ads.results import (
     check_response,
-    json_object,
     partial_failures,
     request_refused,
     unexpected,

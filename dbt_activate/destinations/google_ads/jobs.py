@@ -30,7 +30,8 @@ from typing import Any
 
 import httpx
 
-from dbt_activate.destinations.google_ads.results import json_object, partial_failures, status_reason, unexpected
+from dbt_activate.destinations.api import json_object
+from dbt_activate.destinations.google_ads.results import partial_failures, status_reason, unexpected
 from dbt_activate.errors import DestinationError, Redactor, RetryableDestinationError
 
 Send = Callable[[str, str, Mapping[str, Any] | None], Awaitable[httpx.Response]]

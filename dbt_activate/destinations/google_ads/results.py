@@ -42,19 +42,11 @@ from typing import Any
 import httpx
 
 from dbt_activate.delivery import body_snippet
+from dbt_activate.destinations.api import clip_reason, json_object
 from dbt_activate.errors import DestinationError, QuotaExhaustedError, Redactor, RetryableDestinationError
 
 DAILY_DELAY = 900.0  # seconds: a retryDelay this long is no short-term rate limit (RetryPolicy.max_retry_after)
-REASON_LIMIT = 500
 _SECONDS = re.compile(r"([0-9.]+)s")
-
-
-def json_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _dicts(value: Any) -> list[dict[str, Any]]:
@@ -83,7 +75,7 @@ def reason(error: Mapping[str, Any], redactor: Redactor) -> str:
     code = error_code(error)
     message = str(error.get("message") or "no message")
     text = redactor(f"{code}: {message}" if code else message)
-    return text if len(text) <= REASON_LIMIT else text[: REASON_LIMIT - 1] + "…"
+    return clip_reason(text)
 
 
 def status_reason(status: Mapping[str, Any], redactor: Redactor) -> str:

@@ -55,6 +55,7 @@ import httpx
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, SyncTarget
 from dbt_activate.delivery import HttpSession, body_snippet
+from dbt_activate.destinations.api import clip_reason
 from dbt_activate.destinations.base import ConfigKey, Destination
 from dbt_activate.destinations.google_sheets.auth import ServiceAccountToken, load_service_account
 from dbt_activate.destinations.google_sheets.grid import Grid, a1_range, plan, quote_sheet
@@ -66,7 +67,6 @@ VALUE_INPUT = {"raw": "RAW", "user_entered": "USER_ENTERED"}
 MAX_BATCH = 10_000
 _GROW_ROWS = 1000  # rows added at a time when a tab is full, so growing is rare
 _JSON = {"Content-Type": "application/json"}
-_REASON_LIMIT = 300
 
 
 @dataclass
@@ -246,7 +246,7 @@ class GoogleSheetsDestination(Destination):
             headers={**_JSON, **await self.token.header(session)})
         if response.status_code == 200:
             return True
-        reason = self.redactor(_google_error(response))[:_REASON_LIMIT]
+        reason = clip_reason(self.redactor(_google_error(response)))
         if 400 <= response.status_code < 500:
             result.rejected.update(dict.fromkeys(sent, reason))
             return False

@@ -25,10 +25,10 @@ from typing import Any
 import httpx
 
 from dbt_activate.delivery import HttpSession, body_snippet, current_limiter
+from dbt_activate.destinations.api import REASON_LIMIT, clip_reason, json_object
 from dbt_activate.errors import DestinationError, RetryableDestinationError
 
 CONNECTIONS = 10  # requests of one destination in flight at once
-_REASON_LIMIT = 300
 _EXISTING_ID = re.compile(r"\bid=([0-9a-fA-F]+)")
 
 
@@ -66,7 +66,7 @@ class IntercomApi:
                                               {"field": "role", "operator": "=", "value": role}]}
         response = await self._send("POST", "/contacts/search", {"query": query, "pagination": {"per_page": 50}})
         self._check(response)
-        data = _json(response).get("data")
+        data = json_object(response).get("data")
         found: list[str] = []
         for contact in data if isinstance(data, list) else []:
             if not isinstance(contact, Mapping) or contact.get("id") is None:
@@ -87,7 +87,7 @@ class IntercomApi:
             found = _EXISTING_ID.search(reason)
             raise Conflict(reason, found.group(1) if found else None)
         self._check(response)
-        created = _json(response).get("id")
+        created = json_object(response).get("id")
         return None if created is None else str(created)
 
     async def update(self, contact_id: str, body: Mapping[str, Any]) -> bool:
@@ -133,11 +133,11 @@ class IntercomApi:
 
     def _reason(self, response: httpx.Response) -> str:
         """``code: message`` of each error of Intercom's ``{"type": "error.list", "errors": [...]}``."""
-        errors = _json(response).get("errors")
+        errors = json_object(response).get("errors")
         parts = [f"{e.get('code')}: {e.get('message')}" if e.get("code") else str(e.get("message"))
                  for e in errors if isinstance(e, Mapping)] if isinstance(errors, list) else []
-        text = "; ".join(parts) if parts else body_snippet(response, _REASON_LIMIT)
-        return self.session.redact(text[:_REASON_LIMIT])
+        text = "; ".join(parts) if parts else body_snippet(response, REASON_LIMIT)
+        return self.session.redact(clip_reason(text))
 
     def _inspect(self, response: httpx.Response) -> None:
         """Response hook: Intercom's rate-limit headers, before ``HttpSession`` maps statuses."""
@@ -160,14 +160,6 @@ class IntercomApi:
 def _same(field: str, stored: str, wanted: str) -> bool:
     """Whether a search hit's ``field`` is the value searched for (emails ignore case)."""
     return stored.casefold() == wanted.casefold() if field == "email" else stored == wanted
-
-
-def _json(response: httpx.Response) -> Mapping[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, Mapping) else {}
 
 
 def _number(text: str | None) -> float | None:

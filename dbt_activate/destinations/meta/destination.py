@@ -58,7 +58,7 @@ from dbt_activate.core.types import (
     SyncTarget,
 )
 from dbt_activate.delivery import HttpSession, body_snippet, json_body
-from dbt_activate.destinations.api import http_base_url
+from dbt_activate.destinations.api import http_base_url, json_object
 from dbt_activate.destinations.base import ConfigKey, Destination
 from dbt_activate.destinations.meta.payload import (
     ACTION_SOURCES,
@@ -248,7 +248,7 @@ class MetaDestination(Destination):
         """Send ``events``; when Meta refuses the request for an invalid event, halve it until that event is alone."""
         response = await self._request("POST", path, self._events_body(events))
         if response.status_code == 200:
-            received = _json(response).get("events_received")
+            received = json_object(response).get("events_received")
             if received != len(events):
                 raise DestinationError(self.redactor(
                     f"{self.name}: Meta received {received} of {len(events)} events: {body_snippet(response)}; "
@@ -335,7 +335,7 @@ class MetaDestination(Destination):
                 why = reason(error, response, self.redactor)
                 result.rejected.update({k: why for k in keys if k not in result.rejected})
                 continue
-            received = _json(response).get("num_received")
+            received = json_object(response).get("num_received")
             if response.status_code != 200 or received != len(rows):
                 raise DestinationError(self.redactor(
                     f"{self.name}: {method} {path} answered HTTP {response.status_code} ({received} of {len(rows)} "
@@ -365,11 +365,3 @@ class MetaDestination(Destination):
 
     async def _request(self, method: str, path: str, body: Mapping[str, Any]) -> httpx.Response:
         return await self._session_for_run().request(method, path, content=json_body(body), headers=_JSON)
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}

@@ -33,13 +33,13 @@ from typing import Any
 import httpx
 
 from dbt_activate.delivery import body_snippet, current_limiter
+from dbt_activate.destinations.api import clip_reason
 from dbt_activate.errors import DestinationError, Redactor, RetryableDestinationError
 
 THROTTLE_CODES = frozenset({4, 17, 32, 613, *range(80000, 80015)})
 AUTH_CODES = frozenset({190, 102, 10, 200})
 INVALID_PARAMETER = 100
 SLOW_DOWN_AT = 90
-REASON_LIMIT = 500
 
 
 def error_of(response: httpx.Response) -> dict[str, Any]:
@@ -66,7 +66,7 @@ def reason(error: Mapping[str, Any], response: httpx.Response, redactor: Redacto
     message = error.get("error_user_msg") or error.get("message") or "no message"
     text = f"#{error.get('code')}" + (f"/{error['error_subcode']}" if error.get("error_subcode") else "")
     text = redactor(f"{text} {title}: {message}" if title else f"{text} {message}")
-    return text if len(text) <= REASON_LIMIT else text[: REASON_LIMIT - 1] + "…"
+    return clip_reason(text)
 
 
 def usage(headers: httpx.Headers) -> tuple[int, float | None]:

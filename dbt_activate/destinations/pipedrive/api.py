@@ -31,6 +31,7 @@ import httpx
 
 from dbt_activate.core.types import RateLimit
 from dbt_activate.delivery import HttpSession, JSONValue, RateLimiter, body_snippet, current_limiter, parse_retry_after
+from dbt_activate.destinations.api import REASON_LIMIT, clip_reason, json_object
 from dbt_activate.errors import DestinationError, QuotaExhaustedError, RetryableDestinationError
 from dbt_activate.version import __version__
 
@@ -41,7 +42,6 @@ PAGE = 500  # the documented maximum `limit` of list endpoints
 DAILY_TOKENS_LEFT = "x-daily-ratelimit-token-remaining"
 DAILY_REQUESTS_LEFT = "x-daily-requests-left"
 _COUNTED_BY_LEGACY = ("POST", "PUT", "PATCH")  # the writes the legacy daily limit counts
-_REASON_LIMIT = 300
 
 
 class RecordFailed(Exception):
@@ -130,7 +130,7 @@ class PipedriveApi:
             if not 200 <= response.status_code < 300:
                 raise DestinationError(self.session.redact(
                     f"{self.name}: cannot read {fields_path}: HTTP {response.status_code}: {_reason(response)}"))
-            body = _body(response)
+            body = json_object(response)
             page = body.get("data")
             if isinstance(page, list):
                 found.extend(d for d in page if isinstance(d, dict))
@@ -197,25 +197,16 @@ class PipedriveApi:
             retry_after=retry_after)
 
 
-def _body(response: httpx.Response) -> Mapping[str, Any]:
-    """The JSON envelope ``{"success": ..., "data": ..., "additional_data": ...}``, or ``{}``."""
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, Mapping) else {}
-
-
 def _data(response: httpx.Response) -> Any:
-    return _body(response).get("data")
+    return json_object(response).get("data")
 
 
 def _reason(response: httpx.Response) -> str:
     """Pipedrive's ``error`` message (``{"success": false, "error": "...", ...}``), else the body."""
-    error = _body(response).get("error")
+    error = json_object(response).get("error")
     if isinstance(error, str) and error:
-        return error[:_REASON_LIMIT]
-    return body_snippet(response, _REASON_LIMIT)
+        return clip_reason(error)
+    return body_snippet(response, REASON_LIMIT)
 
 
 def daily_budget_spent(method: str, headers: httpx.Headers) -> bool:

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from dbt_activate.destinations.api import clip_reason
+
 # Well under SOQL's 100,000 characters and the REST URI limit (16,384), since lookups are GETs.
 MAX_IN_LIST_CHARS = 8_000
 MAX_IN_LIST_VALUES = 200
-_REASON_LIMIT = 500
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def reason_of(errors: Sequence[Mapping[str, Any]]) -> str:
         text = f"{e.get('statusCode') or 'ERROR'}: {e.get('message') or ''}".rstrip(": ")
         fields = [str(f) for f in e.get("fields") or []]
         parts.append(f"{text} (fields: {', '.join(fields)})" if fields else text)
-    return "; ".join(parts)[:_REASON_LIMIT]
+    return clip_reason("; ".join(parts))
 
 
 def bulk_reason(sf_error: str) -> str:
@@ -65,7 +66,7 @@ def bulk_reason(sf_error: str) -> str:
     if not message or " " in fields.strip():  # no field list: the last colon belongs to the message
         message, fields = rest, ""
     reason = f"{code}: {message.strip()}".rstrip(": ") if code else "Salesforce refused the record"
-    return (f"{reason} (fields: {fields.strip()})" if fields.strip() else reason)[:_REASON_LIMIT]
+    return clip_reason(f"{reason} (fields: {fields.strip()})" if fields.strip() else reason)
 
 
 def csv_rows(text: str) -> tuple[list[str], list[list[str]]]:

@@ -38,11 +38,11 @@ import httpx
 
 from dbt_activate.core.types import BatchResult, Operation
 from dbt_activate.delivery import HttpSession, body_snippet
+from dbt_activate.destinations.api import REASON_LIMIT, clip_reason
 from dbt_activate.errors import DestinationError, RetryableDestinationError
 
 NOT_FOUND = "RecordNotFound"
 _RUNNING = ("queued", "working")
-_REASON_LIMIT = 300
 _MAX_POLL_BACKOFF = 30.0
 
 
@@ -87,8 +87,8 @@ def refusal(response: httpx.Response) -> str:
         reason = f"HTTP {response.status_code} {text}" + (f": {description}" if description else "")
         if details:
             reason += f" {details if isinstance(details, str) else json.dumps(details, default=str)}"
-        return reason[:_REASON_LIMIT]
-    return f"HTTP {response.status_code}: {body_snippet(response, _REASON_LIMIT)}"
+        return clip_reason(reason)
+    return f"HTTP {response.status_code}: {body_snippet(response, REASON_LIMIT)}"
 
 
 async def wait_for(session: HttpSession, job: Mapping[str, Any], *, interval: float, timeout: float,
@@ -158,7 +158,7 @@ def read_results(results: Sequence[Any], keys: Sequence[str], operation: Operati
             continue
         error = str(entry.get("error") or entry.get("errors") or "Failed")  # some job types say "errors"
         details = str(entry.get("details") or "")
-        reason = f"{error}: {details}"[:_REASON_LIMIT] if details else error
+        reason = clip_reason(f"{error}: {details}") if details else error
         if error == NOT_FOUND and operation is Operation.UPDATE:
             result.skipped[key] = f"no such Zendesk record ({reason})"
         elif error == NOT_FOUND and operation in (Operation.DELETE, Operation.CLEAR):
