@@ -121,6 +121,13 @@ def check_seconds(name: str, config: Mapping[str, Any], key: str) -> None:
         raise ConfigError(f"{key} must be a positive number of seconds, got {value!r}", location=f"{name}.{key}")
 
 
+def one_of(name: str, key: str, value: str, allowed: tuple[str, ...]) -> str:
+    """``value`` of ``key`` when it is one of ``allowed``, else a config error naming the choices."""
+    if value not in allowed:
+        raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {value!r}", location=f"{name}.{key}")
+    return value
+
+
 def header_values(value: Any, *, location: str, problem: str) -> dict[str, str]:
     """A ``headers`` key (name -> value) as strings; anything but a mapping is ``problem`` at ``location``."""
     headers = value or {}
@@ -207,7 +214,8 @@ class ApiDestination(Destination):
         return {}
 
     def session_options(self) -> Mapping[str, Any]:
-        """More ``HttpSession`` arguments: ``rate_limit_headers``, ``response_hook``, ``secrets``."""
+        """More ``HttpSession`` arguments: ``rate_limit_headers``, ``response_hook``, ``secrets``,
+        ``max_connections``."""
         return {}
 
     def session(self) -> HttpSession:
@@ -215,8 +223,9 @@ class ApiDestination(Destination):
         if self._session is None:
             self._session = HttpSession.for_destination(
                 self.name, self.config, self.base_url, default_timeout=self.default_timeout,
-                headers=self.session_headers(), max_connections=max(self.min_connections, self.effective_concurrency),
-                transport=self._transport, **{"secrets": self.secrets(), **self.session_options()})
+                headers=self.session_headers(), transport=self._transport,
+                **{"secrets": self.secrets(), "max_connections": max(self.min_connections, self.effective_concurrency),
+                   **self.session_options()})
         return self._session
 
     async def open(self, target: SyncTarget) -> None:

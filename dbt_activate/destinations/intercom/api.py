@@ -45,20 +45,13 @@ class Conflict(RecordFailed):
 
 
 class IntercomApi:
-    def __init__(self, name: str, config: Mapping[str, Any], base_url: str, token: str, version: str, *,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        """``config``: the destination's entry, for its ``timeout`` and TLS keys."""
+    """The calls, over the destination's ``session`` (whose response hook is ``inspect``)."""
+
+    def __init__(self, name: str, session: HttpSession) -> None:
         self.name = name
-        self.session = HttpSession.for_destination(
-            name, config, base_url,
-            headers={"Authorization": f"Bearer {token}", "Intercom-Version": version, "Accept": "application/json"},
-            secrets=[token], max_connections=CONNECTIONS,
-            response_hook=self._inspect, transport=transport)
+        self.session = session
         self.fatal: DestinationError | None = None
         self._slots: asyncio.Semaphore | None = None
-
-    async def aclose(self) -> None:
-        await self.session.aclose()
 
     async def search(self, field: str, value: str, role: str) -> list[str]:
         """Ids of the contacts of ``role`` whose ``field`` equals ``value``."""
@@ -139,7 +132,7 @@ class IntercomApi:
         text = "; ".join(parts) if parts else body_snippet(response, REASON_LIMIT)
         return self.session.redact(clip_reason(text))
 
-    def _inspect(self, response: httpx.Response) -> None:
+    def inspect(self, response: httpx.Response) -> None:
         """Response hook: Intercom's rate-limit headers, before ``HttpSession`` maps statuses."""
         headers, limiter = response.headers, current_limiter()
         reset = _number(headers.get("X-RateLimit-Reset"))

@@ -43,8 +43,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -59,8 +59,9 @@ from dbt_activate.core.types import (
     Record,
     SyncTarget,
 )
-from dbt_activate.destinations.base import ConfigKey, Destination
-from dbt_activate.destinations.intercom.api import Conflict, IntercomApi, RecordFailed
+from dbt_activate.destinations.api import ApiDestination, ApiSettings, checked_base_url, one_of
+from dbt_activate.destinations.base import ConfigKey
+from dbt_activate.destinations.intercom.api import CONNECTIONS, Conflict, IntercomApi, RecordFailed
 from dbt_activate.destinations.intercom.ids import ContactIds
 from dbt_activate.destinations.intercom.payload import IDENTITIES, FormatError, build_body, clear_body, identity_text
 from dbt_activate.destinations.record_ids import OK, Outcome, PerRecordWrites
@@ -80,7 +81,15 @@ _PLAN = {
 _MOVES = (Operation.UPSERT, Operation.UPDATE)  # operations that follow a changed match value (Record.previous)
 
 
-class IntercomDestination(Destination):
+@dataclass(frozen=True)
+class IntercomSettings(ApiSettings):
+    access_token: str = ""
+    intercom_version: str = "2.14"
+    role: str = "user"
+    delete_action: str = "delete"
+
+
+class IntercomDestination(ApiDestination):
     kind = "intercom"
     null_handling = Nulls.OMIT
     description = "Intercom contacts (users or leads), found by external_id or email; one request per record."
@@ -98,6 +107,8 @@ class IntercomDestination(Destination):
     )
     modes = frozenset({Mode.UPSERT, Mode.UPDATE, Mode.CREATE, Mode.MIRROR})
     objects = ("contacts",)
+    Settings = IntercomSettings
+    settings: IntercomSettings
     batch_size = 50
     max_concurrency = 2
     rate_limit = RateLimit(1666, 10.0)
@@ -106,14 +117,24 @@ class IntercomDestination(Destination):
     def __init__(self, name: str, config: Mapping[str, Any], *,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
-        super().__init__(name, config)
-        self._transport = transport
-        self.base_url = _base_url(name, config)
-        self.role = _choice(name, config, "role", ROLES)
-        self.archive = _choice(name, config, "delete_action", DELETE_ACTIONS) == "archive"
+        super().__init__(name, config, transport=transport)
+        self.role = one_of(name, "role", self.settings.role, ROLES)
+        self.archive = one_of(name, "delete_action", self.settings.delete_action, DELETE_ACTIONS) == "archive"
         self._api: IntercomApi | None = None
         self._ids: ContactIds | None = None
         self._writes = PerRecordWrites()
+
+    def resolve_base_url(self, name: str, config: Mapping[str, Any]) -> str:
+        if config.get("base_url"):
+            return checked_base_url(name, str(config["base_url"]))
+        return REGIONS[one_of(name, "region", str(config.get("region") or "us"), tuple(REGIONS))]
+
+    def session_headers(self) -> Mapping[str, str]:
+        return {"Authorization": f"Bearer {self.settings.access_token}",
+                "Intercom-Version": self.settings.intercom_version, "Accept": "application/json"}
+
+    def session_options(self) -> Mapping[str, Any]:
+        return {"max_connections": CONNECTIONS, "response_hook": self._inspect}
 
     def check_target(self, target: SyncTarget) -> None:
         if target.object != "contacts":
@@ -142,10 +163,8 @@ class IntercomDestination(Destination):
                                         lambda r: self._term(target, r))
 
     async def close(self) -> None:
-        self._ids = None
-        if self._api is not None:
-            api, self._api = self._api, None
-            await api.aclose()
+        self._ids, self._api = None, None
+        await super().close()
 
     def describe_request(self, target: SyncTarget, batch: Batch) -> Mapping[str, Any]:
         requests: list[dict[str, Any]] = []
@@ -241,23 +260,8 @@ class IntercomDestination(Destination):
 
     def _api_for_run(self) -> IntercomApi:
         if self._api is None:
-            self._api = IntercomApi(self.name, self.config, self.base_url, str(self.config.get("access_token") or ""),
-                                    str(self.config.get("intercom_version") or "2.14"), transport=self._transport)
+            self._api = IntercomApi(self.name, self.session())
         return self._api
 
-
-def _choice(name: str, config: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> str:
-    value = str(config.get(key) or allowed[0])
-    if value not in allowed:
-        raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {value!r}", location=f"{name}.{key}")
-    return value
-
-
-def _base_url(name: str, config: Mapping[str, Any]) -> str:
-    base_url = str(config.get("base_url") or "").rstrip("/")
-    if base_url:
-        if urlsplit(base_url).scheme not in ("http", "https"):
-            raise ConfigError(f"base_url must start with https:// (or http:// for a local emulator), got {base_url!r}",
-                              location=f"{name}.base_url")
-        return base_url
-    return REGIONS[_choice(name, config, "region", tuple(REGIONS))]
+    def _inspect(self, response: httpx.Response) -> None:
+        self._api_for_run().inspect(response)
