@@ -33,7 +33,6 @@ from dbt_activate.core.types import RateLimit
 from dbt_activate.delivery import HttpSession, JSONValue, RateLimiter, body_snippet, current_limiter, parse_retry_after
 from dbt_activate.destinations.api import REASON_LIMIT, clip_reason, json_object
 from dbt_activate.errors import DestinationError, QuotaExhaustedError, RetryableDestinationError
-from dbt_activate.version import __version__
 
 CONNECTIONS = 16  # requests of one destination in flight at once (and the connection pool's size)
 SEARCH_LIMIT = RateLimit(10, 2.0)
@@ -59,22 +58,16 @@ class SearchSpec:
 
 
 class PipedriveApi:
-    def __init__(self, name: str, origin: str, v1_prefix: str, token: str, *, timeout: float,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    """The calls, over the destination's ``session`` (whose response hook is ``inspect``)."""
+
+    def __init__(self, name: str, session: HttpSession, v1_prefix: str) -> None:
         self.name = name
         self.v1, self.v2 = v1_prefix, "/api/v2"
-        self.session = HttpSession(
-            name, origin, headers={"x-api-token": token, "User-Agent": f"dbt-activate/{__version__}",
-                                   "Accept": "application/json"},
-            secrets=[token], timeout=timeout, max_connections=CONNECTIONS, response_hook=self._inspect,
-            transport=transport)
+        self.session = session
         self.search_limiter = RateLimiter(SEARCH_LIMIT)
         self.fatal: DestinationError | None = None  # quota spent or credentials refused: stop sending
         self._slots: asyncio.Semaphore | None = None
         self._in_flight = 0
-
-    async def aclose(self) -> None:
-        await self.session.aclose()
 
     # -- records --------------------------------------------------------------------------------
 
@@ -169,7 +162,7 @@ class PipedriveApi:
                 f"{self.name}: {response.request.method} {response.request.url.path} answered HTTP {status} "
                 f"{response.reason_phrase}: {body_snippet(response)}"))
 
-    def _inspect(self, response: httpx.Response) -> None:
+    def inspect(self, response: httpx.Response) -> None:
         """Response hook: throttling and the daily budget, before ``HttpSession`` maps statuses."""
         headers, request = response.headers, response.request
         searching = request.url.path.endswith("/search") or "/itemSearch/" in request.url.path

@@ -49,6 +49,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import httpx
@@ -64,8 +65,9 @@ from dbt_activate.core.types import (
     Record,
     SyncTarget,
 )
-from dbt_activate.destinations.base import ConfigKey, Destination
-from dbt_activate.destinations.pipedrive.api import PipedriveApi, RecordFailed
+from dbt_activate.destinations.api import ApiDestination, ApiSettings, checked_base_url
+from dbt_activate.destinations.base import ConfigKey
+from dbt_activate.destinations.pipedrive.api import CONNECTIONS, PipedriveApi, RecordFailed
 from dbt_activate.destinations.pipedrive.fields import (
     ENTITIES,
     FIELDS_PATH,
@@ -97,7 +99,12 @@ _PLAN = {
 _MOVES = (Operation.UPSERT, Operation.UPDATE)  # operations that follow a changed match value (Record.previous)
 
 
-class PipedriveDestination(Destination):
+@dataclass(frozen=True)
+class PipedriveSettings(ApiSettings):
+    api_token: str = ""
+
+
+class PipedriveDestination(ApiDestination):
     kind = "pipedrive"
     null_handling = Nulls.OMIT
     description = "Pipedrive persons, organizations and deals (v2 API; records found by a match field)."
@@ -108,6 +115,8 @@ class PipedriveDestination(Destination):
         ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
     )
     objects = ENTITIES
+    Settings = PipedriveSettings
+    settings: PipedriveSettings
     batch_size = 50
     max_concurrency = 2
     rate_limit = RateLimit(20, 2.0)
@@ -121,8 +130,7 @@ class PipedriveDestination(Destination):
     def __init__(self, name: str, config: Mapping[str, Any], *,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
-        super().__init__(name, config)
-        self._transport = transport
+        super().__init__(name, config, transport=transport)
         self.origin, self.v1_prefix = _endpoints(name, config)
         self._api: PipedriveApi | None = None
         self._targets: dict[str, FieldTarget] | None = None
@@ -173,10 +181,8 @@ class PipedriveDestination(Destination):
         return result
 
     async def close(self) -> None:
-        self._targets, self._ids = None, None  # a later write opens again, with a new client
-        if self._api is not None:
-            api, self._api = self._api, None
-            await api.aclose()
+        self._targets, self._ids, self._api = None, None, None  # a later write opens again, with a new client
+        await super().close()
 
     def describe_request(self, target: SyncTarget, batch: Batch) -> Mapping[str, Any]:
         targets = self._targets or _preview_targets(target)
@@ -280,22 +286,29 @@ class PipedriveDestination(Destination):
     def _term(self, target: SyncTarget, record: Record) -> str:
         return term(record.values.get(target.identity[0])) if target.identity else ""
 
+    def resolve_base_url(self, name: str, config: Mapping[str, Any]) -> str:
+        return _endpoints(name, config)[0]
+
+    def session_headers(self) -> Mapping[str, str]:
+        return {"x-api-token": self.settings.api_token, "Accept": "application/json"}
+
+    def session_options(self) -> Mapping[str, Any]:
+        return {"max_connections": CONNECTIONS, "response_hook": self._inspect}
+
     def _api_for_run(self) -> PipedriveApi:
         if self._api is None:
-            timeout = self.config.get("timeout")
-            self._api = PipedriveApi(self.name, self.origin, self.v1_prefix, str(self.config.get("api_token") or ""),
-                                     timeout=float(timeout) if timeout else 30.0, transport=self._transport)
+            self._api = PipedriveApi(self.name, self.session(), self.v1_prefix)
         return self._api
+
+    def _inspect(self, response: httpx.Response) -> None:
+        self._api_for_run().inspect(response)
 
 
 def _endpoints(name: str, config: Mapping[str, Any]) -> tuple[str, str]:
     """(origin, v1 prefix): api.pipedrive.com serves v1 at /v1, a company domain at /api/v1."""
     base_url = str(config.get("base_url") or "").rstrip("/")
     if base_url:
-        if not base_url.startswith(("http://", "https://")):
-            raise ConfigError(f"base_url must start with http:// or https://, got {base_url!r}",
-                              location=f"{name}.base_url")
-        return base_url, "/v1"
+        return checked_base_url(name, base_url), "/v1"
     domain = str(config.get("company_domain") or "").strip()
     if not domain:
         return DEFAULT_ORIGIN, "/v1"
