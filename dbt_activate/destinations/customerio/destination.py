@@ -56,14 +56,16 @@ import base64
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, SyncTarget
 from dbt_activate.delivery import HttpSession, UnencodableValue, body_snippet
-from dbt_activate.destinations.base import ConfigKey, Destination
+from dbt_activate.destinations.api import ApiDestination, ApiSettings, http_base_url, one_of
+from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.customerio.payload import (
     Request,
     cio_attributes,
@@ -73,7 +75,7 @@ from dbt_activate.destinations.customerio.payload import (
     pack,
     read_batch,
 )
-from dbt_activate.errors import ConfigError, DestinationError, Redactor
+from dbt_activate.errors import ConfigError, DestinationError
 
 REGIONS = {"us": "https://track.customer.io", "eu": "https://track-eu.customer.io"}
 APP_REGIONS = {"us": "https://api.customer.io", "eu": "https://api-eu.customer.io"}  # the App API
@@ -83,7 +85,15 @@ _PATH = "/api/v2/batch"
 _JSON = {"Content-Type": "application/json"}
 
 
-class CustomerIODestination(Destination):
+@dataclass(frozen=True)
+class CustomerIOSettings(ApiSettings):
+    site_id: str = ""
+    api_key: str = ""
+    identify_by: str = "id"
+    app_api_key: str = ""
+
+
+class CustomerIODestination(ApiDestination):
     kind = "customerio"
     null_handling = Nulls.OMIT
     description = "Customer.io people (identify), events and deletes through the Track API v2 batch endpoint."
@@ -108,6 +118,9 @@ class CustomerIODestination(Destination):
         ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
     )
     modes = frozenset({Mode.UPSERT, Mode.APPEND, Mode.MIRROR})
+    Settings = CustomerIOSettings
+    settings: CustomerIOSettings
+    max_batch_size = MAX_BATCH
     batch_size = 200
     max_concurrency = 8
     rate_limit = RateLimit(100, 1.0)
@@ -115,29 +128,23 @@ class CustomerIODestination(Destination):
     def __init__(self, name: str, config: Mapping[str, Any], *,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
-        super().__init__(name, config)
-        self._transport = transport
-        region = str(config.get("region") or "us").lower()
-        if region not in REGIONS:
-            raise ConfigError(f"region must be one of {', '.join(REGIONS)}, got {region!r}", location=f"{name}.region")
-        self.base_url = str(config.get("base_url") or REGIONS[region]).rstrip("/")
-        self.app_url = str(config.get("base_url") or APP_REGIONS[region]).rstrip("/")
-        if urlsplit(self.base_url).scheme not in ("http", "https"):
-            raise ConfigError(f"base_url must start with https:// (or http:// for a local emulator), "
-                              f"got {self.base_url!r}", location=f"{name}.base_url")
-        size = config.get("batch_size")
-        if size is not None and not (isinstance(size, int) and 1 <= size <= MAX_BATCH):
-            raise ConfigError(f"batch_size must be between 1 and {MAX_BATCH}, got {size!r}",
-                              location=f"{name}.batch_size")
-        self.identify_by = str(config.get("identify_by") or "id")
-        if self.identify_by not in IDENTIFIERS:
-            raise ConfigError(f"identify_by must be one of {', '.join(IDENTIFIERS)}, got {self.identify_by!r}",
-                              location=f"{name}.identify_by")
-        self.redactor = Redactor(self.secrets())
-        self._session: HttpSession | None = None
+        super().__init__(name, config, transport=transport)
+        self.app_url = str(config.get("base_url") or APP_REGIONS[self._region(name, config)]).rstrip("/")
+        self.identify_by = one_of(name, "identify_by", self.settings.identify_by, IDENTIFIERS)
         self._app: HttpSession | None = None
         # Event ids take this instance's start as their time: the same on every retry of a batch.
         self._started_ms = int(time.time() * 1000)
+
+    @staticmethod
+    def _region(name: str, config: Mapping[str, Any]) -> str:
+        return one_of(name, "region", str(config.get("region") or "us").lower(), tuple(REGIONS))
+
+    def resolve_base_url(self, name: str, config: Mapping[str, Any]) -> str:
+        return http_base_url(name, config, REGIONS[self._region(name, config)])
+
+    def session_headers(self) -> Mapping[str, str]:
+        pair = f"{self.settings.site_id}:{self.settings.api_key}"
+        return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode("ascii")}
 
     def check_target(self, target: SyncTarget) -> None:
         if len(target.identity) != 1:
@@ -145,12 +152,9 @@ class CustomerIODestination(Destination):
                               f"records by {len(target.identity)} fields ({', '.join(target.identity) or 'none'}); "
                               "set `match: {column: id}` (or email)", location=f"sync {target.sync_name}")
 
-    async def open(self, target: SyncTarget) -> None:
-        self._session_for_run()
-
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
         result = BatchResult()
-        session = self._session_for_run()
+        session = self.session()
         moved: dict[str, str] = {}
         if batch.operation is Operation.UPSERT:
             moved = await self._moves(target, batch, result)
@@ -162,10 +166,10 @@ class CustomerIODestination(Destination):
         return result
 
     async def close(self) -> None:
-        for session in (self._session, self._app):
-            if session is not None:
-                await session.aclose()
-        self._session = self._app = None
+        if self._app is not None:
+            app, self._app = self._app, None
+            await app.aclose()
+        await super().close()
 
     def describe_request(self, target: SyncTarget, batch: Batch) -> Mapping[str, Any]:
         requests: list[dict[str, Any]] = [{"method": "POST", "url": self.base_url + _PATH,
@@ -183,7 +187,7 @@ class CustomerIODestination(Destination):
         a person who has it rejects the row, never merged. Without ``app_api_key``: nothing."""
         field = target.identity[0]
         identifier = field if field in IDENTIFIERS else self.identify_by
-        if not self.config.get("app_api_key") or identifier == "cio_id":
+        if not self.settings.app_api_key or identifier == "cio_id":
             return {}
         changes = [(r.key, _text(r.previous.get(field)), _text(r.values.get(field)))
                    for r in batch.records if r.previous is not None]
@@ -211,7 +215,7 @@ class CustomerIODestination(Destination):
         if self._app is None:
             self._app = HttpSession.for_destination(
                 self.name, self.config, self.app_url, secrets=self.secrets(), transport=self._transport,
-                headers={"Authorization": f"Bearer {self.config.get('app_api_key') or ''}"})
+                headers={"Authorization": f"Bearer {self.settings.app_api_key}"})
         response = await self._app.request("GET", f"/v1/customers/{quote(value, safe='')}/attributes",
                                            params={"id_type": identifier})
         if response.status_code == 404:
@@ -266,22 +270,6 @@ class CustomerIODestination(Destination):
                 result.rejected[record.key] = str(exc)
         return pack(items, result)
 
-    def _session_for_run(self) -> HttpSession:
-        if self._session is None:
-            self._session = HttpSession.for_destination(
-                self.name, self.config, self.base_url,
-                headers={"Authorization": _basic(self.config)},
-                secrets=self.secrets(),
-                max_connections=max(1, self.effective_concurrency),
-                transport=self._transport,
-            )
-        return self._session
-
 
 def _text(value: Any) -> str:
     return "" if value is None else str(cio_value(value))
-
-
-def _basic(config: Mapping[str, Any]) -> str:
-    pair = f"{config.get('site_id') or ''}:{config.get('api_key') or ''}"
-    return "Basic " + base64.b64encode(pair.encode()).decode("ascii")
