@@ -221,12 +221,17 @@ class ApiDestination(Destination):
     def session(self) -> HttpSession:
         """The destination's session, opened on first use and kept until ``close()``."""
         if self._session is None:
-            self._session = HttpSession.for_destination(
-                self.name, self.config, self.base_url, default_timeout=self.default_timeout,
-                headers=self.session_headers(), transport=self._transport,
-                **{"secrets": self.secrets(), "max_connections": max(self.min_connections, self.effective_concurrency),
-                   **self.session_options()})
+            self._session = self.new_session()
         return self._session
+
+    def new_session(self, **options: Any) -> HttpSession:
+        """A session of this destination's settings, headers and ``transport``; ``options`` add or
+        replace ``HttpSession`` arguments (another ``limiter``, base URL). The caller closes it."""
+        return HttpSession.for_destination(
+            self.name, self.config, options.pop("base_url", self.base_url), default_timeout=self.default_timeout,
+            headers=self.session_headers(), transport=self._transport,
+            **{"secrets": self.secrets(), "max_connections": max(self.min_connections, self.effective_concurrency),
+               **self.session_options(), **options})
 
     async def open(self, target: SyncTarget) -> None:
         self.session()

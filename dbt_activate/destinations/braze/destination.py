@@ -60,7 +60,8 @@ import httpx
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, SyncTarget
 from dbt_activate.delivery import HttpSession, RateLimiter, RateLimitHeaders, UnencodableValue, current_limiter
-from dbt_activate.destinations.base import ConfigKey, Destination
+from dbt_activate.destinations.api import ApiDestination, ApiSettings, one_of
+from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.braze.payload import (
     DEFAULT_PRIORITIZATION,
     DELETE_FIELDS,
@@ -76,7 +77,7 @@ from dbt_activate.destinations.braze.payload import (
     read_delete,
     read_track,
 )
-from dbt_activate.errors import ConfigError, DestinationError, Redactor, RetryableDestinationError
+from dbt_activate.errors import ConfigError, DestinationError, RetryableDestinationError
 
 MAX_OBJECTS = 75  # attributes (or events) per /users/track request
 MAX_DELETE = 50  # identifiers per /users/delete request
@@ -103,7 +104,15 @@ def seconds_until(reset: str | None) -> float | None:
         return None
 
 
-class BrazeDestination(Destination):
+@dataclass(frozen=True)
+class BrazeSettings(ApiSettings):
+    api_key: str = ""
+    identify_by: str = "external_id"
+    alias_label: str = ""
+    delete_prioritization: Any = DEFAULT_PRIORITIZATION
+
+
+class BrazeDestination(ApiDestination):
     kind = "braze"
     null_handling = Nulls.OMIT
     description = "Braze user profiles (attributes) and custom events through /users/track; deletes via /users/delete."
@@ -130,6 +139,10 @@ class BrazeDestination(Destination):
         ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
     )
     modes = frozenset({Mode.UPSERT, Mode.UPDATE, Mode.APPEND, Mode.MIRROR})
+    Settings = BrazeSettings
+    settings: BrazeSettings
+    max_batch_size = MAX_OBJECTS
+    batch_limit = "Braze's maximum objects per request"
     batch_size = MAX_OBJECTS
     max_concurrency = 8
     rate_limit = RateLimit(3000, 3.0)
@@ -137,44 +150,39 @@ class BrazeDestination(Destination):
     def __init__(self, name: str, config: Mapping[str, Any], *,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
-        super().__init__(name, config)
-        self._transport = transport
-        self.base_url = str(config.get("base_url") or "").rstrip("/")
-        if urlsplit(self.base_url).scheme not in ("http", "https"):
-            raise ConfigError("base_url must be your instance's REST endpoint, e.g. https://rest.iad-01.braze.com "
-                              f"(http:// only for a local emulator), got {self.base_url!r}",
-                              location=f"{name}.base_url")
-        size = config.get("batch_size")
-        if size is not None and not (isinstance(size, int) and 1 <= size <= MAX_OBJECTS):
-            raise ConfigError(f"batch_size must be between 1 and {MAX_OBJECTS} (Braze's maximum objects per "
-                              f"request), got {size!r}", location=f"{name}.batch_size")
-        self.identify_by = str(config.get("identify_by") or "external_id")
-        if self.identify_by not in IDENTIFIERS:
-            raise ConfigError(f"identify_by must be one of {', '.join(IDENTIFIERS)}, got {self.identify_by!r}",
-                              location=f"{name}.identify_by")
-        self.alias_label = str(config.get("alias_label") or "")
+        super().__init__(name, config, transport=transport)
+        self.identify_by = one_of(name, "identify_by", self.settings.identify_by, IDENTIFIERS)
+        self.alias_label = self.settings.alias_label
         if self.identify_by == "user_alias" and not self.alias_label:
             raise ConfigError("identify_by: user_alias needs alias_label", location=f"{name}.alias_label")
         try:
-            self.delete_prioritization = check_prioritization(
-                config.get("delete_prioritization", list(DEFAULT_PRIORITIZATION)))
+            self.delete_prioritization = check_prioritization(self.settings.delete_prioritization)
         except ValueError as exc:
             raise ConfigError(f"delete_prioritization {exc}", location=f"{name}.delete_prioritization") from None
-        self.redactor = Redactor(self.secrets())
-        self._session: HttpSession | None = None
         # Deletes count against their own limit, not the run's /users/track limiter: their session
         # carries its own limiter (one per destination, shared by its syncs' delete batches).
         self.delete_limiter = RateLimiter(DELETE_RATE_LIMIT)
         self._delete_session: HttpSession | None = None
+
+    def resolve_base_url(self, name: str, config: Mapping[str, Any]) -> str:
+        base_url = str(config.get("base_url") or "").rstrip("/")
+        if urlsplit(base_url).scheme not in ("http", "https"):
+            raise ConfigError("base_url must be your instance's REST endpoint, e.g. https://rest.iad-01.braze.com "
+                              f"(http:// only for a local emulator), got {base_url!r}",
+                              location=f"{name}.base_url")
+        return base_url
+
+    def session_headers(self) -> Mapping[str, str]:
+        return {"Authorization": f"Bearer {self.settings.api_key}"}
+
+    def session_options(self) -> Mapping[str, Any]:
+        return {"rate_limit_headers": ResetHeaders("X-RateLimit-Remaining"), "response_hook": self._on_response}
 
     def check_target(self, target: SyncTarget) -> None:
         if len(target.identity) != 1:
             raise ConfigError(f"Braze names a user by one identifier, but this sync identifies records by "
                               f"{len(target.identity)} fields ({', '.join(target.identity) or 'none'}); set "
                               "`match: {column: external_id}` (or email)", location=f"sync {target.sync_name}")
-
-    async def open(self, target: SyncTarget) -> None:
-        self._session_for_run()
 
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
         result = BatchResult()
@@ -189,10 +197,10 @@ class BrazeDestination(Destination):
         return result
 
     async def close(self) -> None:
-        for session in (self._session, self._delete_session):
-            if session is not None:
-                await session.aclose()
-        self._session = self._delete_session = None
+        if self._delete_session is not None:
+            session, self._delete_session = self._delete_session, None
+            await session.aclose()
+        await super().close()
 
     def describe_request(self, target: SyncTarget, batch: Batch) -> Mapping[str, Any]:
         requests: list[dict[str, Any]] = [{"method": "POST", "url": self.base_url + p.path, "body": p.body}
@@ -258,25 +266,11 @@ class BrazeDestination(Destination):
 
     def _session_for_run(self, *, deleting: bool = False) -> HttpSession:
         """The /users/track session (the run's limiter), or with ``deleting`` the /users/delete one."""
-        if deleting:
-            if self._delete_session is None:
-                self._delete_session = self._new_session(self.delete_limiter)
-            return self._delete_session
-        if self._session is None:
-            self._session = self._new_session(None)
-        return self._session
-
-    def _new_session(self, limiter: RateLimiter | None) -> HttpSession:
-        return HttpSession.for_destination(
-            self.name, self.config, self.base_url,
-            headers={"Authorization": f"Bearer {self.config.get('api_key') or ''}"},
-            secrets=self.secrets(),
-            max_connections=max(1, self.effective_concurrency),
-            limiter=limiter,
-            rate_limit_headers=ResetHeaders("X-RateLimit-Remaining"),
-            response_hook=self._on_response,
-            transport=self._transport,
-        )
+        if not deleting:
+            return self.session()
+        if self._delete_session is None:
+            self._delete_session = self.new_session(limiter=self.delete_limiter)
+        return self._delete_session
 
     def _on_response(self, response: httpx.Response) -> None:
         """A 429 says when the window resets in ``X-RateLimit-Reset``, not ``Retry-After``: wait until then."""
