@@ -61,13 +61,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import httpx
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, SyncTarget
 from dbt_activate.delivery import HttpSession, RateLimitHeaders
-from dbt_activate.destinations.base import ConfigKey, Destination
+from dbt_activate.delivery.jobs import JobPolling
+from dbt_activate.destinations.api import ApiDestination, ApiSettings, checked_base_url
+from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.zendesk.jobs import found_external_ids, job_of, read_results, refusal, wait_for
 from dbt_activate.destinations.zendesk.payload import (
     IDENTITIES,
@@ -100,7 +101,13 @@ class _Prepared:
         return found if isinstance(found, list) else []
 
 
-class ZendeskDestination(Destination):
+@dataclass(frozen=True)
+class ZendeskSettings(ApiSettings):
+    job_poll_interval: float = 1.0
+    job_timeout: float = 300.0
+
+
+class ZendeskDestination(ApiDestination):
     kind = "zendesk"
     null_handling = Nulls.OMIT
     description = ("Zendesk Support users and organizations through the bulk jobs (create_or_update_many for users, "
@@ -124,6 +131,11 @@ class ZendeskDestination(Destination):
         ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
     )
     modes = frozenset({Mode.UPSERT, Mode.UPDATE, Mode.MIRROR})
+    Settings = ZendeskSettings
+    settings: ZendeskSettings
+    max_batch_size = MAX_BATCH
+    batch_limit = "Zendesk's bulk maximum"
+    min_connections = 2
     batch_size = MAX_BATCH
     max_concurrency = 4
     rate_limit = RateLimit(200, 60.0)  # Team, the lowest plan: safe for every account (as HubSpot's default)
@@ -132,19 +144,22 @@ class ZendeskDestination(Destination):
     def __init__(self, name: str, config: Mapping[str, Any], *,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
-        super().__init__(name, config)
-        self._transport = transport
-        self.base_url = _base_url(name, config)
-        size = config.get("batch_size")
-        if size is not None and not (isinstance(size, int) and 1 <= size <= MAX_BATCH):
-            raise ConfigError(f"batch_size must be between 1 and {MAX_BATCH} (Zendesk's bulk maximum), got {size!r}",
-                              location=f"{name}.batch_size")
+        super().__init__(name, config, transport=transport)
         self._authorization = _authorization(name, config)
         for key in ("job_poll_interval", "job_timeout"):
             value = config.get(key)
             if value is not None and (isinstance(value, bool) or value < 0):
                 raise ConfigError(f"{key} must be a number of seconds >= 0, got {value!r}", location=f"{name}.{key}")
-        self._session: HttpSession | None = None
+        self.polling = JobPolling(float(self.settings.job_poll_interval), float(self.settings.job_timeout))
+
+    def resolve_base_url(self, name: str, config: Mapping[str, Any]) -> str:
+        return _base_url(name, config)
+
+    def session_headers(self) -> Mapping[str, str]:
+        return {"Authorization": self._authorization, "Accept": "application/json"}
+
+    def session_options(self) -> Mapping[str, Any]:
+        return {"rate_limit_headers": RateLimitHeaders("X-Rate-Limit-Remaining")}
 
     def check_target(self, target: SyncTarget) -> None:
         where = f"{target.sync_name}: object"
@@ -170,7 +185,7 @@ class ZendeskDestination(Destination):
 
     async def open(self, target: SyncTarget) -> None:
         self.check_target(target)
-        self._session_for_run()
+        self.session()
 
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
         result = BatchResult()
@@ -179,7 +194,7 @@ class ZendeskDestination(Destination):
         prepared = self._prepare(target, batch, result)
         if not prepared.keys:
             return result
-        session = self._session_for_run()
+        session = self.session()
         if _upserts_organizations(target, batch.operation):
             for part in await self._split_by_existence(session, prepared, result):
                 await self._run_job(session, part, batch.operation, result)
@@ -202,7 +217,7 @@ class ZendeskDestination(Destination):
                 olds[record.key] = old
         if not olds:
             return batch
-        session = self._session_for_run()
+        session = self.session()
         response = await session.request("GET", f"/api/v2/{kind}/show_many.json",
                                          params={"external_ids": ",".join(olds.values())})
         if not 200 <= response.status_code < 300:
@@ -240,8 +255,7 @@ class ZendeskDestination(Destination):
         if not 200 <= response.status_code < 300:
             raise DestinationError(session.redact(f"{what} answered {refusal(response)}; the batch is not confirmed"))
         job = job_of(response, what)
-        results = await wait_for(session, job, interval=float(self.config.get("job_poll_interval", 1.0)),
-                                 timeout=float(self.config.get("job_timeout", 300)), what=what)
+        results = await wait_for(session, job, self.polling, what=what)
         read_results(results, prepared.keys, operation, result, what=what)
 
     async def _split_by_existence(self, session: HttpSession, prepared: _Prepared,
@@ -265,11 +279,6 @@ class ZendeskDestination(Destination):
             part.keys.append(key)
             part.items.append(item)
         return [part for part in (update, create) if part.keys]
-
-    async def close(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.aclose()
 
     def describe_request(self, target: SyncTarget, batch: Batch) -> Mapping[str, Any]:
         prepared = self._prepare(target, batch, BatchResult())
@@ -338,15 +347,6 @@ class ZendeskDestination(Destination):
         prepared.body = {kind: items}
         return prepared
 
-    def _session_for_run(self) -> HttpSession:
-        if self._session is None:
-            self._session = HttpSession.for_destination(
-                self.name, self.config, self.base_url,
-                headers={"Authorization": self._authorization, "Accept": "application/json"},
-                secrets=self.secrets(), max_connections=max(2, self.effective_concurrency),
-                rate_limit_headers=RateLimitHeaders("X-Rate-Limit-Remaining"), transport=self._transport)
-        return self._session
-
 
 def _upserts_organizations(target: SyncTarget, operation: Operation) -> bool:
     return target.object == "organizations" and operation is Operation.UPSERT
@@ -381,10 +381,7 @@ def _identity(target: SyncTarget) -> str:
 def _base_url(name: str, config: Mapping[str, Any]) -> str:
     base_url = str(config.get("base_url") or "").rstrip("/")
     if base_url:
-        if urlsplit(base_url).scheme not in ("http", "https"):
-            raise ConfigError(f"base_url must start with https:// (or http:// for a local emulator), got {base_url!r}",
-                              location=f"{name}.base_url")
-        return base_url
+        return checked_base_url(name, base_url)
     subdomain = str(config.get("subdomain") or "").strip()
     found = _SUBDOMAIN.match(subdomain) if subdomain else None
     if found is None:

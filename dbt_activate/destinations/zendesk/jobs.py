@@ -28,9 +28,7 @@ still fails then, the batch is left unconfirmed (``DestinationError``) for the n
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -38,12 +36,12 @@ import httpx
 
 from dbt_activate.core.types import BatchResult, Operation
 from dbt_activate.delivery import HttpSession, body_snippet
+from dbt_activate.delivery.jobs import JobPolling, poll_job
 from dbt_activate.destinations.api import REASON_LIMIT, clip_reason
 from dbt_activate.errors import DestinationError, RetryableDestinationError
 
 NOT_FOUND = "RecordNotFound"
 _RUNNING = ("queued", "working")
-_MAX_POLL_BACKOFF = 30.0
 
 
 def job_of(response: httpx.Response, what: str) -> Mapping[str, Any]:
@@ -91,50 +89,39 @@ def refusal(response: httpx.Response) -> str:
     return f"HTTP {response.status_code}: {body_snippet(response, REASON_LIMIT)}"
 
 
-async def wait_for(session: HttpSession, job: Mapping[str, Any], *, interval: float, timeout: float,
-                   what: str) -> list[Any]:
-    """Poll the job until it is done; its ``results``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        status = str(job.get("status") or "")
-        if status == "completed":
-            results = job.get("results")
-            return list(results) if isinstance(results, list) else []
-        if status not in _RUNNING:
-            raise RetryableDestinationError(session.redact(
-                f"{what}: Zendesk job {job.get('id')} ended {status or 'without a status'}: "
-                f"{job.get('message') or 'no message'}; the batch will be sent again"))
-        if time.monotonic() >= deadline:
-            raise RetryableDestinationError(
-                f"{what}: Zendesk job {job.get('id')} still {status} after {timeout:g}s (job_timeout); "
-                "the batch will be sent again")
-        await asyncio.sleep(interval)
-        response = await _poll(session, job, deadline, interval=interval, what=what)
+async def wait_for(session: HttpSession, job: Mapping[str, Any], polling: JobPolling, *, what: str) -> list[Any]:
+    """Poll the job (``delivery.jobs``) until it is done; its ``results``. A status read that keeps
+    failing is retried until ``job_timeout``: the job was accepted, so letting the error escape would
+    make delivery send the bulk request again and start a second job."""
+
+    async def read() -> Mapping[str, Any]:
+        response = await session.request("GET", f"/api/v2/job_statuses/{job['id']}.json")
         if not 200 <= response.status_code < 300:
             raise DestinationError(session.redact(
                 f"{what}: reading Zendesk job {job['id']} answered {refusal(response)}; the batch is not confirmed"))
-        job = job_of(response, what)
+        return job_of(response, what)
 
+    def finished(state: Mapping[str, Any]) -> bool:
+        status = str(state.get("status") or "")
+        if status not in (*_RUNNING, "completed"):
+            raise RetryableDestinationError(session.redact(
+                f"{what}: Zendesk job {state.get('id')} ended {status or 'without a status'}: "
+                f"{state.get('message') or 'no message'}; the batch will be sent again"))
+        return status == "completed"
 
-async def _poll(session: HttpSession, job: Mapping[str, Any], deadline: float, *, interval: float,
-                what: str) -> httpx.Response:
-    """One read of the job's status. A throttled or failed read is read again (after ``Retry-After``)
-    until ``deadline``: the job was accepted, so letting the error escape would make delivery send
-    the bulk request again and start a second job."""
-    backoff = max(interval, 1.0)
-    while True:
-        try:
-            return await session.request("GET", f"/api/v2/job_statuses/{job['id']}.json")
-        except RetryableDestinationError as exc:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise DestinationError(
-                    f"{what}: Zendesk job {job['id']} was accepted but its status could not be read within "
-                    f"job_timeout ({exc}); the batch is not confirmed and is sent again next run") from exc
-            # Retry-After when Zendesk gives one (429), else a growing pause so a failing server is not hammered.
-            pause = exc.retry_after if exc.retry_after is not None else backoff
-            backoff = min(backoff * 2, _MAX_POLL_BACKOFF)
-            await asyncio.sleep(min(remaining, pause))
+    def still_running(state: Mapping[str, Any]) -> Exception:
+        return RetryableDestinationError(
+            f"{what}: Zendesk job {state.get('id')} still {state.get('status')} after {polling.timeout:g}s "
+            "(job_timeout); the batch will be sent again")
+
+    def unreadable(exc: RetryableDestinationError) -> Exception:
+        return DestinationError(
+            f"{what}: Zendesk job {job['id']} was accepted but its status could not be read within "
+            f"job_timeout ({exc}); the batch is not confirmed and is sent again next run")
+
+    done = await poll_job(read, finished, polling, on_timeout=still_running, on_read_failure=unreadable, first=job)
+    results = done.get("results")
+    return list(results) if isinstance(results, list) else []
 
 
 def read_results(results: Sequence[Any], keys: Sequence[str], operation: Operation, result: BatchResult,
