@@ -4,7 +4,7 @@
    "CSV", "lineEnding": "LF", "columnDelimiter": "COMMA"}``;
 2. ``PUT /jobs/ingest/{id}/batches`` with the CSV (header row first; the external id is a column);
 3. ``PATCH /jobs/ingest/{id}`` ``{"state": "UploadComplete"}``, without which nothing is processed;
-4. ``GET /jobs/ingest/{id}`` with growing pauses until ``JobComplete``, ``Failed`` or ``Aborted``;
+4. ``GET /jobs/ingest/{id}`` with growing pauses (``delivery.jobs``) until ``JobComplete``, ``Failed`` or ``Aborted``;
 5. ``failedResults/`` (``sf__Id, sf__Error`` + the original columns: rejected records, mapped back by
    the external id) and ``unprocessedrecords/`` (the original columns: never tried).
 
@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import quote
 
 from dbt_activate.delivery import JSONValue
+from dbt_activate.delivery.jobs import JobPolling, poll_job
 from dbt_activate.destinations.salesforce.api import SalesforceApi, error_text
 from dbt_activate.destinations.salesforce.results import bulk_reason, csv_rows, lookup_key
 from dbt_activate.destinations.salesforce.values import csv_cell
@@ -135,20 +136,23 @@ class BulkUpsert:
         return outcome
 
     async def _wait(self, job_id: str) -> dict[str, Any]:
-        started, pause = self._clock(), self.first_poll
-        while True:
-            await self._sleep(pause)
+        """Poll the job (``delivery.jobs``), pauses doubling from ``first_poll`` to ``max_poll``."""
+
+        async def read() -> dict[str, Any]:
             response = await self.api.request("GET", self._job_path(job_id), new_work=False)
             info = self.api.json_of(response, f"reading Bulk API job {job_id}")
             if not isinstance(info, dict):
                 raise DestinationError(f"{self.api.name}: unreadable Bulk API job info for {job_id}")
-            if info.get("state") in TERMINAL:
-                return info
-            if self._clock() - started >= self.timeout:
-                raise RetryableDestinationError(
-                    f"{self.api.name}: Bulk API job {job_id} is still {info.get('state')} after "
-                    f"{self.timeout:g}s (bulk_timeout); the retry resumes waiting for the same job")
-            pause = min(self.max_poll, pause * 2)
+            return info
+
+        def still_running(info: dict[str, Any]) -> Exception:
+            return RetryableDestinationError(
+                f"{self.api.name}: Bulk API job {job_id} is still {info.get('state')} after "
+                f"{self.timeout:g}s (bulk_timeout); the retry resumes waiting for the same job")
+
+        polling = JobPolling(self.first_poll, self.timeout, backoff=2.0, max_interval=self.max_poll)
+        return await poll_job(read, lambda info: info.get("state") in TERMINAL, polling, on_timeout=still_running,
+                              sleep=self._sleep, clock=self._clock)
 
     async def _rows(self, job_id: str, suffix: str, upload: BulkUpload, *, column: str = "sf__error"
                     ) -> list[tuple[str, tuple[str, ...]]]:
