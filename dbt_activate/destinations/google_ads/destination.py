@@ -49,6 +49,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import httpx
@@ -64,9 +65,9 @@ from dbt_activate.core.types import (
     RecordIdStore,
     SyncTarget,
 )
-from dbt_activate.delivery import HttpSession, json_body
-from dbt_activate.destinations.api import http_base_url, json_object
-from dbt_activate.destinations.base import ConfigKey, Destination
+from dbt_activate.delivery import json_body
+from dbt_activate.destinations.api import ApiDestination, ApiSettings, json_object
+from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.google_ads.auth import TOKEN_URL, RefreshTokenAuth
 from dbt_activate.destinations.google_ads.jobs import CustomerMatchJob, JobSettings
 from dbt_activate.destinations.google_ads.payload import (
@@ -84,7 +85,7 @@ from dbt_activate.destinations.google_ads.results import (
     unexpected,
 )
 from dbt_activate.destinations.pii import UnhashableValue, country_calling_code
-from dbt_activate.errors import ConfigError, DestinationError, Redactor
+from dbt_activate.errors import ConfigError, DestinationError
 
 API_VERSION = "v25"
 BASE_URL = "https://googleads.googleapis.com"
@@ -141,7 +142,17 @@ def _consent(name: str, config: Mapping[str, Any]) -> dict[str, str] | None:
     return consent
 
 
-class GoogleAdsDestination(Destination):
+@dataclass(frozen=True)
+class GoogleAdsSettings(ApiSettings):
+    developer_token: str = ""
+    api_version: str = API_VERSION
+    client_id: str = ""
+    client_secret: str = ""
+    refresh_token: str = ""
+    token_url: str = TOKEN_URL
+
+
+class GoogleAdsDestination(ApiDestination):
     kind = "google_ads"
     description = ("Google Ads: offline click conversions (object conversions, append) and Customer Match "
                    "user lists (object <user list id>, upsert/mirror), with identifiers hashed in process.")
@@ -181,6 +192,10 @@ class GoogleAdsDestination(Destination):
         ConfigKey("timeout", (int, float), default=60, help="Seconds to wait for each response."),
     )
     modes = frozenset({Mode.APPEND, Mode.UPSERT, Mode.MIRROR})
+    Settings = GoogleAdsSettings
+    settings: GoogleAdsSettings
+    default_base_url = BASE_URL
+    default_timeout = 60.0
     batch_size = MAX_CONVERSIONS
     max_concurrency = 1
     rate_limit = RateLimit(5, 1.0)
@@ -191,10 +206,8 @@ class GoogleAdsDestination(Destination):
     def __init__(self, name: str, config: Mapping[str, Any], *,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
-        super().__init__(name, config)
-        self._transport = transport
-        self.base_url = http_base_url(name, config, BASE_URL)
-        self.version = str(config.get("api_version") or API_VERSION)
+        super().__init__(name, config, transport=transport)
+        self.version = self.settings.api_version
         self.customer_id = _customer_id(name, config, "customer_id", required=True) or ""
         self.login_customer_id = _customer_id(name, config, "login_customer_id", required=False)
         self.consent = _consent(name, config)
@@ -209,11 +222,9 @@ class GoogleAdsDestination(Destination):
             int(_positive(name, config, "operations_per_request", DEFAULT_OPERATIONS, maximum=MAX_OPERATIONS)),
             _positive(name, config, "poll_interval", 5.0), _positive(name, config, "poll_timeout", 3600.0),
             self.consent)
-        self.redactor = Redactor(self.secrets())
-        self.auth = RefreshTokenAuth(name, str(config.get("client_id") or ""), str(config.get("client_secret") or ""),
-                                     str(config.get("refresh_token") or ""),
-                                     str(config.get("token_url") or TOKEN_URL))
-        self._session: HttpSession | None = None
+        settings = self.settings
+        self.auth = RefreshTokenAuth(name, settings.client_id, settings.client_secret, settings.refresh_token,
+                                     settings.token_url)
         self._object: str | None = None  # the object of the sync being served, set by open()
 
     # -- the seam ------------------------------------------------------------------------------
@@ -256,18 +267,13 @@ class GoogleAdsDestination(Destination):
     async def open(self, target: SyncTarget) -> None:
         self.check_target(target)
         self._object = target.object
-        self._session_for_run()
+        self.session()
 
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
         self._object = target.object
         if target.object == CONVERSIONS:
             return await self._write_conversions(target, batch)
         return await self._write_members(target, batch)
-
-    async def close(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.aclose()
 
     def describe_request(self, target: SyncTarget, batch: Batch) -> Mapping[str, Any]:
         headers = {"developer-token": "***", "Authorization": "Bearer <access token from refresh_token>"}
@@ -415,20 +421,14 @@ class GoogleAdsDestination(Destination):
 
     # -- requests ------------------------------------------------------------------------------
 
-    def _session_for_run(self) -> HttpSession:
-        if self._session is None:
-            self._session = HttpSession.for_destination(
-                self.name, self.config, self.base_url, default_timeout=60.0,
-                headers={"developer-token": str(self.config.get("developer_token") or "")},
-                secrets=self.secrets(),
-                max_connections=max(1, self.effective_concurrency),
-                response_hook=lambda response: check_response(self.name, response, self.redactor),
-                transport=self._transport,
-            )
-        return self._session
+    def session_headers(self) -> Mapping[str, str]:
+        return {"developer-token": self.settings.developer_token}
+
+    def session_options(self) -> Mapping[str, Any]:
+        return {"response_hook": lambda response: check_response(self.name, response, self.redactor)}
 
     async def _send(self, method: str, path: str, body: Mapping[str, Any] | None) -> httpx.Response:
-        session = self._session_for_run()
+        session = self.session()
         headers = dict(await self.auth.header(session))
         if self.login_customer_id:
             headers["login-customer-id"] = self.login_customer_id

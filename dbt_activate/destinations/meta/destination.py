@@ -42,6 +42,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import httpx
@@ -57,9 +58,9 @@ from dbt_activate.core.types import (
     RecordIdStore,
     SyncTarget,
 )
-from dbt_activate.delivery import HttpSession, body_snippet, json_body
-from dbt_activate.destinations.api import http_base_url, json_object
-from dbt_activate.destinations.base import ConfigKey, Destination
+from dbt_activate.delivery import body_snippet, json_body
+from dbt_activate.destinations.api import ApiDestination, ApiSettings, json_object
+from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.meta.payload import (
     ACTION_SOURCES,
     AUDIENCE_KEYS,
@@ -73,7 +74,7 @@ from dbt_activate.destinations.meta.payload import (
 )
 from dbt_activate.destinations.meta.results import INVALID_PARAMETER, check_response, code_of, error_of, reason
 from dbt_activate.destinations.pii import UnhashableValue, country_calling_code
-from dbt_activate.errors import ConfigError, DestinationError, Redactor
+from dbt_activate.errors import ConfigError, DestinationError
 
 API_VERSION = "v25.0"
 BASE_URL = "https://graph.facebook.com"
@@ -85,7 +86,16 @@ _JSON = {"Content-Type": "application/json"}
 KEPT_HASHES = "<the hashes sent when the row was added, from the record-id table>"
 
 
-class MetaDestination(Destination):
+@dataclass(frozen=True)
+class MetaSettings(ApiSettings):
+    access_token: str = ""
+    api_version: str = API_VERSION
+    event_name: str = ""
+    action_source: str = "system_generated"
+    test_event_code: str = ""
+
+
+class MetaDestination(ApiDestination):
     kind = "meta"
     description = ("Meta: Conversions API events (object events:<pixel id>, append) and Custom Audience members "
                    "(object audience:<audience id>, upsert/mirror), with customer information hashed in process.")
@@ -108,6 +118,11 @@ class MetaDestination(Destination):
         ConfigKey("timeout", (int, float), default=60, help="Seconds to wait for each response."),
     )
     modes = frozenset({Mode.APPEND, Mode.UPSERT, Mode.MIRROR})
+    Settings = MetaSettings
+    settings: MetaSettings
+    default_base_url = BASE_URL
+    max_batch_size = MAX_USERS
+    default_timeout = 60.0
     batch_size = MAX_EVENTS
     max_concurrency = 1
     rate_limit = RateLimit(60, 60.0)
@@ -118,23 +133,21 @@ class MetaDestination(Destination):
     def __init__(self, name: str, config: Mapping[str, Any], *,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
-        super().__init__(name, config)
-        self._transport = transport
-        self.base_url = http_base_url(name, config, BASE_URL)
-        self.version = str(config.get("api_version") or API_VERSION)
-        source = str(config.get("action_source") or "system_generated")
+        super().__init__(name, config, transport=transport)
+        self.version = self.settings.api_version
+        source = self.settings.action_source
         if source not in ACTION_SOURCES:
             raise ConfigError(f"must be one of {', '.join(ACTION_SOURCES)}, got {source!r}",
                               location=f"{name}.action_source")
         self.phone_country_code = country_calling_code(name, config)
-        self.defaults = EventDefaults(config.get("event_name") or None, source, self.phone_country_code)
-        size = config.get("batch_size")
-        if size is not None and not (isinstance(size, int) and 1 <= size <= MAX_USERS):
-            raise ConfigError(f"batch_size must be between 1 and {MAX_USERS:,}, got {size!r}",
-                              location=f"{name}.batch_size")
-        self.redactor = Redactor(self.secrets())
-        self._session: HttpSession | None = None
+        self.defaults = EventDefaults(self.settings.event_name or None, source, self.phone_country_code)
         self._kind: str | None = None  # events | audience, of the sync being served (set by open())
+
+    def session_headers(self) -> Mapping[str, str]:
+        return {"Authorization": f"Bearer {self.settings.access_token}"}
+
+    def session_options(self) -> Mapping[str, Any]:
+        return {"response_hook": lambda response: check_response(self.name, response, self.redactor)}
 
     # -- the seam ------------------------------------------------------------------------------
 
@@ -176,18 +189,13 @@ class MetaDestination(Destination):
         self.check_target(target)
         found = _OBJECT.fullmatch(target.object)
         self._kind = found.group(1) if found else None
-        self._session_for_run()
+        self.session()
 
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
         kind, object_id = self._parse(target)
         if kind == "events":
             return await self._write_events(object_id, batch)
         return await self._write_audience(target, object_id, batch)
-
-    async def close(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.aclose()
 
     def describe_request(self, target: SyncTarget, batch: Batch) -> Mapping[str, Any]:
         kind, object_id = self._parse(target)
@@ -228,8 +236,8 @@ class MetaDestination(Destination):
 
     def _events_body(self, events: Sequence[dict[str, Any]]) -> dict[str, Any]:
         body: dict[str, Any] = {"data": list(events)}
-        if self.config.get("test_event_code"):
-            body["test_event_code"] = str(self.config["test_event_code"])
+        if self.settings.test_event_code:
+            body["test_event_code"] = self.settings.test_event_code
         return body
 
     async def _write_events(self, pixel: str, batch: Batch) -> BatchResult:
@@ -351,17 +359,5 @@ class MetaDestination(Destination):
 
     # -- requests ------------------------------------------------------------------------------
 
-    def _session_for_run(self) -> HttpSession:
-        if self._session is None:
-            self._session = HttpSession.for_destination(
-                self.name, self.config, self.base_url, default_timeout=60.0,
-                headers={"Authorization": f"Bearer {self.config.get('access_token') or ''}"},
-                secrets=self.secrets(),
-                max_connections=max(1, self.effective_concurrency),
-                response_hook=lambda response: check_response(self.name, response, self.redactor),
-                transport=self._transport,
-            )
-        return self._session
-
     async def _request(self, method: str, path: str, body: Mapping[str, Any]) -> httpx.Response:
-        return await self._session_for_run().request(method, path, content=json_body(body), headers=_JSON)
+        return await self.session().request(method, path, content=json_body(body), headers=_JSON)
