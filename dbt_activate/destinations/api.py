@@ -5,9 +5,9 @@ keeps only what is its own: how a batch becomes requests and how answers become 
 What the base owns:
 
 ================================  =================================================================
-config                            checked once into ``self.settings``, a frozen dataclass (the type
-                                  names ``Settings``) with the declared ``ConfigKey`` defaults
-                                  applied: code reads ``self.settings.revision``, never
+config                            checked once into ``self.settings``, a frozen ``ApiSettings`` with
+                                  the declared ``ConfigKey`` defaults applied: code reads
+                                  ``self.settings.text("revision")``, never
                                   ``config.get("revision") or default``
 ``base_url``                      the vendor's origin by default, an http(s) URL without a trailing
                                   slash, else a config error naming the key (exit code 2)
@@ -26,9 +26,9 @@ JSON answers                      ``json_object``: a response body that is a JSO
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -36,7 +36,7 @@ import httpx
 
 from dbt_activate.core.types import Batch, Operation, SyncTarget
 from dbt_activate.delivery import HttpSession
-from dbt_activate.destinations.base import ConfigKey, Destination, check_nulls_key
+from dbt_activate.destinations.base import COMMON_CONFIG_KEYS, ConfigKey, Destination, check_nulls_key
 from dbt_activate.errors import ConfigError, DestinationError, Redactor
 
 # Rejection reasons end up in the results document and the terminal: long enough for a vendor's
@@ -74,34 +74,46 @@ def checked_base_url(name: str, url: str) -> str:
 
 @dataclass(frozen=True)
 class ApiSettings:
-    """The keys every API destination reads; a vendor's ``Settings`` adds its own fields.
+    """A destination's config, checked once, with the declared defaults applied.
 
-    A field takes the destinations.yml value, else the default its ``ConfigKey`` declares, else the
-    field's own default. ``batch_size``, ``max_concurrency`` and ``timeout`` default to the type's.
+    The keys every API destination reads are typed attributes; the type's own keys are read by kind
+    (``text``, ``number``, ``flag``, ``get``) from ``values``, which holds every declared key: the
+    configured value, else (missing or empty) the ``ConfigKey`` default. The ``ConfigKey`` table stays
+    the one place a key and its default are written, for validation, docs and code alike.
     """
 
-    base_url: str = ""
-    batch_size: int = 0
-    max_concurrency: int = 1
-    timeout: float = 30.0
-    nulls: str = "keep"
+    base_url: str
+    batch_size: int
+    max_concurrency: int
+    timeout: float
+    values: Mapping[str, Any]
+
+    def get(self, key: str) -> Any:
+        """A declared key's value (None when it has neither value nor default)."""
+        if key not in self.values:
+            raise KeyError(f"{key!r} is not a declared config key of this destination type")
+        return self.values[key]
+
+    def text(self, key: str) -> str:
+        value = self.get(key)
+        return "" if value is None else str(value)
+
+    def number(self, key: str) -> float:
+        return float(self.get(key) or 0)
+
+    def flag(self, key: str) -> bool:
+        return bool(self.get(key))
 
 
-def read_settings(kind: type[Any], keys: tuple[ConfigKey, ...], config: Mapping[str, Any],
-                  resolved: Mapping[str, Any]) -> Any:
-    """``kind`` (a frozen dataclass) from ``config``: a value the type already worked out (``resolved``:
-    the base URL, the batch size) wins; else the configured value; a missing or empty one takes the
-    declared default, else the field's own (as ``config.get(key) or default`` did)."""
-    declared = {k.name: k.default for k in keys if k.default is not None}
-    values: dict[str, Any] = {}
-    for field in dataclasses.fields(kind):
-        raw = resolved[field.name] if field.name in resolved else config.get(field.name)
-        if raw is None or raw == "":
-            if field.name not in declared:
-                continue
-            raw = declared[field.name]
-        values[field.name] = raw
-    return kind(**values)
+def read_settings(keys: tuple[ConfigKey, ...], config: Mapping[str, Any], *, base_url: str, batch_size: int,
+                  max_concurrency: int, timeout: float) -> ApiSettings:
+    """The settings of ``config``: a missing or empty key takes its declared default (as
+    ``config.get(key) or default`` did, once, here)."""
+    values = {}
+    for key in (*COMMON_CONFIG_KEYS, *keys):
+        value = config.get(key.name)
+        values[key.name] = key.default if value is None or value == "" else value
+    return ApiSettings(base_url, batch_size, max_concurrency, timeout, MappingProxyType(values))
 
 
 def check_rate_limit(name: str, value: Any) -> None:
@@ -160,12 +172,10 @@ class ApiDestination(Destination):
     """An HTTP API destination: settings checked once, one session, the shared plumbing.
 
     Subclasses set ``default_base_url``, ``max_batch_size`` (and ``batch_limit`` to say whose
-    maximum it is), ``Settings`` when they read keys of their own, ``endpoints`` for ``plan`` and
-    implement ``session_headers`` and ``write``.
+    maximum it is), ``endpoints`` for ``plan``, and implement ``session_headers`` and ``write``;
+    they read their config from ``self.settings``.
     """
 
-    Settings: ClassVar[type[ApiSettings]] = ApiSettings
-    settings: ApiSettings  # an instance of ``Settings``; subclasses narrow the annotation
     default_base_url: ClassVar[str] = ""
     max_batch_size: ClassVar[int | None] = None
     batch_limit: ClassVar[str] = ""  # e.g. "HubSpot's batch maximum", named in the batch_size error
@@ -179,12 +189,11 @@ class ApiDestination(Destination):
         super().__init__(name, config)
         self._transport = transport
         self._check_config(name, config)
-        self.settings = read_settings(self.Settings, self.config_keys, config, {
-            "base_url": self.resolve_base_url(name, config),
-            "batch_size": config.get("batch_size") or self.batch_size,
-            "max_concurrency": config.get("max_concurrency") or self.max_concurrency,
-            "timeout": float(config.get("timeout") or self.default_timeout),
-        })
+        self.settings = read_settings(
+            self.config_keys, config, base_url=self.resolve_base_url(name, config),
+            batch_size=int(config.get("batch_size") or self.batch_size),
+            max_concurrency=int(config.get("max_concurrency") or self.max_concurrency),
+            timeout=float(config.get("timeout") or self.default_timeout))
         self.base_url: str = self.settings.base_url
         self.redactor = Redactor(self.secrets())
         self._session: HttpSession | None = None

@@ -60,7 +60,7 @@ import httpx
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, SyncTarget
 from dbt_activate.delivery import HttpSession, RateLimiter, RateLimitHeaders, UnencodableValue, current_limiter
-from dbt_activate.destinations.api import ApiDestination, ApiSettings, one_of
+from dbt_activate.destinations.api import ApiDestination, one_of
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.braze.payload import (
     DEFAULT_PRIORITIZATION,
@@ -104,14 +104,6 @@ def seconds_until(reset: str | None) -> float | None:
         return None
 
 
-@dataclass(frozen=True)
-class BrazeSettings(ApiSettings):
-    api_key: str = ""
-    identify_by: str = "external_id"
-    alias_label: str = ""
-    delete_prioritization: Any = DEFAULT_PRIORITIZATION
-
-
 class BrazeDestination(ApiDestination):
     kind = "braze"
     null_handling = Nulls.OMIT
@@ -139,8 +131,6 @@ class BrazeDestination(ApiDestination):
         ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
     )
     modes = frozenset({Mode.UPSERT, Mode.UPDATE, Mode.APPEND, Mode.MIRROR})
-    Settings = BrazeSettings
-    settings: BrazeSettings
     max_batch_size = MAX_OBJECTS
     batch_limit = "Braze's maximum objects per request"
     batch_size = MAX_OBJECTS
@@ -151,12 +141,12 @@ class BrazeDestination(ApiDestination):
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
         super().__init__(name, config, transport=transport)
-        self.identify_by = one_of(name, "identify_by", self.settings.identify_by, IDENTIFIERS)
-        self.alias_label = self.settings.alias_label
+        self.identify_by = one_of(name, "identify_by", self.settings.text("identify_by"), IDENTIFIERS)
+        self.alias_label = self.settings.text("alias_label")
         if self.identify_by == "user_alias" and not self.alias_label:
             raise ConfigError("identify_by: user_alias needs alias_label", location=f"{name}.alias_label")
         try:
-            self.delete_prioritization = check_prioritization(self.settings.delete_prioritization)
+            self.delete_prioritization = check_prioritization(self.settings.get("delete_prioritization"))
         except ValueError as exc:
             raise ConfigError(f"delete_prioritization {exc}", location=f"{name}.delete_prioritization") from None
         # Deletes count against their own limit, not the run's /users/track limiter: their session
@@ -173,7 +163,7 @@ class BrazeDestination(ApiDestination):
         return base_url
 
     def session_headers(self) -> Mapping[str, str]:
-        return {"Authorization": f"Bearer {self.settings.api_key}"}
+        return {"Authorization": f"Bearer {self.settings.text('api_key')}"}
 
     def session_options(self) -> Mapping[str, Any]:
         return {"rate_limit_headers": ResetHeaders("X-RateLimit-Remaining"), "response_hook": self._on_response}

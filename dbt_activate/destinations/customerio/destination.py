@@ -56,7 +56,6 @@ import base64
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -64,7 +63,7 @@ import httpx
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, SyncTarget
 from dbt_activate.delivery import HttpSession, UnencodableValue, body_snippet
-from dbt_activate.destinations.api import ApiDestination, ApiSettings, http_base_url, one_of
+from dbt_activate.destinations.api import ApiDestination, http_base_url, one_of
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.customerio.payload import (
     Request,
@@ -83,14 +82,6 @@ IDENTIFIERS = ("id", "email", "cio_id")
 MAX_BATCH = 1000
 _PATH = "/api/v2/batch"
 _JSON = {"Content-Type": "application/json"}
-
-
-@dataclass(frozen=True)
-class CustomerIOSettings(ApiSettings):
-    site_id: str = ""
-    api_key: str = ""
-    identify_by: str = "id"
-    app_api_key: str = ""
 
 
 class CustomerIODestination(ApiDestination):
@@ -118,8 +109,6 @@ class CustomerIODestination(ApiDestination):
         ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
     )
     modes = frozenset({Mode.UPSERT, Mode.APPEND, Mode.MIRROR})
-    Settings = CustomerIOSettings
-    settings: CustomerIOSettings
     max_batch_size = MAX_BATCH
     batch_size = 200
     max_concurrency = 8
@@ -130,7 +119,7 @@ class CustomerIODestination(ApiDestination):
         """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
         super().__init__(name, config, transport=transport)
         self.app_url = str(config.get("base_url") or APP_REGIONS[self._region(name, config)]).rstrip("/")
-        self.identify_by = one_of(name, "identify_by", self.settings.identify_by, IDENTIFIERS)
+        self.identify_by = one_of(name, "identify_by", self.settings.text("identify_by"), IDENTIFIERS)
         self._app: HttpSession | None = None
         # Event ids take this instance's start as their time: the same on every retry of a batch.
         self._started_ms = int(time.time() * 1000)
@@ -143,7 +132,7 @@ class CustomerIODestination(ApiDestination):
         return http_base_url(name, config, REGIONS[self._region(name, config)])
 
     def session_headers(self) -> Mapping[str, str]:
-        pair = f"{self.settings.site_id}:{self.settings.api_key}"
+        pair = f"{self.settings.text('site_id')}:{self.settings.text('api_key')}"
         return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode("ascii")}
 
     def check_target(self, target: SyncTarget) -> None:
@@ -187,7 +176,7 @@ class CustomerIODestination(ApiDestination):
         a person who has it rejects the row, never merged. Without ``app_api_key``: nothing."""
         field = target.identity[0]
         identifier = field if field in IDENTIFIERS else self.identify_by
-        if not self.settings.app_api_key or identifier == "cio_id":
+        if not self.settings.text("app_api_key") or identifier == "cio_id":
             return {}
         changes = [(r.key, _text(r.previous.get(field)), _text(r.values.get(field)))
                    for r in batch.records if r.previous is not None]
@@ -215,7 +204,7 @@ class CustomerIODestination(ApiDestination):
         if self._app is None:
             self._app = HttpSession.for_destination(
                 self.name, self.config, self.app_url, secrets=self.secrets(), transport=self._transport,
-                headers={"Authorization": f"Bearer {self.settings.app_api_key}"})
+                headers={"Authorization": f"Bearer {self.settings.text('app_api_key')}"})
         response = await self._app.request("GET", f"/v1/customers/{quote(value, safe='')}/attributes",
                                            params={"id_type": identifier})
         if response.status_code == 404:

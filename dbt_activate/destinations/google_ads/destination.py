@@ -49,7 +49,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import httpx
@@ -66,7 +65,7 @@ from dbt_activate.core.types import (
     SyncTarget,
 )
 from dbt_activate.delivery import json_body
-from dbt_activate.destinations.api import ApiDestination, ApiSettings, json_object
+from dbt_activate.destinations.api import ApiDestination, json_object
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.google_ads.auth import TOKEN_URL, RefreshTokenAuth
 from dbt_activate.destinations.google_ads.jobs import CustomerMatchJob, JobSettings
@@ -142,16 +141,6 @@ def _consent(name: str, config: Mapping[str, Any]) -> dict[str, str] | None:
     return consent
 
 
-@dataclass(frozen=True)
-class GoogleAdsSettings(ApiSettings):
-    developer_token: str = ""
-    api_version: str = API_VERSION
-    client_id: str = ""
-    client_secret: str = ""
-    refresh_token: str = ""
-    token_url: str = TOKEN_URL
-
-
 class GoogleAdsDestination(ApiDestination):
     kind = "google_ads"
     description = ("Google Ads: offline click conversions (object conversions, append) and Customer Match "
@@ -192,8 +181,6 @@ class GoogleAdsDestination(ApiDestination):
         ConfigKey("timeout", (int, float), default=60, help="Seconds to wait for each response."),
     )
     modes = frozenset({Mode.APPEND, Mode.UPSERT, Mode.MIRROR})
-    Settings = GoogleAdsSettings
-    settings: GoogleAdsSettings
     default_base_url = BASE_URL
     default_timeout = 60.0
     batch_size = MAX_CONVERSIONS
@@ -207,7 +194,7 @@ class GoogleAdsDestination(ApiDestination):
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
         super().__init__(name, config, transport=transport)
-        self.version = self.settings.api_version
+        self.version = self.settings.text("api_version")
         self.customer_id = _customer_id(name, config, "customer_id", required=True) or ""
         self.login_customer_id = _customer_id(name, config, "login_customer_id", required=False)
         self.consent = _consent(name, config)
@@ -222,9 +209,9 @@ class GoogleAdsDestination(ApiDestination):
             int(_positive(name, config, "operations_per_request", DEFAULT_OPERATIONS, maximum=MAX_OPERATIONS)),
             _positive(name, config, "poll_interval", 5.0), _positive(name, config, "poll_timeout", 3600.0),
             self.consent)
-        settings = self.settings
-        self.auth = RefreshTokenAuth(name, settings.client_id, settings.client_secret, settings.refresh_token,
-                                     settings.token_url)
+        text = self.settings.text
+        self.auth = RefreshTokenAuth(name, text("client_id"), text("client_secret"), text("refresh_token"),
+                                     text("token_url"))
         self._object: str | None = None  # the object of the sync being served, set by open()
 
     # -- the seam ------------------------------------------------------------------------------
@@ -422,7 +409,7 @@ class GoogleAdsDestination(ApiDestination):
     # -- requests ------------------------------------------------------------------------------
 
     def session_headers(self) -> Mapping[str, str]:
-        return {"developer-token": self.settings.developer_token}
+        return {"developer-token": self.settings.text("developer_token")}
 
     def session_options(self) -> Mapping[str, Any]:
         return {"response_hook": lambda response: check_response(self.name, response, self.redactor)}

@@ -45,7 +45,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
@@ -53,7 +52,7 @@ import httpx
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Operation, SyncTarget
 from dbt_activate.delivery import UnencodableValue, credential_values, encode_record
-from dbt_activate.destinations.api import ApiDestination, ApiSettings, header_values
+from dbt_activate.destinations.api import ApiDestination, header_values
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.http.request import RequestSpec, parse_requests
 from dbt_activate.destinations.http.results import Reply, read_reply
@@ -66,12 +65,6 @@ _MODE_OPERATIONS = {
     Mode.UPDATE: (Operation.UPDATE,), Mode.CREATE: (Operation.CREATE,), Mode.APPEND: (Operation.APPEND,),
 }
 _DESCRIBED_REQUESTS = 10  # per_record batches: plan shows the first few requests
-
-
-@dataclass(frozen=True)
-class HttpSettings(ApiSettings):
-    requests: Any = None
-    headers: Any = None
 
 
 class HttpDestination(ApiDestination):
@@ -87,17 +80,15 @@ class HttpDestination(ApiDestination):
                   help="Headers of every request, e.g. Authorization; their values are treated as secrets."),
         ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
     )
-    Settings = HttpSettings
-    settings: HttpSettings
     batch_size = 100
 
     def __init__(self, name: str, config: Mapping[str, Any], *,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
         super().__init__(name, config, transport=transport)
-        self.headers = header_values(self.settings.headers, location=f"{SOURCE}: {name}.headers",
+        self.headers = header_values(self.settings.get('headers'), location=f"{SOURCE}: {name}.headers",
                                      problem="must be a mapping of header name to value")
-        self.requests = parse_requests(name, self.settings.requests)
+        self.requests = parse_requests(name, self.settings.get("requests"))
 
     def resolve_base_url(self, name: str, config: Mapping[str, Any]) -> str:
         base_url = str(config.get("base_url") or "")

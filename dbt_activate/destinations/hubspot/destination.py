@@ -68,7 +68,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -76,7 +75,7 @@ import httpx
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, Record, SyncTarget
 from dbt_activate.delivery import HttpSession, body_snippet, json_body
-from dbt_activate.destinations.api import ApiDestination, ApiSettings
+from dbt_activate.destinations.api import ApiDestination
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.hubspot.associations import RELATIONSHIPS, associate, split_links, written_ids
 from dbt_activate.destinations.hubspot.isolation import Isolation
@@ -97,11 +96,6 @@ _JSON = {"Content-Type": "application/json"}
 _OBJECT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _ENDPOINT = {Operation.UPSERT: "upsert", Operation.UPDATE: "update", Operation.CREATE: "create",
              Operation.APPEND: "create", Operation.CLEAR: "update", Operation.DELETE: "read"}
-
-
-@dataclass(frozen=True)
-class HubSpotSettings(ApiSettings):
-    access_token: str = ""
 
 
 class HubSpotDestination(ApiDestination):
@@ -128,8 +122,6 @@ class HubSpotDestination(ApiDestination):
                   help="keep: a NULL is not sent and HubSpot keeps its value; clear: a NULL empties the property."),
     )
     modes = frozenset(Mode)
-    Settings = HubSpotSettings
-    settings: HubSpotSettings
     default_base_url = "https://api.hubapi.com"
     max_batch_size = MAX_BATCH
     batch_limit = "HubSpot's batch maximum"
@@ -230,7 +222,7 @@ class HubSpotDestination(ApiDestination):
     # -- requests ------------------------------------------------------------------------------
 
     def session_headers(self) -> Mapping[str, str]:
-        return {"Authorization": f"Bearer {self.settings.access_token}"}
+        return {"Authorization": f"Bearer {self.settings.text('access_token')}"}
 
     def session_options(self) -> Mapping[str, Any]:
         return {"rate_limit_headers": limit_headers(self.effective_concurrency), "response_hook": self._on_response}

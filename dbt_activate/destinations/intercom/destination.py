@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import httpx
@@ -59,7 +58,7 @@ from dbt_activate.core.types import (
     Record,
     SyncTarget,
 )
-from dbt_activate.destinations.api import ApiDestination, ApiSettings, checked_base_url, one_of
+from dbt_activate.destinations.api import ApiDestination, checked_base_url, one_of
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.intercom.api import CONNECTIONS, Conflict, IntercomApi, RecordFailed
 from dbt_activate.destinations.intercom.ids import ContactIds
@@ -81,14 +80,6 @@ _PLAN = {
 _MOVES = (Operation.UPSERT, Operation.UPDATE)  # operations that follow a changed match value (Record.previous)
 
 
-@dataclass(frozen=True)
-class IntercomSettings(ApiSettings):
-    access_token: str = ""
-    intercom_version: str = "2.14"
-    role: str = "user"
-    delete_action: str = "delete"
-
-
 class IntercomDestination(ApiDestination):
     kind = "intercom"
     null_handling = Nulls.OMIT
@@ -107,8 +98,6 @@ class IntercomDestination(ApiDestination):
     )
     modes = frozenset({Mode.UPSERT, Mode.UPDATE, Mode.CREATE, Mode.MIRROR})
     objects = ("contacts",)
-    Settings = IntercomSettings
-    settings: IntercomSettings
     batch_size = 50
     max_concurrency = 2
     rate_limit = RateLimit(1666, 10.0)
@@ -118,8 +107,8 @@ class IntercomDestination(ApiDestination):
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
         super().__init__(name, config, transport=transport)
-        self.role = one_of(name, "role", self.settings.role, ROLES)
-        self.archive = one_of(name, "delete_action", self.settings.delete_action, DELETE_ACTIONS) == "archive"
+        self.role = one_of(name, "role", self.settings.text("role"), ROLES)
+        self.archive = one_of(name, "delete_action", self.settings.text("delete_action"), DELETE_ACTIONS) == "archive"
         self._api: IntercomApi | None = None
         self._ids: ContactIds | None = None
         self._writes = PerRecordWrites()
@@ -130,8 +119,8 @@ class IntercomDestination(ApiDestination):
         return REGIONS[one_of(name, "region", str(config.get("region") or "us"), tuple(REGIONS))]
 
     def session_headers(self) -> Mapping[str, str]:
-        return {"Authorization": f"Bearer {self.settings.access_token}",
-                "Intercom-Version": self.settings.intercom_version, "Accept": "application/json"}
+        return {"Authorization": f"Bearer {self.settings.text('access_token')}",
+                "Intercom-Version": self.settings.text("intercom_version"), "Accept": "application/json"}
 
     def session_options(self) -> Mapping[str, Any]:
         return {"max_connections": CONNECTIONS, "response_hook": self._inspect}

@@ -64,7 +64,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import httpx
@@ -72,7 +71,7 @@ import httpx
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, SyncTarget
 from dbt_activate.delivery import HttpSession, UnencodableValue, body_snippet
 from dbt_activate.delivery.jobs import JobPolling
-from dbt_activate.destinations.api import ApiDestination, ApiSettings
+from dbt_activate.destinations.api import ApiDestination
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.klaviyo.events import (
     EVENT_JOBS,
@@ -92,15 +91,6 @@ MAX_BODY = 5 * 1024 * 1024
 MAX_PROFILE = 100 * 1024
 REVISION = "2026-07-15"
 _ENVELOPE = 512  # bytes of a job body around its profiles
-
-
-@dataclass(frozen=True)
-class KlaviyoSettings(ApiSettings):
-    api_key: str = ""
-    revision: str = REVISION
-    list_id: str = ""
-    poll_interval: float = 2.0
-    poll_timeout: float = 900.0
 
 
 class KlaviyoDestination(ApiDestination):
@@ -131,8 +121,6 @@ class KlaviyoDestination(ApiDestination):
                   help="keep: a NULL is not sent and Klaviyo keeps its value; clear: a NULL clears the field."),
     )
     modes = frozenset({Mode.UPSERT, Mode.APPEND})
-    Settings = KlaviyoSettings
-    settings: KlaviyoSettings
     default_base_url = "https://a.klaviyo.com"
     max_batch_size = MAX_BATCH
     batch_limit = "Klaviyo's job maximum"
@@ -148,7 +136,7 @@ class KlaviyoDestination(ApiDestination):
         for key in ("poll_interval", "poll_timeout"):
             _check_seconds(name, config, key)
         super().__init__(name, config, transport=transport)
-        self.polling = JobPolling(float(self.settings.poll_interval), float(self.settings.poll_timeout))
+        self.polling = JobPolling(self.settings.number("poll_interval"), self.settings.number("poll_timeout"))
 
     def check_target(self, target: SyncTarget) -> None:
         where = f"sync {target.sync_name}"
@@ -210,19 +198,19 @@ class KlaviyoDestination(ApiDestination):
 
     @property
     def revision(self) -> str:
-        return str(self.settings.revision)
+        return str(self.settings.text("revision"))
 
     def _headers(self) -> dict[str, str]:
         return {"Content-Type": "application/vnd.api+json", "Accept": "application/vnd.api+json"}
 
     def session_headers(self) -> Mapping[str, str]:
-        return {"Authorization": f"Klaviyo-API-Key {self.settings.api_key}", "revision": self.revision,
+        return {"Authorization": f"Klaviyo-API-Key {self.settings.text('api_key')}", "revision": self.revision,
                 "Accept": "application/vnd.api+json"}
 
     def _body(self, job: Job) -> bytes:
         head: dict[str, Any] = {"type": "profile-bulk-import-job",
                                 "attributes": {"profiles": {"data": ["\x00"]}}}
-        list_id = self.settings.list_id
+        list_id = self.settings.text("list_id")
         if list_id:
             head["relationships"] = {"lists": {"data": [{"type": "list", "id": str(list_id)}]}}
         # The profiles are already encoded (to size them); splice them into the envelope.

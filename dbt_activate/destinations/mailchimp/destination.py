@@ -74,7 +74,6 @@ import hashlib
 import json
 import math
 from collections.abc import Awaitable, Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -83,7 +82,7 @@ import httpx
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, Record, SyncTarget
 from dbt_activate.delivery import HttpSession, UnencodableValue, to_json_value
-from dbt_activate.destinations.api import ApiDestination, ApiSettings, checked_base_url
+from dbt_activate.destinations.api import ApiDestination, checked_base_url
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.mailchimp.results import read_batch_response, read_member_response, read_put_response
 from dbt_activate.errors import ConfigError, DestinationError
@@ -93,13 +92,6 @@ MAX_CONNECTIONS = 10
 STATUSES = ("subscribed", "unsubscribed", "cleaned", "pending", "transactional")
 MEMBER_ATTRIBUTES = ("email_type", "language", "vip")
 _JSON = {"Content-Type": "application/json"}
-
-
-@dataclass(frozen=True)
-class MailchimpSettings(ApiSettings):
-    api_key: str = ""
-    status: str = "subscribed"
-    sync_tags: bool = False
 
 
 class MailchimpDestination(ApiDestination):
@@ -129,8 +121,6 @@ class MailchimpDestination(ApiDestination):
                   help="Seconds to wait for each response; Mailchimp gives up on a request after 120 s."),
     )
     modes = frozenset({Mode.UPSERT, Mode.CREATE, Mode.MIRROR})
-    Settings = MailchimpSettings
-    settings: MailchimpSettings
     max_batch_size = MAX_BATCH
     batch_limit = "Mailchimp's batch maximum"
     default_timeout = 120.0
@@ -148,7 +138,7 @@ class MailchimpDestination(ApiDestination):
             raise ConfigError(f"max_concurrency must be between 1 and {MAX_CONNECTIONS} (Mailchimp allows "
                               f"{MAX_CONNECTIONS} simultaneous connections per API key), got {concurrency!r}",
                               location=f"{name}.max_concurrency")
-        self.status = self.settings.status
+        self.status = self.settings.text("status")
         if self.status not in STATUSES:
             raise ConfigError(f"status must be one of {', '.join(STATUSES)}, got {self.status!r}",
                               location=f"{name}.status")
@@ -211,7 +201,7 @@ class MailchimpDestination(ApiDestination):
 
     @property
     def _credential(self) -> str:
-        return _b64(f"dbt-activate:{self.settings.api_key}")
+        return _b64(f"dbt-activate:{self.settings.text('api_key')}")
 
     def _list_path(self, target: SyncTarget) -> str:
         return f"/3.0/lists/{quote(target.object, safe='')}"
@@ -297,7 +287,7 @@ class MailchimpDestination(ApiDestination):
         stored = read_put_response(self.name, response, key, result, self.redactor)
         if stored is None or "tags" not in member:
             return
-        tags = tag_changes(member["tags"], stored.get("tags"), sync=self.settings.sync_tags)
+        tags = tag_changes(member["tags"], stored.get("tags"), sync=self.settings.flag("sync_tags"))
         if tags:
             response = await session.request("POST", path + "/tags", content=_encode({"tags": tags}), headers=_JSON)
             read_member_response(self.name, response, key, result, self.redactor, missing_is_error=True)

@@ -42,7 +42,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import httpx
@@ -59,7 +58,7 @@ from dbt_activate.core.types import (
     SyncTarget,
 )
 from dbt_activate.delivery import body_snippet, json_body
-from dbt_activate.destinations.api import ApiDestination, ApiSettings, json_object
+from dbt_activate.destinations.api import ApiDestination, json_object
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.meta.payload import (
     ACTION_SOURCES,
@@ -86,15 +85,6 @@ _JSON = {"Content-Type": "application/json"}
 KEPT_HASHES = "<the hashes sent when the row was added, from the record-id table>"
 
 
-@dataclass(frozen=True)
-class MetaSettings(ApiSettings):
-    access_token: str = ""
-    api_version: str = API_VERSION
-    event_name: str = ""
-    action_source: str = "system_generated"
-    test_event_code: str = ""
-
-
 class MetaDestination(ApiDestination):
     kind = "meta"
     description = ("Meta: Conversions API events (object events:<pixel id>, append) and Custom Audience members "
@@ -118,8 +108,6 @@ class MetaDestination(ApiDestination):
         ConfigKey("timeout", (int, float), default=60, help="Seconds to wait for each response."),
     )
     modes = frozenset({Mode.APPEND, Mode.UPSERT, Mode.MIRROR})
-    Settings = MetaSettings
-    settings: MetaSettings
     default_base_url = BASE_URL
     max_batch_size = MAX_USERS
     default_timeout = 60.0
@@ -134,17 +122,17 @@ class MetaDestination(ApiDestination):
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
         super().__init__(name, config, transport=transport)
-        self.version = self.settings.api_version
-        source = self.settings.action_source
+        self.version = self.settings.text("api_version")
+        source = self.settings.text("action_source")
         if source not in ACTION_SOURCES:
             raise ConfigError(f"must be one of {', '.join(ACTION_SOURCES)}, got {source!r}",
                               location=f"{name}.action_source")
         self.phone_country_code = country_calling_code(name, config)
-        self.defaults = EventDefaults(self.settings.event_name or None, source, self.phone_country_code)
+        self.defaults = EventDefaults(self.settings.text("event_name") or None, source, self.phone_country_code)
         self._kind: str | None = None  # events | audience, of the sync being served (set by open())
 
     def session_headers(self) -> Mapping[str, str]:
-        return {"Authorization": f"Bearer {self.settings.access_token}"}
+        return {"Authorization": f"Bearer {self.settings.text('access_token')}"}
 
     def session_options(self) -> Mapping[str, Any]:
         return {"response_hook": lambda response: check_response(self.name, response, self.redactor)}
@@ -236,8 +224,8 @@ class MetaDestination(ApiDestination):
 
     def _events_body(self, events: Sequence[dict[str, Any]]) -> dict[str, Any]:
         body: dict[str, Any] = {"data": list(events)}
-        if self.settings.test_event_code:
-            body["test_event_code"] = self.settings.test_event_code
+        if self.settings.text("test_event_code"):
+            body["test_event_code"] = self.settings.text("test_event_code")
         return body
 
     async def _write_events(self, pixel: str, batch: Batch) -> BatchResult:

@@ -49,7 +49,6 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import httpx
@@ -65,7 +64,7 @@ from dbt_activate.core.types import (
     Record,
     SyncTarget,
 )
-from dbt_activate.destinations.api import ApiDestination, ApiSettings, checked_base_url
+from dbt_activate.destinations.api import ApiDestination, checked_base_url
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.pipedrive.api import CONNECTIONS, PipedriveApi, RecordFailed
 from dbt_activate.destinations.pipedrive.fields import (
@@ -99,11 +98,6 @@ _PLAN = {
 _MOVES = (Operation.UPSERT, Operation.UPDATE)  # operations that follow a changed match value (Record.previous)
 
 
-@dataclass(frozen=True)
-class PipedriveSettings(ApiSettings):
-    api_token: str = ""
-
-
 class PipedriveDestination(ApiDestination):
     kind = "pipedrive"
     null_handling = Nulls.OMIT
@@ -115,8 +109,6 @@ class PipedriveDestination(ApiDestination):
         ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
     )
     objects = ENTITIES
-    Settings = PipedriveSettings
-    settings: PipedriveSettings
     batch_size = 50
     max_concurrency = 2
     rate_limit = RateLimit(20, 2.0)
@@ -290,7 +282,7 @@ class PipedriveDestination(ApiDestination):
         return _endpoints(name, config)[0]
 
     def session_headers(self) -> Mapping[str, str]:
-        return {"x-api-token": self.settings.api_token, "Accept": "application/json"}
+        return {"x-api-token": self.settings.text("api_token"), "Accept": "application/json"}
 
     def session_options(self) -> Mapping[str, Any]:
         return {"max_connections": CONNECTIONS, "response_hook": self._inspect}

@@ -37,7 +37,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -45,7 +44,7 @@ import httpx
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Operation, RateLimit, Record, SyncTarget
 from dbt_activate.delivery import body_snippet
-from dbt_activate.destinations.api import ApiDestination, ApiSettings, clip_reason
+from dbt_activate.destinations.api import ApiDestination, clip_reason
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.slack.message import Templates, digest_context, row_context
 from dbt_activate.errors import ConfigError, DestinationError
@@ -54,14 +53,6 @@ MESSAGES = ("row", "digest")
 MAX_BATCH = 100  # rows per digest: beyond that a message is a wall nobody reads
 _SENT = (Operation.CREATE, Operation.APPEND)
 _BROKEN = {403, 404, 410}  # the webhook, its channel or its app is gone: no message can be posted
-
-
-@dataclass(frozen=True)
-class SlackSettings(ApiSettings):
-    webhook_url: str = ""
-    message: str = "row"
-    text: str | None = None
-    blocks: Any = None
 
 
 class SlackDestination(ApiDestination):
@@ -83,8 +74,6 @@ class SlackDestination(ApiDestination):
         ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
     )
     modes = frozenset({Mode.CREATE, Mode.APPEND})
-    Settings = SlackSettings
-    settings: SlackSettings
     max_batch_size = MAX_BATCH
     batch_size = 50
     max_concurrency = 1  # messages arrive in order
@@ -94,18 +83,18 @@ class SlackDestination(ApiDestination):
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
         super().__init__(name, config, transport=transport)
-        self.url = self.settings.webhook_url
+        self.url = self.settings.text("webhook_url")
         if urlsplit(self.url).scheme not in ("http", "https"):
             raise ConfigError("webhook_url must be an https:// URL (http:// for a local emulator)",
                               location=f"{name}.webhook_url")
-        self.message = self.settings.message
+        self.message = self.settings.text("message")
         if self.message not in MESSAGES:
             raise ConfigError(f"message must be one of {', '.join(MESSAGES)}, got {self.message!r}",
                               location=f"{name}.message")
-        blocks = self.settings.blocks
+        blocks = self.settings.get("blocks")
         if blocks is not None and not (isinstance(blocks, list) and all(isinstance(b, Mapping) for b in blocks)):
             raise ConfigError("blocks must be a list of Block Kit blocks (mappings)", location=f"{name}.blocks")
-        self.templates = Templates(name, self.settings.text, blocks, digest=self.message == "digest")
+        self.templates = Templates(name, self.settings.get("text"), blocks, digest=self.message == "digest")
         self._posted: set[str] = set()  # messages Slack acknowledged in this run, by content hash
 
     def resolve_base_url(self, name: str, config: Mapping[str, Any]) -> str:

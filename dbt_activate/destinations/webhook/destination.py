@@ -47,7 +47,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
@@ -55,18 +54,11 @@ import httpx
 
 from dbt_activate.core.types import Batch, BatchResult, SyncTarget
 from dbt_activate.delivery import UnencodableValue, body_snippet, credential_values, encode_record
-from dbt_activate.destinations.api import ApiDestination, ApiSettings, clip_reason, header_values
+from dbt_activate.destinations.api import ApiDestination, clip_reason, header_values
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.errors import ConfigError, DestinationError
 
 METHODS = ("POST", "PUT")
-
-
-@dataclass(frozen=True)
-class WebhookSettings(ApiSettings):
-    url: str = ""
-    method: str = "POST"
-    headers: Any = None
 
 
 class WebhookDestination(ApiDestination):
@@ -79,24 +71,22 @@ class WebhookDestination(ApiDestination):
                   help="Extra request headers, e.g. Authorization; their values are treated as secrets."),
         ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
     )
-    Settings = WebhookSettings
-    settings: WebhookSettings
     batch_size = 100
 
     def __init__(self, name: str, config: Mapping[str, Any], *,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
         super().__init__(name, config, transport=transport)
-        self.url = self.settings.url
+        self.url = self.settings.text("url")
         scheme = urlsplit(self.url).scheme
         if scheme not in ("http", "https"):
             raise ConfigError(f"url must start with http:// or https://, got scheme {scheme!r}",
                               location=f"{name}.url")
-        self.method = self.settings.method.upper()
+        self.method = self.settings.text("method").upper()
         if self.method not in METHODS:
             raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}",
                               location=f"{name}.method")
-        self.headers = header_values(self.settings.headers, location=f"{name}.headers",
+        self.headers = header_values(self.settings.get('headers'), location=f"{name}.headers",
                                      problem="headers must be a mapping of header name to value")
 
     def resolve_base_url(self, name: str, config: Mapping[str, Any]) -> str:

@@ -67,7 +67,7 @@ import httpx
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, SyncTarget
 from dbt_activate.delivery import HttpSession, RateLimitHeaders
 from dbt_activate.delivery.jobs import JobPolling
-from dbt_activate.destinations.api import ApiDestination, ApiSettings, checked_base_url
+from dbt_activate.destinations.api import ApiDestination, checked_base_url
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.zendesk.jobs import found_external_ids, job_of, read_results, refusal, wait_for
 from dbt_activate.destinations.zendesk.payload import (
@@ -101,12 +101,6 @@ class _Prepared:
         return found if isinstance(found, list) else []
 
 
-@dataclass(frozen=True)
-class ZendeskSettings(ApiSettings):
-    job_poll_interval: float = 1.0
-    job_timeout: float = 300.0
-
-
 class ZendeskDestination(ApiDestination):
     kind = "zendesk"
     null_handling = Nulls.OMIT
@@ -131,8 +125,6 @@ class ZendeskDestination(ApiDestination):
         ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
     )
     modes = frozenset({Mode.UPSERT, Mode.UPDATE, Mode.MIRROR})
-    Settings = ZendeskSettings
-    settings: ZendeskSettings
     max_batch_size = MAX_BATCH
     batch_limit = "Zendesk's bulk maximum"
     min_connections = 2
@@ -150,7 +142,7 @@ class ZendeskDestination(ApiDestination):
             value = config.get(key)
             if value is not None and (isinstance(value, bool) or value < 0):
                 raise ConfigError(f"{key} must be a number of seconds >= 0, got {value!r}", location=f"{name}.{key}")
-        self.polling = JobPolling(float(self.settings.job_poll_interval), float(self.settings.job_timeout))
+        self.polling = JobPolling(self.settings.number("job_poll_interval"), self.settings.number("job_timeout"))
 
     def resolve_base_url(self, name: str, config: Mapping[str, Any]) -> str:
         return _base_url(name, config)
