@@ -4,7 +4,7 @@ Values come from the warehouse's DB-API cursor: int, float, Decimal, str, bool, 
 (naive or aware), time, timedelta, UUID, bytes, and lists/dicts from DuckDB. Dates and times are
 ISO 8601 (a timestamp with a time zone in UTC: ``in_utc``); Decimals are strings, so no digit is
 lost to a float; NaN and infinities are refused (JSON has no such numbers, and a database would
-store a value no reader expects).
+store a value no reader expects). A value no destination format can take raises ``RejectedValue``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,13 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 T = TypeVar("T")
+
+
+class RejectedValue(ValueError):
+    """A value a destination cannot be given (no JSON form, no form for the vendor's field, nothing
+    to hash); the message, which names the field and never the value of a secret, is the rejection
+    reason of its record. The one error every value codec raises: the JSON encoding, HubSpot's,
+    Intercom's, Zendesk's and Pipedrive's formats, Google Sheets cells, PII normalisation."""
 
 
 def in_utc(value: T) -> T:

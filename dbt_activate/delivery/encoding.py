@@ -36,15 +36,14 @@ from typing import Any, TypeAlias
 
 import orjson
 
-from dbt_activate.core.values import in_utc, iso_duration
+from dbt_activate.core.values import RejectedValue, in_utc, iso_duration
 
 JSONValue: TypeAlias = "bool | int | float | str | list[JSONValue] | dict[str, JSONValue] | None"
 
 _MAX_EXACT_INT = 2**53  # doubles hold every integer up to here
 
 
-class UnencodableValue(ValueError):
-    """A value has no faithful JSON form; the message is the reason given for the record."""
+UnencodableValue = RejectedValue  # a value has no faithful JSON form
 
 
 def to_json_value(value: Any) -> JSONValue:

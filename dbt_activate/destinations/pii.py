@@ -16,13 +16,13 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from dbt_activate.core.values import RejectedValue
 from dbt_activate.errors import ConfigError
 
 _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 
 
-class UnhashableValue(ValueError):
-    """A personal value that cannot be normalised; the message (never the value) is the row's reason."""
+UnhashableValue = RejectedValue  # a personal value that cannot be normalised (the message never holds it)
 
 
 def is_sha256_hex(text: str) -> bool:

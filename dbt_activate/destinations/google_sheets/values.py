@@ -41,7 +41,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from dbt_activate.core.values import iso_duration, json_default
+from dbt_activate.core.values import RejectedValue, iso_duration, json_default
 
 MAX_CELL_CHARS = 50_000  # Sheets' per-cell limit (developers.google.com/workspace/sheets/api/limits)
 _MAX_EXACT_INT = 2**53
@@ -49,8 +49,7 @@ _MAX_EXACT_INT = 2**53
 Cell = str | int | float | bool
 
 
-class UnwritableValue(ValueError):
-    """A value no cell can hold; the message is the record's rejection reason."""
+UnwritableValue = RejectedValue  # a value no cell can hold
 
 
 def cell_value(value: Any) -> Cell:

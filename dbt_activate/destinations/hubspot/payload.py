@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping, Set
 from decimal import Decimal
 from typing import Any
 
-from dbt_activate.core.values import iso_duration, json_default
+from dbt_activate.core.values import RejectedValue, iso_duration, json_default
 
 _MS = dt.timedelta(milliseconds=1)
 _EPOCH = dt.datetime(1970, 1, 1)
@@ -48,8 +48,7 @@ _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 _DAY_MS = 86_400_000
 
 
-class UnformattableValue(ValueError):
-    """A value HubSpot cannot be given; the message is the rejection reason of its record."""
+UnformattableValue = RejectedValue  # a value HubSpot cannot be given
 
 
 def date_ms(value: dt.date) -> int:

@@ -30,6 +30,8 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from dbt_activate.core.values import RejectedValue
+
 STANDARD = frozenset({"role", "external_id", "email", "phone", "name", "avatar", "signed_up_at", "last_seen_at",
                       "owner_id", "unsubscribed_from_emails"})
 IDENTITIES = ("external_id", "email")
@@ -37,8 +39,7 @@ _KEEP = frozenset({"role", "external_id", "email"})  # never sent as null: they 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
-class FormatError(ValueError):
-    """A record Intercom cannot be given; the message is its rejection reason."""
+FormatError = RejectedValue  # a record Intercom cannot be given
 
 
 def value_of(value: Any, name: str) -> Any:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from dbt_activate.core.values import RejectedValue
 from dbt_activate.delivery import JSONValue, UnencodableValue, to_json_value
 from dbt_activate.errors import ConfigError
 
@@ -61,8 +62,7 @@ _KEY = re.compile(r"^[0-9a-f]{40}$")
 _INT = re.compile(r"^-?\d+$")
 
 
-class FormatError(ValueError):
-    """A value has no Pipedrive form for its field; the message is the record's rejection reason."""
+FormatError = RejectedValue  # a value with no Pipedrive form for its field
 
 
 @dataclass(frozen=True)

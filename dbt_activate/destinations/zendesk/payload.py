@@ -30,6 +30,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from dbt_activate.core.values import RejectedValue
 from dbt_activate.delivery import JSONValue, UnencodableValue, to_json_value
 
 USER_STANDARD = frozenset({
@@ -49,8 +50,7 @@ KEEP = frozenset({"name", "email", "external_id"})  # never sent as null
 LISTS = frozenset({"tags", "domain_names"})
 
 
-class FormatError(ValueError):
-    """A record Zendesk cannot be given; the message is its rejection reason."""
+FormatError = RejectedValue  # a record Zendesk cannot be given
 
 
 def identity_text(value: Any) -> str:
