@@ -161,11 +161,12 @@ def single_identity(target: SyncTarget, problem: str, *, during_write: bool = Fa
 
 @dataclass(frozen=True)
 class Endpoint:
-    """What one operation sends, for ``plan``: the request and how many a batch takes."""
+    """What one operation sends, for ``plan``: the request(s) in words, and how many a batch of
+    ``n`` records takes: ``per_batch`` + ``per_record`` * n (per-record APIs, lookups, job polls)."""
 
-    method: str
-    path: str  # relative to base_url; ``{object}`` is the sync's object
-    requests_per_batch: int = 1
+    request: str  # e.g. "POST /crm/v3/objects/{object}/batch/upsert"; {object} is the sync's object
+    per_batch: int = 1
+    per_record: int = 0
 
 
 class ApiDestination(Destination):
@@ -256,10 +257,11 @@ class ApiDestination(Destination):
         endpoint = self.endpoints.get(batch.operation)
         if endpoint is None:
             return super().describe_request(target, batch)
-        return {"method": endpoint.method, "url": self.base_url + endpoint.path.format(object=target.object),
+        return {"request": endpoint.request.format(object=target.object), "url": self.base_url,
                 "records": [dict(r.values) for r in batch.records]}
 
     def estimate_requests(self, operation: Operation, records: int) -> int:
         endpoint = self.endpoints.get(operation)
-        per_batch = endpoint.requests_per_batch if endpoint is not None else 1
-        return per_batch * super().estimate_requests(operation, records)
+        if endpoint is None:
+            return super().estimate_requests(operation, records)
+        return endpoint.per_batch * super().estimate_requests(operation, records) + endpoint.per_record * records

@@ -22,6 +22,7 @@ from dbt_activate.errors import DestinationError, RetryableDestinationError
 
 Outcome = tuple[str, str]  # ("ok" | "rejected" | "skipped", reason)
 OK: Outcome = ("ok", "")
+MOVES = (Operation.UPSERT, Operation.UPDATE)  # operations that follow a changed match value (Record.previous)
 
 
 @dataclass

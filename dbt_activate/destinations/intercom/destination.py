@@ -58,26 +58,26 @@ from dbt_activate.core.types import (
     Record,
     SyncTarget,
 )
-from dbt_activate.destinations.api import ApiDestination, checked_base_url, one_of
+from dbt_activate.destinations.api import ApiDestination, Endpoint, checked_base_url, one_of
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.intercom.api import CONNECTIONS, Conflict, IntercomApi, RecordFailed
 from dbt_activate.destinations.intercom.ids import ContactIds
 from dbt_activate.destinations.intercom.payload import IDENTITIES, FormatError, build_body, clear_body, identity_text
-from dbt_activate.destinations.record_ids import OK, Outcome, PerRecordWrites
+from dbt_activate.destinations.record_ids import MOVES, OK, Outcome, PerRecordWrites
 from dbt_activate.errors import ConfigError, DestinationError
 
 REGIONS = {"us": "https://api.intercom.io", "eu": "https://api.eu.intercom.io", "au": "https://api.au.intercom.io"}
 ROLES = ("user", "lead")
 DELETE_ACTIONS = ("delete", "archive")
 
-_PLAN = {
+# Plan: one request per record, after a search unless its contact id is stored.
+_ENDPOINTS = {operation: Endpoint(request, per_batch=0, per_record=2) for operation, request in {
     Operation.UPSERT: "PUT /contacts/{id} of the contact found by match, else POST /contacts",
     Operation.UPDATE: "PUT /contacts/{id} of the contact found by match (skipped when not found)",
     Operation.CREATE: "POST /contacts (skipped when one is found by match)",
     Operation.DELETE: "DELETE /contacts/{id} (or POST /contacts/{id}/archive) of the contact found",
     Operation.CLEAR: "PUT /contacts/{id} with the mapped attributes null",
-}
-_MOVES = (Operation.UPSERT, Operation.UPDATE)  # operations that follow a changed match value (Record.previous)
+}.items()}
 
 
 class IntercomDestination(ApiDestination):
@@ -102,6 +102,7 @@ class IntercomDestination(ApiDestination):
     max_concurrency = 2
     rate_limit = RateLimit(1666, 10.0)
     uses_id_store = True
+    endpoints = _ENDPOINTS
 
     def __init__(self, name: str, config: Mapping[str, Any], *,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
@@ -159,7 +160,7 @@ class IntercomDestination(ApiDestination):
         requests: list[dict[str, Any]] = []
         identity = target.identity[0] if target.identity else "external_id"
         for record in batch.records:
-            request: dict[str, Any] = {"key": record.key, "method": _PLAN.get(batch.operation, "")}
+            request: dict[str, Any] = {"key": record.key, "method": self._planned(batch.operation)}
             request["match"] = {identity: identity_text(record.values.get(identity))}
             try:
                 request["body"] = self._body(target, batch.operation, record)
@@ -167,9 +168,6 @@ class IntercomDestination(ApiDestination):
                 request["rejected"] = str(exc)
             requests.append(request)
         return {"url": self.base_url + "/contacts", "operation": batch.operation.value, "requests": requests}
-
-    def estimate_requests(self, operation: Operation, records: int) -> int:
-        return 2 * records  # at most a search and a write per record; known ids skip the search
 
     # -- one record -----------------------------------------------------------------------------
 
@@ -183,7 +181,7 @@ class IntercomDestination(ApiDestination):
                 return ("rejected", f"match field {target.identity[0]!r} is empty: the Intercom contact "
                                     "cannot be found")
             key = ids.key(wanted)
-            old = self._term(target, record.as_previous()) if operation in _MOVES and record.previous else ""
+            old = self._term(target, record.as_previous()) if operation in MOVES and record.previous else ""
             old_key = ids.key(old) if old else key
             async with ids.locked(key, old_key):
                 if old_key != key:
@@ -246,6 +244,10 @@ class IntercomDestination(ApiDestination):
 
     def _term(self, target: SyncTarget, record: Record) -> str:
         return identity_text(record.values.get(target.identity[0])) if target.identity else ""
+
+    def _planned(self, operation: Operation) -> str:
+        endpoint = self.endpoints.get(operation)
+        return endpoint.request if endpoint is not None else ""
 
     def _api_for_run(self) -> IntercomApi:
         if self._api is None:

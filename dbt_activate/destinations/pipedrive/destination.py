@@ -64,7 +64,7 @@ from dbt_activate.core.types import (
     Record,
     SyncTarget,
 )
-from dbt_activate.destinations.api import ApiDestination, checked_base_url
+from dbt_activate.destinations.api import ApiDestination, Endpoint, checked_base_url
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.pipedrive.api import CONNECTIONS, PipedriveApi, RecordFailed
 from dbt_activate.destinations.pipedrive.fields import (
@@ -80,22 +80,21 @@ from dbt_activate.destinations.pipedrive.fields import (
     standard_target,
 )
 from dbt_activate.destinations.pipedrive.ids import SINGULAR, RecordIds, search_spec, term
-from dbt_activate.destinations.record_ids import OK, Outcome, PerRecordWrites
+from dbt_activate.destinations.record_ids import MOVES, OK, Outcome, PerRecordWrites
 from dbt_activate.errors import ConfigError
 
 DEFAULT_ORIGIN = "https://api.pipedrive.com"
 _DOMAIN = re.compile(r"^(?:https?://)?([A-Za-z0-9][A-Za-z0-9-]*)(?:\.pipedrive\.com)?/?$")
-_PLAN = {
+# Plan: one write per record, plus at most one search for a record whose id is not stored yet.
+_ENDPOINTS = {operation: Endpoint(request, per_batch=0, per_record=1 if operation is Operation.APPEND else 2)
+              for operation, request in {
     Operation.UPSERT: "POST or PATCH by match",
     Operation.UPDATE: "PATCH by match (skipped when not found)",
     Operation.CREATE: "POST (skipped when found by match)",
     Operation.APPEND: "POST",
     Operation.DELETE: "DELETE by match (acknowledged when not found)",
     Operation.CLEAR: "PATCH by match, mapped fields that Pipedrive lets be empty set to empty",
-}
-
-
-_MOVES = (Operation.UPSERT, Operation.UPDATE)  # operations that follow a changed match value (Record.previous)
+}.items()}
 
 
 class PipedriveDestination(ApiDestination):
@@ -113,6 +112,7 @@ class PipedriveDestination(ApiDestination):
     max_concurrency = 2
     rate_limit = RateLimit(20, 2.0)
     uses_id_store = True
+    endpoints = _ENDPOINTS
     # Links are fields holding the parent's id (openapi-v2.yaml: Person org_id; Deal person_id, org_id).
     references: ClassVar[Mapping[str, Mapping[str, str]]] = {
         "persons": {"org_id": "organizations"},
@@ -180,7 +180,7 @@ class PipedriveDestination(ApiDestination):
         targets = self._targets or _preview_targets(target)
         requests: list[dict[str, Any]] = []
         for record in batch.records:
-            request: dict[str, Any] = {"key": record.key, "method": _PLAN[batch.operation]}
+            request: dict[str, Any] = {"key": record.key, "method": self.endpoints[batch.operation].request}
             if batch.operation is not Operation.APPEND and target.identity:
                 request["match"] = {target.identity[0]: term(record.values.get(target.identity[0]))}
             try:
@@ -190,10 +190,6 @@ class PipedriveDestination(ApiDestination):
             requests.append(request)
         return {"object": target.object, "path": f"/api/v2/{target.object}", "operation": batch.operation.value,
                 "requests": requests}
-
-    def estimate_requests(self, operation: Operation, records: int) -> int:
-        # One write per record, plus at most one search for a record whose id is not stored yet.
-        return records if operation is Operation.APPEND else 2 * records
 
     # -- one record -----------------------------------------------------------------------------
 
@@ -213,7 +209,7 @@ class PipedriveDestination(ApiDestination):
                 return ("rejected", f"match field {target.identity[0]!r} is empty: the Pipedrive "
                                     f"{target.object} cannot be found")
             key = self._ids.key(wanted)
-            old = self._term(target, record.as_previous()) if operation in _MOVES and record.previous else ""
+            old = self._term(target, record.as_previous()) if operation in MOVES and record.previous else ""
             moving = bool(old) and old.casefold() != wanted.casefold()
             old_key = self._ids.key(old) if moving else key
             async with self._ids.locked(key, old_key):

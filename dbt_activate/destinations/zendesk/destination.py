@@ -67,7 +67,7 @@ import httpx
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, SyncTarget
 from dbt_activate.delivery import HttpSession, RateLimitHeaders
 from dbt_activate.delivery.jobs import JobPolling
-from dbt_activate.destinations.api import ApiDestination, checked_base_url
+from dbt_activate.destinations.api import ApiDestination, Endpoint, checked_base_url
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.zendesk.jobs import found_external_ids, job_of, read_results, refusal, wait_for
 from dbt_activate.destinations.zendesk.payload import (
@@ -101,6 +101,16 @@ class _Prepared:
         return found if isinstance(found, list) else []
 
 
+# Plan: the bulk request and at least one read of its job.
+_JOB = "; then GET /api/v2/job_statuses/{{id}}.json until completed"
+_ENDPOINTS = {
+    Operation.UPSERT: Endpoint("POST /api/v2/{object}/create_or_update_many.json" + _JOB, per_batch=2),
+    Operation.UPDATE: Endpoint("PUT /api/v2/{object}/update_many.json" + _JOB, per_batch=2),
+    Operation.CLEAR: Endpoint("PUT /api/v2/{object}/update_many.json" + _JOB, per_batch=2),
+    Operation.DELETE: Endpoint("DELETE /api/v2/{object}/destroy_many.json" + _JOB, per_batch=2),
+}
+
+
 class ZendeskDestination(ApiDestination):
     kind = "zendesk"
     null_handling = Nulls.OMIT
@@ -132,6 +142,7 @@ class ZendeskDestination(ApiDestination):
     max_concurrency = 4
     rate_limit = RateLimit(200, 60.0)  # Team, the lowest plan: safe for every account (as HubSpot's default)
     objects = OBJECTS
+    endpoints = _ENDPOINTS
 
     def __init__(self, name: str, config: Mapping[str, Any], *,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
@@ -288,9 +299,6 @@ class ZendeskDestination(ApiDestination):
             described["body"] = prepared.body
         described["then"] = "GET /api/v2/job_statuses/{id}.json until the job is completed"
         return described
-
-    def estimate_requests(self, operation: Operation, records: int) -> int:
-        return 2 * super().estimate_requests(operation, records)  # the bulk request and at least one poll
 
     # -- requests ------------------------------------------------------------------------------
 
