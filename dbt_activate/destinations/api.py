@@ -13,8 +13,8 @@ config                            checked once into ``self.settings``, a frozen 
                                   slash, else a config error naming the key (exit code 2)
 ``batch_size``                    1 to the vendor's documented maximum (``max_batch_size``)
 ``rate_limit``, ``nulls``         their shapes checked before the first request
-session                           one ``HttpSession`` per destination, opened on first use with the
-                                  vendor's headers, closed once by ``close()``; ``transport=``
+session                           one ``HttpSession`` per destination (and purpose), opened on first
+                                  use with the vendor's headers, closed by ``close()``; ``transport=``
                                   replaces the network (``httpx.MockTransport`` in unit tests)
 identity                          ``single_identity``: vendors that find a record by one field
 rejection reasons                 ``clip_reason``: one length limit (``REASON_LIMIT``) for every vendor
@@ -184,6 +184,21 @@ class ApiDestination(Destination):
     min_connections: ClassVar[int] = 1
     endpoints: ClassVar[Mapping[Operation, Endpoint]] = {}
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """The keys every API type takes, declared from the class (``default_base_url``,
+        ``default_timeout``) unless the type declares them itself with words of its own."""
+        super().__init_subclass__(**kwargs)
+        declared = {k.name for k in cls.config_keys}
+        added: list[ConfigKey] = []
+        if cls.default_base_url and "base_url" not in declared:
+            added.append(ConfigKey("base_url", str, default=cls.default_base_url,
+                                   help="API origin; point it at a local emulator in tests."))
+        if "timeout" not in declared:
+            timeout = cls.default_timeout
+            added.append(ConfigKey("timeout", (int, float), default=int(timeout) if timeout.is_integer() else timeout,
+                                   help="Seconds to wait for each response."))
+        cls.config_keys = (*cls.config_keys, *added)
+
     def __init__(self, name: str, config: Mapping[str, Any], *,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
@@ -197,7 +212,7 @@ class ApiDestination(Destination):
             timeout=float(config.get("timeout") or self.default_timeout))
         self.base_url: str = self.settings.base_url
         self.redactor = Redactor(self.secrets())
-        self._session: HttpSession | None = None
+        self._sessions: dict[str, HttpSession] = {}
 
     # -- config --------------------------------------------------------------------------------
 
@@ -228,18 +243,21 @@ class ApiDestination(Destination):
         ``max_connections``."""
         return {}
 
-    def session(self) -> HttpSession:
-        """The destination's session, opened on first use and kept until ``close()``."""
-        if self._session is None:
-            self._session = self.new_session()
-        return self._session
+    def session(self, purpose: str = "", **options: Any) -> HttpSession:
+        """The destination's session, opened on first use and kept until ``close()``; another
+        ``purpose`` (Braze's deletes, Customer.io's App API) is a session of its own, opened with
+        ``options`` (see ``new_session``)."""
+        found = self._sessions.get(purpose)
+        if found is None:
+            found = self._sessions[purpose] = self.new_session(**options)
+        return found
 
     def new_session(self, **options: Any) -> HttpSession:
         """A session of this destination's settings, headers and ``transport``; ``options`` add or
-        replace ``HttpSession`` arguments (another ``limiter``, base URL). The caller closes it."""
+        replace ``HttpSession`` arguments (another ``limiter``, ``base_url`` or ``headers``)."""
         return HttpSession.for_destination(
             self.name, self.config, options.pop("base_url", self.base_url), default_timeout=self.default_timeout,
-            headers=self.session_headers(), transport=self._transport,
+            headers=options.pop("headers", None) or self.session_headers(), transport=self._transport,
             **{"secrets": self.secrets(), "max_connections": max(self.min_connections, self.effective_concurrency),
                **self.session_options(), **options})
 
@@ -247,8 +265,8 @@ class ApiDestination(Destination):
         self.session()
 
     async def close(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
+        sessions, self._sessions = self._sessions, {}
+        for session in sessions.values():
             await session.aclose()
 
     # -- plan ----------------------------------------------------------------------------------

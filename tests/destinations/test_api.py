@@ -103,7 +103,7 @@ def test_one_session_with_the_types_headers_until_close() -> None:
         two = await destination.write(target, batch)
         same = destination.session() is first
         await destination.close()
-        return one, two, same, destination._session is None
+        return one, two, same, destination._sessions == {}
 
     one, two, same, closed = asyncio.run(run())
     assert same and closed

@@ -128,7 +128,6 @@ class BrazeDestination(ApiDestination):
                   help="{requests: N, per_seconds: S}; default 3000 per 3 s, Braze's /users/track limit per "
                        "workspace. Shared by every sync of this destination in a run."),
         ConfigKey("max_concurrency", int, default=8, help="Batches in flight at once."),
-        ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
     )
     modes = frozenset({Mode.UPSERT, Mode.UPDATE, Mode.APPEND, Mode.MIRROR})
     max_batch_size = MAX_OBJECTS
@@ -152,7 +151,6 @@ class BrazeDestination(ApiDestination):
         # Deletes count against their own limit, not the run's /users/track limiter: their session
         # carries its own limiter (one per destination, shared by its syncs' delete batches).
         self.delete_limiter = RateLimiter(DELETE_RATE_LIMIT)
-        self._delete_session: HttpSession | None = None
 
     def resolve_base_url(self, name: str, config: Mapping[str, Any]) -> str:
         base_url = str(config.get("base_url") or "").rstrip("/")
@@ -185,12 +183,6 @@ class BrazeDestination(ApiDestination):
             else:
                 read_track(response, prepared, result, self.redactor)
         return result
-
-    async def close(self) -> None:
-        if self._delete_session is not None:
-            session, self._delete_session = self._delete_session, None
-            await session.aclose()
-        await super().close()
 
     def describe_request(self, target: SyncTarget, batch: Batch) -> Mapping[str, Any]:
         requests: list[dict[str, Any]] = [{"method": "POST", "url": self.base_url + p.path, "body": p.body}
@@ -256,11 +248,7 @@ class BrazeDestination(ApiDestination):
 
     def _session_for_run(self, *, deleting: bool = False) -> HttpSession:
         """The /users/track session (the run's limiter), or with ``deleting`` the /users/delete one."""
-        if not deleting:
-            return self.session()
-        if self._delete_session is None:
-            self._delete_session = self.new_session(limiter=self.delete_limiter)
-        return self._delete_session
+        return self.session("delete", limiter=self.delete_limiter) if deleting else self.session()
 
     def _on_response(self, response: httpx.Response) -> None:
         """A 429 says when the window resets in ``X-RateLimit-Reset``, not ``Retry-After``: wait until then."""

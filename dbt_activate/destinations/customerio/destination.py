@@ -62,7 +62,7 @@ from urllib.parse import quote
 import httpx
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, SyncTarget
-from dbt_activate.delivery import HttpSession, UnencodableValue, body_snippet
+from dbt_activate.delivery import UnencodableValue, body_snippet
 from dbt_activate.destinations.api import ApiDestination, http_base_url, one_of
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.customerio.payload import (
@@ -106,7 +106,6 @@ class CustomerIODestination(ApiDestination):
                   help="{requests: N, per_seconds: S}; default 100 per second, Customer.io's fair-use limit "
                        "for the Track API."),
         ConfigKey("max_concurrency", int, default=8, help="Batches in flight at once."),
-        ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
     )
     modes = frozenset({Mode.UPSERT, Mode.APPEND, Mode.MIRROR})
     max_batch_size = MAX_BATCH
@@ -120,7 +119,6 @@ class CustomerIODestination(ApiDestination):
         super().__init__(name, config, transport=transport)
         self.app_url = str(config.get("base_url") or APP_REGIONS[self._region(name, config)]).rstrip("/")
         self.identify_by = one_of(name, "identify_by", self.settings.text("identify_by"), IDENTIFIERS)
-        self._app: HttpSession | None = None
         # Event ids take this instance's start as their time: the same on every retry of a batch.
         self._started_ms = int(time.time() * 1000)
 
@@ -153,12 +151,6 @@ class CustomerIODestination(ApiDestination):
             response = await session.request("POST", _PATH, content=request.body(), headers=_JSON)
             read_batch(response, request, result, self.redactor)
         return result
-
-    async def close(self) -> None:
-        if self._app is not None:
-            app, self._app = self._app, None
-            await app.aclose()
-        await super().close()
 
     def describe_request(self, target: SyncTarget, batch: Batch) -> Mapping[str, Any]:
         requests: list[dict[str, Any]] = [{"method": "POST", "url": self.base_url + _PATH,
@@ -201,12 +193,10 @@ class CustomerIODestination(ApiDestination):
 
     async def _cio_id(self, identifier: str, value: str) -> str | None:
         """``GET /v1/customers/{value}/attributes?id_type=…`` (App API): the person's cio_id, None on 404."""
-        if self._app is None:
-            self._app = HttpSession.for_destination(
-                self.name, self.config, self.app_url, secrets=self.secrets(), transport=self._transport,
-                headers={"Authorization": f"Bearer {self.settings.text('app_api_key')}"})
-        response = await self._app.request("GET", f"/v1/customers/{quote(value, safe='')}/attributes",
-                                           params={"id_type": identifier})
+        app = self.session("app", base_url=self.app_url,
+                           headers={"Authorization": f"Bearer {self.settings.text('app_api_key')}"})
+        response = await app.request("GET", f"/v1/customers/{quote(value, safe='')}/attributes",
+                                     params={"id_type": identifier})
         if response.status_code == 404:
             return None
         try:

@@ -162,7 +162,6 @@ class GoogleAdsDestination(ApiDestination):
         ConfigKey("consent", dict,
                   help="{ad_user_data, ad_personalization}: GRANTED or DENIED, sent with Customer Match jobs "
                        "and conversions (required for users in the EEA)."),
-        ConfigKey("base_url", str, default=BASE_URL, help="API origin; point it at a local emulator in tests."),
         ConfigKey("token_url", str, default=TOKEN_URL, help="OAuth token endpoint."),
         ConfigKey("api_version", str, default=API_VERSION, help="API version in the request paths."),
         ConfigKey("batch_size", int, default=MAX_CONVERSIONS,
@@ -178,7 +177,6 @@ class GoogleAdsDestination(ApiDestination):
         ConfigKey("rate_limit", dict,
                   help="{requests: N, per_seconds: S}; default 5 per second (Google publishes no fixed rate; "
                        "RESOURCE_EXHAUSTED answers slow the limiter down)."),
-        ConfigKey("timeout", (int, float), default=60, help="Seconds to wait for each response."),
     )
     modes = frozenset({Mode.APPEND, Mode.UPSERT, Mode.MIRROR})
     default_base_url = BASE_URL

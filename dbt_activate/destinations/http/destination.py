@@ -78,7 +78,6 @@ class HttpDestination(ApiDestination):
                        "body, per_record, errors_path, error_key_path, error_message_path, … (see README)."),
         ConfigKey("headers", dict, default={}, secret=True,
                   help="Headers of every request, e.g. Authorization; their values are treated as secrets."),
-        ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
     )
     batch_size = 100
 

@@ -106,8 +106,6 @@ class HubSpotDestination(ApiDestination):
     config_keys: ClassVar[tuple[ConfigKey, ...]] = (
         ConfigKey("access_token", str, required=True, secret=True,
                   help="Private app (or OAuth) access token with the crm.objects.*.write scopes of the objects."),
-        ConfigKey("base_url", str, default="https://api.hubapi.com",
-                  help="API origin; point it at a local emulator in tests."),
         ConfigKey("rate_limit", dict,
                   help="{requests: N, per_seconds: S}; default 100 per 10 s, HubSpot's per-app limit for "
                        "Free/Starter accounts. Professional and Enterprise allow 190 (250 with the API limit "
@@ -117,7 +115,6 @@ class HubSpotDestination(ApiDestination):
         ConfigKey("max_concurrency", int, default=8,
                   help="Batches in flight at once; 8 keeps the 100/10 s window full while a batch takes up "
                        "to 0.8 s to answer. Raise it with a higher rate_limit."),
-        ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
         ConfigKey("nulls", str, default="keep",
                   help="keep: a NULL is not sent and HubSpot keeps its value; clear: a NULL empties the property."),
     )

@@ -94,7 +94,6 @@ class IntercomDestination(ApiDestination):
                   help="What mirror does to contacts that left the model: delete or archive."),
         ConfigKey("rate_limit", dict,
                   help="{requests: N, per_seconds: S}; default 1666 per 10 s (10,000/min per app)."),
-        ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
     )
     modes = frozenset({Mode.UPSERT, Mode.UPDATE, Mode.CREATE, Mode.MIRROR})
     objects = ("contacts",)

@@ -101,8 +101,6 @@ class KlaviyoDestination(ApiDestination):
     config_keys: ClassVar[tuple[ConfigKey, ...]] = (
         ConfigKey("api_key", str, required=True, secret=True,
                   help="Private API key with the profiles:write scope (lists:write with list_id)."),
-        ConfigKey("base_url", str, default="https://a.klaviyo.com",
-                  help="API origin; point it at a local emulator in tests."),
         ConfigKey("revision", str, default=REVISION, help="API revision sent in the `revision` header."),
         ConfigKey("list_id", str, help="Also add every imported profile to this list."),
         ConfigKey("poll_interval", (int, float), default=2.0,
@@ -116,7 +114,6 @@ class KlaviyoDestination(ApiDestination):
         ConfigKey("rate_limit", dict,
                   help="{requests: N, per_seconds: S}; default 10 per 4 s, within the endpoints' documented burst "
                        "(10/s) and steady (150/min) limits."),
-        ConfigKey("timeout", (int, float), default=60, help="Seconds to wait for each response."),
         ConfigKey("nulls", str, default="keep",
                   help="keep: a NULL is not sent and Klaviyo keeps its value; clear: a NULL clears the field."),
     )

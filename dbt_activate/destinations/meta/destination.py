@@ -99,13 +99,11 @@ class MetaDestination(ApiDestination):
         ConfigKey("test_event_code", str, help="Send events to the Test Events tool with this code."),
         ConfigKey("phone_country_code", (str, int),
                   help="Country calling code given to national phone numbers (those starting with 0), e.g. 44."),
-        ConfigKey("base_url", str, default=BASE_URL, help="API origin; point it at a local emulator in tests."),
         ConfigKey("batch_size", int,
                   help=f"Events ({MAX_EVENTS:,} at most, the default) or audience rows ({MAX_USERS:,}) per request."),
         ConfigKey("rate_limit", dict,
                   help="{requests: N, per_seconds: S}; default 60 per 60 s. Meta's limits are hourly allowances "
                        "by business; its usage headers and throttling codes slow the limiter further."),
-        ConfigKey("timeout", (int, float), default=60, help="Seconds to wait for each response."),
     )
     modes = frozenset({Mode.APPEND, Mode.UPSERT, Mode.MIRROR})
     default_base_url = BASE_URL

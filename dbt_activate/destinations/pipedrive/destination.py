@@ -105,7 +105,6 @@ class PipedriveDestination(ApiDestination):
         ConfigKey("api_token", str, required=True, secret=True, help="Pipedrive API token (x-api-token)."),
         ConfigKey("company_domain", str, help="Company subdomain: acme -> https://acme.pipedrive.com."),
         ConfigKey("base_url", str, help="API origin instead of company_domain (tests, proxies); v1 at /v1."),
-        ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
     )
     objects = ENTITIES
     batch_size = 50

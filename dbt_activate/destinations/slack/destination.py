@@ -71,7 +71,6 @@ class SlackDestination(ApiDestination):
                   help=f"Records per batch, 1-{MAX_BATCH}: rows per digest, or messages sent in a row."),
         ConfigKey("rate_limit", dict,
                   help="{requests: N, per_seconds: S}; default 1 per second, Slack's limit per webhook."),
-        ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
     )
     modes = frozenset({Mode.CREATE, Mode.APPEND})
     max_batch_size = MAX_BATCH

@@ -69,7 +69,6 @@ class WebhookDestination(ApiDestination):
         ConfigKey("method", str, default="POST", help="HTTP method: POST or PUT."),
         ConfigKey("headers", dict, default={}, secret=True,
                   help="Extra request headers, e.g. Authorization; their values are treated as secrets."),
-        ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
     )
     batch_size = 100
 

@@ -132,7 +132,6 @@ class ZendeskDestination(ApiDestination):
                   help="Batches (background jobs) in flight at once; Zendesk limits concurrent jobs per account."),
         ConfigKey("job_poll_interval", (int, float), default=1.0, help="Seconds between reads of a job's status."),
         ConfigKey("job_timeout", (int, float), default=300, help="Seconds to wait for a job before sending again."),
-        ConfigKey("timeout", (int, float), default=30, help="Seconds to wait for each response."),
     )
     modes = frozenset({Mode.UPSERT, Mode.UPDATE, Mode.MIRROR})
     max_batch_size = MAX_BATCH
