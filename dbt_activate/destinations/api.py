@@ -148,15 +148,18 @@ def header_values(value: Any, *, location: str, problem: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in headers.items()}
 
 
-def single_identity(target: SyncTarget, problem: str, *, during_write: bool = False) -> str:
-    """The one field a vendor finds records by; else ``problem`` (what to set instead) as a config
-    error at check time, or a destination error when a batch is already being written."""
+def single_identity(target: SyncTarget, finds: str, hint: str, *, during_write: bool = False) -> str:
+    """The identity rule of vendors that find a record by one field: that field, else an error
+    saying how the vendor ``finds`` records and what to set instead (``hint``): a config error when
+    the sync is checked, a destination error when a batch is already being written."""
     if len(target.identity) == 1:
         return target.identity[0]
+    message = (f"{finds}, but this sync identifies records by {len(target.identity)} fields "
+               f"({', '.join(target.identity) or 'none'}); {hint}")
     where = f"sync {target.sync_name}"
     if during_write:
-        raise DestinationError(f"{where}: {problem}")
-    raise ConfigError(problem, location=where)
+        raise DestinationError(f"{where}: {message}")
+    raise ConfigError(message, location=where)
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ import httpx
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, SyncTarget
 from dbt_activate.delivery import HttpSession, RateLimiter, RateLimitHeaders, UnencodableValue, current_limiter
-from dbt_activate.destinations.api import ApiDestination, one_of
+from dbt_activate.destinations.api import ApiDestination, one_of, single_identity
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.braze.payload import (
     DEFAULT_PRIORITIZATION,
@@ -167,10 +167,7 @@ class BrazeDestination(ApiDestination):
         return {"rate_limit_headers": ResetHeaders("X-RateLimit-Remaining"), "response_hook": self._on_response}
 
     def check_target(self, target: SyncTarget) -> None:
-        if len(target.identity) != 1:
-            raise ConfigError(f"Braze names a user by one identifier, but this sync identifies records by "
-                              f"{len(target.identity)} fields ({', '.join(target.identity) or 'none'}); set "
-                              "`match: {column: external_id}` (or email)", location=f"sync {target.sync_name}")
+        single_identity(target, "Braze names a user by one identifier", "set `match: {column: external_id}` (or email)")
 
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
         result = BatchResult()

@@ -63,7 +63,7 @@ import httpx
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, SyncTarget
 from dbt_activate.delivery import UnencodableValue, body_snippet
-from dbt_activate.destinations.api import ApiDestination, http_base_url, one_of
+from dbt_activate.destinations.api import ApiDestination, http_base_url, one_of, single_identity
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.customerio.payload import (
     Request,
@@ -74,7 +74,7 @@ from dbt_activate.destinations.customerio.payload import (
     pack,
     read_batch,
 )
-from dbt_activate.errors import ConfigError, DestinationError
+from dbt_activate.errors import DestinationError
 
 REGIONS = {"us": "https://track.customer.io", "eu": "https://track-eu.customer.io"}
 APP_REGIONS = {"us": "https://api.customer.io", "eu": "https://api-eu.customer.io"}  # the App API
@@ -134,10 +134,8 @@ class CustomerIODestination(ApiDestination):
         return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode("ascii")}
 
     def check_target(self, target: SyncTarget) -> None:
-        if len(target.identity) != 1:
-            raise ConfigError(f"Customer.io identifies a person by one identifier, but this sync identifies "
-                              f"records by {len(target.identity)} fields ({', '.join(target.identity) or 'none'}); "
-                              "set `match: {column: id}` (or email)", location=f"sync {target.sync_name}")
+        single_identity(target, "Customer.io identifies a person by one identifier",
+                        "set `match: {column: id}` (or email)")
 
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
         result = BatchResult()

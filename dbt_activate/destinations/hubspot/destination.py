@@ -75,7 +75,7 @@ import httpx
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, Record, SyncTarget
 from dbt_activate.delivery import HttpSession, body_snippet, json_body
-from dbt_activate.destinations.api import ApiDestination
+from dbt_activate.destinations.api import ApiDestination, single_identity
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.hubspot.associations import RELATIONSHIPS, associate, split_links, written_ids
 from dbt_activate.destinations.hubspot.isolation import Isolation
@@ -308,15 +308,9 @@ def _where(target: SyncTarget) -> str:
 
 
 def _single_identity(target: SyncTarget, *, during_write: bool = False) -> str:
-    if len(target.identity) == 1:
-        return target.identity[0]
-    fields = ", ".join(target.identity) or "none"
-    message = (f"HubSpot finds a record by one unique property (idProperty), but this sync identifies records "
-               f"by {len(target.identity)} fields ({fields}); set `match: {{column: property}}` to one unique "
-               "property such as email")
-    if during_write:
-        raise DestinationError(f"{_where(target)}: {message}")
-    raise ConfigError(message, location=_where(target))
+    return single_identity(target, "HubSpot finds a record by one unique property (idProperty)",
+                           "set `match: {column: property}` to one unique property such as email",
+                           during_write=during_write)
 
 
 def _check_archive(name: str, response: httpx.Response, found: Mapping[str, str], result: BatchResult,

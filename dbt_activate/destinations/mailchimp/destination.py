@@ -82,10 +82,10 @@ import httpx
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, Record, SyncTarget
 from dbt_activate.delivery import HttpSession, UnencodableValue, to_json_value
-from dbt_activate.destinations.api import ApiDestination, checked_base_url
+from dbt_activate.destinations.api import ApiDestination, checked_base_url, single_identity
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.mailchimp.results import read_batch_response, read_member_response, read_put_response
-from dbt_activate.errors import ConfigError, DestinationError
+from dbt_activate.errors import ConfigError
 
 MAX_BATCH = 500
 MAX_CONNECTIONS = 10
@@ -400,14 +400,8 @@ def _clear_body(member: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _email_field(target: SyncTarget, *, during_write: bool = False) -> str:
-    if len(target.identity) == 1:
-        return target.identity[0]
-    message = (f"Mailchimp finds a member by its e-mail address, but this sync identifies records by "
-               f"{len(target.identity)} fields ({', '.join(target.identity) or 'none'}); set "
-               "`match: {email_column: email_address}`")
-    if during_write:
-        raise DestinationError(f"sync {target.sync_name}: {message}")
-    raise ConfigError(message, location=f"sync {target.sync_name}")
+    return single_identity(target, "Mailchimp finds a member by its e-mail address",
+                           "set `match: {email_column: email_address}`", during_write=during_write)
 
 
 def _tag_names(value: Any) -> list[str]:
