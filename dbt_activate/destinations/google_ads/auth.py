@@ -16,7 +16,8 @@ from __future__ import annotations
 import time
 from urllib.parse import urlencode
 
-from dbt_activate.delivery import HttpSession, body_snippet
+from dbt_activate.delivery import HttpSession
+from dbt_activate.destinations.api import fetch_token
 from dbt_activate.errors import DestinationError
 
 TOKEN_URL = "https://oauth2.googleapis.com/token"
@@ -42,19 +43,11 @@ class RefreshTokenAuth:
         return {"Authorization": f"Bearer {self._token}"}
 
     async def _refresh(self, session: HttpSession) -> None:
-        response = await session.request("POST", self.token_url, content=self._form,
-                                         headers={"Content-Type": "application/x-www-form-urlencoded"})
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if response.status_code != 200 or not isinstance(data, dict) or not data.get("access_token"):
-            detail = (f"{data.get('error')}: {data.get('error_description') or ''}".strip()
-                      if isinstance(data, dict) and data.get("error") else body_snippet(response))
+        data, why = await fetch_token(session, self.token_url, self._form)
+        if data is None:
             raise DestinationError(session.redact(
-                f"{self.name}: Google's token endpoint refused the refresh token: HTTP {response.status_code} "
-                f"{detail}; create a new refresh token for this OAuth client (client_id, client_secret, "
-                "refresh_token in destinations.yml)"))
+                f"{self.name}: Google's token endpoint refused the refresh token: {why}; create a new refresh "
+                "token for this OAuth client (client_id, client_secret, refresh_token in destinations.yml)"))
         self._token = str(data["access_token"])
         session.redactor.add([self._token])
         self._expires = time.monotonic() + float(data.get("expires_in") or _DEFAULT_LIFETIME)

@@ -21,7 +21,8 @@ from typing import Any
 
 from google.auth import crypt, jwt
 
-from dbt_activate.delivery import HttpSession, body_snippet
+from dbt_activate.delivery import HttpSession
+from dbt_activate.destinations.api import fetch_token
 from dbt_activate.errors import ConfigError, DestinationError
 
 SCOPE = "https://www.googleapis.com/auth/spreadsheets"
@@ -97,20 +98,11 @@ class ServiceAccountToken:
 
     async def _refresh(self, session: HttpSession) -> None:
         form = f"grant_type={GRANT_TYPE.replace(':', '%3A')}&assertion={self.assertion()}"
-        response = await session.request("POST", self.token_uri, content=form.encode("ascii"),
-                                         headers={"Content-Type": "application/x-www-form-urlencoded"})
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if response.status_code != 200 or not isinstance(data, dict) or not data.get("access_token"):
-            detail = ""
-            if isinstance(data, dict) and "error" in data:
-                detail = f"{data.get('error')}: {data.get('error_description') or ''}".strip()
+        data, why = await fetch_token(session, self.token_uri, form.encode("ascii"))
+        if data is None:
             raise DestinationError(session.redact(
-                f"{self.name}: the token endpoint refused the service account {self.email}: HTTP "
-                f"{response.status_code} {detail or body_snippet(response)}; check the key file, that the "
-                "account exists and that its key was not deleted"))
+                f"{self.name}: the token endpoint refused the service account {self.email}: {why}; check the key "
+                "file, that the account exists and that its key was not deleted"))
         self._token = str(data["access_token"])
         session.redactor.add([self._token])
         self._expires = time.monotonic() + float(data.get("expires_in") or _LIFETIME)
