@@ -49,14 +49,14 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, SyncTarget
 from dbt_activate.delivery import HttpSession, body_snippet
-from dbt_activate.destinations.api import clip_reason
-from dbt_activate.destinations.base import ConfigKey, Destination
+from dbt_activate.destinations.api import ApiDestination, clip_reason, one_of
+from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.google_sheets.auth import ServiceAccountToken, load_service_account
 from dbt_activate.destinations.google_sheets.grid import Grid, a1_range, plan, quote_sheet
 from dbt_activate.destinations.google_sheets.values import Cell, UnwritableValue, key_text, row_cells
@@ -77,7 +77,7 @@ class _Tab:
     grid: Grid
 
 
-class GoogleSheetsDestination(Destination):
+class GoogleSheetsDestination(ApiDestination):
     kind = "google_sheets"
     null_handling = Nulls.OMIT
     description = "A tab of a Google spreadsheet: a header row and one row per record (Sheets API v4)."
@@ -91,15 +91,15 @@ class GoogleSheetsDestination(Destination):
         ConfigKey("value_input", str, default="raw",
                   help="raw: cells hold the values as they are (default); user_entered: Sheets parses them as "
                        "typed in the UI (dates become dates, and text starting with = becomes a formula)."),
-        ConfigKey("base_url", str, default=DEFAULT_BASE_URL,
-                  help="API origin; point it at a local emulator in tests."),
         ConfigKey("rate_limit", dict,
                   help="{requests: N, per_seconds: S}; default 60 per 60 s, Sheets' write quota per user."),
         ConfigKey("batch_size", int, default=1000,
                   help=f"Rows per request, 1-{MAX_BATCH:,}; keep requests under Google's 2 MB recommendation."),
-        ConfigKey("timeout", (int, float), default=60, help="Seconds to wait for each response."),
     )
     modes = frozenset(Mode)
+    default_base_url = DEFAULT_BASE_URL
+    default_timeout = 60.0
+    max_batch_size = MAX_BATCH
     batch_size = 1000
     max_concurrency = 1  # row numbers shift under concurrent writes
     rate_limit = RateLimit(60, 60.0)
@@ -107,29 +107,19 @@ class GoogleSheetsDestination(Destination):
     def __init__(self, name: str, config: Mapping[str, Any], *,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
-        super().__init__(name, config)
-        self._transport = transport
-        self.base_url = str(config.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
-        if urlsplit(self.base_url).scheme not in ("http", "https"):
-            raise ConfigError(f"base_url must start with https:// (or http:// for a local emulator), "
-                              f"got {self.base_url!r}", location=f"{name}.base_url")
-        self.spreadsheet_id = str(config.get("spreadsheet_id") or "")
+        super().__init__(name, config, transport=transport)
+        self.spreadsheet_id = self.settings.text("spreadsheet_id")
         if not self.spreadsheet_id:
             raise ConfigError("spreadsheet_id is required", location=f"{name}.spreadsheet_id")
-        size = config.get("batch_size")
-        if size is not None and not (isinstance(size, int) and 1 <= size <= MAX_BATCH):
-            raise ConfigError(f"batch_size must be between 1 and {MAX_BATCH}, got {size!r}",
-                              location=f"{name}.batch_size")
-        value_input = str(config.get("value_input") or "raw")
-        if value_input not in VALUE_INPUT:
-            raise ConfigError(f"value_input must be one of {', '.join(VALUE_INPUT)}, got {value_input!r}",
-                              location=f"{name}.value_input")
-        self.value_input = VALUE_INPUT[value_input]
+        self.value_input = VALUE_INPUT[one_of(name, "value_input", self.settings.text("value_input"),
+                                              tuple(VALUE_INPUT))]
         self.account = load_service_account(name, config)
         self.token = ServiceAccountToken(name, self.account)
-        self.redactor = Redactor(self.secrets())
-        self._session: HttpSession | None = None
+        self.redactor = Redactor(self.secrets())  # again: the key file's secrets are known now
         self._tabs: dict[str, _Tab] = {}
+
+    def session_options(self) -> Mapping[str, Any]:
+        return {"max_connections": 1, "response_hook": self._refused}
 
     def secrets(self) -> list[str]:
         found = super().secrets()
@@ -150,7 +140,7 @@ class GoogleSheetsDestination(Destination):
 
     async def open(self, target: SyncTarget) -> None:
         self.check_target(target)
-        self._session_for_run()
+        self.session()
 
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
         result = BatchResult()
@@ -180,9 +170,7 @@ class GoogleSheetsDestination(Destination):
 
     async def close(self) -> None:
         self._tabs.clear()
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.aclose()
+        await super().close()
 
     def describe_request(self, target: SyncTarget, batch: Batch) -> Mapping[str, Any]:
         base = f"{self.base_url}/v4/spreadsheets/{quote(self.spreadsheet_id, safe='')}"
@@ -239,7 +227,7 @@ class GoogleSheetsDestination(Destination):
 
     async def _post(self, path: str, body: Mapping[str, Any], sent: set[str], result: BatchResult) -> bool:
         """POST to the spreadsheet; False when Google refused the batch (its records are rejected)."""
-        session = self._session_for_run()
+        session = self.session()
         response = await session.request(
             "POST", f"/v4/spreadsheets/{quote(self.spreadsheet_id, safe='')}{path}",
             content=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
@@ -256,7 +244,7 @@ class GoogleSheetsDestination(Destination):
         """The tab's id, size and rows: kept from earlier batches, else read (and created if missing)."""
         if title in self._tabs:
             return self._tabs[title]
-        session = self._session_for_run()
+        session = self.session()
         base = f"/v4/spreadsheets/{quote(self.spreadsheet_id, safe='')}"
         meta = await self._get(session, base, {"fields": "sheets.properties"})
         found = next((s["properties"] for s in meta.get("sheets", [])
@@ -287,17 +275,6 @@ class GoogleSheetsDestination(Destination):
             raise DestinationError(self.redactor(f"{self.name}: GET {path.split('/values/')[0]} answered "
                                                  f"{_google_error(response)}"))
         return data
-
-    def _session_for_run(self) -> HttpSession:
-        if self._session is None:
-            self._session = HttpSession.for_destination(
-                self.name, self.config, self.base_url, default_timeout=60.0,
-                secrets=self.secrets(),
-                max_connections=1,
-                response_hook=self._refused,
-                transport=self._transport,
-            )
-        return self._session
 
     def _refused(self, response: httpx.Response) -> None:
         """403/404 mean the spreadsheet is missing or not shared: say so, with the account to share with."""
