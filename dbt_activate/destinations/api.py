@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from dbt_activate.core.types import Batch, Operation, SyncTarget
-from dbt_activate.delivery import HttpSession, body_snippet
+from dbt_activate.delivery import HttpSession
 from dbt_activate.destinations.base import COMMON_CONFIG_KEYS, ConfigKey, Destination, check_nulls_key
 from dbt_activate.errors import ConfigError, DestinationError, Redactor
 
@@ -56,19 +56,6 @@ def json_object(response: httpx.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
-
-
-async def fetch_token(session: HttpSession, url: str, form: bytes) -> tuple[dict[str, Any] | None, str]:
-    """POST a form-encoded OAuth 2 token request: the answer when it carries an ``access_token``,
-    else None and why (the endpoint's ``error: error_description``, else its status and body)."""
-    response = await session.request("POST", url, content=form,
-                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
-    data = json_object(response)
-    if response.status_code == 200 and data.get("access_token"):
-        return data, ""
-    detail = (f"{data.get('error')}: {data.get('error_description') or ''}".strip() if data.get("error")
-              else body_snippet(response))
-    return None, f"HTTP {response.status_code} {detail}"
 
 
 def http_base_url(name: str, config: Mapping[str, Any], default: str) -> str:

@@ -13,41 +13,26 @@ is a ``DestinationError``: retrying cannot fix a revoked token.
 
 from __future__ import annotations
 
-import time
 from urllib.parse import urlencode
 
-from dbt_activate.delivery import HttpSession
-from dbt_activate.destinations.api import fetch_token
-from dbt_activate.errors import DestinationError
+from dbt_activate.destinations.oauth import BearerToken
 
 TOKEN_URL = "https://oauth2.googleapis.com/token"
-_REFRESH_MARGIN = 300  # seconds before expiry when a new token is fetched
 _DEFAULT_LIFETIME = 3600
 
 
-class RefreshTokenAuth:
+class RefreshTokenAuth(BearerToken):
     """The access tokens of one OAuth client and refresh token, minted on demand and cached."""
 
     def __init__(self, name: str, client_id: str, client_secret: str, refresh_token: str,
                  token_url: str = TOKEN_URL) -> None:
-        self.name = name
-        self.token_url = token_url
+        super().__init__(name, token_url, _DEFAULT_LIFETIME)
         self._form = urlencode({"grant_type": "refresh_token", "client_id": client_id,
                                 "client_secret": client_secret, "refresh_token": refresh_token}).encode("ascii")
-        self._token: str | None = None
-        self._expires = 0.0
 
-    async def header(self, session: HttpSession) -> dict[str, str]:
-        if self._token is None or time.monotonic() >= self._expires - _REFRESH_MARGIN:
-            await self._refresh(session)
-        return {"Authorization": f"Bearer {self._token}"}
+    def form(self) -> bytes:
+        return self._form
 
-    async def _refresh(self, session: HttpSession) -> None:
-        data, why = await fetch_token(session, self.token_url, self._form)
-        if data is None:
-            raise DestinationError(session.redact(
-                f"{self.name}: Google's token endpoint refused the refresh token: {why}; create a new refresh "
-                "token for this OAuth client (client_id, client_secret, refresh_token in destinations.yml)"))
-        self._token = str(data["access_token"])
-        session.redactor.add([self._token])
-        self._expires = time.monotonic() + float(data.get("expires_in") or _DEFAULT_LIFETIME)
+    def refused(self, why: str) -> str:
+        return (f"{self.name}: Google's token endpoint refused the refresh token: {why}; create a new refresh "
+                "token for this OAuth client (client_id, client_secret, refresh_token in destinations.yml)")

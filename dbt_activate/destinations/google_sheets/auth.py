@@ -21,15 +21,13 @@ from typing import Any
 
 from google.auth import crypt, jwt
 
-from dbt_activate.delivery import HttpSession
-from dbt_activate.destinations.api import fetch_token
-from dbt_activate.errors import ConfigError, DestinationError
+from dbt_activate.destinations.oauth import BearerToken
+from dbt_activate.errors import ConfigError
 
 SCOPE = "https://www.googleapis.com/auth/spreadsheets"
 DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 _LIFETIME = 3600  # seconds; Google's maximum for a self-signed assertion
-_REFRESH_MARGIN = 300  # get a new token this long before the old one expires
 
 
 def load_service_account(name: str, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -63,21 +61,19 @@ def load_service_account(name: str, config: Mapping[str, Any]) -> dict[str, Any]
     return dict(info)
 
 
-class ServiceAccountToken:
+class ServiceAccountToken(BearerToken):
     """Mints and caches the access token of one service account."""
 
     def __init__(self, name: str, info: Mapping[str, Any], scope: str = SCOPE) -> None:
-        self.name = name
+        super().__init__(name, str(info.get("token_uri") or DEFAULT_TOKEN_URI), _LIFETIME)
         self.email = str(info["client_email"])
-        self.token_uri = str(info.get("token_uri") or DEFAULT_TOKEN_URI)
+        self.token_uri = self.token_url
         self.scope = scope
         try:
             self._signer = crypt.RSASigner.from_service_account_info(dict(info))  # type: ignore[no-untyped-call]
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"the private_key of {self.email} cannot be loaded ({type(exc).__name__})",
                               location=f"{name}.credentials") from None
-        self._token: str | None = None
-        self._expires = 0.0
 
     def assertion(self, now: float | None = None) -> str:
         issued = int(now if now is not None else time.time())
@@ -86,23 +82,9 @@ class ServiceAccountToken:
         signed: bytes = jwt.encode(self._signer, payload)  # type: ignore[no-untyped-call]
         return signed.decode("ascii")
 
-    def forget(self) -> None:
-        """Drop the cached token (Google answered 401: it was revoked or expired early)."""
-        self._token = None
+    def form(self) -> bytes:
+        return f"grant_type={GRANT_TYPE.replace(':', '%3A')}&assertion={self.assertion()}".encode("ascii")
 
-    async def header(self, session: HttpSession) -> dict[str, str]:
-        """``Authorization: Bearer …`` with a token valid for at least a few more minutes."""
-        if self._token is None or time.monotonic() >= self._expires - _REFRESH_MARGIN:
-            await self._refresh(session)
-        return {"Authorization": f"Bearer {self._token}"}
-
-    async def _refresh(self, session: HttpSession) -> None:
-        form = f"grant_type={GRANT_TYPE.replace(':', '%3A')}&assertion={self.assertion()}"
-        data, why = await fetch_token(session, self.token_uri, form.encode("ascii"))
-        if data is None:
-            raise DestinationError(session.redact(
-                f"{self.name}: the token endpoint refused the service account {self.email}: {why}; check the key "
-                "file, that the account exists and that its key was not deleted"))
-        self._token = str(data["access_token"])
-        session.redactor.add([self._token])
-        self._expires = time.monotonic() + float(data.get("expires_in") or _LIFETIME)
+    def refused(self, why: str) -> str:
+        return (f"{self.name}: the token endpoint refused the service account {self.email}: {why}; check the key "
+                "file, that the account exists and that its key was not deleted")
