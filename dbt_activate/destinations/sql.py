@@ -153,6 +153,8 @@ class SqlDestination(Destination):
     # nulls: keep updates a column to COALESCE(new, current), so a NULL never replaces a value;
     # a new row gets NULL. nulls: clear writes the NULL.
     null_handling: ClassVar[Nulls] = Nulls.OWN
+    # What each operation runs, for ``plan``; ``{ids}`` is the identity's columns.
+    planned_statements: ClassVar[Mapping[Operation, str]] = {}
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
         super().__init__(name, config)
@@ -168,6 +170,11 @@ class SqlDestination(Destination):
             return parse_table_ref(target.object, schema)
         except ConfigError as exc:
             raise ConfigError(f"{self.kind} destination {self.name!r}, sync {target.sync_name!r}: {exc}") from None
+
+    def describe_request(self, target: SyncTarget, batch: Batch) -> Mapping[str, Any]:
+        summary = self.planned_statements[batch.operation].format(ids=", ".join(target.identity))
+        return {"table": str(self.table_ref(target)), "operation": batch.operation.value,
+                "statement": summary, "rows": [dict(r.values) for r in batch.records]}
 
     def check_target(self, target: SyncTarget) -> None:
         self.table_ref(target)

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
-from dbt_activate.core.types import Batch, Mode, Operation, Record, SyncTarget
+from dbt_activate.core.types import Mode, Operation, Record, SyncTarget
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.mysql.driver import (
     CONFIG_CODES,
@@ -70,6 +70,15 @@ class MySQLDestination(SqlDestination):
     modes = frozenset(Mode)
     batch_size = 1000
     max_concurrency = 1
+
+    planned_statements: ClassVar[Mapping[Operation, str]] = {
+        Operation.UPSERT: "INSERT … ON DUPLICATE KEY UPDATE (or UPDATE … JOIN, then INSERT)",
+        Operation.CREATE: "SELECT existing ({ids}) … FOR UPDATE; INSERT the others",
+        Operation.APPEND: "INSERT",
+        Operation.UPDATE: "UPDATE … JOIN (batch) ON ({ids})",
+        Operation.DELETE: "DELETE … JOIN (batch) ON ({ids})",
+        Operation.CLEAR: "UPDATE … JOIN (batch) ON ({ids}) SET <non-identity fields> = NULL",
+    }
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
         super().__init__(name, config)
@@ -304,15 +313,3 @@ class MySQLDestination(SqlDestination):
                 self._conn = None
             return RetryableDestinationError(message)
         return DestinationError(message)
-
-    def describe_request(self, target: SyncTarget, batch: Batch) -> Mapping[str, Any]:
-        summary = {
-            Operation.UPSERT: "INSERT … ON DUPLICATE KEY UPDATE (or UPDATE … JOIN, then INSERT)",
-            Operation.CREATE: "SELECT existing ({ids}) … FOR UPDATE; INSERT the others",
-            Operation.APPEND: "INSERT",
-            Operation.UPDATE: "UPDATE … JOIN (batch) ON ({ids})",
-            Operation.DELETE: "DELETE … JOIN (batch) ON ({ids})",
-            Operation.CLEAR: "UPDATE … JOIN (batch) ON ({ids}) SET <non-identity fields> = NULL",
-        }[batch.operation].format(ids=", ".join(target.identity))
-        return {"table": str(self.table_ref(target)), "operation": batch.operation.value,
-                "statement": summary, "rows": [dict(r.values) for r in batch.records]}

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import unquote
 
-from dbt_activate.core.types import Batch, Mode, Operation, Record, SyncTarget
+from dbt_activate.core.types import Mode, Operation, Record, SyncTarget
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.postgres.table import Column, TableSchema, column_converter, inspect_table
 from dbt_activate.destinations.sql import SqlDestination
@@ -84,6 +84,15 @@ class PostgresDestination(SqlDestination):
     modes = frozenset(Mode)
     batch_size = 1000
     max_concurrency = 1
+
+    planned_statements: ClassVar[Mapping[Operation, str]] = {
+        Operation.UPSERT: "INSERT … ON CONFLICT ({ids}) DO UPDATE",
+        Operation.CREATE: "INSERT … ON CONFLICT ({ids}) DO NOTHING RETURNING",
+        Operation.APPEND: "INSERT",
+        Operation.UPDATE: "UPDATE … FROM (VALUES …) WHERE ({ids}) match RETURNING",
+        Operation.DELETE: "DELETE … WHERE ({ids}) match",
+        Operation.CLEAR: "UPDATE … SET <non-identity fields> = NULL WHERE ({ids}) match",
+    }
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
         super().__init__(name, config)
@@ -278,16 +287,4 @@ class PostgresDestination(SqlDestination):
                 self._conn = None
             return RetryableDestinationError(message)
         return DestinationError(message)
-
-    def describe_request(self, target: SyncTarget, batch: Batch) -> Mapping[str, Any]:
-        summary = {
-            Operation.UPSERT: "INSERT … ON CONFLICT ({ids}) DO UPDATE",
-            Operation.CREATE: "INSERT … ON CONFLICT ({ids}) DO NOTHING RETURNING",
-            Operation.APPEND: "INSERT",
-            Operation.UPDATE: "UPDATE … FROM (VALUES …) WHERE ({ids}) match RETURNING",
-            Operation.DELETE: "DELETE … WHERE ({ids}) match",
-            Operation.CLEAR: "UPDATE … SET <non-identity fields> = NULL WHERE ({ids}) match",
-        }[batch.operation].format(ids=", ".join(target.identity))
-        return {"table": str(self.table_ref(target)), "operation": batch.operation.value,
-                "statement": summary, "rows": [dict(r.values) for r in batch.records]}
 
