@@ -69,8 +69,3 @@ def crashing_at(point: str, n: int = 1) -> Iterator[None]:
         yield
     finally:
         _TARGET, _hits, _in_process, _dead = saved
-
-
-def hits() -> int:
-    """How often the armed point was reached so far (a test tells an unreached point from a crash)."""
-    return _hits

@@ -1,8 +1,17 @@
-"""Shared fixtures: synthetic dbt artifacts for the pure tests."""
+"""Shared fixtures: synthetic dbt artifacts for the pure tests, and one sync for the engine's (tests/engine)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+from dbt_activate.core.types import Mode, SyncTarget
+from dbt_activate.destinations.base import Destination
+from dbt_activate.diff import row_layout
+from dbt_activate.planner import Decision
+from dbt_activate.spec import ResolvedSync, SyncSpec, resolve_columns
+from dbt_activate.state.journal import Journal
+from dbt_activate.sync import Source, Sync
 
 
 def model_node(name: str, activate: Any = None, *, tags: tuple[str, ...] = (), path: str | None = None,
@@ -55,27 +64,22 @@ def run_results(command: str, statuses: dict[str, str], messages: dict[str, str]
 
 def resolved_sync(name: str = "people_sync", *, mode: str = "upsert", columns: dict[str, str] | None = None,
                   primary_key: tuple[str, ...] = ("id",), match: tuple[tuple[str, str], ...] = (),
-                  on_delete: str = "ignore", relation: str = "main.people", where: str | None = None,
-                  destination: str = "hook", object: str = "people", config_hash: str = "h1") -> Any:
-    """A ``ResolvedSync`` of ``relation`` (column -> type), as ``Invocation.resolve`` returns it."""
-    from dbt_activate.core.types import Mode
-    from dbt_activate.spec import SyncSpec, resolve_columns
-
+                  on_delete: str | None = None, relation: str = "main.people", where: str | None = None,
+                  destination: str = "hook", object: str = "people", config_hash: str = "h1") -> ResolvedSync:
+    """A ``ResolvedSync`` of ``relation`` (column -> type), as ``Invocation.resolve`` returns it;
+    ``on_delete`` defaults as in an activate block (delete for mirror, else ignore)."""
     spec = SyncSpec(name=name, model_id="model.shop.people", model_name="people", relation=relation,
                     destination=destination, object=object, mode=Mode(mode), primary_key=primary_key,
-                    match=match, fields=None, where=where, on_delete=on_delete,
+                    match=match, fields=None, where=where,
+                    on_delete=on_delete or ("delete" if mode == "mirror" else "ignore"),
                     location=f"models/schema.yml: people.config.meta.activate[{name}]", config_hash=config_hash)
     return resolve_columns(spec, columns or {"id": "INTEGER", "email": "VARCHAR", "name": "VARCHAR"})
 
 
-def engine_sync(resolved: Any, destination: Any, source: Any, state: Any, journal_dir: Any, **overrides: Any) -> Any:
-    """A ``Sync`` of ``resolved`` as ``runner._Run.sync_of`` builds it, around the given seams."""
-    from dbt_activate.core.types import SyncTarget
-    from dbt_activate.diff import row_layout
-    from dbt_activate.planner import Decision
-    from dbt_activate.state.journal import Journal
-    from dbt_activate.sync import Sync
-
+def engine_sync(resolved: ResolvedSync, destination: Destination, source: Source | None, state: Any,
+                journal_dir: Path, **overrides: Any) -> Sync:
+    """A ``Sync`` of ``resolved`` as ``runner._Run.sync_of`` builds it, around the given seams (a test of
+    the stream alone needs no source, and a state store with only what the stream calls)."""
     spec = resolved.spec
     target = SyncTarget(sync_name=spec.name, object=spec.object, mode=spec.mode, fields=resolved.fields,
                         identity=resolved.identity, run_id=overrides.get("run_id", "run-1"),
