@@ -49,7 +49,8 @@ def test_a_checkpoint_that_fails_keeps_the_journal_and_the_next_run_sends_only_t
 
     failed = world.run("mirror")
     assert failed.status == "error" and "Nothing the destination acknowledged is lost" in (failed.error or "")
-    assert world.snapshot("mirror") == {}  # the state never got ahead: nothing was applied
+    world.assert_state_not_ahead("mirror", {})  # later segments may be applied; the failed one is not
+    assert len(world.snapshot("mirror")) < 30
     assert list(world.journal.rglob("*.csv")), "the acknowledged rows are kept in the journal"
     acknowledged = failed.counts.sent  # how many depends on the batches in flight when the checkpoint failed
     assert acknowledged >= 10
