@@ -4,7 +4,7 @@
     python benchmarks/record_path.py --rows 200000 --repeat 9
     PYTHONPATH=/path/to/older/checkout python benchmarks/record_path.py   # the same for another version
 
-What runs: the real ``Pipeline`` of a HubSpot ``mirror`` sync, in this process, on the rows a first
+What runs: the real ``Stream`` of a HubSpot ``mirror`` sync, in this process, on the rows a first
 sync's scan yields for the 18-column contacts model of ``compare.py`` (text, integers, a boolean, a
 decimal, a date and timestamps), served from memory in reads of ``FETCH_ROWS``. Everything the event
 loop does per record runs: routing rows into records, the identity and fingerprint bookkeeping, the
@@ -34,16 +34,18 @@ from typing import Any
 import duckdb
 
 import dbt_activate
-from dbt_activate.core.changes import RowLayout
-from dbt_activate.core.types import Batch, BatchResult, FieldSpec, Mode, SyncTarget
-from dbt_activate.delivery import RetryPolicy, json_body
+from dbt_activate.core.types import Batch, BatchResult, Mode, SyncTarget
+from dbt_activate.delivery import json_body
 from dbt_activate.destinations.hubspot.destination import HubSpotDestination
-from dbt_activate.pipeline import FETCH_ROWS, Pipeline
-from dbt_activate.state.journal import Journal
+from dbt_activate.diff import FETCH_ROWS
+from dbt_activate.stream import Stream
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare_data import COLUMNS, ROW_NUMBERS, ROWS_SQL
 from delivery_common import report
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.factories import engine_sync, resolved_sync
 
 
 def scan_rows(rows: int) -> list[tuple[Any, ...]]:
@@ -56,15 +58,10 @@ def scan_rows(rows: int) -> list[tuple[Any, ...]]:
     return [("add", row[0], f"{i:032X}", None, 1, *row) for i, row in enumerate(fields.fetchall(), start=1)]
 
 
-class MemoryReader:
-    """The warehouse seam: the scan's rows, read FETCH_ROWS at a time as ``WarehouseConnection.stream``."""
-
-    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
-        self.rows = rows
-
-    def stream(self, sql: str, batch_rows: int) -> Iterator[list[tuple[Any, ...]]]:
-        for start in range(0, len(self.rows), batch_rows):
-            yield self.rows[start:start + batch_rows]
+def chunks(rows: list[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
+    """The source seam: the scan's rows, read FETCH_ROWS at a time as ``WarehouseConnection.stream``."""
+    for start in range(0, len(rows), FETCH_ROWS):
+        yield rows[start:start + FETCH_ROWS]
 
 
 class DroppingState:
@@ -85,16 +82,18 @@ class OfflineHubSpot(HubSpotDestination):
 
 
 def one_run(rows: list[tuple[Any, ...]], work: Path) -> float:
-    fields = tuple(FieldSpec(c, c) for c in COLUMNS)
-    target = SyncTarget("contacts_hubspot", "contacts", Mode.MIRROR, fields, ("email",))
+    resolved = resolved_sync("contacts_hubspot", mode=Mode.MIRROR.value, columns=dict.fromkeys(COLUMNS, ""),
+                             primary_key=("email",), destination="crm", object="contacts")
     destination = OfflineHubSpot("crm", {"type": "hubspot", "access_token": "t", "max_concurrency": 8})
-    pipeline = Pipeline(
-        sync_name=target.sync_name, run_id="bench", target=target, destination=destination,
-        reader=MemoryReader(rows), state=DroppingState(), journal=Journal(work, target.sync_name),  # type: ignore[arg-type]
-        layout=RowLayout(COLUMNS, ("email",)), key_columns=("email",), on_delete="delete",
-        limiter=None, policy=RetryPolicy())
+    stream = Stream(engine_sync(resolved, destination, None, DroppingState(), work, run_id="bench"))
+
+    async def send() -> Any:
+        result = await stream.run(chunks(rows))
+        await stream.checkpoint()
+        return result
+
     started = time.process_time()
-    result = asyncio.run(pipeline.run("select"))
+    result = asyncio.run(send())
     spent = time.process_time() - started
     if result.error is not None or result.counts.sent != len(rows):
         raise SystemExit(f"the pipeline did not acknowledge every row: {result.counts} {result.error}")

@@ -214,7 +214,7 @@ def ls(**kwargs: Any) -> None:
     from dbt_activate.delivery import observing_http
     out = console.Console(output=kwargs["output"])
     with _exit_on_error(out), observing_http(on_warning=out.reporter().warning):
-        listings = history.list_syncs(_options(kwargs))
+        listings = history.list_syncs(_options(kwargs), out.reporter())
     out.document(history.ls_document(listings), console.ls_table(listings))
 
 

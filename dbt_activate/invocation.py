@@ -1,7 +1,7 @@
 """One invocation of `run`, `plan` or `ls`, loaded once and checked before anything is sent: the run
 options, dbt's artifacts, the activate blocks, destinations.yml (only the destinations the selected
 syncs use are rendered), the adapter and its dialect, the state schema's name, the sync order.
-No sync is run here (``runner.py``) and no SQL of a sync is built here (``sync_run.py``).
+No sync is run here (``runner.py``) and no SQL of a sync is built here (``diff.py``).
 """
 
 from __future__ import annotations
@@ -16,12 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from dbt_activate import alerts
-from dbt_activate.core.interruption import Interruption
 from dbt_activate.core.order import run_order
-from dbt_activate.core.outcomes import InvocationResult, results_document
+from dbt_activate.core.outcomes import InvocationResult, Reporter, SilentReporter, results_document
 from dbt_activate.core.types import SyncTarget
-from dbt_activate.dbt import artifacts, quarantine, selectors
-from dbt_activate.delivery import current_observers
+from dbt_activate.dbt import artifacts, selectors
 from dbt_activate.errors import ArtifactsError, ConfigError, Redactor
 from dbt_activate.planner import Decision, Plan, make_plan, select, unknown_selector_methods, unmatched_selectors
 from dbt_activate.project import DestinationsFile, load_destinations, resolve_paths
@@ -35,9 +33,10 @@ from dbt_activate.spec import (
     resolve_columns,
 )
 from dbt_activate.state.record_ids import WarehouseIdStore
+from dbt_activate.sync import Tunables
 from dbt_activate.warehouse.adapter import DbtAdapter
 from dbt_activate.warehouse.connection import WarehouseConnection
-from dbt_activate.warehouse.dialect import Column, Dialect
+from dbt_activate.warehouse.dialect import Dialect
 from dbt_activate.warehouse.registry import dialect_for
 
 
@@ -63,14 +62,16 @@ class RunOptions:
     lock_timeout: float = 60.0  # run: seconds to wait for another run of the same sync (locks.py)
     from_warehouse: bool = False  # run results from the on-run-end hook's table (invocations.py)
     warn_error: bool = False  # --warn-error: a --select term that matches no sync is an error, as in dbt
+    tunables: Tunables = field(default_factory=Tunables.from_environment)  # read once, when the options are made
 
 
 class Invocation:
     """Everything one `run` or `plan` needs, loaded and validated up front."""
 
-    def __init__(self, options: RunOptions, *, command: str) -> None:
+    def __init__(self, options: RunOptions, *, command: str, reporter: Reporter | None = None) -> None:
         self.options = options
         self.command = command
+        self.reporter = reporter or SilentReporter()
         self.run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
         self.paths = resolve_paths(options.project_dir, options.profiles_dir, options.target_path,
                                    options.destinations_dir)
@@ -115,8 +116,6 @@ class Invocation:
         self._id_connection: WarehouseConnection | None = None
         self.state_schema = (options.state_schema or os.environ.get("DBT_ACTIVATE_STATE_SCHEMA")
                              or f"{self.adapter.target.schema}_activate")
-        self.held_back: dict[str, quarantine.HeldBack] = {}  # sync name -> its quarantined rows
-        self.interruption = Interruption()  # run() sets the caller's: SIGINT/SIGTERM stop the run cleanly
 
     def _artifacts_dir(self, options: RunOptions) -> Path:
         """target/, or the build step's artifacts of a dbt Cloud run, fetched into target/dbt_cloud/."""
@@ -142,15 +141,14 @@ class Invocation:
             return (f"dbt built with target {dbt_target!r} (run_results.json) and dbt-activate is using target "
                     f"{using.name!r}: pass -t {dbt_target} unless that is meant.")
         return None
+
     def _check_selection(self, options: RunOptions) -> None:
         """Warn of each --select term that matches no sync, as dbt does; an error with --warn-error."""
         for term in unmatched_selectors(self.specs, options.select, manifest=self.manifest, state=self.modified):
             message = f"the selection criterion {term!r} does not match any sync"
             if options.warn_error:
                 raise ConfigError(f"{message} (--warn-error)")
-            warn = current_observers().on_warning
-            if warn is not None:
-                warn(f"{message} (--warn-error or DBT_WARN_ERROR=true make this an error)")
+            self.reporter.warning(f"{message} (--warn-error or DBT_WARN_ERROR=true make this an error)")
 
     def _check_destinations(self, specs: Sequence[SyncSpec]) -> None:
         for spec in specs:
@@ -203,41 +201,6 @@ class Invocation:
         return SyncTarget(sync_name=spec.name, object=spec.object, mode=spec.mode, fields=resolved.fields,
                           identity=resolved.identity, run_id=self.run_id, options={"on_delete": spec.on_delete},
                           nulls=spec.nulls)
-
-    def diff_sql(self, resolved: ResolvedSync, snapshot: str | None, *, everything: bool) -> str:
-        """The diff against ``snapshot``; with None (nothing synced yet) a plain scan of the model."""
-        spec = resolved.spec
-        keys, fields = self._columns(resolved)
-        relation = spec.relation
-        if (held := self.held_back.get(spec.name)) is not None:
-            relation = held.relation(spec.relation)
-            snapshot = held.snapshot(snapshot, spec.relation) if snapshot is not None else None
-        if snapshot is None:
-            return self.dialect.initial_query(relation, keys, fields, spec.where).sql
-        return self.dialect.diff_query(
-            relation, snapshot, keys, fields, spec.where,
-            include_changed=spec.mode.value != "create",
-            include_removed=spec.sends_deletes,
-            include_unchanged=everything,
-        ).sql
-
-    def _columns(self, resolved: ResolvedSync) -> tuple[list[Column], list[Column]]:
-        types = dict(resolved.column_types)
-        keys = [Column(c, types.get(c, "")) for c in resolved.key_columns]
-        return keys, [Column(f.column, f.data_type) for f in resolved.fields]
-
-    def row_count(self, conn: WarehouseConnection, resolved: ResolvedSync) -> int:
-        """Rows of the model in the sync's segment."""
-        where = f" where ({resolved.spec.where})" if resolved.spec.where else ""
-        return int(conn.query(f"select count(*) from {resolved.spec.relation}{where}")[0][0])
-
-    def duplicate_keys(self, conn: WarehouseConnection, resolved: ResolvedSync) -> dict[str, int]:
-        keys, _ = self._columns(resolved)
-        relation = resolved.spec.relation
-        if (held := self.held_back.get(resolved.spec.name)) is not None:
-            relation = held.relation(relation)
-        sql = self.dialect.duplicate_keys_query(relation, keys, resolved.spec.where)
-        return {str(k): int(n) for k, n in conn.query(sql)}
 
     def write_results(self, result: InvocationResult) -> Path:
         path = self.paths.target_path / "activate_results.json"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from dbt_activate.core.outcomes import Reporter
 from dbt_activate.invocation import Invocation, RunOptions
 from dbt_activate.planner import select
 from dbt_activate.state.runs import LastRun, last_runs
@@ -30,9 +31,9 @@ class SyncListing:
     last_run: LastRun | None  # None: never run (or the state schema does not exist yet)
 
 
-def list_syncs(options: RunOptions) -> list[SyncListing]:
+def list_syncs(options: RunOptions, reporter: Reporter | None = None) -> list[SyncListing]:
     # ls needs no run_results.json: it says what is declared, not what would run.
-    inv = Invocation(dataclasses.replace(options, run_all=True), command="ls")
+    inv = Invocation(dataclasses.replace(options, run_all=True), command="ls", reporter=reporter)
     conn = inv.connect("activate_ls")
     try:
         runs = last_runs(conn, inv.state_schema)

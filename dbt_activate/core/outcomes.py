@@ -49,10 +49,13 @@ class InvocationResult:
 
 
 class Reporter(Protocol):
+    """Every event of a run reaches the edge through here: the engine itself never prints or logs."""
+
     def sync_started(self, outcome: SyncOutcome) -> None: ...
     def sync_total(self, name: str, total: int) -> None: ...
     def sync_progress(self, name: str, counts: Counts) -> None: ...
     def sync_finished(self, outcome: SyncOutcome) -> None: ...
+    def warning(self, message: str) -> None: ...
 
 
 class SilentReporter:
@@ -66,6 +69,9 @@ class SilentReporter:
         return None
 
     def sync_finished(self, outcome: SyncOutcome) -> None:
+        return None
+
+    def warning(self, message: str) -> None:
         return None
 
 

@@ -209,6 +209,10 @@ class SyncLock:
             self._thread.join()
         self._delete_own_row()
 
+    def close(self) -> None:
+        """Close the lock's own connection (after ``release``, or when ``acquire`` failed)."""
+        self.conn.close()
+
 
 def _alive(pid: int) -> bool:
     if pid <= 0:

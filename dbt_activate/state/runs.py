@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from dbt_activate.state.store import StateStore
+from dbt_activate.state.store import WarehouseStateStore
 from dbt_activate.warehouse.connection import WarehouseConnection
 
 
@@ -34,6 +34,6 @@ def last_runs(conn: WarehouseConnection, schema: str) -> dict[str, LastRun]:
     """The last run of every sync the state schema knows; empty when the schema was never created."""
     if not conn.query(conn.dialect.columns_query(), [schema, "activate_syncs", None, None]):
         return {}
-    table = StateStore(conn, schema).table("activate_syncs")
+    table = WarehouseStateStore(conn, schema).table("activate_syncs")
     rows = conn.query(f"select sync_name, last_run_id, last_run_at, last_status, pending_retries from {table}")
     return {str(r[0]): LastRun(str(r[1] or ""), _iso(r[2]), str(r[3] or ""), int(r[4] or 0)) for r in rows}

@@ -10,14 +10,14 @@ transaction and load calls) comes from the dialect.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from dbt_activate.errors import WarehouseError
 from dbt_activate.state.journal import ACK_COLUMNS, REJECT_COLUMNS
-from dbt_activate.state.locks import LOCK_TABLE, lock_table_ddl
+from dbt_activate.state.locks import LOCK_TABLE, SyncLock, lock_table_ddl
 from dbt_activate.warehouse.connection import WarehouseConnection
 from dbt_activate.warehouse.dialect import snapshot_table_name
 
@@ -65,13 +65,34 @@ class RunRow:
     error: str | None
 
 
-class StateStore:
-    def __init__(self, conn: WarehouseConnection, schema: str, database: str | None = None) -> None:
+class StateStore(Protocol):
+    """What the engine needs of the state schema: the seam of ``runner.run_sync``'s state steps.
+
+    ``WarehouseStateStore`` keeps it in the user's warehouse; ``state/memory.py`` in an in-memory
+    DuckDB database, for the engine's in-process tests.
+    """
+
+    def ensure(self) -> None: ...
+    def saved_syncs(self) -> dict[str, SyncRecord]: ...
+    def snapshot(self, sync_name: str) -> str: ...
+    def is_empty(self, snapshot: str) -> bool: ...
+    def lock(self, sync_name: str, run_id: str, *, ttl: float | None = None) -> SyncLock: ...
+    def apply_segment(self, sync_name: str, run_id: str, acks: Path | None, rejects: Path | None) -> None: ...
+    def finish(self, run: RunRow, *, config_hash: str, fields_signature: str, complete: bool) -> int: ...
+
+
+class WarehouseStateStore:
+    """The state schema in the warehouse. ``lock_connection`` opens the connection a sync's lock keeps
+    for itself (its heartbeat thread shares it); without one, ``lock`` is not available."""
+
+    def __init__(self, conn: WarehouseConnection, schema: str, database: str | None = None, *,
+                 lock_connection: Callable[[], WarehouseConnection] | None = None) -> None:
         self.conn = conn
         self.schema = schema
         self.database = database
         self._d = conn.dialect
         self._stages_ready = False
+        self._lock_connection = lock_connection
 
     def table(self, name: str) -> str:
         return self._d.table(self.schema, name, self.database if self._d.names_state_database else None)
@@ -121,6 +142,12 @@ class StateStore:
 
     def is_empty(self, snapshot: str) -> bool:
         return not self.conn.query(f"select 1 from {snapshot} limit 1")
+
+    def lock(self, sync_name: str, run_id: str, *, ttl: float | None = None) -> SyncLock:
+        """The lock of one sync for one run, on a connection of its own (``locks.py``); not yet taken."""
+        if self._lock_connection is None:
+            raise TypeError("this state store was opened without a connection for locks")
+        return SyncLock(self._lock_connection(), self.table(LOCK_TABLE), sync_name, run_id, ttl=ttl)
 
     def reset_snapshot(self, sync_name: str) -> None:
         snapshot = self.snapshot(sync_name)

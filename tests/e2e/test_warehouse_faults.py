@@ -31,7 +31,7 @@ from typing import Any
 import psycopg2
 import pytest
 
-from dbt_activate.pipeline import FETCH_ROWS
+from dbt_activate.diff import FETCH_ROWS
 from dbt_activate.testing.messages import Request, Response
 from dbt_activate.testing.webhook.emulator import WebhookReceiver
 from dbt_activate.warehouse.dialect import snapshot_table_name

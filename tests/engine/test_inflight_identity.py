@@ -1,11 +1,11 @@
-"""The in-flight log of a batch (pipeline._unsettled): a record whose identity changes is logged with
+"""The in-flight log of a batch (stream._unsettled): a record whose identity changes is logged with
 the identity it was last sent with, so a run that dies unanswered leaves the next one able to find it."""
 
 from __future__ import annotations
 
 from dbt_activate.core.changes import CHANGE, identity_json
 from dbt_activate.core.types import Operation, Record
-from dbt_activate.pipeline import _InFlight, _unsettled
+from dbt_activate.stream import _InFlight, _unsettled
 
 
 def test_a_moved_record_is_logged_under_the_identity_last_sent() -> None:

@@ -1,4 +1,4 @@
-"""The pipeline under a stop request (SIGINT/SIGTERM), in process through its seams: a source of diff
+"""The stream under a stop request (SIGINT/SIGTERM), in process through its seams: a source of diff
 rows, a state store and a destination whose requests hang until released.
 
 First request: no new batch, the batches in flight answered within the grace period, checkpointed.
@@ -13,18 +13,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from dbt_activate.core.changes import ADD, RowLayout
+from dbt_activate.core.changes import ADD
 from dbt_activate.core.interruption import Interruption
-from dbt_activate.core.types import Batch, BatchResult, FieldSpec, Mode, SyncTarget
-from dbt_activate.delivery import RetryPolicy
+from dbt_activate.core.types import Batch, BatchResult, SyncTarget
 from dbt_activate.destinations.base import Destination
-from dbt_activate.pipeline import Pipeline
-from dbt_activate.state.journal import Journal
+from dbt_activate.stream import Stream
+from tests.factories import engine_sync, resolved_sync
 
 ROWS = 100
 BATCH = 10
-TARGET = SyncTarget(sync_name="s", object="people", mode=Mode.UPSERT,
-                    fields=(FieldSpec("email", "email", "varchar"),), identity=("email",))
 
 
 class HangingDestination(Destination):
@@ -47,13 +44,11 @@ class HangingDestination(Destination):
         return BatchResult()
 
 
-class Rows:
+def rows(size: int = 25) -> Iterator[list[tuple[Any, ...]]]:
     """The diff rows of a first sync, in chunks, as the warehouse cursor streams them."""
-
-    def stream(self, sql: str, size: int) -> Iterator[list[tuple[Any, ...]]]:
-        rows = [(ADD, str(i), f"fp{i}", None, 1, f"user{i}@example.com") for i in range(1, ROWS + 1)]
-        for start in range(0, len(rows), size):
-            yield rows[start:start + size]
+    diff = [(ADD, str(i), f"fp{i}", None, 1, f"user{i}@example.com") for i in range(1, ROWS + 1)]
+    for start in range(0, len(diff), size):
+        yield diff[start:start + size]
 
 
 class State:
@@ -65,13 +60,19 @@ class State:
             self.applied += [line.split(",")[1] for line in acks.read_text().splitlines() if line]
 
 
-def _pipeline(tmp_path: Path, interruption: Interruption) -> tuple[Pipeline, HangingDestination, State]:
+class _Pipeline(Stream):
+    """The stream as ``runner.run_sync`` drives it: the rows, then the last checkpoint."""
+
+    async def run_all(self) -> None:
+        await self.run(rows())
+        await self.checkpoint()
+
+
+def _pipeline(tmp_path: Path, interruption: Interruption) -> tuple[_Pipeline, HangingDestination, State]:
     destination, state = HangingDestination(), State()
-    pipeline = Pipeline(sync_name="s", run_id="r", target=TARGET, destination=destination, reader=Rows(),  # type: ignore[arg-type]
-                        state=state, journal=Journal(tmp_path, "s"),  # type: ignore[arg-type]
-                        layout=RowLayout(("email",), ("email",)), key_columns=("id",), on_delete="ignore",
-                        limiter=None, policy=RetryPolicy(), interruption=interruption)
-    return pipeline, destination, state
+    resolved = resolved_sync("s", columns={"email": "VARCHAR"}, primary_key=("email",))
+    sync = engine_sync(resolved, destination, None, state, tmp_path, interruption=interruption)
+    return _Pipeline(sync), destination, state
 
 
 async def _stop_when_started(destination: HangingDestination, interruption: Interruption, *,
@@ -91,7 +92,7 @@ def test_a_stop_sends_no_new_batch_and_saves_the_answered_ones(tmp_path: Path) -
 
     async def run() -> None:
         stopper = asyncio.create_task(_stop_when_started(destination, interruption, release=True))
-        await pipeline.run("select")
+        await pipeline.run_all()
         await stopper
 
     asyncio.run(run())
@@ -108,7 +109,7 @@ def test_the_grace_period_ends_with_the_batches_in_flight_cancelled_and_unconfir
 
     async def run() -> None:
         stopper = asyncio.create_task(_stop_when_started(destination, interruption, release=False))
-        await asyncio.wait_for(pipeline.run("select"), timeout=10)
+        await asyncio.wait_for(pipeline.run_all(), timeout=10)
         await stopper
 
     asyncio.run(run())
@@ -123,7 +124,7 @@ def test_a_second_stop_cancels_at_once_and_leaves_the_checkpoint_to_the_next_run
 
     async def run() -> None:
         stopper = asyncio.create_task(_stop_when_started(destination, interruption, release=False, twice=True))
-        await asyncio.wait_for(pipeline.run("select"), timeout=10)  # not the 60 s grace
+        await asyncio.wait_for(pipeline.run_all(), timeout=10)  # not the 60 s grace
         await stopper
 
     asyncio.run(run())
@@ -136,7 +137,7 @@ def test_without_a_stop_every_row_is_sent(tmp_path: Path) -> None:
 
     async def run() -> None:
         destination.release.set()
-        await pipeline.run("select")
+        await pipeline.run_all()
 
     asyncio.run(run())
     assert not pipeline.result.interrupted and pipeline.result.counts.sent == ROWS

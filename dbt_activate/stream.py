@@ -1,9 +1,9 @@
-"""One sync, end to end: journal replay -> diff -> extract -> deliver -> journal -> checkpoint.
+"""Route diff rows -> batches -> the destination, under the rate limiter; journal what was acknowledged.
 
-Rows stream out of the warehouse in chunks and are grouped into batches per operation; at most
-``max_concurrency`` batches are in flight. A batch's rows reach the local journal only after the
-destination acknowledged them, and the journal reaches the warehouse snapshot at checkpoints, so
-the saved state is never ahead of the destination and a crash loses no change.
+Rows stream out of the sync's ``Source`` in chunks and are grouped into batches per operation; at
+most ``max_concurrency`` batches are in flight. A batch's rows reach the local journal only after the
+destination acknowledged them, and the journal reaches the state store at checkpoints, so the saved
+state is never ahead of the destination and a crash loses no change.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,29 +22,19 @@ from dbt_activate.core.changes import (
     DUPLICATE_KEY,
     NULL_KEY_LABEL,
     REMOVE,
-    RowLayout,
     identity_json,
     operation_for,
     rejection_reason,
 )
-from dbt_activate.core.interruption import Interruption
-from dbt_activate.core.types import Batch, BatchResult, Counts, Operation, Record, SyncTarget
-from dbt_activate.delivery import RateLimiter, RetryPolicy, deliver
-from dbt_activate.destinations.base import Destination
+from dbt_activate.core.types import Batch, BatchResult, Counts, Operation, Record
+from dbt_activate.delivery import deliver
 from dbt_activate.errors import ActivateError, DestinationError
-from dbt_activate.links import Links
-from dbt_activate.state.journal import Journal, JournalSegment
-from dbt_activate.state.store import StateStore
-from dbt_activate.warehouse.connection import WarehouseConnection
-
-# Rows per read from the warehouse. 10,000 wide rows are ~7 MB of Python objects held at once;
-# 5,000 measured 10 MB less peak RSS at 1M rows (benchmarks/README.md, Memory) and fewer round trips
-# than smaller chunks on remote warehouses (Redshift FETCH FORWARD).
-FETCH_ROWS = 5_000
+from dbt_activate.state.journal import JournalSegment
+from dbt_activate.sync import Chunks, Sync
 
 
 @dataclass
-class PipelineResult:
+class StreamResult:
     counts: Counts = field(default_factory=Counts)
     rejected_samples: list[tuple[str, str]] = field(default_factory=list)
     error: ActivateError | None = None
@@ -57,9 +47,6 @@ class PipelineResult:
     @property
     def complete(self) -> bool:
         return self.error is None and not self.interrupted
-
-
-ProgressCallback = Callable[[Counts], None]
 
 
 class _InFlight:
@@ -90,47 +77,31 @@ def _unsettled(flight: _InFlight) -> Iterator[tuple[str, str, str]]:
         yield op, record.key, identity if record.previous is None else identity_json(record.previous)
 
 
-class Pipeline:
-    def __init__(
-        self,
-        *,
-        sync_name: str,
-        run_id: str,
-        target: SyncTarget,
-        destination: Destination,
-        reader: WarehouseConnection,
-        state: StateStore,
-        journal: Journal,
-        layout: RowLayout,
-        key_columns: tuple[str, ...],
-        on_delete: str,
-        limiter: RateLimiter | None,
-        policy: RetryPolicy,
-        checkpoint_rows: int = 50_000,
-        checkpoint_seconds: float = 30.0,
-        on_progress: ProgressCallback | None = None,
-        duplicate_keys: Mapping[str, int] | None = None,
-        interruption: Interruption | None = None,
-        links: Links | None = None,
-    ) -> None:
-        self.sync_name, self.run_id, self.target = sync_name, run_id, target
-        self.destination, self.reader, self.state, self.journal = destination, reader, state, journal
-        self.layout, self.key_columns, self.on_delete = layout, key_columns, on_delete
-        self.limiter, self.policy = limiter, policy
-        self.checkpoint_rows, self.checkpoint_seconds = checkpoint_rows, checkpoint_seconds
-        self.on_progress = on_progress
-        self.duplicate_keys: Mapping[str, int] = duplicate_keys or {}
-        self.interruption = interruption or Interruption()  # SIGINT/SIGTERM: stop taking batches
+class Stream:
+    """One sync's rows on their way to its destination (``Sync``), and their journal."""
+
+    def __init__(self, sync: Sync) -> None:
+        self.sync = sync
+        self.sync_name, self.run_id, self.target = sync.name, sync.run_id, sync.target
+        self.destination, self.state, self.journal = sync.destination, sync.state, sync.journal
+        self.layout, self.key_columns, self.on_delete = sync.layout, sync.resolved.key_columns, sync.spec.on_delete
+        self.limiter, self.policy = sync.limiter, sync.policy
+        self.checkpoint_rows = sync.tunables.checkpoint_rows
+        self.checkpoint_seconds = sync.tunables.checkpoint_seconds
+        self.reporter = sync.reporter
+        self.duplicate_keys: Mapping[str, int] = {}
+        self.interruption = sync.interruption  # SIGINT/SIGTERM: stop taking batches
         self._unsent = False  # a batch was left unsent because of a stop request
-        self.links = links  # references resolved before a batch is sent; record ids kept after (links.py)
-        self.result = PipelineResult()
+        self.links = sync.links  # references resolved before a batch is sent; record ids kept after (links.py)
+        self.result = StreamResult()
         self._segment: JournalSegment | None = None
         self._segment_started = time.monotonic()
         self._checkpoint_lock = asyncio.Lock()
         self._rejected_keys: set[str] = set()  # null/duplicate keys already journaled this run
         self._batch_ids = itertools.count(1)
+        self._crash: BaseException | None = None  # an in-process crash point fired in a batch's task
         # operation_for is pure: its answer per diff op, once, rather than for every row.
-        self._operations = {op: operation_for(target.mode, op, on_delete) for op in (ADD, CHANGE, REMOVE)}
+        self._operations = {op: operation_for(self.target.mode, op, self.on_delete) for op in (ADD, CHANGE, REMOVE)}
 
     # --- journal and checkpoints ------------------------------------------------------------------
 
@@ -213,6 +184,13 @@ class Pipeline:
         flight.records[:] = ready
 
     async def _send(self, flight: _InFlight) -> None:
+        try:
+            await self._send_batch(flight)
+        except crashpoints.Crash as crash:
+            self._crash = crash  # the run "died" in this batch's task: the loop sends nothing more
+            raise
+
+    async def _send_batch(self, flight: _InFlight) -> None:
         self._hold_back_unlinked(flight)
         if not flight.records:
             return
@@ -249,12 +227,11 @@ class Pipeline:
         segment.flush()  # durable before anything else is sent on its strength
         self.journal.inflight.settled(batch_id)
         crashpoints.reached("journal.flushed")
-        if self.on_progress:
-            self.on_progress(counts)
+        self.reporter.sync_progress(self.sync_name, counts)
         await self._checkpoint()
 
     def _stopping(self) -> bool:
-        return self.result.error is not None or self.interruption.requested
+        return self.result.error is not None or self.interruption.requested or self._crash is not None
 
     async def _dispatch(self, flight: _InFlight, slots: asyncio.Semaphore, tasks: set[asyncio.Task[None]]) -> None:
         if not await self._slot(slots):
@@ -336,12 +313,13 @@ class Pipeline:
         record, fingerprint, identity = self.layout.record(row)
         return operation, record, (op, fingerprint, identity)
 
-    async def run(self, sql: str) -> PipelineResult:
+    async def run(self, rows: Chunks, duplicate_keys: Mapping[str, int] | None = None) -> StreamResult:
+        """Send the diff ``rows``; ``duplicate_keys`` (a first sync's) are rejected, one row each."""
+        self.duplicate_keys = duplicate_keys or {}
         batch_size = self.destination.effective_batch_size
         slots = asyncio.Semaphore(max(1, self.destination.effective_concurrency))
         tasks: set[asyncio.Task[None]] = set()
         buffers: dict[Operation, _InFlight] = {}
-        rows = self.reader.stream(sql, FETCH_ROWS)
         exhausted = False
         try:
             while not self._stopping():
@@ -379,13 +357,18 @@ class Pipeline:
             await asyncio.to_thread(getattr(rows, "close", lambda: None))
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
+        if self._crash is not None:
+            raise self._crash
         # A stop that came after the last batch was answered interrupted nothing.
         self.result.interrupted = self.interruption.requested and (
             not exhausted or self._unsent or self.result.cancelled > 0)
+        return self.result
+
+    async def checkpoint(self) -> None:
+        """The last checkpoint of the run: what is acknowledged and not yet saved goes to the state."""
         if self.interruption.immediate:
             # Stop at once: the journal on disk is applied by the next run, before it diffs.
-            return self.result
+            return
         await self._checkpoint(force=True)
         if not self.result.cancelled:
-            self.journal.inflight.remove()  # every batch was settled above
-        return self.result
+            self.journal.inflight.remove()  # every batch was settled in run()
