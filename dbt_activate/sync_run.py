@@ -52,7 +52,8 @@ def row_layout(rs: ResolvedSync, destination: Destination, target: SyncTarget) -
     follows_identity = bool(rs.spec.match) and ({c.lower() for c, _ in rs.spec.match}
                                               != {c.lower() for c in rs.spec.primary_key})
     return RowLayout(tuple(f.field for f in rs.fields), rs.identity, drop_nulls=drop_nulls,
-                     follows_identity=follows_identity)
+                     follows_identity=follows_identity,
+                     keep_nulls=frozenset(r.relationship for r in rs.spec.references))
 
 
 def plan_counts(inv: Invocation, reader: WarehouseConnection, state: StateStore, rs: ResolvedSync,
@@ -155,6 +156,8 @@ async def _run_locked(inv: Invocation, reader: WarehouseConnection, state: State
         if pipeline.result.unconfirmed:
             _report_unconfirmed(rs, pipeline.result.unconfirmed, outcome)
         crashpoints.reached("sync.replayed")
+        if pipeline.links is not None:  # children of deleted parents: sent again, unlinked (links.py)
+            pipeline.links.take_orphans(lambda keys: state.resend(spec.name, keys))
         snapshot = state.snapshot(spec.name)
         if state.is_empty(snapshot):
             sql = inv.diff_sql(rs, None, everything=True)
