@@ -315,6 +315,9 @@ def check_links(specs: Sequence[SyncSpec], type_of: Callable[[SyncSpec], type[De
                            "records of one destination account")
             destination = type_of(spec)  # the type's relationships: nothing rendered
             supported = destination.references.get(spec.object, {})
+            if not destination.references:
+                raise _err(spec.location, f"{where}.as", f"{destination.kind} has no relationships between "
+                           "records; `references` cannot be used with it (`after` orders syncs without a link)")
             if ref.relationship not in supported:
                 offered = ", ".join(f"{a} (-> {o})" for a, o in supported.items()) or "none"
                 raise _err(spec.location, f"{where}.as", f"{ref.relationship!r} is not a relationship "
