@@ -131,7 +131,7 @@ def test_reference_columns_are_checked(people: dict[str, Any], columns: dict[str
     assert message in str(info.value)
 
 
-@pytest.mark.parametrize("kind", ["braze", "customerio", "intercom", "postgres", "mysql"])
+@pytest.mark.parametrize("kind", ["braze", "customerio", "postgres", "mysql"])
 def test_types_without_relationships_refuse_references_naming_model_file_and_key(kind: str) -> None:
     from dbt_activate.destinations.base import load_destination_type  # the real types, as `run` loads them
 
