@@ -70,7 +70,8 @@ get = lambda path: json.load(urllib.request.urlopen(base + path))
 deals, contacts = get("/_emulator/records/deals"), {c["id"]: c["properties"]["email"] for c in get("/_emulator/records/contacts")}
 body = json.dumps({"inputs": [{"id": d["id"]} for d in deals]}).encode()
 request = urllib.request.Request(base + "/crm/v4/associations/deals/contacts/batch/read", body, headers)
-linked = {r["from"]["id"]: [contacts[str(t["toObjectId"])] for t in r["to"]] for r in json.load(urllib.request.urlopen(request))["results"]}
+linked = {r["from"]["id"]: [contacts[str(t["toObjectId"])] for t in r["to"]]
+          for r in json.load(urllib.request.urlopen(request))["results"] if r["to"]}
 print(f"HubSpot emulator deals: {len(deals)}, {len(linked)} associated with their driver's contact:")
 for d in sorted(deals, key=lambda d: int(d["properties"]["lead_id"])):
     print(f"  lead {d['properties']['lead_id']}: {', '.join(linked.get(d['id'], [])) or '(no driver)'}")

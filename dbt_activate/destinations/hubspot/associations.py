@@ -84,6 +84,19 @@ def written_ids(response: httpx.Response, prepared: Prepared, result: BatchResul
     return ids
 
 
+def describe_associations(from_type: str, wanted: Wanted) -> list[dict[str, Any]]:
+    """What ``associate`` sends after the batch, for ``plan``: per relationship, the parents each record
+    wants (the parent's primary key in a plan, which resolves no id; the HubSpot id in a run)."""
+    described: list[dict[str, Any]] = []
+    for relationship, by_key in wanted.items():
+        to_type = RELATIONSHIPS[from_type][relationship]
+        base = f"/crm/v4/associations/{quote(from_type, safe='')}/{quote(to_type, safe='')}/batch"
+        described.append({"method": "POST", "url": f"{base}/associate/default",
+                          "after": f"{base}/read; associations to any other {to_type} archived ({base}/archive)",
+                          "associations": [{"record": key, relationship: parent} for key, parent in by_key.items()]})
+    return described
+
+
 async def associate(session: HttpSession, from_type: str, wanted: Wanted, result: BatchResult,
                     redactor: Redactor) -> None:
     """Make each written record's associations equal what it wants (read, archive others, associate)."""

@@ -76,7 +76,13 @@ import httpx
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, Record, SyncTarget
 from dbt_activate.delivery import HttpSession, body_snippet, json_body
 from dbt_activate.destinations.base import ConfigKey, Destination, check_nulls_key
-from dbt_activate.destinations.hubspot.associations import RELATIONSHIPS, associate, split_links, written_ids
+from dbt_activate.destinations.hubspot.associations import (
+    RELATIONSHIPS,
+    associate,
+    describe_associations,
+    split_links,
+    written_ids,
+)
 from dbt_activate.destinations.hubspot.isolation import Isolation
 from dbt_activate.destinations.hubspot.payload import UnformattableValue, format_properties, format_value
 from dbt_activate.destinations.hubspot.results import (
@@ -200,7 +206,12 @@ class HubSpotDestination(Destination):
                 return {**archive, "body": archive_ids(prepared.sent)}
             return {"method": "POST", "url": self.base_url + prepared.path, "body": prepared.body,
                     "then": {**archive, "body": {"inputs": [{"id": "<record ID returned by batch/read>"}]}}}
-        return {"method": "POST", "url": self.base_url + prepared.path, "body": prepared.body}
+        target, batch, links = split_links(target, batch)  # references are associations, not properties
+        prepared = self._prepare(target, batch, BatchResult())
+        described: dict[str, Any] = {"method": "POST", "url": self.base_url + prepared.path, "body": prepared.body}
+        if links:
+            described["then"] = describe_associations(target.object, links)
+        return described
 
     async def _move(self, target: SyncTarget, batch: Batch, result: BatchResult) -> Batch:
         """Records whose identity changed (``Record.previous``): one ``batch/update`` that finds each
