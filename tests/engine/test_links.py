@@ -85,3 +85,11 @@ def test_a_child_that_moved_or_lost_its_link_is_not_an_orphan_of_its_old_parent(
     Links("fleets", [], store).settled(["1"], acked=["1"], ids={}, deleted=["1"])
     assert drivers.take_orphans(lambda keys: None) == ["c"]
     assert store.scan(["under|fleets|1|", "link|drivers|fleets|c"]) == {}  # nothing left for fleet 1
+
+
+def test_a_child_whose_identity_changed_keeps_the_identity_it_was_sent_with() -> None:
+    """``Record.previous`` finds the record to update (a new email): resolving references keeps it."""
+    links = Links("drivers", [Link("org_id", "fleets")], MemoryIdStore({"sync|fleets|1": "901"}))
+    moved = Record("d1", {"email": "new@x.io", "org_id": 1}, previous={"email": "old@x.io"})
+    ready, _, _ = links.resolve([moved], existing={"d1"})
+    assert ready == [Record("d1", {"email": "new@x.io", "org_id": "901"}, previous={"email": "old@x.io"})]
