@@ -10,22 +10,23 @@ trap 'kill "${receiver_pid:-}" "${hubspot_pid:-}" "${google_ads_pid:-}" 2>/dev/n
 cp -R "$root/sample_project/." "$work/"
 cd "$work"
 
-# The bundled receiver stands in for a CRM's webhook endpoint.
+# The bundled receiver stands in for a CRM's webhook endpoint. Each emulator gets up to 60 s to print its URL
+# (a loaded machine imports slowly).
 python -m dbt_activate.testing webhook --port 0 > "$work/receiver.url" &
 receiver_pid=$!
-for _ in $(seq 50); do [ -s "$work/receiver.url" ] && break; sleep 0.1; done
+for _ in $(seq 600); do [ -s "$work/receiver.url" ] && break; sleep 0.1; done
 export CRM_WEBHOOK_URL="$(head -n 1 "$work/receiver.url")/hooks/deals"
 # The bundled HubSpot emulator (CRM v3 batch API, v4 associations, 100 requests per 10 s) stands in for
 # HubSpot, with the unique `lead_id` deal property the deals sync upserts by (emulators/crm_hubspot.json).
 python -m dbt_activate.testing hubspot --port 0 --rate-limit vendor --schema "$work/emulators/crm_hubspot.json" \
   > "$work/hubspot.url" &
 hubspot_pid=$!
-for _ in $(seq 50); do [ -s "$work/hubspot.url" ] && break; sleep 0.1; done
+for _ in $(seq 600); do [ -s "$work/hubspot.url" ] && break; sleep 0.1; done
 export HUBSPOT_BASE_URL="$(head -n 1 "$work/hubspot.url")" HUBSPOT_TOKEN=test-token
 # The bundled Google Ads emulator (v25 REST: OAuth, conversions, Customer Match jobs) stands in for Google Ads.
 python -m dbt_activate.testing google_ads --port 0 > "$work/google_ads.url" &
 google_ads_pid=$!
-for _ in $(seq 50); do [ -s "$work/google_ads.url" ] && break; sleep 0.1; done
+for _ in $(seq 600); do [ -s "$work/google_ads.url" ] && break; sleep 0.1; done
 export GOOGLE_ADS_BASE_URL="$(head -n 1 "$work/google_ads.url")"
 
 echo "== dbt deps (the sample installs the dbt-activate dbt package from this checkout)"
