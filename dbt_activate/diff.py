@@ -45,7 +45,8 @@ def row_layout(rs: ResolvedSync, destination: Destination, target: SyncTarget) -
     follows_identity = bool(rs.spec.match) and ({c.lower() for c, _ in rs.spec.match}
                                               != {c.lower() for c in rs.spec.primary_key})
     return RowLayout(tuple(f.field for f in rs.fields), rs.identity, drop_nulls=drop_nulls,
-                     follows_identity=follows_identity)
+                     follows_identity=follows_identity,
+                     keep_nulls=frozenset(r.relationship for r in rs.spec.references))
 
 
 class WarehouseSource:

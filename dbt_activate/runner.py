@@ -277,6 +277,8 @@ def _replay(sync: Sync, stream: Stream, outcome: SyncOutcome) -> None:
 
 def _diff(sync: Sync) -> tuple[Chunks, Mapping[str, int]]:
     """A first sync sends the whole model; a later one what changed since the snapshot (diff.py)."""
+    if sync.links is not None:  # children of deleted parents: sent again, unlinked (links.py)
+        sync.links.take_orphans(lambda keys: sync.state.resend(sync.name, keys))
     snapshot = sync.state.snapshot(sync.name)
     if not sync.state.is_empty(snapshot):
         everything = needs_everything(sync.decision, sync.previous, sync.resolved)

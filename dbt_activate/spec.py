@@ -74,10 +74,10 @@ ACTIVATE_KEYS: tuple[KeyDoc, ...] = (
            "failures table and sync the others; the held-back rows are counted in the results."),
     KeyDoc("references", "[{sync, column, as}]", "", "Links to records another sync writes to the same "
            "destination: `column` holds the parent's primary key, `as` is the relationship in the "
-           "destination's terms (Pipedrive `org_id`, `person_id`; Salesforce `AccountId`; HubSpot `company`). "
-           "The parent sync "
-           "runs first; a row whose parent is not in the destination yet is held back (\"waiting for <sync> "
-           "<key>\") and retried next run."),
+           "destination's terms (Pipedrive `org_id`, `person_id`; Salesforce `AccountId`; HubSpot `company`; "
+           "Zendesk `organization_id`; Intercom `company`). The parent sync runs first; a row whose parent "
+           "is not in the destination yet is held back (\"waiting for <sync> <key>\") and retried next run; "
+           "a NULL clears the link; children of a parent deleted in mirror are unlinked and wait for it."),
     KeyDoc("after", "[sync, …]", "", "Syncs this one runs after within an invocation, without a reference "
            "(a sequence). A cycle is a configuration error."),
 )
@@ -315,6 +315,9 @@ def check_links(specs: Sequence[SyncSpec], type_of: Callable[[SyncSpec], type[De
                            "records of one destination account")
             destination = type_of(spec)  # the type's relationships: nothing rendered
             supported = destination.references.get(spec.object, {})
+            if not destination.references:
+                raise _err(spec.location, f"{where}.as", f"{destination.kind} has no relationships between "
+                           "records; `references` cannot be used with it (`after` orders syncs without a link)")
             if ref.relationship not in supported:
                 offered = ", ".join(f"{a} (-> {o})" for a, o in supported.items()) or "none"
                 raise _err(spec.location, f"{where}.as", f"{ref.relationship!r} is not a relationship "

@@ -173,15 +173,18 @@ class Stream:
 
     # --- delivery ------------------------------------------------------------------------------
 
-    def _hold_back_unlinked(self, flight: _InFlight) -> None:
-        """Swap references for parent record ids; reject the rows whose parent is not there yet."""
+    def _hold_back_unlinked(self, flight: _InFlight) -> dict[str, str]:
+        """Swap references for parent record ids; reject the new rows whose parent is not there yet.
+        Returns the rows sent with a link cleared for want of their parent: rejected once sent (links.py)."""
         if self.links is None or flight.batch.operation in (Operation.DELETE, Operation.CLEAR):
-            return
-        ready, held = self.links.resolve(flight.records)
+            return {}
+        existing = {key for key, (op, _, _) in flight.meta.items() if op == CHANGE}
+        ready, held, unlinked = self.links.resolve(flight.records, existing)
         for key, reason in held.items():
             self._reject(key, reason)
             del flight.meta[key]
         flight.records[:] = ready
+        return unlinked
 
     async def _send(self, flight: _InFlight) -> None:
         try:
@@ -191,7 +194,7 @@ class Stream:
             raise
 
     async def _send_batch(self, flight: _InFlight) -> None:
-        self._hold_back_unlinked(flight)
+        unlinked = self._hold_back_unlinked(flight)
         if not flight.records:
             return
         batch_id = next(self._batch_ids)
@@ -215,13 +218,16 @@ class Stream:
                 self._reject(key, rejected[key])
             elif key in skipped:
                 counts.skipped += 1
+            elif key in unlinked:
+                self._reject(key, unlinked[key])
             else:
                 op, fingerprint, identity = meta[key]
                 acks.append((op, key, fingerprint, identity))
         if self.links is not None:
-            deleted = [a[1] for a in acks] if flight.batch.operation is Operation.DELETE else []
-            self.links.remember({k: v for k, v in outcome.ids.items() if k not in rejected and k not in skipped},
-                                deleted)
+            acked = [a[1] for a in acks]
+            self.links.settled((r.key for r in flight.batch.records), acked,
+                               {k: v for k, v in outcome.ids.items() if k not in rejected and k not in skipped},
+                               acked if flight.batch.operation is Operation.DELETE else ())
         segment.acks.extend(acks)
         counts.sent += len(acks)
         segment.flush()  # durable before anything else is sent on its strength

@@ -7,7 +7,9 @@ destination whose type has a bundled emulator (``dbt_activate/testing/<type>``) 
 dbt_activate.testing <type> --port <port>`` detached from the terminal, waits until it listens, and
 records it in ``<target>/activate/emulators.json``. ``stop`` ends the recorded processes (SIGTERM, by
 pid, only those still running the emulator module) and forgets them. A destination on a remote host
-is left alone: ``start`` never stands in for a real account.
+is left alone: ``start`` never stands in for a real account. A project that needs custom properties
+or fields in an emulator (a unique HubSpot deal property to upsert by) gives them in
+``emulators/<destination>.json`` beside destinations.yml, passed as ``--schema`` (``testing/registry.py``).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class Wanted:
     emulator: str
     host: str
     port: int
+    schema: str | None = None  # emulators/<destination>.json: the emulator's custom schema
 
 
 def state_file(paths: ProjectPaths) -> Path:
@@ -81,7 +84,8 @@ def wanted(paths: ProjectPaths) -> tuple[list[Wanted], list[str]]:
         if parts is None or parts.hostname not in _LOCAL_HOSTS or parts.port is None:
             notes.append(f"{name} ({kind}): {url or 'its default URL'} is not a port on this machine; left alone")
             continue
-        found.append(Wanted(name, emulator, parts.hostname, parts.port))
+        schema = paths.destinations_file.parent / "emulators" / f"{name}.json"
+        found.append(Wanted(name, emulator, parts.hostname, parts.port, str(schema) if schema.is_file() else None))
     return found, notes
 
 
@@ -137,7 +141,8 @@ def _launch(want: Wanted, logs: Path) -> RunningEmulator:
     out, err = logs / f"{want.destination}.url", logs / f"{want.destination}.log"
     with out.open("w") as stdout, err.open("w") as stderr:
         proc = subprocess.Popen(
-            [sys.executable, "-m", _MODULE, want.emulator, "--host", want.host, "--port", str(want.port)],
+            [sys.executable, "-m", _MODULE, want.emulator, "--host", want.host, "--port", str(want.port),
+             *(["--schema", want.schema] if want.schema else [])],
             stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
             start_new_session=True,  # not in the terminal's process group: Ctrl-C there leaves it running
         )

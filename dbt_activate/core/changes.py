@@ -120,6 +120,9 @@ class RowLayout:
     # The identity is a `match` apart from the primary key, so it can change while the key stays:
     # a changed row then carries the identity last sent as ``Record.previous``.
     follows_identity: bool = False
+    # Fields whose NULL is always passed on, even where NULLs are left out: references, whose NULL
+    # clears the link (links.py).
+    keep_nulls: frozenset[str] = frozenset()
 
     def record(self, row: Sequence[Any]) -> tuple[Record, str | None, str]:
         """(record, fingerprint, identity json) for an add/change/remove row."""
@@ -138,5 +141,6 @@ class RowLayout:
         if op == CHANGE and self.follows_identity and saved_identity != identity:
             previous = previous_identity(saved_identity, identity, {f: values.get(f) for f in self.identity})
         if self.drop_nulls:
-            values = {f: v for f, v in values.items() if v is not None or f in self.identity}
+            values = {f: v for f, v in values.items()
+                      if v is not None or f in self.identity or f in self.keep_nulls}
         return Record(key=str(key), values=values, previous=previous), fingerprint, identity

@@ -159,6 +159,11 @@ class RecordIdStore(Protocol):
         """Forget these keys (the record was deleted, or the id turned out stale); unknown keys are ignored."""
         ...
 
+    def scan(self, prefixes: Sequence[str]) -> dict[str, str]:
+        """Every key that starts with one of ``prefixes``, with its value (links.py keeps small indexes
+        under prefixes: the children linked to a parent, the children whose parent was deleted)."""
+        ...
+
 
 class MemoryIdStore:
     """A ``RecordIdStore`` in a dict: the default, and the one tests use."""
@@ -175,6 +180,9 @@ class MemoryIdStore:
     def delete_many(self, keys: Sequence[str]) -> None:
         for key in keys:
             self.ids.pop(key, None)
+
+    def scan(self, prefixes: Sequence[str]) -> dict[str, str]:
+        return {k: v for k, v in self.ids.items() if any(k.startswith(p) for p in prefixes)}
 
 
 @dataclass

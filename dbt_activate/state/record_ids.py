@@ -62,6 +62,23 @@ class WarehouseIdStore:
             with self._conn.transaction():
                 self._delete(list(keys))
 
+    def scan(self, prefixes: Sequence[str]) -> dict[str, str]:
+        # A range per prefix rather than LIKE: keys hold user values, where % and _ would be wildcards.
+        # The range's end is the prefix with its last character incremented; the check in Python
+        # keeps collations that order differently (MySQL's case-insensitive ones) from adding keys.
+        found: dict[str, str] = {}
+        p = self._d.placeholder
+        wanted = [x for x in prefixes if x]
+        for start in range(0, len(wanted), _CHUNK // 2):
+            chunk = wanted[start:start + _CHUNK // 2]
+            ranges = " or ".join([f"(id_key >= {p} and id_key < {p})"] * len(chunk))
+            params = [v for x in chunk for v in (x, x[:-1] + chr(ord(x[-1]) + 1))]
+            rows = self._conn.query(f"select id_key, record_id from {self._table} where destination = {p} "
+                                    f"and ({ranges})", [self._destination, *params])
+            found.update({str(k): str(v) for k, v in rows if any(str(k).startswith(x) for x in chunk)})
+        self._conn.end_read()
+        return found
+
     def _delete(self, keys: list[str]) -> None:
         p = self._d.placeholder
         for start in range(0, len(keys), _CHUNK):

@@ -10,13 +10,13 @@ transaction and load calls) comes from the dialect.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from dbt_activate.errors import WarehouseError
-from dbt_activate.state.journal import ACK_COLUMNS, REJECT_COLUMNS
+from dbt_activate.state.journal import ACK_COLUMNS, MAYBE_FINGERPRINT, REJECT_COLUMNS
 from dbt_activate.state.locks import LOCK_TABLE, SyncLock, lock_table_ddl
 from dbt_activate.warehouse.connection import WarehouseConnection
 from dbt_activate.warehouse.dialect import snapshot_table_name
@@ -77,6 +77,7 @@ class StateStore(Protocol):
     def snapshot(self, sync_name: str) -> str: ...
     def is_empty(self, snapshot: str) -> bool: ...
     def lock(self, sync_name: str, run_id: str, *, ttl: float | None = None) -> SyncLock: ...
+    def resend(self, sync_name: str, keys: Sequence[str]) -> None: ...
     def apply_segment(self, sync_name: str, run_id: str, acks: Path | None, rejects: Path | None) -> None: ...
     def finish(self, run: RunRow, *, config_hash: str, fields_signature: str, complete: bool) -> int: ...
 
@@ -153,6 +154,19 @@ class WarehouseStateStore:
         snapshot = self.snapshot(sync_name)
         with self.conn.transaction():
             self.conn.execute(f"delete from {snapshot}")
+
+    def resend(self, sync_name: str, keys: Sequence[str]) -> None:
+        """Make the next diff send ``keys`` again (as changed), whatever the model says: their record in
+        the destination needs a write the model did not ask for (a link to a deleted parent, links.py)."""
+        if not keys:
+            return
+        snapshot = self.snapshot(sync_name)
+        p = self._d.placeholder
+        with self.conn.transaction():
+            for start in range(0, len(keys), 500):
+                chunk = list(keys[start:start + 500])
+                self.conn.execute(f"update {snapshot} set fingerprint = {p} where sync_key in "
+                                  f"({', '.join([p] * len(chunk))})", [MAYBE_FINGERPRINT, *chunk])
 
     # --- checkpoints -----------------------------------------------------------------------------
 

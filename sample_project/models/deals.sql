@@ -23,6 +23,8 @@ priced as (
 
 select
     lead_id,
+    -- The driver who brought the lead: the deal belongs to that driver's person record in the CRM.
+    driver_id,
     lower(email) as email,
     company_name,
     company_name || ' fleet partnership' as deal_name,

@@ -155,3 +155,43 @@ def test_pipedrive_clear_of_a_deal_sends_only_what_the_v2_spec_lets_be_null() ->
         exchanges = drive(harness)
     [cleared] = [e.json() for e in exchanges if e.operation == "clear" and e.method == "PATCH"]
     assert cleared == {"probability": None, "custom_fields": {harness.emu.field_key("deals", "Contract"): None}}
+
+
+def test_intercom_companies_and_contact_attachments_follow_the_spec() -> None:
+    """``references`` on Intercom: POST /companies, attach (POST /contacts/{id}/companies), list, detach and
+    company deletion, each request and answer checked against Intercom's OpenAPI description."""
+    from dbt_activate.destinations.intercom.destination import IntercomDestination
+    from dbt_activate.testing.intercom.emulator import IntercomEmulator
+
+    companies = SyncTarget("fleets", "companies", Mode.MIRROR, (FieldSpec("company_id", "company_id"),
+                           FieldSpec("name", "name"), FieldSpec("fleet_size", "fleet_size")), ("company_id",))
+    contacts = SyncTarget("drivers", "contacts", Mode.UPSERT, (FieldSpec("external_id", "external_id"),
+                          FieldSpec("email", "email"), FieldSpec("name", "name"), FieldSpec("company", "company")),
+                          ("external_id",))
+    exchanges: list[Exchange] = []
+    with IntercomEmulator(token=SECRET) as emu:
+        def send(step: str, target: SyncTarget, operation: Operation, records: list[Record]) -> None:
+            destination = IntercomDestination("intercom", {"type": "intercom", "access_token": SECRET,
+                                                           "base_url": emu.base_url},
+                                              transport=EmulatorTransport(emu, exchanges, step))
+            asyncio.run(write(destination, target, Batch(operation, records)))
+
+        send("companies", companies, Operation.UPSERT,
+             [Record(str(i), {"company_id": f"F{i}", "name": f"Fleet {i}", "fleet_size": str(i)}) for i in (1, 2)])
+        ids = {c["company_id"]: c["id"] for c in emu.companies.companies.values()}
+
+        def driver(company: str | None) -> Record:
+            return Record("1", {"external_id": "D1", "email": "d1@example.com", "name": "A", "company": company})
+
+        send("attach", contacts, Operation.UPSERT, [driver(ids["F1"])])
+        send("move", contacts, Operation.UPSERT, [driver(ids["F2"])])
+        send("detach", contacts, Operation.UPSERT, [driver(None)])
+        send("delete", companies, Operation.DELETE, [Record("1", {"company_id": "F1"})])
+        assert emu.errors == []
+    calls = {(e.operation, e.method, "/".join("{id}" if len(p) == 24 else p for p in e.path.split("/")))
+             for e in exchanges}
+    assert {("attach", "POST", "/contacts/{id}/companies"), ("move", "DELETE", "/contacts/{id}/companies/{id}"),
+            ("detach", "DELETE", "/contacts/{id}/companies/{id}"), ("companies", "POST", "/companies"),
+            ("delete", "DELETE", "/companies/{id}")} <= calls, calls
+    contract = specs.intercom()
+    assert [finding for exchange in exchanges for finding in contract.violations(exchange)] == []

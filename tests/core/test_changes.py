@@ -26,6 +26,12 @@ def test_nulls_are_left_out_but_never_the_identity() -> None:
     assert identity == '{"email":null}'
 
 
+def test_a_null_reference_is_kept_where_nulls_are_left_out_so_the_link_is_cleared() -> None:
+    layout = RowLayout(FIELDS, ("email",), drop_nulls=True, keep_nulls=frozenset({"score"}))
+    record, _, _ = layout.record(_row(CHANGE, 1, "a@x.io", None, None))
+    assert record.values == {"id": 1, "email": "a@x.io", "score": None}
+
+
 def test_a_removed_row_is_its_saved_identity() -> None:
     row = (REMOVE, "k1", None, '{"email":"a@x.io"}', None, None, None, None, None)
     record, fingerprint, identity = RowLayout(FIELDS, ("email",), drop_nulls=True).record(row)

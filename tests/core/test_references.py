@@ -80,7 +80,8 @@ def test_malformed_keys(people: dict[str, Any], path: str, message: str) -> None
     ({**PEOPLE, "references": [{"sync": "orgs", "column": "company", "as": "company_id"}]}, ORGS, Linked,
      ".references[0].as", "'company_id' is not a relationship linked persons can have (supported: org_id (-> "
      "organizations))"),
-    (PEOPLE, ORGS, Unlinked, ".references[0].as", "(supported: none)"),
+    (PEOPLE, ORGS, Unlinked, ".references[0].as",
+     "unlinked has no relationships between records; `references` cannot be used with it"),
     (PEOPLE, {**ORGS, "object": "deals"}, Linked, ".references[0].sync",
      "'org_id' points at organizations, but sync 'orgs' writes deals"),
     (PEOPLE, {**ORGS, "primary_key": ["a", "b"]}, Linked, ".references[0].sync", "composite primary key"),
@@ -128,3 +129,12 @@ def test_reference_columns_are_checked(people: dict[str, Any], columns: dict[str
         resolve_columns(spec, columns)
     assert str(info.value).startswith(WHERE + path + ":"), str(info.value)
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize("kind", ["braze", "customerio", "postgres", "mysql"])
+def test_types_without_relationships_refuse_references_naming_model_file_and_key(kind: str) -> None:
+    from dbt_activate.destinations.base import load_destination_type  # the real types, as `run` loads them
+
+    with pytest.raises(ConfigError) as info:
+        _check(_syncs(PEOPLE, ORGS), load_destination_type(kind))
+    assert str(info.value).startswith(WHERE + ".references[0].as: " + kind + " has no relationships between records")

@@ -41,6 +41,7 @@ SAMPLE_SYNCS = {
     "people_gb_csv": ("people", "crm_csv", "upsert", "country = 'GB'"),
     "people__crm_hubspot__contacts": ("people", "crm_hubspot", "mirror", "country = 'GB'"),
     "deals__crm_webhook__deals": ("deals", "crm_webhook", "upsert", "country = 'RU'"),
+    "deals__crm_hubspot__deals": ("deals", "crm_hubspot", "mirror", "country = 'GB'"),
     "deals__crm_csv__deals_fr": ("deals", "crm_csv", "upsert", "country = 'FR'"),
     "deals__crm_files__deal_events_gb": ("deals", "crm_files", "append", "country = 'GB'"),
     "people_gb_customer_match": ("people", "google_ads", "mirror", "country = 'GB'"),

@@ -29,21 +29,22 @@ from tests.e2e.project import Project, customer
 
 TOKEN = "pd-refs-token-0ddba11"
 FLEETS = {"name": "fleets", "destination": "crm", "object": "organizations", "primary_key": "fleet_id",
-          "match": {"fleet_name": "name"}, "fields": {"fleet_name": "name"}}
+          "mode": "mirror", "match": {"fleet_name": "name"}, "fields": {"fleet_name": "name"}}
 DRIVERS = {"name": "drivers", "destination": "crm", "object": "persons", "primary_key": "driver_id",
            "match": {"email": "email"}, "fields": {"email": "email", "full_name": "name"},
            "references": [{"sync": "fleets", "column": "fleet_id", "as": "org_id"}]}
 
 
 SF_FLEETS = {"name": "fleets", "destination": "crm", "object": "Account", "primary_key": "fleet_id",
-             "fields": {"fleet_id": "Fleet_Id__c", "fleet_name": "Name"}}
+             "mode": "mirror", "fields": {"fleet_id": "Fleet_Id__c", "fleet_name": "Name"}}
 SF_DRIVERS = {"name": "drivers", "destination": "crm", "object": "Contact", "primary_key": "driver_id",
               "fields": {"driver_id": "Driver_Id__c", "email": "Email", "full_name": "LastName"},
               "references": [{"sync": "fleets", "column": "fleet_id", "as": "AccountId"}]}
 
 
 HS_FLEETS = {"name": "fleets", "destination": "crm", "object": "companies", "primary_key": "fleet_id",
-             "match": {"fleet_id": "fleet_id"}, "fields": {"fleet_id": "fleet_id", "fleet_name": "name"}}
+             "mode": "mirror", "match": {"fleet_id": "fleet_id"},
+             "fields": {"fleet_id": "fleet_id", "fleet_name": "name"}}
 HS_DRIVERS = {"name": "drivers", "destination": "crm", "object": "contacts", "primary_key": "driver_id",
               "match": {"email": "email"}, "fields": {"email": "email", "full_name": "lastname"},
               "references": [{"sync": "fleets", "column": "fleet_id", "as": "company"}]}
@@ -123,7 +124,8 @@ def _links(emu: Emulator) -> dict[str, str | None]:
 
 
 def _expected(drivers: list[dict[str, Any]], synced: set[int] | None = None) -> dict[str, str | None]:
-    return {d["email"]: f"Fleet {d['fleet_id']}" for d in drivers if synced is None or d["driver_id"] in synced}
+    return {d["email"]: None if d["fleet_id"] is None else f"Fleet {d['fleet_id']}"
+            for d in drivers if synced is None or d["driver_id"] in synced}
 
 
 def _run(project: Project, expect_exit: int = 0) -> dict[str, Any]:
@@ -135,7 +137,7 @@ def _run(project: Project, expect_exit: int = 0) -> dict[str, Any]:
 def test_children_link_to_parents_move_with_them_and_wait_for_missing_ones(
         tmp_path: Path, emu: PipedriveEmulator) -> None:
     _links_follow_the_model(Project(tmp_path, "duckdb"), emu, FLEETS, DRIVERS)
-    assert len(emu.records("organizations")) == 4
+    assert len(emu.records("organizations")) == 4  # fleet 2 deleted, then written again
 
 
 @pytest.mark.slow
@@ -184,6 +186,34 @@ def _links_follow_the_model(project: Project, emu: Emulator,
     third = _run(project)
     assert third["drivers"]["counts"]["sent"] == 1  # only the held-back driver
     assert _links(emu) == _expected(drivers)
+
+    # Fleet 2 leaves the model: mirror deletes it, and its driver (4) loses the link and waits for it.
+    # Driver 2 gets no fleet at all: its link is cleared (Pipedrive's API cannot empty org_id: kept).
+    fleets = [f for f in fleets if f["fleet_id"] != 2]
+    drivers[1]["fleet_id"] = None
+    _seed(project, "seed_fleets", fleets)
+    _seed(project, "seed_drivers", drivers)
+    project.dbt("build")
+    fourth = _run(project, expect_exit=1)
+    assert fourth["fleets"]["counts"]["sent"] == 1
+    assert (fourth["drivers"]["counts"]["sent"], fourth["drivers"]["counts"]["rejected"]) == (1, 1)
+    assert fourth["drivers"]["rejected_samples"] == [{"key": "4", "reason": "waiting for fleets 2"}]
+    expected = _expected(drivers)
+    expected["driver2@example.com"] = "Fleet 3" if isinstance(emu, PipedriveEmulator) else None
+    expected["driver4@example.com"] = None  # its parent is gone from the model and the destination
+    assert _links(emu) == expected
+
+    fifth = _run(project, expect_exit=1)  # still no fleet 2: driver 4 is held back again
+    assert fifth["drivers"]["rejected_samples"] == [{"key": "4", "reason": "waiting for fleets 2"}]
+    assert _links(emu) == expected
+
+    fleets.append(_fleet(2))  # fleet 2 is back (a new record): driver 4 is linked to it
+    _seed(project, "seed_fleets", fleets)
+    project.dbt("build")
+    sixth = _run(project)
+    assert (sixth["drivers"]["counts"]["sent"], sixth["drivers"]["counts"]["rejected"]) == (1, 0)
+    expected["driver4@example.com"] = "Fleet 2"
+    assert _links(emu) == expected
 
 
 def test_a_cycle_or_an_unknown_referenced_sync_exits_2_naming_them(tmp_path: Path, emu: PipedriveEmulator) -> None:

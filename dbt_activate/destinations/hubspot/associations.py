@@ -10,7 +10,8 @@ for the records the batch wrote (their ids come from the batch's ``results``):
 
 A record already linked to its parent costs only the read. A record HubSpot names in an error of
 these calls is rejected with the reason (its properties were written; the next run writes and
-links it again). A NULL reference changes nothing. Endpoint shapes: developers.hubspot.com
+links it again). A NULL reference (or a parent the engine could not find, ``links.py``) removes the
+record's associations of that type and creates none. Endpoint shapes: developers.hubspot.com
 ``docs/api-reference/legacy/crm/associations/associate-records/batch/get-associations`` and
 ``…/batch/create-associations``, and the v4 associations guide (``crm-associations-v4/guide``).
 """
@@ -36,7 +37,7 @@ RELATIONSHIPS: Mapping[str, Mapping[str, str]] = {
     "deals": {"contact": "contacts", "company": "companies"},
 }
 _JSON = {"Content-Type": "application/json"}
-Wanted = dict[str, dict[str, str]]  # as -> record key -> parent record id
+Wanted = dict[str, dict[str, str | None]]  # as -> record key -> parent record id (None: no parent)
 
 
 def split_links(target: SyncTarget, batch: Batch) -> tuple[SyncTarget, Batch, Wanted]:
@@ -50,9 +51,9 @@ def split_links(target: SyncTarget, batch: Batch) -> tuple[SyncTarget, Batch, Wa
     records = []
     for record in batch.records:
         for relationship in relationships:
-            parent = record.values.get(relationship)
-            if parent is not None:
-                wanted[relationship][record.key] = str(parent)
+            if relationship in record.values:  # absent (a clear sends only the identity): left as it is
+                parent = record.values[relationship]
+                wanted[relationship][record.key] = None if parent is None else str(parent)
         records.append(Record(record.key, {k: v for k, v in record.values.items() if k not in relationships}))
     return target, Batch(batch.operation, records), wanted
 
@@ -83,6 +84,19 @@ def written_ids(response: httpx.Response, prepared: Prepared, result: BatchResul
     return ids
 
 
+def describe_associations(from_type: str, wanted: Wanted) -> list[dict[str, Any]]:
+    """What ``associate`` sends after the batch, for ``plan``: per relationship, the parents each record
+    wants (the parent's primary key in a plan, which resolves no id; the HubSpot id in a run)."""
+    described: list[dict[str, Any]] = []
+    for relationship, by_key in wanted.items():
+        to_type = RELATIONSHIPS[from_type][relationship]
+        base = f"/crm/v4/associations/{quote(from_type, safe='')}/{quote(to_type, safe='')}/batch"
+        described.append({"method": "POST", "url": f"{base}/associate/default",
+                          "after": f"{base}/read; associations to any other {to_type} archived ({base}/archive)",
+                          "associations": [{"record": key, relationship: parent} for key, parent in by_key.items()]})
+    return described
+
+
 async def associate(session: HttpSession, from_type: str, wanted: Wanted, result: BatchResult,
                     redactor: Redactor) -> None:
     """Make each written record's associations equal what it wants (read, archive others, associate)."""
@@ -101,9 +115,12 @@ async def associate(session: HttpSession, from_type: str, wanted: Wanted, result
         stale = [{"from": {"id": f}, "to": [{"id": t} for t in sorted(linked - {want[f][1]})]}
                  for f, linked in current.items() if f in want and linked - {want[f][1]}]
         if stale:
-            await _post(session, f"{base}/archive", {"inputs": stale}, redactor)
+            # A record archived meanwhile (or a bad id) comes back as an error naming it: that record
+            # keeps an association the model no longer has, so it is rejected and retried.
+            archived = await _post(session, f"{base}/archive", {"inputs": stale}, redactor)
+            _reject_named(archived, want, result, f"removing its old {relationship} association")
         new = [{"from": {"id": f}, "to": {"id": parent}} for f, (key, parent) in want.items()
-               if key not in result.rejected and parent not in current.get(f, set())]
+               if parent is not None and key not in result.rejected and parent not in current.get(f, set())]
         if new:
             created = await _post(session, f"{base}/associate/default", {"inputs": new}, redactor)
             _reject_named(created, want, result, f"associating it with its {relationship}")
@@ -128,7 +145,7 @@ def _has_errors(response: httpx.Response) -> bool:
     return isinstance(data, dict) and bool(data.get("errors"))
 
 
-def _reject_named(answer: Mapping[str, Any], want: Mapping[str, tuple[str, str]], result: BatchResult,
+def _reject_named(answer: Mapping[str, Any], want: Mapping[str, tuple[str, str | None]], result: BatchResult,
                   doing: str) -> None:
     """Reject the records an error names by id (``context.ids``): their link is not what the model says."""
     for error in _dicts(answer.get("errors")):

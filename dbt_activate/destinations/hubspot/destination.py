@@ -77,7 +77,13 @@ from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, 
 from dbt_activate.delivery import HttpSession, body_snippet, json_body
 from dbt_activate.destinations.api import ApiDestination, single_identity
 from dbt_activate.destinations.base import ConfigKey
-from dbt_activate.destinations.hubspot.associations import RELATIONSHIPS, associate, split_links, written_ids
+from dbt_activate.destinations.hubspot.associations import (
+    RELATIONSHIPS,
+    associate,
+    describe_associations,
+    split_links,
+    written_ids,
+)
 from dbt_activate.destinations.hubspot.isolation import Isolation
 from dbt_activate.destinations.hubspot.payload import UnformattableValue, format_properties, format_value
 from dbt_activate.destinations.hubspot.results import (
@@ -175,7 +181,12 @@ class HubSpotDestination(ApiDestination):
                 return {**archive, "body": archive_ids(prepared.sent)}
             return {"method": "POST", "url": self.base_url + prepared.path, "body": prepared.body,
                     "then": {**archive, "body": {"inputs": [{"id": "<record ID returned by batch/read>"}]}}}
-        return {"method": "POST", "url": self.base_url + prepared.path, "body": prepared.body}
+        target, batch, links = split_links(target, batch)  # references are associations, not properties
+        prepared = self._prepare(target, batch, BatchResult())
+        described: dict[str, Any] = {"method": "POST", "url": self.base_url + prepared.path, "body": prepared.body}
+        if links:
+            described["then"] = describe_associations(target.object, links)
+        return described
 
     async def _move(self, target: SyncTarget, batch: Batch, result: BatchResult) -> Batch:
         """Records whose identity changed (``Record.previous``): one ``batch/update`` that finds each

@@ -95,6 +95,21 @@ class IntercomApi:
     async def unarchive(self, contact_id: str) -> bool:
         return await self._on_contact("POST", f"/contacts/{contact_id}/unarchive", None)
 
+    async def call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> httpx.Response:
+        """Any other request (companies and attachments, ``companies.py``); its answer, unchecked."""
+        return await self._send(method, path, body)
+
+    def check(self, response: httpx.Response) -> None:
+        """``RecordFailed`` for a 4xx, ``DestinationError`` for any other answer that is not a 2xx."""
+        self._check(response)
+
+    def reason(self, response: httpx.Response) -> str:
+        return self._reason(response)
+
+    def answer(self, response: httpx.Response) -> Mapping[str, Any]:
+        """The JSON object of an answer ({} for anything else)."""
+        return json_object(response)
+
     async def _on_contact(self, method: str, path: str, body: Mapping[str, Any] | None) -> bool:
         response = await self._send(method, path, body)
         if response.status_code in (404, 410):

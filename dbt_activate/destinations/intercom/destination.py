@@ -31,6 +31,13 @@ acknowledged); clear PUTs the mapped attributes as null. A record Intercom refus
 ``error.list``) is rejected with Intercom's ``code: message``; the others are acknowledged.
 A NULL is left out of the PUT/POST, so Intercom keeps the value (the sync's ``nulls: clear`` sends null).
 
+**Companies and references.** A sync with ``object: companies`` (``match`` on ``company_id``, mode
+``upsert`` or ``mirror``) writes Intercom companies (``POST /companies``, create or update by
+``company_id``) and reports their ids; a contacts sync's ``references`` with ``as: company`` attaches
+each contact to its company and detaches it from any other (a NULL detaches it from all), after the
+contact is written (``intercom_companies``). A contacts field named ``company`` is that reference,
+never a custom attribute.
+
 A changed match value (``Record.previous``: a new email or external_id under the same primary key)
 PUTs the contact found by the value last sent (its stored id, else a search), with the new value,
 and files its id under the new one (``RecordIdCache.move``). A user whose new value another user
@@ -61,6 +68,15 @@ from dbt_activate.core.types import (
 from dbt_activate.destinations.api import ApiDestination, Endpoint, checked_base_url, one_of
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.intercom.api import CONNECTIONS, Conflict, IntercomApi, RecordFailed
+from dbt_activate.destinations.intercom.companies import IDENTITY as COMPANY_IDENTITY
+from dbt_activate.destinations.intercom.companies import (
+    LINK,
+    RELATIONSHIPS,
+    attach,
+    company_body,
+    delete_company,
+    upsert_company,
+)
 from dbt_activate.destinations.intercom.ids import ContactIds
 from dbt_activate.destinations.intercom.payload import IDENTITIES, FormatError, build_body, clear_body, identity_text
 from dbt_activate.destinations.record_ids import MOVES, OK, Outcome, PerRecordWrites
@@ -83,7 +99,8 @@ _ENDPOINTS = {operation: Endpoint(request, per_batch=0, per_record=2) for operat
 class IntercomDestination(ApiDestination):
     kind = "intercom"
     null_handling = Nulls.OMIT
-    description = "Intercom contacts (users or leads), found by external_id or email; one request per record."
+    description = ("Intercom contacts (users or leads), found by external_id or email, and companies by company_id; "
+                   "one request per record.")
     config_keys: ClassVar[tuple[ConfigKey, ...]] = (
         ConfigKey("access_token", str, required=True, secret=True, help="Intercom access token (Bearer)."),
         ConfigKey("region", str, default="us", help="Data hosting region: us, eu or au."),
@@ -96,7 +113,8 @@ class IntercomDestination(ApiDestination):
                   help="{requests: N, per_seconds: S}; default 1666 per 10 s (10,000/min per app)."),
     )
     modes = frozenset({Mode.UPSERT, Mode.UPDATE, Mode.CREATE, Mode.MIRROR})
-    objects = ("contacts",)
+    objects = ("contacts", "companies")
+    references: ClassVar[Mapping[str, Mapping[str, str]]] = RELATIONSHIPS  # contacts -> companies (companies.py)
     batch_size = 50
     max_concurrency = 2
     rate_limit = RateLimit(1666, 10.0)
@@ -126,8 +144,16 @@ class IntercomDestination(ApiDestination):
         return {"max_connections": CONNECTIONS, "response_hook": self._inspect}
 
     def check_target(self, target: SyncTarget) -> None:
+        if target.object == "companies":
+            if tuple(target.identity) != (COMPANY_IDENTITY,):
+                raise ConfigError("Intercom finds a company by company_id; set "
+                                  f"`match: {{column: {COMPANY_IDENTITY}}}`", location=f"{target.sync_name}: match")
+            if target.mode not in (Mode.UPSERT, Mode.MIRROR):
+                raise ConfigError("Intercom companies are written by create-or-update (POST /companies): use mode "
+                                  "upsert or mirror", location=f"{target.sync_name}: mode")
+            return
         if target.object != "contacts":
-            raise ConfigError(f"Intercom object {target.object!r} is not supported (use contacts)",
+            raise ConfigError(f"Intercom object {target.object!r} is not supported (use contacts or companies)",
                               location=f"{target.sync_name}: object")
         if len(target.identity) != 1 or target.identity[0] not in IDENTITIES:
             raise ConfigError(f"Intercom finds a contact by external_id or email; this sync matches on "
@@ -142,6 +168,8 @@ class IntercomDestination(ApiDestination):
         self._ids = ContactIds(target.identity[0], self.role, self.id_store or MemoryIdStore(), self._api_for_run())
 
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
+        if target.object == "companies":
+            return await self._write_companies(target, batch)
         if self._ids is None:
             await self.open(target)
         ids, operation = self._ids, batch.operation
@@ -150,6 +178,27 @@ class IntercomDestination(ApiDestination):
             raise DestinationError(f"{self.name}: Intercom contacts cannot be appended; use upsert or create")
         return await self._writes.write(batch, lambda r: self._one(target, operation, r), ids,
                                         lambda r: self._term(target, r))
+
+    async def _write_companies(self, target: SyncTarget, batch: Batch) -> BatchResult:
+        """One ``POST /companies`` (or a find and ``DELETE``) per record; the ids written are reported."""
+        self.check_target(target)
+        if batch.operation not in (Operation.UPSERT, Operation.DELETE):
+            raise DestinationError(f"{self.name}: Intercom companies cannot be written by {batch.operation.value}")
+        api, written = self._api_for_run(), dict[str, str]()
+
+        async def one(record: Record) -> Outcome:
+            try:
+                if batch.operation is Operation.DELETE:
+                    await delete_company(api, record.values)
+                else:
+                    written[record.key] = await upsert_company(api, record.values)
+            except (FormatError, RecordFailed) as exc:
+                return ("rejected", str(exc))
+            return OK
+
+        result = await self._writes.write(batch, one)
+        result.ids.update({k: v for k, v in written.items() if k not in result.rejected})
+        return result
 
     async def close(self) -> None:
         self._ids, self._api = None, None
@@ -187,8 +236,8 @@ class IntercomDestination(ApiDestination):
                     update = functools.partial(self._api_for_run().update, body=body)
                     moved = await ids.move((old_key, old), (key, wanted), update, f"Intercom contact ({self.role})")
                     if moved is not None:
-                        return moved
-                return await self._apply(operation, key, wanted, body)
+                        return await self._attach(operation, record, key, moved)
+                return await self._attach(operation, record, key, await self._apply(operation, key, wanted, body))
         except (FormatError, RecordFailed) as exc:
             return ("rejected", str(exc))
 
@@ -234,12 +283,27 @@ class IntercomDestination(ApiDestination):
             ids.learn(key, created)
         return OK
 
+    async def _attach(self, operation: Operation, record: Record, key: str, outcome: Outcome) -> Outcome:
+        """A written contact with a ``company`` reference: attached to that company only (companies.py)."""
+        ids = self._ids
+        if outcome != OK or operation not in (*MOVES, Operation.CREATE) or LINK not in record.values or ids is None:
+            return outcome
+        contact_id = ids.known(key)
+        if contact_id is None:
+            return outcome
+        wanted = record.values[LINK]
+        await attach(self._api_for_run(), contact_id, None if wanted is None else str(wanted))
+        return outcome
+
     def _body(self, target: SyncTarget, operation: Operation, record: Record) -> dict[str, Any]:
         if operation is Operation.DELETE:
             return {}
+        if target.object == "companies":
+            return company_body(record.values)
         if operation is Operation.CLEAR:
-            return clear_body(target.field_names, target.identity[0])
-        return build_body(record.values, target.identity[0], self.role)
+            return clear_body([f for f in target.field_names if f != LINK], target.identity[0])
+        # `company` is the reference (an attachment, not an attribute): applied after the write.
+        return build_body({k: v for k, v in record.values.items() if k != LINK}, target.identity[0], self.role)
 
     def _term(self, target: SyncTarget, record: Record) -> str:
         return identity_text(record.values.get(target.identity[0])) if target.identity else ""

@@ -45,7 +45,8 @@ old value is written by the new one, as any other.
 **References.** A sync's ``references`` may set a lookup field (``references`` below): the engine sends
 the parent's Id there, which the parent sync learnt from Salesforce's answers; every write reports the
 Id of each record written (``BatchResult.ids``), from Collections results and, for Bulk jobs, from the
-job's ``successfulResults`` (``sf__Id``).
+job's ``successfulResults`` (``sf__Id``). A NULL reference empties the lookup field (``null`` in
+Collections, ``#N/A`` in Bulk CSV) whatever the sync's ``nulls``: the link follows the model.
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ class SalesforceDestination(Destination):
         self._bulk: BulkUpsert | None = None
         self._target: Target | None = None
         self._clear_nulls = False  # set by open() from the sync's `nulls`, else the destination's
+        self._lookups: frozenset[str] = frozenset()  # set by open(): lookup fields the sync's references set
         self._types: dict[str, str] = {}
         self._bulk_sync = False  # set by open(): this sync's upserts may switch to Bulk API
         self._upserts = 0  # upsert records of this sync so far
@@ -147,6 +149,7 @@ class SalesforceDestination(Destination):
         self._types = field_types(described)
         self._target = _sf_target(target, described)
         self._clear_nulls = self.clears_nulls(target)
+        self._lookups = frozenset(self.references.get(target.object, {})) & frozenset(target.field_names)
         self._writer = CollectionWriter(self._api, self._target, s.request_size,
                                         asyncio.Semaphore(max(1, self.effective_concurrency)))
         self._bulk_sync = s.bulk_threshold > 0 and target.mode in (Mode.UPSERT, Mode.MIRROR)
@@ -254,7 +257,7 @@ class SalesforceDestination(Destination):
                 if values.get(ident) in (None, ""):
                     ledger.reject(record.key, f"match field {ident} is empty: Salesforce cannot find the record by it")
                     continue
-            out.append((record.key, drop_nulls(values) if keep_nulls else values))
+            out.append((record.key, drop_nulls(values, self._lookups) if keep_nulls else values))
         return out
 
     async def _move(self, records: list[Record], ledger: Ledger) -> list[Record]:

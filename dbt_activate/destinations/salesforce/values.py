@@ -70,8 +70,10 @@ def format_value(value: Any, sf_type: str | None) -> JSONValue:
     return _text(value)
 
 
-def drop_nulls(values: dict[str, JSONValue]) -> dict[str, JSONValue]:
-    return {k: v for k, v in values.items() if v is not None and v != ""}
+def drop_nulls(values: dict[str, JSONValue], keep: frozenset[str] = frozenset()) -> dict[str, JSONValue]:
+    """``values`` without NULLs (``nulls: keep``), but for the fields in ``keep``: lookup fields set by
+    ``references``, where a NULL means "no parent" and empties the lookup (links.py)."""
+    return {k: v for k, v in values.items() if (v is not None and v != "") or k in keep}
 
 
 def csv_cell(value: JSONValue) -> str:

@@ -46,6 +46,11 @@ Zendesk's "External: … has already been taken". A changed email with ``match: 
 by the new email as before: Zendesk finds users by email only in create_or_update_many.
 
 A NULL is left out of an item, so Zendesk keeps the value (the sync's ``nulls: clear`` sends null).
+
+**References.** A users sync may set ``organization_id`` from an organizations sync (``references``
+with ``as: organization_id``): the engine sends the organization's Zendesk id, which the job results
+reported (``results[].id``, kept as ``BatchResult.ids``); a NULL reference sends ``organization_id:
+null``, which takes the user out of the organization.
 Per-item ``Failed`` results reject their records with Zendesk's error and details. A whole request
 refused with a 4xx rejects the batch with Zendesk's ``error``/``description``. 429 answers carry
 ``Retry-After``, which the shared limiter honours; it also reads ``X-Rate-Limit-Remaining``.
@@ -142,6 +147,9 @@ class ZendeskDestination(ApiDestination):
     rate_limit = RateLimit(200, 60.0)  # Team, the lowest plan: safe for every account (as HubSpot's default)
     objects = OBJECTS
     endpoints = _ENDPOINTS
+    # A user's organization_id holds its (default) organization's Zendesk id (Users API, "organization_id":
+    # developer.zendesk.com/api-reference/ticketing/users/users/#json-format); null removes it.
+    references: ClassVar[Mapping[str, Mapping[str, str]]] = {"users": {"organization_id": "organizations"}}
 
     def __init__(self, name: str, config: Mapping[str, Any], *,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
@@ -240,6 +248,7 @@ class ZendeskDestination(ApiDestination):
         moved = BatchResult()
         if prepared.keys:
             await self._run_job(session, prepared, Operation.UPDATE, moved)
+        result.ids.update(moved.ids)
         for key, reason in moved.rejected.items():
             result.rejected[key] = f"external_id changed from {olds[key]!r}: {reason}"
         done = {r.key for r in moving if r.key not in moved.skipped}

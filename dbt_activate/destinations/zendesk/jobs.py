@@ -142,6 +142,9 @@ def read_results(results: Sequence[Any], keys: Sequence[str], operation: Operati
     for key in keys:
         entry = by_key[key]
         if str(entry.get("status") or "").lower() != "failed" and entry.get("success") is not False:
+            # The record's Zendesk id: what other syncs' references link to (a user's organization_id).
+            if operation not in (Operation.DELETE, Operation.CLEAR) and entry.get("id") is not None:
+                result.ids[key] = str(entry["id"])
             continue
         error = str(entry.get("error") or entry.get("errors") or "Failed")  # some job types say "errors"
         details = str(entry.get("details") or "")

@@ -48,6 +48,7 @@ CUSTOM_KEY = {"users": "user_fields", "organizations": "organization_fields"}
 IDENTITIES = {"users": ("external_id", "email"), "organizations": ("external_id",)}
 KEEP = frozenset({"name", "email", "external_id"})  # never sent as null
 LISTS = frozenset({"tags", "domain_names"})
+ID_FIELDS = frozenset({"organization_id"})  # integers in the Users API's JSON format
 
 
 FormatError = RejectedValue  # a record Zendesk cannot be given
@@ -75,6 +76,8 @@ def build_item(kind: str, values: Mapping[str, Any], identity: str) -> dict[str,
         elif name in standard:
             if value is None and name in KEEP:
                 continue
+            if name in ID_FIELDS and isinstance(value, str) and value.isdigit():
+                value = int(value)  # a referenced record's id, kept as text by the engine (links.py)
             item[name] = [] if value is None and name in LISTS else _json(value, name)
         else:
             custom[name] = _json(value, name)

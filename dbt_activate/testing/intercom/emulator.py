@@ -18,7 +18,9 @@ not ``1.x``, ``2.x`` or ``Unstable`` is a 400 ``intercom_version_invalid`` [R]. 
 contacts at once unless ``search_lag=True``, which hides contacts created through the API from
 search (Intercom documents that they can take minutes to become searchable).
 
-Not emulated: companies, tags, notes, segments, conversations, data attribute creation, merges,
+Companies and attaching contacts to them: ``companies.py``.
+
+Not emulated: tags, notes, segments, conversations, data attribute creation, merges,
 the per-workspace 25,000/min limit, search by dates, ``starting_after`` pagination, regional hosts.
 """
 
@@ -31,6 +33,7 @@ import uuid
 from collections import Counter
 from typing import Any
 
+from dbt_activate.testing.intercom.companies import IntercomCompanies
 from dbt_activate.testing.intercom.store import IntercomStore, invalid
 from dbt_activate.testing.limits import Decision, RateLimit
 from dbt_activate.testing.messages import ApiError, Request, Response
@@ -61,6 +64,7 @@ class IntercomEmulator(Emulator):
         self.route("DELETE", CONTACT, self._delete, writes=True)
         self.route("POST", CONTACT + r"/archive", self._archive, writes=True)
         self.route("POST", CONTACT + r"/unarchive", self._unarchive, writes=True)
+        self.companies = IntercomCompanies(self)  # companies and contact attachments (companies.py)
 
     # -- accessors for tests -------------------------------------------------------------------
 
@@ -112,6 +116,7 @@ class IntercomEmulator(Emulator):
         with self.lock:
             contact = self.store.get(req.params["id"])
             del self.store.contacts[contact["id"]]
+            self.companies.attached = {pair for pair in self.companies.attached if pair[0] != contact["id"]}
         return Response.json({"id": contact["id"], "external_id": contact["external_id"], "type": "contact",
                               "deleted": True})
 

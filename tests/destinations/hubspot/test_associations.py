@@ -83,3 +83,25 @@ def test_clear_leaves_the_reference_out_of_the_properties_it_empties(emu: HubSpo
     [contact] = emu.records("contacts")
     assert contact["properties"].get("lastname") is None  # the mapped property is cleared...
     assert contact["properties"]["company"] == "Acme Corp (typed by a rep)"  # ...not the one `as` is named after
+
+
+def test_a_null_reference_removes_the_association_and_creates_none(emu: HubSpotEmulator) -> None:
+    [acme] = emu.add_records("companies", [{"name": "Acme"}])
+    _write(emu, _contact("1", acme), _contact("2", acme))
+    contacts = {c["properties"]["email"]: c["id"] for c in emu.records("contacts")}
+    emu.reset_counters()
+    assert _write(emu, _contact("1", None), _contact("2", acme)) == BatchResult()
+    assert emu.associations.of("contacts", "companies") == {contacts["driver2@x.com"]: {acme}}
+    paths = emu.counters.by_path
+    assert paths["/crm/v4/associations/contacts/companies/batch/archive"] == 1
+    assert "/crm/v4/associations/contacts/companies/batch/associate/default" not in paths
+
+
+def test_plan_shows_the_reference_as_an_association_not_a_property() -> None:
+    destination = HubSpotDestination("crm", {"type": "hubspot", "access_token": "t", "base_url": "http://127.0.0.1:9"})
+    batch = Batch(Operation.UPSERT, [_contact("1", "77"), _contact("2", None)])
+    described = destination.describe_request(TARGET, batch)
+    assert all("company" not in i["properties"] for i in described["body"]["inputs"])
+    [then] = described["then"]
+    assert then["url"].endswith("/crm/v4/associations/contacts/companies/batch/associate/default")
+    assert then["associations"] == [{"record": "1", "company": "77"}, {"record": "2", "company": None}]

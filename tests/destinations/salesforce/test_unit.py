@@ -267,6 +267,15 @@ def test_nulls_are_kept_by_default_and_cleared_on_request() -> None:
         assert {k: v for k, v in body(org.sent()[0])["records"][0].items() if k != "attributes"} == expected
 
 
+def test_a_null_reference_empties_the_lookup_field_though_nulls_are_kept() -> None:
+    """``references`` on AccountId: NULL means "no account", so the link is cleared (links.py)."""
+    org = Org(upserted, describe={**DESCRIBE, "fields": [*DESCRIBE["fields"], _field("AccountId", "reference")]})
+    batch = Batch(Operation.UPSERT, [rec("1", LastName="Ada", Score__c=None, AccountId=None)])
+    send(destination(org), target(fields=("Ext__c", "LastName", "Score__c", "AccountId")), batch)
+    assert {k: v for k, v in body(org.sent()[0])["records"][0].items() if k != "attributes"} == {
+        "Ext__c": "E1", "LastName": "Ada", "AccountId": None}
+
+
 def test_results_that_cannot_be_matched_leave_the_batch_unacknowledged() -> None:
     org = Org(lambda r: httpx.Response(200, json=ok(1)))
     with pytest.raises(DestinationError, match="expected 2 results"):

@@ -355,3 +355,32 @@ def test_a_job_poll_failing_past_job_timeout_leaves_the_batch_unconfirmed_withou
     with pytest.raises(DestinationError, match="not confirmed") as caught:
         run(dest, target(), Operation.UPSERT, [user(1)])
     assert not isinstance(caught.value, RetryableDestinationError)
+
+
+# -- references: organization_id -----------------------------------------------------------------
+
+
+def test_written_records_report_their_zendesk_ids_and_users_link_to_organizations(emu: ZendeskEmulator) -> None:
+    """The ids other syncs link to come from the job results; a NULL organization_id unlinks the user."""
+    orgs = target("organizations", fields=("external_id", "name"))
+    written = run(ZendeskDestination("zd", config(emu)), orgs, Operation.UPSERT,
+                  [Record("o1", {"external_id": "o1", "name": "Acme"}),
+                   Record("o2", {"external_id": "o2", "name": "Initech"})])
+    by_external = {o["external_id"]: str(o["id"]) for o in emu.records("organizations")}
+    assert written.ids == {"o1": by_external["o1"], "o2": by_external["o2"]}
+    again = run(ZendeskDestination("zd", config(emu)), orgs, Operation.UPSERT,
+                [Record("o1", {"external_id": "o1", "name": "Acme Ltd"})])  # update_many reports it too
+    assert again.ids == {"o1": by_external["o1"]}
+
+    users = target(fields=("external_id", "name", "email", "organization_id"))
+    assert ZendeskDestination.references["users"] == {"organization_id": "organizations"}
+    result = run(ZendeskDestination("zd", config(emu)), users, Operation.UPSERT,
+                 [user(1, organization_id=by_external["o1"]), user(2, organization_id=by_external["o2"])])
+    assert result.rejected == {} and set(result.ids) == {"1", "2"}
+    assert {u["external_id"]: u["organization_id"] for u in emu.records("users")} == {
+        "E1": int(by_external["o1"]), "E2": int(by_external["o2"])}
+
+    run(ZendeskDestination("zd", config(emu)), users, Operation.UPSERT,
+        [user(1, organization_id=by_external["o2"]), user(2, organization_id=None)])  # moved; unlinked
+    assert {u["external_id"]: u["organization_id"] for u in emu.records("users")} == {
+        "E1": int(by_external["o2"]), "E2": None}
