@@ -1,5 +1,5 @@
 """The record-id map in the state schema: ``scan`` by prefix (links.py's indexes) on DuckDB and PostgreSQL,
-with the characters LIKE would read as wildcards in keys; and ``StateStore.resend`` marking rows changed."""
+with the characters LIKE would read as wildcards in keys; and ``WarehouseStateStore.resend`` marking rows changed."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from dbt_activate.state.journal import MAYBE_FINGERPRINT
 from dbt_activate.state.record_ids import WarehouseIdStore
-from dbt_activate.state.store import StateStore
+from dbt_activate.state.store import WarehouseStateStore
 from dbt_activate.warehouse.connection import WarehouseConnection
 from dbt_activate.warehouse.registry import dialect_for
 from tests.e2e.project import PG_DSN, fresh_database
@@ -53,7 +53,7 @@ def test_scan_finds_the_keys_under_each_prefix_and_no_other(conn: tuple[Warehous
 
 def test_resend_marks_snapshot_rows_so_the_next_diff_sends_them(conn: tuple[WarehouseConnection, str]) -> None:
     connection, schema = conn
-    state = StateStore(connection, schema)
+    state = WarehouseStateStore(connection, schema)
     state.ensure()
     snapshot = state.snapshot("drivers")
     with connection.transaction():
