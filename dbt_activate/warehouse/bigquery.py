@@ -114,13 +114,15 @@ def bigquery_sql(sql: str, params: Sequence[Any] = (), placeholder: str = "?") -
         if not params:
             return text
         pieces = text.split(placeholder)
-        return "".join(piece + (literal(next(values)) if i < len(pieces) - 1 else "")
-                       for i, piece in enumerate(pieces))
+        out = [pieces[0]]
+        for piece in pieces[1:]:
+            value = next(values, values)
+            if value is values:
+                raise ValueError(f"fewer parameters than placeholders in: {sql}")
+            out += [literal(value), piece]
+        return "".join(out)
 
-    try:
-        sql = _unquoted(sql, inline)
-    except StopIteration:
-        raise ValueError(f"fewer parameters than placeholders in: {sql}") from None
+    sql = _unquoted(sql, inline)
     if next(values, values) is not values:
         raise ValueError(f"more parameters than placeholders in: {sql}")
     delete = _DELETE.match(sql)
@@ -132,10 +134,9 @@ def bigquery_sql(sql: str, params: Sequence[Any] = (), placeholder: str = "?") -
     if update:
         table = update["table"]
         if update["source"]:
-            # The target is named by the table itself in the portable form: by an alias in MERGE.
-            def target(text: str) -> str:
-                return text.replace(f"{table}.", f"{_TARGET}.")
-            sets, where = _unquoted(update["set"], target), _unquoted(update["where"], target)
+            # The target is named by the table itself in the portable form (a quoted name dbt-activate
+            # chose, never inside a literal there): by an alias in MERGE.
+            sets, where = (update[part].replace(f"{table}.", f"{_TARGET}.") for part in ("set", "where"))
             return (f"merge {table} {_TARGET} using {update['source']} on {where} "
                     f"when matched then update set {sets}")
         return (f"merge {table} using {_NO_SOURCE} on false "
