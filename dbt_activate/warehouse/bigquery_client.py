@@ -42,7 +42,7 @@ class BigQueryCursor:
 
     def execute(self, sql: str, params: Sequence[Any] = (), *, page_size: int | None = None) -> None:
         if sql == COLUMNS_FROM_SCHEMA:
-            schema, table, database = (list(params) + [None, None, None])[:3]
+            schema, table, database = [*params, None, None, None][:3]
             self._rows = iter(self._conn.columns(str(schema), str(table), database))
             return
         self._rows = iter(self._conn.run(bigquery_sql(sql, params, self._conn.placeholder), page_size))

@@ -72,7 +72,8 @@ def fresh_database(prefix: str) -> Iterator[str]:
 @dataclass
 class Project:
     root: Path
-    warehouse: str  # duckdb | postgres | redshift (dbt-redshift through the local protocol proxy) | snowflake | bigquery
+    # duckdb | postgres | redshift (dbt-redshift through the local protocol proxy) | snowflake | bigquery
+    warehouse: str
     warehouse_db: str | None = None  # postgres or fakesnow database name; the BigQuery dataset
     destination_db: str | None = None
     env: dict[str, str] = field(default_factory=dict)

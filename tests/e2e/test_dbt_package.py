@@ -468,7 +468,8 @@ def test_fingerprint_macros_and_invocation_hook_on_bigquery(sample: Path, bigque
     install_package_and_probes(sample, BIGQUERY_PROBE_SQL)
     # A test in the invocation (the hook records tests with their model), the package's own key test.
     (sample / "models" / "fingerprint_probe.yml").write_text(yaml.safe_dump({"version": 2, "models": [
-        {"name": "fingerprint_probe", "columns": [{"name": "id", "data_tests": ["dbt_activate.activate_primary_key"]}]}]}))
+        {"name": "fingerprint_probe",
+         "columns": [{"name": "id", "data_tests": ["dbt_activate.activate_primary_key"]}]}]}))
     # The probes only: the sample's models are written in the SQL DuckDB and PostgreSQL share.
     results = dbt("build", "-s", "fingerprint_probe", "fingerprint_check", "--project-dir", str(sample),
                   "--profiles-dir", str(profiles))

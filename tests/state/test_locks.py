@@ -1,8 +1,8 @@
 """The per-sync lock without LOCK TABLE (``lock_kind = "merge"``): one conditional MERGE, then the
 holder read back. Two (and more) acquirers at once on real engines: PostgreSQL 15 (MERGE, with a
 dialect that takes the merge path), Snowflake's API emulated by fakesnow through the real
-connector and BigQuery's emulated by crucible through the real Client. The same heartbeat, expiry and takeover rules as the LOCK TABLE path
-(tests/e2e/test_concurrency.py)."""
+connector and BigQuery's emulated by crucible through the real Client. The same heartbeat, expiry
+and takeover rules as the LOCK TABLE path (tests/e2e/test_concurrency.py)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ import pytest
 
 from dbt_activate.errors import SyncLockedError
 from dbt_activate.state.locks import SyncLock, lock_table_ddl
+from dbt_activate.warehouse.bigquery import BigQueryDialect
 from dbt_activate.warehouse.connection import WarehouseConnection
 from dbt_activate.warehouse.postgres import PostgresDialect
-from dbt_activate.warehouse.bigquery import BigQueryDialect
 from dbt_activate.warehouse.snowflake import SnowflakeDialect
 from tests.e2e.project import PG_DSN, fresh_database
 from tests.support import bigquery, fakesnow

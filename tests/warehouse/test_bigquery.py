@@ -64,7 +64,8 @@ def test_unquotable_names_are_refused(name: str) -> None:
 
 @pytest.mark.parametrize(("value", "sql"), [
     (None, "NULL"), (True, "TRUE"), (7, "7"), (1.5, "1.5"), (float("nan"), "cast('nan' as float64)"),
-    ("it's", "'it\\'s'"), ("a\\b", "'a\\\\b'"), ('say "x"', "'say \\\"x\\\"'"), ("tab\tnew\nline", "'tab\\u0009new\\u000aline'"),
+    ("it's", "'it\\'s'"), ("a\\b", "'a\\\\b'"), ('say "x"', "'say \\\"x\\\"'"),
+    ("tab\tnew\nline", "'tab\\u0009new\\u000aline'"),
     (dt.datetime(2024, 5, 1, 12, 30, 45, 123456), "'2024-05-01 12:30:45.123456'"),
 ])
 def test_parameters_become_escaped_literals(value: Any, sql: str) -> None:
@@ -75,6 +76,7 @@ TRICKY = ["it's", "a\\'b", "\\", "'; drop table x; --", "é\u2028\x01\x7f", '"`'
 
 
 @pytest.mark.bigquery
+@pytest.mark.bigquery_in_default_run
 def test_a_literal_reads_back_as_the_same_string_on_the_emulator(crucible_port: int) -> None:
     conn = WarehouseConnection(bigquery.client(crucible_port), BQ)
     try:
