@@ -16,6 +16,7 @@ a pause, as the documentation advises: two runs of different syncs write the sha
 
 from __future__ import annotations
 
+import csv
 import io
 import itertools
 import time
@@ -100,12 +101,16 @@ class BigQueryConnection:
         """Append a headerless CSV file (empty field = NULL) with a load job: no statement size limit."""
         from google.cloud import bigquery
 
-        config = bigquery.LoadJobConfig(
-            source_format=bigquery.SourceFormat.CSV, write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
-            schema=[bigquery.SchemaField(c, "STRING") for c in columns], labels=dict(LABELS))
         data = path.read_bytes()
         if not data:
             return
+        config = bigquery.LoadJobConfig(
+            source_format=bigquery.SourceFormat.CSV, write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
+            schema=[bigquery.SchemaField(c, "STRING") for c in columns], labels=dict(LABELS))
+        if _has_quoted_line_breaks(data):
+            # BigQuery refuses a line break inside a quoted field unless told (a rejection reason may
+            # hold one); the emulator refuses the option, so it is set only when needed.
+            config.allow_quoted_newlines = True
         reference = table.replace("`", "")
         if reference.count(".") == 1:
             reference = f"{self.client.project}.{reference}"
@@ -125,3 +130,8 @@ def _type_name(field: Any) -> str:
     name = _TYPE_NAMES.get(str(field.field_type).upper(), str(field.field_type).upper())
     return f"ARRAY<{name}>" if str(field.mode).upper() == "REPEATED" else name
 
+
+
+def _has_quoted_line_breaks(data: bytes) -> bool:
+    text = data.decode("utf-8")
+    return text.count("\n") != sum(1 for _ in csv.reader(io.StringIO(text, newline="")))

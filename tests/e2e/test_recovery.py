@@ -113,6 +113,13 @@ def test_sigkill_and_resume_on_snowflake(snowflake_project: Project) -> None:
     assert len(sent) == len(ROWS) and set(sent.values()) == {1}
 
 
+@pytest.mark.bigquery
+def test_sigkill_and_resume_on_bigquery(bigquery_project: Project) -> None:
+    """The same through dbt-bigquery (crucible): the journal goes in by load job and MERGE, no transaction."""
+    sent = _sigkill_and_resume(bigquery_project)
+    assert len(sent) == len(ROWS) and set(sent.values()) == {1}
+
+
 def _sigkill_and_resume(project: Project) -> dict[str, int]:
     """Kill a run with a batch in flight, run again; returns how often the receiver got each key."""
     with ScriptedReceiver(ok=7, mode="hold") as receiver:

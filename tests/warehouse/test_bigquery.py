@@ -293,3 +293,10 @@ def test_a_concurrent_update_abort_is_run_again() -> None:
     other = FakeClient(fail_first=BadRequest("Syntax error"))
     with pytest.raises(BadRequest):
         BigQueryConnection(other, "?", sleep=slept.append).cursor().execute("select")
+
+
+def test_journal_files_load_with_quoted_line_breaks_allowed_only_when_they_hold_one(tmp_path: Path) -> None:
+    from dbt_activate.warehouse.bigquery_client import _has_quoted_line_breaks
+
+    assert not _has_quoted_line_breaks(b'k1,"a, b"\nk2,\n')
+    assert _has_quoted_line_breaks(b'k1,"line one\nline two"\nk2,x\n')
