@@ -93,7 +93,7 @@ def _lines(stream: IO[str]) -> queue.Queue[str]:
 
 def _wait_for_line(lines: queue.Queue[str], text: str, seen: list[str]) -> None:
     while True:
-        line = lines.get(timeout=120)
+        line = lines.get(timeout=600)  # long: a dbt-bigquery run starts slowly on a loaded machine
         seen.append(line)
         assert line, f"the process ended before printing {text!r}:\n{''.join(seen)}"
         if text in line:
@@ -105,7 +105,7 @@ def test_second_run_of_a_sending_sync_exits_or_waits_and_never_sends_twice(pg_pr
         _setup(pg_project, receiver)
         first = _start(pg_project)
         try:
-            assert receiver.held.wait(120), "the first run never reached its first request"
+            assert receiver.held.wait(600), "the first run never reached its first request"
 
             refused = pg_project.activate("run", "--lock-timeout", "0")
             assert refused.returncode == 1, refused.stderr
@@ -120,8 +120,8 @@ def test_second_run_of_a_sending_sync_exits_or_waits_and_never_sends_twice(pg_pr
             _wait_for_line(_lines(waiting.stderr), "waiting up to 300s", seen)
             assert receiver.arrived == 1, "the waiting run sent nothing while the first one held the lock"
             receiver.release.set()
-            assert first.wait(120) == 0
-            assert waiting.wait(120) == 0, "".join(seen)
+            assert first.wait(600) == 0
+            assert waiting.wait(600) == 0, "".join(seen)
         finally:
             receiver.release.set()
             for proc in (first,):

@@ -92,7 +92,7 @@ def _kill_after(project: Project, receiver: ScriptedReceiver) -> None:
     proc = subprocess.Popen([str(BIN / "dbt-activate"), "run"], cwd=project.root, env=project.run_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        assert receiver.held.wait(120), "the run never reached the held batch"
+        assert receiver.held.wait(600), "the run never reached the held batch"  # dbt-bigquery starts slowly
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
     finally:
