@@ -16,3 +16,9 @@
     {%- endif -%}
     {{ return(texts | join(" || chr(31) || ")) }}
 {% endmacro %}
+
+
+{#- GoogleSQL has chr() and ||: the same expression, over BigQuery's texts (bigquery__activate_text). -#}
+{% macro bigquery__activate_key(columns, relation=none) %}
+    {{ return(dbt_activate.default__activate_key(columns, relation)) }}
+{% endmacro %}

@@ -9,6 +9,8 @@
     Redshift SUPER               -> json_serialize(c)
     Snowflake DATE               -> 'YYYY-MM-DD' (cast follows the session's DATE_OUTPUT_FORMAT)
     Snowflake VARIANT/OBJECT/ARRAY -> to_json(c)
+    BigQuery TIMESTAMP, DATETIME -> format_timestamp(... cast(c as timestamp), 'UTC'), same format
+    BigQuery JSON/STRUCT/ARRAY   -> to_json_string(c); anything else cast(c as string)
     anything else                -> cast(c as varchar)
   A null column stays null. Columns are quoted as the relation spells them (found case-insensitively),
   as the CLI does: on Snowflake a quoted name matches only its exact (upper) case.
@@ -58,7 +60,7 @@
         {{ return('super') }}
     {%- elif t == 'date' -%}
         {{ return('date') }}
-    {%- elif t in ('variant', 'object', 'array') -%}
+    {%- elif t in ('variant', 'object', 'array', 'json', 'record') or t.startswith(('struct<', 'array<')) -%}
         {{ return('semi_structured') }}
     {%- endif -%}
     {{ return('text') }}
@@ -143,4 +145,18 @@
         {{ return("to_json(" ~ column_sql ~ ")") }}
     {%- endif -%}
     {{ return(dbt_activate.default__activate_text(column_sql, kind)) }}
+{% endmacro %}
+
+
+{#- GoogleSQL: no to_char or varchar. A TIMESTAMP is an instant, printed in UTC; a DATETIME cast to
+    TIMESTAMP is read as UTC, so its wall clock is kept. JSON, STRUCT and ARRAY cannot be cast to STRING. -#}
+{% macro bigquery__activate_text(column_sql, kind) %}
+    {%- if kind == 'boolean' -%}
+        {{ return(dbt_activate.default__activate_text(column_sql, kind)) }}
+    {%- elif kind in ('timestamp', 'timestamptz') -%}
+        {{ return("format_timestamp('%Y-%m-%dT%H:%M:%E6S', cast(" ~ column_sql ~ " as timestamp), 'UTC')") }}
+    {%- elif kind == 'semi_structured' -%}
+        {{ return("to_json_string(" ~ column_sql ~ ")") }}
+    {%- endif -%}
+    {{ return("cast(" ~ column_sql ~ " as string)") }}
 {% endmacro %}

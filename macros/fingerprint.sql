@@ -69,3 +69,13 @@
     {%- endfor -%}
     {{ return("md5_hex(" ~ parts | join(" || ") ~ ")") }}
 {% endmacro %}
+
+
+{#- As PostgreSQL's, in GoogleSQL: byte_length, and to_hex(md5()) since md5() returns BYTES. -#}
+{% macro bigquery__fingerprint(columns, relation=none) %}
+    {%- set parts = [] -%}
+    {%- for text in dbt_activate.activate_texts(columns, relation) -%}
+        {%- do parts.append("coalesce(cast(byte_length(" ~ text ~ ") as string), '-') || ':' || coalesce(" ~ text ~ ", '')") -%}
+    {%- endfor -%}
+    {{ return("to_hex(md5(" ~ parts | join(" || ") ~ "))") }}
+{% endmacro %}

@@ -68,6 +68,16 @@
 {% endmacro %}
 
 
+{#- GoogleSQL's type names; the dataset in the target's project, as dbt-bigquery renders the relation. -#}
+{% macro bigquery__activate_invocation_ddl(relation) %}
+    {{ return(["create schema if not exists " ~ relation.include(identifier=false),
+        "create table if not exists " ~ relation ~ " (invocation_id string, command string, "
+        ~ "run_started_at timestamp, generated_at timestamp, unique_id string, resource_type string, "
+        ~ "status string, started_at timestamp, completed_at timestamp, execution_time float64, "
+        ~ "failures int64, relation_name string, attached_node string, message string)"]) }}
+{% endmacro %}
+
+
 {% macro activate_long_text_type() %}
     {{ return(adapter.dispatch('activate_long_text_type', 'dbt_activate')()) }}
 {% endmacro %}
@@ -95,7 +105,7 @@
         dbt_activate.activate_literal(result.status),
         dbt_activate.activate_timestamp(started),
         dbt_activate.activate_timestamp(completed),
-        "cast(" ~ (result.execution_time or 0) ~ " as double precision)",
+        "cast(" ~ (result.execution_time or 0) ~ " as " ~ dbt_activate.activate_float_type() ~ ")",
         "cast(" ~ (result.failures if result.failures is not none else 'null') ~ " as integer)",
         dbt_activate.activate_literal(node.relation_name if is_test else none),
         dbt_activate.activate_literal(node.attached_node if is_test else none),
@@ -105,11 +115,33 @@
 {% endmacro %}
 
 
+{% macro activate_float_type() %}
+    {{ return(adapter.dispatch('activate_float_type', 'dbt_activate')()) }}
+{% endmacro %}
+
+{% macro default__activate_float_type() %}{{ return('double precision') }}{% endmacro %}
+{% macro bigquery__activate_float_type() %}{{ return('float64') }}{% endmacro %}
+
+
 {% macro activate_literal(value) %}
+    {{ return(adapter.dispatch('activate_literal', 'dbt_activate')(value)) }}
+{% endmacro %}
+
+{% macro default__activate_literal(value) %}
     {%- if value is none -%}
         {{ return("cast(null as varchar)") }}
     {%- endif -%}
     {{ return("'" ~ (value | string).replace("'", "''") ~ "'") }}
+{% endmacro %}
+
+
+{#- GoogleSQL escapes with backslashes ('' is not a quote there), as the CLI does (warehouse/bigquery.py). -#}
+{% macro bigquery__activate_literal(value) %}
+    {%- if value is none -%}
+        {{ return("cast(null as string)") }}
+    {%- endif -%}
+    {%- set text = (value | string).replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\r", "\\r") -%}
+    {{ return("'" ~ text ~ "'") }}
 {% endmacro %}
 
 

@@ -8,6 +8,8 @@ The dbt-redshift variants (through the local protocol proxy) of the integration 
 path's SQL again, so they are slow too, except in modules marked ``redshift_in_default_run`` (the mode
 tests, the dbt package test and the proxy's own tests). The same holds for the dbt-snowflake variants
 (fakesnow's server): only modules marked ``snowflake_in_default_run`` keep them in the default run.
+The dbt-bigquery variants (crucible's server) are slow unless marked ``bigquery_in_default_run``: the
+upsert/mirror mode tests and the dbt package test keep them in the default run.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support import fakesnow
+from tests.support import bigquery, fakesnow
 
 
 @pytest.fixture(scope="session")
@@ -33,9 +35,22 @@ def fakesnow_port() -> Iterator[int]:
         yield port
 
 
+@pytest.fixture(scope="session")
+def crucible_port() -> Iterator[int]:
+    """crucible-emulator's BigQuery server for this session (one per xdist worker), on a free port,
+    stopped at the end; its own virtualenv is created on first use (scripts/crucible.sh). Skipped
+    outside CI without dbt-bigquery, as fakesnow_port is."""
+    if importlib.util.find_spec("dbt.adapters.bigquery") is None and not os.environ.get("CI"):
+        pytest.skip("dbt-bigquery is not installed: bash scripts/bootstrap.sh \"...,bigquery,dev\"")
+    with bigquery.crucible_server() as port:
+        yield port
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("redshift") and not item.get_closest_marker("redshift_in_default_run"):
             item.add_marker(pytest.mark.slow)
         if item.get_closest_marker("snowflake") and not item.get_closest_marker("snowflake_in_default_run"):
+            item.add_marker(pytest.mark.slow)
+        if item.get_closest_marker("bigquery") and not item.get_closest_marker("bigquery_in_default_run"):
             item.add_marker(pytest.mark.slow)

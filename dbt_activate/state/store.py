@@ -94,6 +94,7 @@ class WarehouseStateStore:
         self._d = conn.dialect
         self._stages_ready = False
         self._lock_connection = lock_connection
+        self._ack_stage, self._reject_stage = (self._d.stage_table(n, schema) for n in (_ACK_STAGE, _REJECT_STAGE))
 
     def table(self, name: str) -> str:
         return self._d.table(self.schema, name, self.database if self._d.names_state_database else None)
@@ -173,8 +174,8 @@ class WarehouseStateStore:
     def _ensure_stages(self) -> None:
         if self._stages_ready:
             return
-        self.conn.run_ddl([self._d.stage_ddl(_ACK_STAGE, ACK_COLUMNS),
-                           self._d.stage_ddl(_REJECT_STAGE, REJECT_COLUMNS)])
+        self.conn.run_ddl([self._d.stage_ddl(self._ack_stage, ACK_COLUMNS),
+                           self._d.stage_ddl(self._reject_stage, REJECT_COLUMNS)])
         self._stages_ready = True
 
     def apply_segment(self, sync_name: str, run_id: str, acks: Path | None, rejects: Path | None) -> None:
@@ -182,7 +183,7 @@ class WarehouseStateStore:
         self._ensure_stages()
         snapshot = self.snapshot(sync_name)
         p = self._d.placeholder
-        ack_stage, reject_stage = self._d.quote_own(_ACK_STAGE), self._d.quote_own(_REJECT_STAGE)
+        ack_stage, reject_stage = self._d.quote_own(self._ack_stage), self._d.quote_own(self._reject_stage)
         rejections = self.table("sync_rejections")
         now = _now()
 
@@ -191,7 +192,7 @@ class WarehouseStateStore:
             self.conn.execute(f"delete from {reject_stage}")
             if acks is not None and acks.stat().st_size:
                 self.conn.load_csv(ack_stage, acks, ACK_COLUMNS)
-                for statement in self._d.apply_stage(snapshot, _ACK_STAGE):
+                for statement in self._d.apply_stage(snapshot, self._ack_stage):
                     self.conn.execute(statement, [now] if p in statement else [])
                 self.conn.execute(f"delete from {rejections} where sync_name = {p} "
                                   f"and sync_key in (select sync_key from {ack_stage})", [sync_name])

@@ -29,14 +29,14 @@ T = TypeVar("T")
 
 class WarehouseConnection:
     def __init__(self, handle: Any, dialect: Dialect, redactor: Redactor | None = None) -> None:
-        self._handle = handle
+        self._handle = dialect.connection(handle)
         self.dialect = dialect
         self._redact = redactor or Redactor()
         self._cursor_seq = itertools.count()
         self._in_transaction = False
         self._memory_managed = False
         self._memory_explicit = False
-        dialect.prepare(handle)
+        dialect.prepare(self._handle)
         if dialect.session_settings(memory_limit=None, threads=None):
             self._tune_duckdb()
 

@@ -1,6 +1,6 @@
 """What every warehouse dialect has in common: the diff, the state tables, quoting, the driver calls.
 
-A dialect is one class per warehouse (duckdb.py, postgres.py, redshift.py, snowflake.py), found by the
+A dialect is one class per warehouse (duckdb.py, postgres.py, redshift.py, snowflake.py, bigquery.py), found by the
 dbt adapter's type in ``registry.py``. This base class holds the SQL that is the same everywhere (the
 diff statement, the state tables) and the hooks each warehouse overrides: how a column becomes text
 that renders the same whatever the session settings, the row fingerprint, the text types, how
@@ -313,6 +313,11 @@ class Dialect:
         return (f"create table if not exists {table} (sync_key {self.key_type}, fingerprint varchar(32), "
                 f"record_identity {self.text_type}, synced_at timestamp)")
 
+    def stage_table(self, name: str, schema: str) -> str:
+        """The name of a journal stage (see stage_ddl): a session-local temporary table as it is; a
+        table of the state schema, one per run, where there are no temporary tables (BigQuery)."""
+        return name
+
     def stage_ddl(self, name: str, columns: Sequence[str]) -> str:
         """A session-local table that journal files are loaded into before they reach the state."""
         types = {"op": "varchar(16)", "sync_key": self.key_type, "fingerprint": "varchar(32)"}
@@ -336,6 +341,11 @@ class Dialect:
 
     # --- the driver: transactions, statements, streaming reads, bulk loads ------------------------------
     # Handles are the raw connections dbt's adapter opens (warehouse/adapter.py).
+
+    def connection(self, handle: Any) -> Any:
+        """What dbt-activate talks to: the adapter's handle itself, a DB-API connection, except where
+        the handle is not one (BigQuery's Client, wrapped in bigquery_client.py)."""
+        return handle
 
     def prepare(self, handle: Any) -> None:
         """Set up a new handle for dbt-activate's own use (called once per connection)."""

@@ -9,6 +9,7 @@ the same key).
 from __future__ import annotations
 
 from dbt_activate.errors import ConfigError
+from dbt_activate.warehouse.bigquery import BigQueryDialect
 from dbt_activate.warehouse.dialect import Dialect
 from dbt_activate.warehouse.duckdb import DuckDBDialect
 from dbt_activate.warehouse.postgres import PostgresDialect
@@ -16,6 +17,7 @@ from dbt_activate.warehouse.redshift import RedshiftDialect
 from dbt_activate.warehouse.snowflake import SnowflakeDialect
 
 DIALECTS: dict[str, type[Dialect]] = {
+    "bigquery": BigQueryDialect,
     "duckdb": DuckDBDialect,
     "postgres": PostgresDialect,
     "redshift": RedshiftDialect,

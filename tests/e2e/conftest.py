@@ -1,5 +1,6 @@
 """Fixtures for end-to-end tests: a throwaway dbt project on DuckDB, PostgreSQL, Redshift (a protocol
-proxy in front of PostgreSQL) or Snowflake (fakesnow's server, one per test session and worker)."""
+proxy in front of PostgreSQL), Snowflake (fakesnow's server) or BigQuery (crucible's server), the
+emulators one per test session and worker."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ def redshift_proxy_port() -> Iterator[int]:
 
 @pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres),
                         pytest.param("redshift", marks=pytest.mark.redshift),
-                        pytest.param("snowflake", marks=pytest.mark.snowflake)])
+                        pytest.param("snowflake", marks=pytest.mark.snowflake),
+                        pytest.param("bigquery", marks=pytest.mark.bigquery)])
 def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]:
     with fresh_database("act_dst") as destination_db:
         if request.param == "duckdb":
@@ -30,6 +32,9 @@ def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]
         elif request.param == "snowflake":
             yield Project(tmp_path, "snowflake", warehouse_db=f"act_{uuid.uuid4().hex[:10]}",
                           destination_db=destination_db, fakesnow_port=request.getfixturevalue("fakesnow_port"))
+        elif request.param == "bigquery":
+            yield Project(tmp_path, "bigquery", warehouse_db=f"act_{uuid.uuid4().hex[:10]}",
+                          destination_db=destination_db, crucible_port=request.getfixturevalue("crucible_port"))
         elif request.param == "redshift":
             port = request.getfixturevalue("redshift_proxy_port")
             with redshift_database("act_rs") as warehouse_db:
@@ -51,3 +56,10 @@ def snowflake_project(tmp_path: Path, fakesnow_port: int) -> Iterator[Project]:
     with fresh_database("act_dst") as destination_db:
         yield Project(tmp_path, "snowflake", warehouse_db=f"act_{uuid.uuid4().hex[:10]}",
                       destination_db=destination_db, fakesnow_port=fakesnow_port)
+
+
+@pytest.fixture
+def bigquery_project(tmp_path: Path, crucible_port: int) -> Iterator[Project]:
+    with fresh_database("act_dst") as destination_db:
+        yield Project(tmp_path, "bigquery", warehouse_db=f"act_{uuid.uuid4().hex[:10]}",
+                      destination_db=destination_db, crucible_port=crucible_port)

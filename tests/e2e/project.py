@@ -16,17 +16,24 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg2
 import yaml
 
-from tests.support import fakesnow
+from tests.support import bigquery, fakesnow
 
 PG_DSN = "host=127.0.0.1 port=5432 user=postgres"
 BIN = Path(sys.executable).parent
 COLUMNS = ["customer_id", "email", "full_name", "country", "score", "is_vip", "signup_date", "updated_at"]
+
+
+# GoogleSQL's names for the seed's types (it has no varchar or double precision). Its TIMESTAMP is an
+# instant (DATETIME would be the others' timestamp, but the emulator cannot load one from a CSV seed).
+_BIGQUERY_SEED_TYPES = {"updated_at": "timestamp", "signup_date": "date", "score": "float64", "is_vip": "bool",
+                        "customer_id": "int64", "email": "string", "full_name": "string", "country": "string"}
 
 
 def customer(i: int, *, country: str | None = None, score: float | None = None, name: str | None = None
@@ -65,12 +72,14 @@ def fresh_database(prefix: str) -> Iterator[str]:
 @dataclass
 class Project:
     root: Path
-    warehouse: str  # duckdb | postgres | redshift (dbt-redshift through the local protocol proxy) | snowflake
-    warehouse_db: str | None = None  # postgres or fakesnow database name
+    # duckdb | postgres | redshift (dbt-redshift through the local protocol proxy) | snowflake | bigquery
+    warehouse: str
+    warehouse_db: str | None = None  # postgres or fakesnow database name; the BigQuery dataset
     destination_db: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     proxy_port: int | None = None
     fakesnow_port: int | None = None  # snowflake: fakesnow's server (tests/support/fakesnow.py)
+    crucible_port: int | None = None  # bigquery: crucible's server (tests/support/bigquery.py); dataset: warehouse_db
 
     # --- writing the project ---------------------------------------------------------------------
 
@@ -83,7 +92,8 @@ class Project:
             "name": "e2e", "version": "1.0", "config-version": 2, "profile": "e2e",
             # fakesnow runs tables, not every view dbt-snowflake writes (tests/support/fakesnow.py).
             **({"models": {"e2e": {"+materialized": "table"}}} if self.warehouse == "snowflake" else {}),
-            "seeds": {"e2e": {"+column_types": {"updated_at": "timestamp", "signup_date": "date",
+            "seeds": {"e2e": {"+column_types": _BIGQUERY_SEED_TYPES if self.warehouse == "bigquery" else {
+                                               "updated_at": "timestamp", "signup_date": "date",
                                                "score": "double precision" if self.warehouse != "duckdb" else "double",
                                                "is_vip": "boolean", "customer_id": "integer",
                                                # dbt-redshift sizes varchar seeds to the data; re-seeding
@@ -95,6 +105,8 @@ class Project:
             output = {"type": "duckdb", "path": str(self.root / "wh.duckdb"), "schema": "main", "threads": 1}
         elif self.warehouse == "snowflake":
             output = fakesnow.profile_output(self.fakesnow_port or 0, self.warehouse_db or "")
+        elif self.warehouse == "bigquery":
+            output = bigquery.profile_output(self.crucible_port or 0, self.warehouse_db or "")
         elif self.warehouse == "redshift":
             output = {"type": "redshift", "host": "127.0.0.1", "port": self.proxy_port, "user": "postgres",
                       "password": "unused", "dbname": self.warehouse_db, "schema": "analytics", "threads": 1,
@@ -169,6 +181,10 @@ class Project:
                 con.close()
         if self.warehouse == "snowflake":
             return self.warehouse_query(sql.format(rel="analytics.customers"))
+        if self.warehouse == "bigquery":
+            # A TIMESTAMP comes back aware, in UTC; the destination's timestamp column holds that UTC time.
+            return [tuple(v.replace(tzinfo=None) if isinstance(v, datetime) else v for v in row)
+                    for row in self.warehouse_query(sql.format(rel=f"{self.warehouse_db}.customers"))]
         return pg_query(self.warehouse_db or "", sql.format(rel="analytics.customers"))
 
     def warehouse_query(self, sql: str) -> list[tuple[Any, ...]]:
@@ -182,6 +198,8 @@ class Project:
                 con.close()
         if self.warehouse == "snowflake":
             return fakesnow.query(self.fakesnow_port or 0, self.warehouse_db or "", sql)
+        if self.warehouse == "bigquery":
+            return bigquery.query(self.crucible_port or 0, sql)
         return pg_query(self.warehouse_db or "", sql)
 
     def destination_rows(self, table: str, columns: Sequence[str] = COLUMNS) -> list[tuple[Any, ...]]:

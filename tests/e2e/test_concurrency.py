@@ -1,7 +1,7 @@
 """Two runs of one sync at once (two CI jobs): the lock in the state schema lets only one send.
 
-Real ``dbt-activate run`` processes against PostgreSQL and DuckDB. The first run is held inside
-its first request by the receiver, so the second provably starts while the first is sending:
+Real ``dbt-activate run`` processes against PostgreSQL and DuckDB (and BigQuery on crucible). The
+first run is held inside its first request by the receiver, so the second provably starts while the first is sending:
 with ``--lock-timeout 0`` it exits 1 naming the holder; with a timeout it waits, then finds
 nothing left to send. A crashed holder's lock (expired, or a dead process on this host) does not
 block the next run.
@@ -54,8 +54,12 @@ class GateReceiver(WebhookReceiver):
         return response
 
 
-@pytest.fixture
-def pg_project(tmp_path: Path) -> Iterator[Project]:
+@pytest.fixture(params=["postgres", pytest.param("bigquery", marks=pytest.mark.bigquery)])
+def pg_project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]:
+    """PostgreSQL (LOCK TABLE), and BigQuery on crucible (the conditional MERGE: slow, tests/conftest.py)."""
+    if request.param == "bigquery":
+        yield request.getfixturevalue("bigquery_project")
+        return
     with fresh_database("act_dst") as destination_db, fresh_database("act_wh") as warehouse_db:
         yield Project(tmp_path, "postgres", warehouse_db=warehouse_db, destination_db=destination_db)
 
@@ -89,7 +93,7 @@ def _lines(stream: IO[str]) -> queue.Queue[str]:
 
 def _wait_for_line(lines: queue.Queue[str], text: str, seen: list[str]) -> None:
     while True:
-        line = lines.get(timeout=120)
+        line = lines.get(timeout=600)  # long: a dbt-bigquery run starts slowly on a loaded machine
         seen.append(line)
         assert line, f"the process ended before printing {text!r}:\n{''.join(seen)}"
         if text in line:
@@ -101,7 +105,7 @@ def test_second_run_of_a_sending_sync_exits_or_waits_and_never_sends_twice(pg_pr
         _setup(pg_project, receiver)
         first = _start(pg_project)
         try:
-            assert receiver.held.wait(120), "the first run never reached its first request"
+            assert receiver.held.wait(600), "the first run never reached its first request"
 
             refused = pg_project.activate("run", "--lock-timeout", "0")
             assert refused.returncode == 1, refused.stderr
@@ -116,8 +120,8 @@ def test_second_run_of_a_sending_sync_exits_or_waits_and_never_sends_twice(pg_pr
             _wait_for_line(_lines(waiting.stderr), "waiting up to 300s", seen)
             assert receiver.arrived == 1, "the waiting run sent nothing while the first one held the lock"
             receiver.release.set()
-            assert first.wait(120) == 0
-            assert waiting.wait(120) == 0, "".join(seen)
+            assert first.wait(600) == 0
+            assert waiting.wait(600) == 0, "".join(seen)
         finally:
             receiver.release.set()
             for proc in (first,):
@@ -125,7 +129,8 @@ def test_second_run_of_a_sending_sync_exits_or_waits_and_never_sends_twice(pg_pr
                     proc.kill()
         assert pg_project.result_of(SYNC)["counts"]["sent"] == 0  # the waiter found everything synced
     assert sorted(receiver.sent_keys.values()) == [1] * len(ROWS)  # every row sent once, by one run
-    assert pg_project.warehouse_query("select count(*) from analytics_activate.sync_locks") == [(0,)]
+    state = f"{pg_project.warehouse_db}_activate" if pg_project.warehouse == "bigquery" else "analytics_activate"
+    assert pg_project.warehouse_query(f"select count(*) from {state}.sync_locks") == [(0,)]
 
 
 def _insert_lock(project: Project, host: str, pid: int, expires: str) -> None:

@@ -26,7 +26,7 @@ from dbt.cli.main import dbtRunner
 from dbt_activate import spec
 from dbt_activate.warehouse.dialect import Column
 from dbt_activate.warehouse.registry import dialect_for
-from tests.support import fakesnow
+from tests.support import bigquery, fakesnow
 from tests.support.redshift import redshift_database, start_proxy, write_profile
 
 # The dbt-redshift and dbt-snowflake variants stay in the default run here (tests/conftest.py).
@@ -95,6 +95,8 @@ def md5(text: str) -> str:
 def expected_fingerprint(texts: Sequence[str | None], adapter_type: str) -> str:
     if adapter_type in ("duckdb", "postgres"):  # one md5 over the texts, each after its byte length ('-': null)
         return md5("".join("-:" if t is None else f"{len(t.encode())}:{t}" for t in texts)).upper()
+    if adapter_type == "bigquery":  # PostgreSQL's form in lower-case hex (TO_HEX)
+        return md5("".join("-:" if t is None else f"{len(t.encode())}:{t}" for t in texts))
     if adapter_type == "snowflake":  # the same with Snowflake's length() in characters, lower-case MD5_HEX
         return md5("".join("-:" if t is None else f"{len(t)}:{t}" for t in texts))
     return md5("".join("-" if text is None else md5(text) for text in texts))
@@ -142,14 +144,15 @@ def install_package(project: Path) -> None:
     dbt("deps", "--project-dir", str(project))
 
 
-def install_package_and_probes(project: Path) -> None:
+def install_package_and_probes(project: Path, probe_sql: str = PROBE_SQL) -> None:
     install_package(project)
-    (project / "models" / "fingerprint_probe.sql").write_text(PROBE_SQL)
+    (project / "models" / "fingerprint_probe.sql").write_text(probe_sql)
     (project / "models" / "fingerprint_check.sql").write_text(CHECK_SQL)
 
 
 def assert_fingerprints_match_cli_rules(project: Path, profiles: Path, adapter_type: str,
-                                        probe_texts: dict[int, tuple[str | None, ...]] = PROBE_TEXTS) -> None:
+                                        probe_texts: dict[int, tuple[str | None, ...]] = PROBE_TEXTS,
+                                        types: Sequence[tuple[str, str]] | None = None) -> None:
     rows = query(project, profiles, "select * from {{ ref('fingerprint_check') }} order by id")
     assert [int(row["id"]) for row in rows] == sorted(probe_texts)
     for row in rows:
@@ -165,11 +168,12 @@ def assert_fingerprints_match_cli_rules(project: Path, profiles: Path, adapter_t
     assert rows[0]["row_fingerprint"] != rows[0]["label_id_fingerprint"]
     assert len({row["row_fingerprint"] for row in rows}) == len(rows)
 
-    # The CLI's expressions, from the column types it reads from information_schema, on the same rows.
-    types = query(project, profiles, """
-        select column_name, data_type from information_schema.columns
-        where lower(table_name) = 'fingerprint_probe' and lower(table_schema) = lower('{{ target.schema }}')""")
-    columns = {row["column_name"].lower(): Column(row["column_name"], row["data_type"]) for row in types}
+    # The CLI's expressions, from the column types it reads (information_schema, or as given), on the same rows.
+    if types is None:
+        types = [(row["column_name"], row["data_type"]) for row in query(project, profiles, """
+            select column_name, data_type from information_schema.columns
+            where lower(table_name) = 'fingerprint_probe' and lower(table_schema) = lower('{{ target.schema }}')""")]
+    columns = {name.lower(): Column(name, data_type) for name, data_type in types}
     dialect = dialect_for(adapter_type)
     cli_rows = query(project, profiles, f"""
         select id, {dialect.fingerprint([columns[c] for c in PROBE_COLUMNS])} as fp,
@@ -420,3 +424,67 @@ def test_sample_and_fingerprint_macros_on_snowflake(sample: Path, snowflake_prof
     assert_fingerprints_match_cli_rules(sample, snowflake_profiles, "snowflake", FAKESNOW_PROBE_TEXTS)
     assert_invocation_recorded(sample, snowflake_profiles, results)
 
+
+
+@pytest.fixture
+def bigquery_profiles(tmp_path: Path, crucible_port: int) -> tuple[Path, str]:
+    """A profiles dir whose activate_sample profile is dbt-bigquery against crucible's server, and its dataset."""
+    profiles = tmp_path / "bq_profiles"
+    profiles.mkdir()
+    dataset = f"activate_pkg_{uuid.uuid4().hex[:10]}"
+    output = bigquery.profile_output(crucible_port, dataset)
+    (profiles / "profiles.yml").write_text(yaml.safe_dump({"activate_sample": {"target": "bq",
+                                                                               "outputs": {"bq": output}}}))
+    return profiles, dataset
+
+
+# PROBE_SQL in GoogleSQL (no varchar, no timestamp with time zone): DATETIME is the wall-clock type,
+# TIMESTAMP the instant.
+BIGQUERY_PROBE_SQL = """
+select cast(1 as int64) as id, true as flag, datetime '2024-05-01 12:30:45.123456' as ts,
+       timestamp '2024-05-01 14:30:45.5+02' as tstz, 'Zoé' as label, 42 as n, cast(null as string) as missing,
+       numeric '12.50' as amount, date '2024-05-01' as day
+union all
+select 2, false, datetime '2024-01-01 00:00:00', timestamp '2024-01-01 01:00:00+03', '', -7, null, numeric '0',
+       date '1999-12-31'
+union all
+select 3, null, null, null, null, null, null, null, null
+"""
+# The emulator's CAST(NUMERIC AS STRING) keeps nine decimals (BigQuery: '12.5', '0'); the rest match
+# PROBE_TEXTS. The macros and the CLI emit the same SQL either way (compared below).
+CRUCIBLE_PROBE_TEXTS = {
+    1: (*PROBE_TEXTS[1][:7], "12.500000000", PROBE_TEXTS[1][8]),
+    2: (*PROBE_TEXTS[2][:7], "0.000000000", PROBE_TEXTS[2][8]),
+    3: PROBE_TEXTS[3],
+}
+
+
+@pytest.mark.bigquery
+@pytest.mark.bigquery_in_default_run
+def test_fingerprint_macros_and_invocation_hook_on_bigquery(sample: Path, bigquery_profiles: tuple[Path, str],
+                                                          crucible_port: int) -> None:
+    from dbt_activate.warehouse.connection import WarehouseConnection
+
+    profiles, dataset = bigquery_profiles
+    install_package_and_probes(sample, BIGQUERY_PROBE_SQL)
+    # A test in the invocation (the hook records tests with their model), the package's own key test.
+    (sample / "models" / "fingerprint_probe.yml").write_text(yaml.safe_dump({"version": 2, "models": [
+        {"name": "fingerprint_probe",
+         "columns": [{"name": "id", "data_tests": ["dbt_activate.activate_primary_key"]}]}]}))
+    # The probes only: the sample's models are written in the SQL DuckDB and PostgreSQL share.
+    results = dbt("build", "-s", "fingerprint_probe", "fingerprint_check", "--project-dir", str(sample),
+                  "--profiles-dir", str(profiles))
+    assert {str(r.status) for r in results} == {"success", "pass"}
+    manifest = json.loads((sample / "target" / "manifest.json").read_text())
+    assert manifest["metadata"]["adapter_type"] == "bigquery"
+    assert "macro.dbt_activate.bigquery__fingerprint" in manifest["macros"]
+    # The column types as the CLI reads them: from the table's schema (the emulator has no INFORMATION_SCHEMA).
+    dialect = dialect_for("bigquery")
+    conn = WarehouseConnection(bigquery.client(crucible_port), dialect)
+    try:
+        types = conn.query(dialect.columns_query(), [dataset, "fingerprint_probe", None, None])
+    finally:
+        conn.close()
+    assert [name for name, _ in types] == list(PROBE_COLUMNS)
+    assert_fingerprints_match_cli_rules(sample, profiles, "bigquery", CRUCIBLE_PROBE_TEXTS, types)
+    assert_invocation_recorded(sample, profiles, results)

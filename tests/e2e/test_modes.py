@@ -67,6 +67,7 @@ def _sync(project: Project) -> dict[str, Any]:
     return project.result_of("customers_crm")["counts"]
 
 
+@pytest.mark.bigquery_in_default_run  # the other modes' dbt-bigquery variants are slow (tests/conftest.py)
 @pytest.mark.parametrize("mode", ["upsert", "mirror"])
 def test_upsert_and_mirror_send_only_changes_and_match_the_model(project: Project, mode: str) -> None:
     rows = _seed()

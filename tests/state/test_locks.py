@@ -1,8 +1,8 @@
 """The per-sync lock without LOCK TABLE (``lock_kind = "merge"``): one conditional MERGE, then the
 holder read back. Two (and more) acquirers at once on real engines: PostgreSQL 15 (MERGE, with a
-dialect that takes the merge path) and Snowflake's API emulated by fakesnow through the real
-connector. The same heartbeat, expiry and takeover rules as the LOCK TABLE path
-(tests/e2e/test_concurrency.py)."""
+dialect that takes the merge path), Snowflake's API emulated by fakesnow through the real
+connector and BigQuery's emulated by crucible through the real Client. The same heartbeat, expiry
+and takeover rules as the LOCK TABLE path (tests/e2e/test_concurrency.py)."""
 
 from __future__ import annotations
 
@@ -17,11 +17,12 @@ import pytest
 
 from dbt_activate.errors import SyncLockedError
 from dbt_activate.state.locks import SyncLock, lock_table_ddl
+from dbt_activate.warehouse.bigquery import BigQueryDialect
 from dbt_activate.warehouse.connection import WarehouseConnection
 from dbt_activate.warehouse.postgres import PostgresDialect
 from dbt_activate.warehouse.snowflake import SnowflakeDialect
 from tests.e2e.project import PG_DSN, fresh_database
-from tests.support import fakesnow
+from tests.support import bigquery, fakesnow
 
 SYNC = "customers_hook"
 
@@ -36,12 +37,18 @@ class _PostgresByMerge(PostgresDialect):
 Connect = Callable[[], WarehouseConnection]
 
 
-@pytest.fixture(params=["postgres", "snowflake"])
+@pytest.fixture(params=["postgres", "snowflake", pytest.param("bigquery", marks=[pytest.mark.bigquery,
+                                                                          pytest.mark.bigquery_in_default_run])])
 def connect(request: pytest.FixtureRequest) -> Iterator[tuple[Connect, str]]:
     if request.param == "postgres":
         with fresh_database("act_lock") as dbname:
             yield (lambda: WarehouseConnection(psycopg2.connect(f"{PG_DSN} dbname={dbname}"), _PostgresByMerge()),
                    "public.sync_locks")
+    elif request.param == "bigquery":  # crucible's server through the real Client
+        port = request.getfixturevalue("crucible_port")
+        bq = BigQueryDialect()
+        yield (lambda: WarehouseConnection(bigquery.client(port), bq),
+               bq.table(f"act_lock_{uuid.uuid4().hex[:8]}", "sync_locks"))
     else:
         port = request.getfixturevalue("fakesnow_port")
         database = f"act_lock_{uuid.uuid4().hex[:8]}"
@@ -66,6 +73,10 @@ def _setup(connect: Connect, table: str) -> WarehouseConnection:
     if conn.dialect.name == "snowflake":  # autocommit: Snowflake commits at every DDL anyway
         conn.execute(conn.dialect.create_schema("analytics"))
         conn.execute(lock_table_ddl(table, "varchar(512)"))
+        return conn
+    if conn.dialect.name == "bigquery":  # no transactions: each statement commits
+        conn.execute(conn.dialect.create_schema(table.split(".")[0].strip("`")))
+        conn.execute(lock_table_ddl(table, "string"))
         return conn
     with conn.transaction():
         conn.execute(lock_table_ddl(table, "varchar(512)"))

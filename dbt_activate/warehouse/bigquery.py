@@ -1,0 +1,254 @@
+"""BigQuery through dbt-bigquery (google-cloud-bigquery).
+
+Identifiers: backtick-quoted, one part at a time (`` `project`.`dataset`.`table` ``); a double-quoted
+name is a string literal in GoogleSQL (https://cloud.google.com/bigquery/docs/reference/standard-sql/lexical),
+which is why no generic SQL may ever run here. Dataset and table names are case-sensitive, so names
+are quoted exactly as the table schema spells them, and nothing is folded.
+
+Text rules: ``TIMESTAMP`` is an absolute instant and ``DATETIME`` a wall-clock time; both become
+``FORMAT_TIMESTAMP('%Y-%m-%dT%H:%M:%E6S', CAST(c AS TIMESTAMP), 'UTC')`` (a ``DATETIME`` cast to
+``TIMESTAMP`` is read as UTC, so its wall clock is kept); ``JSON``, ``STRUCT`` and ``ARRAY`` render as
+``TO_JSON_STRING`` (they cannot be cast to ``STRING``); everything else is ``CAST(c AS STRING)``. The
+fingerprint is one ``TO_HEX(MD5(...))`` a row over length-prefixed texts, as PostgreSQL's.
+
+Statements: the state tables are written with forms both BigQuery and the emulator the tests run
+(crucible-emulator, tests/support/bigquery.py) accept. dbt-activate's state code writes portable
+``DELETE`` and ``UPDATE`` statements with bound parameters; the emulator refuses ``DELETE``,
+``UPDATE`` and query parameters (HTTP 400), and BigQuery has no ``VARCHAR`` or ``DOUBLE PRECISION``.
+``bigquery_sql`` turns each statement into the equivalent BigQuery form before it is sent: parameters
+inlined as escaped literals, ``DELETE FROM t WHERE c`` as ``MERGE t USING (SELECT 1) ON FALSE WHEN NOT
+MATCHED BY SOURCE AND c THEN DELETE`` (every target row is unmatched, so exactly the rows where ``c``
+holds go), ``UPDATE`` likewise or, with ``FROM``, as ``MERGE … WHEN MATCHED THEN UPDATE``, and the
+portable type names as GoogleSQL's. BigQuery has temporary tables only inside scripts and sessions,
+which the emulator lacks: journal stages are tables of the state dataset, one per run (``stage_table``),
+that expire after a day. Each DML statement is atomic on its own; ``BEGIN``/``COMMIT`` are not sent
+(every state write dbt-activate makes is idempotent when replayed from its journal).
+
+The driver seam (bigquery_client.py): dbt-bigquery's handle is a ``google.cloud.bigquery.Client``, not a
+DB-API connection; ``connection()`` wraps it in a cursor that runs each statement as a query job
+labelled ``tool: dbt-activate`` (find its cost in the billing export), pages through results with
+``result(page_size=…)`` and lists a table's columns from its schema (``tables.get``) rather than
+``INFORMATION_SCHEMA``, which the emulator refuses. The per-sync lock is the conditional ``MERGE``
+(state/locks.py).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, ClassVar
+
+from dbt_activate.errors import IdentifierError
+from dbt_activate.warehouse.dialect import BOOLEAN, TIMESTAMP, TIMESTAMPTZ, Column, Dialect, Fetch
+
+# The statement a cursor answers from the table's schema (bigquery_client.py); parameters as
+# Dialect.columns_query: schema, table, database, database.
+COLUMNS_FROM_SCHEMA = "/* dbt-activate: the columns of a table, read from its schema (tables.get) */"
+_FORMAT = "'%Y-%m-%dT%H:%M:%E6S'"
+_SEMI_STRUCTURED = ("json", "struct", "array", "record")
+# BigQuery's documented limits on names (https://cloud.google.com/bigquery/docs/tables#table_naming).
+_MAX_NAME = 1024
+# Quoted regions of a statement: backtick names, string literals ('…', "…", with backslash escapes).
+_QUOTED = re.compile(r"`(?:[^`\\]|\\.)*`|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", re.DOTALL)
+_TYPES = ((re.compile(r"\bvarchar\b(\s*\(\s*\d+\s*\))?", re.IGNORECASE), "string"),
+          (re.compile(r"\bdouble\s+precision\b", re.IGNORECASE), "float64"))
+_DELETE = re.compile(r"^\s*delete\s+from\s+(?P<table>\S+)(?:\s+where\s+(?P<where>.*))?\s*$", re.IGNORECASE | re.DOTALL)
+_UPDATE = re.compile(r"^\s*update\s+(?P<table>\S+)\s+set\s+(?P<set>.*?)(?:\s+from\s+(?P<source>\S+\s+\w+))?"
+                     r"\s+where\s+(?P<where>.*)$", re.IGNORECASE | re.DOTALL)
+_TARGET = "__activate_target"
+_NO_SOURCE = "(select 1 as __activate_one) __activate_none"
+
+
+def literal(value: Any) -> str:
+    """A GoogleSQL literal for a parameter value: strings escaped with backslashes
+    (https://cloud.google.com/bigquery/docs/reference/standard-sql/lexical#escape_sequences), every
+    control character as \\uXXXX so a value can never end the literal or the statement."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value) if value == value and value not in (float("inf"), float("-inf")) else \
+            f"cast('{value}' as float64)"
+    if isinstance(value, Decimal):
+        return f"numeric '{value}'"
+    if isinstance(value, datetime | date):
+        value = value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+    text = str(value)
+    out = []
+    for ch in text:
+        if ch in ("\\", "'", '"', "`"):
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return "'" + "".join(out) + "'"
+
+
+def _unquoted(sql: str, change: Any) -> str:
+    """``sql`` with ``change`` applied to the text outside names and literals only."""
+    parts, last = [], 0
+    for match in _QUOTED.finditer(sql):
+        parts.append(change(sql[last:match.start()]))
+        parts.append(match.group(0))
+        last = match.end()
+    parts.append(change(sql[last:]))
+    return "".join(parts)
+
+
+def bigquery_sql(sql: str, params: Sequence[Any] = (), placeholder: str = "?") -> str:
+    """A statement dbt-activate writes portably, in the form BigQuery and the emulator both accept."""
+    values = iter(params)
+
+    def inline(text: str) -> str:
+        for pattern, name in _TYPES:
+            text = pattern.sub(name, text)
+        if not params:
+            return text
+        pieces = text.split(placeholder)
+        out = [pieces[0]]
+        for piece in pieces[1:]:
+            value = next(values, values)
+            if value is values:
+                raise ValueError(f"fewer parameters than placeholders in: {sql}")
+            out += [literal(value), piece]
+        return "".join(out)
+
+    sql = _unquoted(sql, inline)
+    if next(values, values) is not values:
+        raise ValueError(f"more parameters than placeholders in: {sql}")
+    delete = _DELETE.match(sql)
+    if delete:
+        where = f" and ({delete['where']})" if delete["where"] else ""
+        return (f"merge {delete['table']} using {_NO_SOURCE} on false "
+                f"when not matched by source{where} then delete")
+    update = _UPDATE.match(sql)
+    if update:
+        table = update["table"]
+        if update["source"]:
+            # The target is named by the table itself in the portable form (a quoted name dbt-activate
+            # chose, never inside a literal there): by an alias in MERGE.
+            sets, where = (update[part].replace(f"{table}.", f"{_TARGET}.") for part in ("set", "where"))
+            return (f"merge {table} {_TARGET} using {update['source']} on {where} "
+                    f"when matched then update set {sets}")
+        return (f"merge {table} using {_NO_SOURCE} on false "
+                f"when not matched by source and ({update['where']}) then update set {update['set']}")
+    return sql
+
+
+@dataclass(frozen=True)
+class BigQueryDialect(Dialect):
+    name: ClassVar[str] = "bigquery"
+    # Inlined as literals before a statement is sent (bigquery_sql): the emulator refuses parameters.
+    placeholder: ClassVar[str] = "?"
+    text_type: ClassVar[str] = "string"
+    key_type: ClassVar[str] = "string"
+    temp_table: ClassVar[str] = "table"
+    lock_kind: ClassVar[str] = "merge"
+    # Every statement commits on its own: there is no transaction to keep DDL out of.
+    transactional_ddl: ClassVar[bool] = False
+
+    # --- identifiers and literals -------------------------------------------------------------------
+
+    def quote(self, identifier: str) -> str:
+        """A backtick-quoted name; a backtick or backslash in it escaped with a backslash."""
+        if not identifier or len(identifier) > _MAX_NAME or "\x00" in identifier or "\n" in identifier:
+            raise IdentifierError(f"identifier {identifier!r} cannot be quoted (empty, longer than {_MAX_NAME} "
+                                  "characters, a NUL byte or a line break): rename it")
+        return "`" + identifier.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+    def literal(self, text: str) -> str:
+        if "\x00" in text:
+            raise ValueError("a NUL byte cannot be a SQL string literal")
+        return literal(text)
+
+    def table(self, schema: str, name: str, database: str | None = None) -> str:
+        return ".".join(self.quote(p) for p in (database, schema, name) if p)
+
+    # --- normalisation and fingerprint (macros/activate_text.sql, fingerprint.sql: bigquery__) --------
+
+    def text_of(self, column_sql: str, kind: str, data_type: str) -> str:
+        if kind == BOOLEAN:
+            return super().text_of(column_sql, kind, data_type)
+        if kind in (TIMESTAMP, TIMESTAMPTZ):
+            return f"format_timestamp({_FORMAT}, cast({column_sql} as timestamp), 'UTC')"
+        if data_type.startswith(_SEMI_STRUCTURED):
+            return f"to_json_string({column_sql})"
+        return f"cast({column_sql} as string)"
+
+    def fingerprint(self, columns: Sequence[Column], prefix: str = "") -> str:
+        """One TO_HEX(MD5(...)) a row over each text prefixed by its length in bytes and ':' ('-:' for null)."""
+        texts = [self.normalized(f"{prefix}{self.quote(c.name)}", c.data_type) for c in columns]
+        pieces = [f"coalesce(cast(byte_length({t}) as string), '-') || ':' || coalesce({t}, '')" for t in texts]
+        return f"to_hex(md5({' || '.join(pieces)}))"
+
+    # --- state tables -----------------------------------------------------------------------------
+
+    def columns_query(self) -> str:
+        return COLUMNS_FROM_SCHEMA
+
+    def create_schema(self, schema: str) -> str:
+        return f"create schema if not exists {self.quote(schema)}"
+
+    def snapshot_ddl(self, table: str) -> str:
+        return (f"create table if not exists {table} (sync_key string, fingerprint string, "
+                "record_identity string, synced_at timestamp)")
+
+    def stage_table(self, name: str, schema: str) -> str:
+        # No temporary tables outside scripts: one table per run in the state dataset.
+        return f"{schema}.{name}_{uuid.uuid4().hex[:12]}"
+
+    def quote_own(self, identifier: str) -> str:
+        # A stage table (stage_table) is dataset.table: each part quoted on its own.
+        return ".".join(self.quote(part) for part in identifier.split(".")) if "." in identifier \
+            else self.quote(identifier)
+
+    def stage_ddl(self, name: str, columns: Sequence[str]) -> str:
+        cols = ", ".join(f"{self.quote(c)} string" for c in columns)
+        return (f"create or replace table {self.quote_own(name)} ({cols}) "
+                "options (expiration_timestamp = timestamp_add(current_timestamp(), interval 1 day))")
+
+    def apply_stage(self, snapshot: str, stage: str) -> list[str]:
+        """One MERGE: a removed key's row deleted, a sent one's updated or inserted."""
+        return [
+            f"merge {snapshot} t using (select op, sync_key, fingerprint, record_identity, "
+            f"cast({self.placeholder} as timestamp) as synced_at from {self.quote_own(stage)} where true "
+            "qualify row_number() over (partition by sync_key) = 1) s on t.sync_key = s.sync_key "
+            "when matched and s.op = 'remove' then delete "
+            "when matched then update set fingerprint = s.fingerprint, record_identity = s.record_identity, "
+            "synced_at = s.synced_at "
+            "when not matched and s.op <> 'remove' then insert (sync_key, fingerprint, record_identity, synced_at) "
+            "values (s.sync_key, s.fingerprint, s.record_identity, s.synced_at)"
+        ]
+
+    # --- the driver: a cursor over the Client (bigquery_client.py) ------------------------------------
+
+    def connection(self, handle: Any) -> Any:
+        from dbt_activate.warehouse.bigquery_client import BigQueryConnection
+
+        return BigQueryConnection(handle, self.placeholder)
+
+    def begin(self, handle: Any) -> None:
+        """Each statement is atomic and commits on its own (no multi-statement transactions)."""
+
+    def commit(self, handle: Any) -> None:
+        """Nothing to commit: see begin."""
+
+    def rollback(self, handle: Any) -> None:
+        """Nothing to roll back: see begin."""
+
+    def open_stream(self, handle: Any, sql: str, batch_rows: int, name: str) -> tuple[Any, Fetch]:
+        cur = handle.cursor()
+        cur.execute(sql, page_size=batch_rows)
+        return cur, lambda: cur.fetchmany(batch_rows)
+
+    def load_csv(self, handle: Any, table: str, path: Path, columns: Sequence[str]) -> None:
+        handle.load_csv(table, path, columns)
