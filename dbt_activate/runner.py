@@ -33,7 +33,7 @@ def _outcome(decision: Decision, status: str) -> SyncOutcome:
 
 
 def _state_exists(conn: WarehouseConnection, dialect: Dialect, schema: str) -> bool:
-    rows = conn.query(dialect.columns_query(), [schema, "activate_syncs", None, None])
+    rows = conn.columns(schema, "activate_syncs")
     return bool(rows)
 
 

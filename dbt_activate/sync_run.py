@@ -57,8 +57,7 @@ def row_layout(rs: ResolvedSync, destination: Destination, target: SyncTarget) -
 
 def plan_counts(inv: Invocation, reader: WarehouseConnection, state: StateStore, rs: ResolvedSync,
                  saved: Mapping[str, Any], decision: Decision, outcome: SyncOutcome) -> None:
-    exists = reader.query(inv.dialect.columns_query(),
-                          [inv.state_schema, snapshot_table_name(rs.spec.name), None, None])
+    exists = reader.columns(inv.state_schema, snapshot_table_name(rs.spec.name))
     d = inv.dialect
     snapshot = (state.table(snapshot_table_name(rs.spec.name)) if exists else
                 f"(select cast(null as {d.key_type}) as sync_key, cast(null as varchar(32)) as fingerprint, "

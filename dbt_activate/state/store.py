@@ -90,7 +90,7 @@ class StateStore:
             "last_status varchar(16), pending_retries integer)",
             f"create table if not exists {self.table('sync_runs')} (run_id varchar(64), dbt_invocation_id varchar(64), "
             f"sync_name {name}, model {name}, destination {name}, object {name}, mode varchar(16), "
-            f"status varchar(16), started_at {ts}, finished_at {ts}, duration_seconds double precision, "
+            f"status varchar(16), started_at {ts}, finished_at {ts}, duration_seconds {self._d.double_type}, "
             + ", ".join(f"{c} bigint" for c in RUN_COUNT_COLUMNS) + f", error {text})",
             f"create table if not exists {self.table('sync_rejections')} (sync_name {name}, sync_key {key}, "
             f"reason {text}, attempts integer, first_seen_at {ts}, last_seen_at {ts}, last_run_id varchar(64))",
@@ -109,8 +109,9 @@ class StateStore:
                     f"{version}, this release reads {STATE_VERSION}): upgrade dbt-activate")
 
     def saved_syncs(self) -> dict[str, SyncRecord]:
+        syncs = self._d.current_rows(self.table("activate_syncs"), "sync_name", "last_run_at")
         rows = self.conn.query(f"select sync_name, config_hash, fields_signature, pending_retries, model, "
-                               f"destination, object from {self.table('activate_syncs')}")
+                               f"destination, object from {syncs} t")
         return {r[0]: SyncRecord(SavedSync(str(r[1] or ""), int(r[3] or 0), *(str(v or "") for v in r[4:7])),
                                  str(r[2] or "")) for r in rows}
 
@@ -125,7 +126,8 @@ class StateStore:
     def reset_snapshot(self, sync_name: str) -> None:
         snapshot = self.snapshot(sync_name)
         with self.conn.transaction():
-            self.conn.execute(f"delete from {snapshot}")
+            for statement in self._d.delete_rows(snapshot):
+                self.conn.execute(statement)
 
     # --- checkpoints -----------------------------------------------------------------------------
 
@@ -146,16 +148,21 @@ class StateStore:
         now = _now()
 
         def load() -> None:
-            self.conn.execute(f"delete from {ack_stage}")
-            self.conn.execute(f"delete from {reject_stage}")
+            self.conn.execute(self._d.clear_stage(_ACK_STAGE, ACK_COLUMNS))
+            self.conn.execute(self._d.clear_stage(_REJECT_STAGE, REJECT_COLUMNS))
             if acks is not None and acks.stat().st_size:
                 self.conn.load_csv(ack_stage, acks, ACK_COLUMNS)
                 for statement in self._d.apply_stage(snapshot, _ACK_STAGE):
                     self.conn.execute(statement, [now] if p in statement else [])
-                self.conn.execute(f"delete from {rejections} where sync_name = {p} "
-                                  f"and sync_key in (select sync_key from {ack_stage})", [sync_name])
+                self._delete(rejections, f"sync_name = {p} and sync_key in (select sync_key from {ack_stage})",
+                             [sync_name])
             if rejects is not None and rejects.stat().st_size:
                 self.conn.load_csv(reject_stage, rejects, REJECT_COLUMNS)
+                rewrite = self._d.rejection_statements(rejections, reject_stage, sync_name, run_id, now)
+                for statement in rewrite or []:
+                    self.conn.execute(statement)
+                if rewrite is not None:
+                    return
                 self.conn.execute(
                     f"update {rejections} set reason = r.reason, attempts = {rejections}.attempts + 1, "
                     f"last_seen_at = cast({p} as timestamp), last_run_id = {p} from {reject_stage} r "
@@ -183,8 +190,8 @@ class StateStore:
             if complete:
                 # A complete run re-diffs every rejected row; those not rejected again went through
                 # or left the model, so they no longer wait.
-                self.conn.execute(f"delete from {rejections} where sync_name = {p} and "
-                                  f"(last_run_id is null or last_run_id <> {p})", [run.sync_name, run.run_id])
+                self._delete(rejections, f"sync_name = {p} and (last_run_id is null or last_run_id <> {p})",
+                             [run.sync_name, run.run_id])
             pending = int(self.conn.query(f"select count(*) from {rejections} where sync_name = {p}",
                                           [run.sync_name])[0][0])
             counts = [int(run.counts.get(c, 0)) for c in RUN_COUNT_COLUMNS]
@@ -195,7 +202,8 @@ class StateStore:
                 f"{', '.join([p] * (len(RUN_COUNT_COLUMNS) + 2))})",
                 [run.run_id, run.dbt_invocation_id, run.sync_name, run.model, run.destination, run.object,
                  run.mode, run.status, run.started_at, run.finished_at, run.duration_seconds, *counts, run.error])
-            self.conn.execute(f"delete from {syncs} where sync_name = {p}", [run.sync_name])
+            if not self._d.appends_sync_rows:
+                self.conn.execute(f"delete from {syncs} where sync_name = {p}", [run.sync_name])
             # A failed run keeps the old config hash so the next run still sees the change.
             self.conn.execute(
                 f"insert into {syncs} (sync_name, config_hash, fields_signature, snapshot_table, model, "
@@ -204,6 +212,10 @@ class StateStore:
                 [run.sync_name, config_hash, fields_signature, snapshot_table_name(run.sync_name), run.model,
                  run.destination, run.object, run.mode, run.run_id, run.finished_at, run.status, pending])
         return pending
+
+    def _delete(self, table: str, where: str, params: list[Any]) -> None:
+        for statement in self._d.delete_rows(table, where):
+            self.conn.execute(statement, params if self._d.placeholder in statement else [])
 
     def query_table(self, name: str) -> list[tuple[Any, ...]]:
         return self.conn.query(f"select * from {self.table(name)}")

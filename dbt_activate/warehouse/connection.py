@@ -29,14 +29,14 @@ T = TypeVar("T")
 
 class WarehouseConnection:
     def __init__(self, handle: Any, dialect: Dialect, redactor: Redactor | None = None) -> None:
-        self._handle = handle
+        self._handle = dialect.connection(handle)
         self.dialect = dialect
         self._redact = redactor or Redactor()
         self._cursor_seq = itertools.count()
         self._in_transaction = False
         self._memory_managed = False
         self._memory_explicit = False
-        dialect.prepare(handle)
+        dialect.prepare(self._handle)
         if dialect.session_settings(memory_limit=None, threads=None):
             self._tune_duckdb()
 
@@ -118,6 +118,10 @@ class WarehouseConnection:
                 if not self._in_transaction and self._grow_memory(exc):
                     continue
                 raise self._fail("a query", exc) from exc
+
+    def columns(self, schema: str, table: str, database: str | None = None) -> list[tuple[Any, ...]]:
+        """(column name, data type) of a relation, in order; [] when it does not exist."""
+        return self.dialect.columns(self.query, schema, table, database)
 
     def begin(self) -> None:
         try:

@@ -14,12 +14,15 @@ from dbt_activate.warehouse.duckdb import DuckDBDialect
 from dbt_activate.warehouse.postgres import PostgresDialect
 from dbt_activate.warehouse.redshift import RedshiftDialect
 from dbt_activate.warehouse.snowflake import SnowflakeDialect
+from dbt_activate.warehouse.spark import DatabricksDialect, SparkDialect
 
 DIALECTS: dict[str, type[Dialect]] = {
     "duckdb": DuckDBDialect,
     "postgres": PostgresDialect,
     "redshift": RedshiftDialect,
     "snowflake": SnowflakeDialect,
+    "spark": SparkDialect,
+    "databricks": DatabricksDialect,
 }
 
 

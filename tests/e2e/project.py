@@ -22,7 +22,7 @@ from typing import Any
 import psycopg2
 import yaml
 
-from tests.support import fakesnow
+from tests.support import fakesnow, spark
 
 PG_DSN = "host=127.0.0.1 port=5432 user=postgres"
 BIN = Path(sys.executable).parent
@@ -71,6 +71,7 @@ class Project:
     env: dict[str, str] = field(default_factory=dict)
     proxy_port: int | None = None
     fakesnow_port: int | None = None  # snowflake: fakesnow's server (tests/support/fakesnow.py)
+    spark_port: int | None = None  # spark: the Thrift server (tests/support/spark.py); warehouse_db is the schema
 
     # --- writing the project ---------------------------------------------------------------------
 
@@ -84,7 +85,8 @@ class Project:
             # fakesnow runs tables, not every view dbt-snowflake writes (tests/support/fakesnow.py).
             **({"models": {"e2e": {"+materialized": "table"}}} if self.warehouse == "snowflake" else {}),
             "seeds": {"e2e": {"+column_types": {"updated_at": "timestamp", "signup_date": "date",
-                                               "score": "double precision" if self.warehouse != "duckdb" else "double",
+                                               "score": "double" if self.warehouse in ("duckdb", "spark")
+                                               else "double precision",
                                                "is_vip": "boolean", "customer_id": "integer",
                                                # dbt-redshift sizes varchar seeds to the data; re-seeding
                                                # longer values would not fit.
@@ -95,6 +97,8 @@ class Project:
             output = {"type": "duckdb", "path": str(self.root / "wh.duckdb"), "schema": "main", "threads": 1}
         elif self.warehouse == "snowflake":
             output = fakesnow.profile_output(self.fakesnow_port or 0, self.warehouse_db or "")
+        elif self.warehouse == "spark":
+            output = spark.profile_output(self.spark_port or 0, self.warehouse_db or "")
         elif self.warehouse == "redshift":
             output = {"type": "redshift", "host": "127.0.0.1", "port": self.proxy_port, "user": "postgres",
                       "password": "unused", "dbname": self.warehouse_db, "schema": "analytics", "threads": 1,
@@ -169,6 +173,8 @@ class Project:
                 con.close()
         if self.warehouse == "snowflake":
             return self.warehouse_query(sql.format(rel="analytics.customers"))
+        if self.warehouse == "spark":
+            return self.warehouse_query(sql.format(rel=f"{self.warehouse_db}.customers"))
         return pg_query(self.warehouse_db or "", sql.format(rel="analytics.customers"))
 
     def warehouse_query(self, sql: str) -> list[tuple[Any, ...]]:
@@ -182,10 +188,27 @@ class Project:
                 con.close()
         if self.warehouse == "snowflake":
             return fakesnow.query(self.fakesnow_port or 0, self.warehouse_db or "", sql)
+        if self.warehouse == "spark":
+            return _plain(spark.query(self.spark_port or 0, sql))
         return pg_query(self.warehouse_db or "", sql)
 
     def destination_rows(self, table: str, columns: Sequence[str] = COLUMNS) -> list[tuple[Any, ...]]:
         return pg_query(self.destination_db or "", f"select {', '.join(columns)} from {table} order by 1")
+
+
+def _plain(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """PyHive's rows with PostgreSQL's types (decimal scores, dates), to compare with the destination."""
+    from datetime import date, datetime
+    from decimal import Decimal
+
+    def value(v: Any) -> Any:
+        if isinstance(v, float):
+            return Decimal(str(v))
+        if isinstance(v, str) and len(v) == 10 and v[4] == "-" and v[7] == "-":
+            return date.fromisoformat(v)
+        return v if not isinstance(v, datetime) else v.replace(tzinfo=None)
+
+    return [tuple(value(v) for v in r) for r in rows]
 
 
 def pg_query(dbname: str, sql: str) -> list[tuple[Any, ...]]:
