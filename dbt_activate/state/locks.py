@@ -130,21 +130,24 @@ class SyncLock:
 
     def _append(self, acquired_at: datetime, expires_at: datetime) -> None:
         p = self.conn.dialect.placeholder
-        self.conn.execute(
-            f"insert into {self.table} (sync_name, run_id, host, pid, acquired_at, expires_at) values "
-            f"({p}, {p}, {p}, {p}, cast({p} as timestamp), cast({p} as timestamp))",
-            [self.sync_name, self.run_id, self.host, self.pid, _text(acquired_at), _text(expires_at)])
+        with self.conn.transaction():  # committed before the read back, so a concurrent acquirer sees it
+            self.conn.execute(
+                f"insert into {self.table} (sync_name, run_id, host, pid, acquired_at, expires_at) values "
+                f"({p}, {p}, {p}, {p}, cast({p} as timestamp), cast({p} as timestamp))",
+                [self.sync_name, self.run_id, self.host, self.pid, _text(acquired_at), _text(expires_at)])
 
     def _try_claim(self) -> Holder | None:
         """The lock with INSERT only: claim, read back, give way to any other live claim."""
         now = _utcnow()
         with self._io:
             live = self._live_others(self._holders(), now)
+            self.conn.end_read()
             if live:
                 return live[0]
             self._claimed_at = now
             self._append(now, self._expiry())
             live = self._live_others(self._holders(), now)
+            self.conn.end_read()
         if not live:
             return None
         self._delete_own_row()  # another claim is there too: this run gives way
