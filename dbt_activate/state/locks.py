@@ -21,8 +21,10 @@ dialect names (``Dialect.lock_kind``):
   claim is live; otherwise it gives way (appends a release row) and tries again after a random
   0.5 to 1.5 s. Each run reads after its own insert returned, so of two claims the later reader sees
   the earlier one: two runs never both hold the lock, as with ``merge`` (both may give way). The
-  guarantee rests on an INSERT being visible to every later query once it returned (true of the
-  metastore tables of Spark's Thrift server); there is no fairness (a run may give way several times).
+  guarantee rests on an INSERT being visible to every later query once it returned: on Spark only
+  after ``REFRESH TABLE`` in the reading session (a session keeps the file listing it read; the
+  dialect's ``refresh``, run before every read of the rows). There is no fairness (a run may give way
+  several times), and a writer that is not dbt-activate's (or a clock far off) is not guarded against.
   The holder renews by appending a row with a later ``expires_at``; releasing appends a row whose
   ``expires_at`` precedes its ``acquired_at``, which ends every claim of that run up to then. The
   table grows by a row per heartbeat (every TTL/3) and by three a run.
@@ -124,6 +126,8 @@ class SyncLock:
     def _holders(self) -> list[Holder]:
         """The rows of this sync, oldest first."""
         p = self.conn.dialect.placeholder
+        for statement in self.conn.dialect.refresh(self.table):  # other runs' rows, not a cached listing
+            self.conn.execute(statement)
         rows = self.conn.query(f"select run_id, host, pid, acquired_at, expires_at from {self.table} "
                                f"where sync_name = {p} order by acquired_at, run_id", [self.sync_name])
         return _current([Holder(str(r[0]), str(r[1]), int(r[2] or 0), _naive(r[3]), _naive(r[4])) for r in rows])

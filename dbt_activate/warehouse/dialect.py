@@ -361,6 +361,10 @@ class Dialect:
         rows are only appended (appends_sync_rows)."""
         return table
 
+    def refresh(self, table: str) -> list[str]:
+        """Statements making this session see what other sessions wrote to ``table`` since it last read it."""
+        return []
+
     def lock_statement(self, table: str) -> str | None:
         """The statement that serialises lock acquirers until commit (lock_kind "lock_table")."""
         return None

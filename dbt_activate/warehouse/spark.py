@@ -207,6 +207,11 @@ class SparkDialect(Dialect):
             f"from {reject_stage} r left join (select * from {rejections} where sync_name = {sync}) o "
             "on o.sync_key = r.sync_key"))
 
+    def refresh(self, table: str) -> list[str]:
+        """A Thrift session caches the file listing of a table it read: without REFRESH TABLE it does
+        not see rows another session inserted since (measured: a waiting lock never saw the release)."""
+        return [f"refresh table {table}"]
+
     def current_rows(self, table: str, key: str, order: str) -> str:
         if not self.appends_sync_rows:
             return table
