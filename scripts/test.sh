@@ -3,7 +3,7 @@
 # (user postgres, trust auth); every test creates and drops its own databases and schemas.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-venv=$(bash "$root/scripts/bootstrap.sh" "duckdb,postgres,redshift,snowflake,dev" | tail -n 1)
+venv=$(bash "$root/scripts/bootstrap.sh" "duckdb,postgres,redshift,snowflake,spark,dev" | tail -n 1)
 cd "$root"
 # With no arguments: the default suite on four workers (most tests wait on subprocesses and emulators).
 if [ $# -eq 0 ]; then set -- -q -n 4 --dist worksteal; fi
