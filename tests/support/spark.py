@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 _MAIN_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
-_START_SECONDS = 180
+_START_SECONDS = 300
 
 
 def spark_home() -> Path | None:
