@@ -37,6 +37,7 @@ at once when the holder was on this host and its process is gone. A second run w
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import socket
@@ -47,7 +48,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from dbt_activate.errors import ActivateError, SyncLockedError
+from dbt_activate.errors import ActivateError, SyncLockedError, WarehouseError
 from dbt_activate.warehouse.connection import WarehouseConnection
 
 LOCK_TABLE = "sync_locks"
@@ -57,9 +58,9 @@ _POLL_SECONDS = 1.0
 _FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
-def lock_table_ddl(table: str, name_type: str) -> str:
+def lock_table_ddl(table: str, name_type: str, options: str = "") -> str:
     return (f"create table if not exists {table} (sync_name {name_type}, run_id varchar(64), "
-            "host varchar(256), pid integer, acquired_at timestamp, expires_at timestamp)")
+            f"host varchar(256), pid integer, acquired_at timestamp, expires_at timestamp){options}")
 
 
 def ttl_seconds() -> float:
@@ -149,7 +150,14 @@ class SyncLock:
             if live:
                 return live[0]
             self._claimed_at = now
-            self._append(now, self._expiry())
+            try:
+                self._append(now, self._expiry())
+            except WarehouseError:
+                # Refused (on Spark a concurrent write to the table can fail a job): the claim may
+                # have landed anyway, so it is released, and the run tries again as if it gave way.
+                with contextlib.suppress(WarehouseError):
+                    self._append(_utcnow(), datetime(1970, 1, 1))
+                return Holder("unknown", "unknown", 0, now, now)
             live = self._live_others(self._holders(), now)
             self.conn.end_read()
         if not live:

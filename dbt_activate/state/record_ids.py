@@ -27,7 +27,7 @@ class WarehouseIdStore:
 
     def ensure(self) -> None:
         self._conn.run_ddl([f"create table if not exists {self._table} (destination varchar(256), "
-                            f"id_key {self._d.key_type}, record_id varchar(256))"])
+                            f"id_key {self._d.key_type}, record_id varchar(256)){self._d.shared_table_options}"])
 
     def _in(self, count: int) -> str:
         return ", ".join([self._d.placeholder] * count)

@@ -81,20 +81,22 @@ class StateStore:
     def ensure(self) -> None:
         text, key, ts = self._d.text_type, self._d.key_type, "timestamp"
         name = "varchar(512)"
+        # Tables every run writes to take the dialect's options (Spark: a format safe for concurrent inserts).
+        opts = self._d.shared_table_options
         ddl = [
             self._d.create_schema(self.schema),
             f"create table if not exists {self.table('activate_state_version')} (version integer, applied_at {ts})",
             f"create table if not exists {self.table('activate_syncs')} (sync_name {name}, config_hash varchar(64), "
             f"fields_signature varchar(64), snapshot_table varchar(128), model {name}, destination {name}, "
             f"object {name}, mode varchar(16), last_run_id varchar(64), last_run_at {ts}, "
-            "last_status varchar(16), pending_retries integer)",
+            f"last_status varchar(16), pending_retries integer){opts}",
             f"create table if not exists {self.table('sync_runs')} (run_id varchar(64), dbt_invocation_id varchar(64), "
             f"sync_name {name}, model {name}, destination {name}, object {name}, mode varchar(16), "
             f"status varchar(16), started_at {ts}, finished_at {ts}, duration_seconds {self._d.double_type}, "
-            + ", ".join(f"{c} bigint" for c in RUN_COUNT_COLUMNS) + f", error {text})",
+            + ", ".join(f"{c} bigint" for c in RUN_COUNT_COLUMNS) + f", error {text}){opts}",
             f"create table if not exists {self.table('sync_rejections')} (sync_name {name}, sync_key {key}, "
-            f"reason {text}, attempts integer, first_seen_at {ts}, last_seen_at {ts}, last_run_id varchar(64))",
-            lock_table_ddl(self.table(LOCK_TABLE), name),
+            f"reason {text}, attempts integer, first_seen_at {ts}, last_seen_at {ts}, last_run_id varchar(64)){opts}",
+            lock_table_ddl(self.table(LOCK_TABLE), name, opts),
         ]
         self.conn.run_ddl(ddl)
         with self.conn.transaction():

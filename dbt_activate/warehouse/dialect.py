@@ -352,6 +352,8 @@ class Dialect:
         the store's UPDATE … FROM and INSERT … WHERE NOT EXISTS do not run; None elsewhere."""
         return None
 
+    # Appended to the CREATE TABLE of the state tables every run writes to (runs, syncs, locks, rejections).
+    shared_table_options: ClassVar[str] = ""
     # Whether ``activate_syncs`` is appended to (a row per run, the latest one counts) rather than
     # deleted from and inserted into, on warehouses without DELETE (see current_rows).
     appends_sync_rows: ClassVar[bool] = False

@@ -122,6 +122,10 @@ def test_every_statement_of_the_path_without_delta_is_insert_only_spark_sql() ->
     assert rewrite[2] == (f"insert overwrite table {SNAP} select * from "
                           "`analytics_activate`.`snapshot_people_1a2b3c4d__next`")
     assert SP.delete_rows(SNAP) == [f"truncate table {SNAP}"]
+    # Tables every run appends to are Hive serde tables: concurrent inserts into one Parquet data
+    # source table share its _temporary directory and fail (measured on the Thrift server).
+    assert lock_table_ddl("`s`.`sync_locks`", "string", SP.shared_table_options).endswith(") stored as avro")
+    assert DB.shared_table_options == ""
 
 
 def test_sync_rows_are_appended_and_the_latest_one_counts() -> None:
