@@ -16,7 +16,8 @@ State writes. Spark has no multi-statement transaction: each statement commits o
   rejections are written into ``<table>__next`` (CREATE TABLE AS SELECT, since Spark refuses to
   overwrite a table the same statement reads), then copied back with ``INSERT OVERWRITE``; the
   sync rows are appended and the latest row of a sync counts; the lock appends claim rows
-  (state/locks.py, ``claim``). A rewrite is not atomic: a run killed during the ``INSERT OVERWRITE``
+  (state/locks.py, ``claim``). Tables every run writes to are Hive Avro tables (see
+  ``shared_table_options``). A rewrite is not atomic: a run killed during the ``INSERT OVERWRITE``
   (a few seconds) may leave the snapshot short of rows, whose records are sent again next run, and
   the rejections table is rewritten whole, so two runs of different syncs recording rejections at the
   same moment may lose one's rows (a report only: rejected rows are never in the snapshot, so the
