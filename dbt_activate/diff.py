@@ -103,7 +103,7 @@ def plan_counts(source: WarehouseSource, state: WarehouseStateStore, decision: D
                 *, samples: int, redact: Callable[[str], str]) -> None:
     """`plan`: the sync's diff counted per operation, the requests it would make and sample payloads."""
     rs, reader, d = source.resolved, source.reader, source.dialect
-    exists = reader.query(d.columns_query(), [state.schema, snapshot_table_name(rs.spec.name), None, None])
+    exists = reader.columns(state.schema, snapshot_table_name(rs.spec.name))
     snapshot = (state.table(snapshot_table_name(rs.spec.name)) if exists else
                 f"(select cast(null as {d.key_type}) as sync_key, cast(null as varchar(32)) as fingerprint, "
                 f"cast(null as {d.text_type}) as record_identity where 1 = 0)")

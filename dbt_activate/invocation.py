@@ -186,7 +186,7 @@ class Invocation:
 
     def resolve(self, conn: WarehouseConnection, spec: SyncSpec) -> ResolvedSync:
         node = self.manifest.models[spec.model_id]
-        rows = conn.query(self.dialect.columns_query(), [node.schema, node.alias, node.database, node.database])
+        rows = conn.columns(node.schema, node.alias, node.database)
         if not rows:
             also = f" ({self.target_notice})" if self.target_notice else ""
             raise ConfigError(f"relation {spec.relation} does not exist in the warehouse: run `dbt build` "

@@ -90,7 +90,7 @@ def _saved_syncs(inv: Invocation, writer: WarehouseConnection, state: WarehouseS
     if inv.command == "run":
         state.ensure()
         return state.saved_syncs()
-    exists = writer.query(inv.dialect.columns_query(), [inv.state_schema, "activate_syncs", None, None])
+    exists = writer.columns(inv.state_schema, "activate_syncs")
     return state.saved_syncs() if exists else {}
 
 

@@ -11,6 +11,8 @@
     Snowflake VARIANT/OBJECT/ARRAY -> to_json(c)
     BigQuery TIMESTAMP, DATETIME -> format_timestamp(... cast(c as timestamp), 'UTC'), same format
     BigQuery JSON/STRUCT/ARRAY   -> to_json_string(c); anything else cast(c as string)
+    Spark timestamp (LTZ)        -> to UTC first (to_utc_timestamp(c, current_timezone())), as above
+    Spark array/map/struct       -> to_json(c)
     anything else                -> cast(c as varchar)
   A null column stays null. Columns are quoted as the relation spells them (found case-insensitively),
   as the CLI does: on Snowflake a quoted name matches only its exact (upper) case.
@@ -52,7 +54,9 @@
     {%- set t = (data_type or '') | lower | trim -%}
     {%- if t in ('boolean', 'bool') -%}
         {{ return('boolean') }}
-    {%- elif t in ('timestamptz', 'timestamp_tz', 'timestamp_ltz') or t.startswith('timestamp with time zone') -%}
+    {#- Spark's `timestamp` is TIMESTAMP_LTZ (an instant), its `timestamp_ntz` a wall-clock time. -#}
+    {%- elif t in ('timestamptz', 'timestamp_tz', 'timestamp_ltz') or t.startswith('timestamp with time zone')
+             or (t == 'timestamp' and target.type in ('spark', 'databricks')) -%}
         {{ return('timestamptz') }}
     {%- elif t.startswith('timestamp') or t == 'datetime' -%}
         {{ return('timestamp') }}
@@ -60,7 +64,7 @@
         {{ return('super') }}
     {%- elif t == 'date' -%}
         {{ return('date') }}
-    {%- elif t in ('variant', 'object', 'array', 'json', 'record') or t.startswith(('struct<', 'array<')) -%}
+    {%- elif t in ('variant', 'object', 'array', 'json', 'record') or t.startswith(('struct<', 'array<', 'map<')) -%}
         {{ return('semi_structured') }}
     {%- endif -%}
     {{ return('text') }}
@@ -159,4 +163,21 @@
         {{ return("to_json_string(" ~ column_sql ~ ")") }}
     {%- endif -%}
     {{ return("cast(" ~ column_sql ~ " as string)") }}
+{% endmacro %}
+
+{#- Spark and Databricks (dbt_activate/warehouse/spark.py): date_format patterns, to_json for nested types. -#}
+{% macro spark__activate_text(column_sql, kind) %}
+    {%- if kind in ('timestamp', 'timestamptz') -%}
+        {%- set ts = column_sql if kind == 'timestamp' else "to_utc_timestamp(" ~ column_sql ~ ", current_timezone())" -%}
+        {{ return("concat(date_format(" ~ ts ~ ", 'yyyy-MM-dd'), 'T', date_format(" ~ ts ~ ", 'HH:mm:ss.SSSSSS'))") }}
+    {%- elif kind == 'boolean' -%}
+        {{ return(dbt_activate.default__activate_text(column_sql, kind)) }}
+    {%- elif kind == 'semi_structured' -%}
+        {{ return("to_json(" ~ column_sql ~ ")") }}
+    {%- endif -%}
+    {{ return("cast(" ~ column_sql ~ " as string)") }}
+{% endmacro %}
+
+{% macro databricks__activate_text(column_sql, kind) %}
+    {{ return(dbt_activate.spark__activate_text(column_sql, kind)) }}
 {% endmacro %}

@@ -79,3 +79,17 @@
     {%- endfor -%}
     {{ return("to_hex(md5(" ~ parts | join(" || ") ~ "))") }}
 {% endmacro %}
+
+{#- Spark and Databricks: one md5 a row over concat_ws('', ...) of the length-prefixed texts, lower-case
+    hex (dbt_activate/warehouse/spark.py). -#}
+{% macro spark__fingerprint(columns, relation=none) %}
+    {%- set parts = [] -%}
+    {%- for text in dbt_activate.activate_texts(columns, relation) -%}
+        {%- do parts.append("coalesce(cast(length(" ~ text ~ ") as string), '-'), ':', coalesce(" ~ text ~ ", '')") -%}
+    {%- endfor -%}
+    {{ return("md5(concat_ws('', " ~ parts | join(", ") ~ "))") }}
+{% endmacro %}
+
+{% macro databricks__fingerprint(columns, relation=none) %}
+    {{ return(dbt_activate.spark__fingerprint(columns, relation)) }}
+{% endmacro %}

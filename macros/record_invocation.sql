@@ -20,7 +20,7 @@
     {%- endif -%}
     {%- set schema = schema or env_var('DBT_ACTIVATE_STATE_SCHEMA', '') or var('dbt_activate_state_schema', '')
                      or target.schema ~ '_activate' -%}
-    {%- set relation = api.Relation.create(database=target.database, schema=schema,
+    {%- set relation = api.Relation.create(database=(target.database if target.database is defined else none), schema=schema,
                                            identifier='dbt_invocation_results') -%}
     {%- set rows = [] -%}
     {%- set now = modules.datetime.datetime.now(modules.pytz.utc) -%}
@@ -55,7 +55,8 @@
     {{ return(["create schema if not exists " ~ adapter.quote(relation.schema),
         "create table if not exists " ~ relation ~ " (invocation_id varchar(64), command varchar(32), "
         ~ "run_started_at timestamp, generated_at timestamp, unique_id varchar(512), resource_type varchar(32), "
-        ~ "status varchar(32), started_at timestamp, completed_at timestamp, execution_time double precision, "
+        ~ "status varchar(32), started_at timestamp, completed_at timestamp, execution_time "
+        ~ dbt_activate.activate_double_type() ~ ", "
         ~ "failures integer, relation_name varchar(1024), attached_node varchar(512), message " ~ text ~ ")"]) }}
 {% endmacro %}
 
@@ -83,6 +84,18 @@
 {% endmacro %}
 
 {% macro default__activate_long_text_type() %}{{ return('varchar') }}{% endmacro %}
+{% macro spark__activate_long_text_type() %}{{ return('string') }}{% endmacro %}
+{% macro databricks__activate_long_text_type() %}{{ return('string') }}{% endmacro %}
+
+{#- Spark has no `double precision`, BigQuery names it float64. -#}
+{% macro activate_double_type() %}
+    {{ return(adapter.dispatch('activate_double_type', 'dbt_activate')()) }}
+{% endmacro %}
+
+{% macro default__activate_double_type() %}{{ return('double precision') }}{% endmacro %}
+{% macro spark__activate_double_type() %}{{ return('double') }}{% endmacro %}
+{% macro databricks__activate_double_type() %}{{ return('double') }}{% endmacro %}
+{% macro bigquery__activate_double_type() %}{{ return('float64') }}{% endmacro %}
 {% macro postgres__activate_long_text_type() %}{{ return('text') }}{% endmacro %}
 {#- Redshift's varchar is 256 bytes unless sized; 65535 is its maximum. -#}
 {% macro redshift__activate_long_text_type() %}{{ return('varchar(65535)') }}{% endmacro %}
@@ -105,7 +118,7 @@
         dbt_activate.activate_literal(result.status),
         dbt_activate.activate_timestamp(started),
         dbt_activate.activate_timestamp(completed),
-        "cast(" ~ (result.execution_time or 0) ~ " as " ~ dbt_activate.activate_float_type() ~ ")",
+        "cast(" ~ (result.execution_time or 0) ~ " as " ~ dbt_activate.activate_double_type() ~ ")",
         "cast(" ~ (result.failures if result.failures is not none else 'null') ~ " as integer)",
         dbt_activate.activate_literal(node.relation_name if is_test else none),
         dbt_activate.activate_literal(node.attached_node if is_test else none),
@@ -114,13 +127,6 @@
     {{ return("(" ~ values | join(", ") ~ ")") }}
 {% endmacro %}
 
-
-{% macro activate_float_type() %}
-    {{ return(adapter.dispatch('activate_float_type', 'dbt_activate')()) }}
-{% endmacro %}
-
-{% macro default__activate_float_type() %}{{ return('double precision') }}{% endmacro %}
-{% macro bigquery__activate_float_type() %}{{ return('float64') }}{% endmacro %}
 
 
 {% macro activate_literal(value) %}
@@ -133,6 +139,16 @@
     {%- endif -%}
     {{ return("'" ~ (value | string).replace("'", "''") ~ "'") }}
 {% endmacro %}
+
+{#- Spark reads backslash escapes in literals, and 'it''s' as two literals ('it' 's'): escape, never double. -#}
+{% macro spark__activate_literal(value) %}
+    {%- if value is none -%}
+        {{ return("cast(null as string)") }}
+    {%- endif -%}
+    {{ return("'" ~ (value | string).replace("\\", "\\\\").replace("'", "\\'") ~ "'") }}
+{% endmacro %}
+
+{% macro databricks__activate_literal(value) %}{{ return(dbt_activate.spark__activate_literal(value)) }}{% endmacro %}
 
 
 {#- GoogleSQL escapes with backslashes ('' is not a quote there), as the CLI does (warehouse/bigquery.py). -#}

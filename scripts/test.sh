@@ -3,7 +3,7 @@
 # (user postgres, trust auth); every test creates and drops its own databases and schemas.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-venv=$(bash "$root/scripts/bootstrap.sh" "duckdb,postgres,redshift,snowflake,bigquery,dev" | tail -n 1)
+venv=$(bash "$root/scripts/bootstrap.sh" "duckdb,postgres,redshift,snowflake,bigquery,spark,dev" | tail -n 1)
 # crucible-emulator (BigQuery's API) in .venv-crucible, once: tests/support/bigquery.py starts it.
 bash "$root/scripts/crucible.sh" > /dev/null
 cd "$root"

@@ -10,6 +10,8 @@ tests, the dbt package test and the proxy's own tests). The same holds for the d
 (fakesnow's server): only modules marked ``snowflake_in_default_run`` keep them in the default run.
 The dbt-bigquery variants (crucible's server) are slow unless marked ``bigquery_in_default_run``: the
 upsert/mirror mode tests and the dbt package test keep them in the default run.
+The dbt-spark tests (Spark's Thrift server, a JVM started once per session) keep only the tests marked
+``spark_in_default_run`` (one mode family) in the default run.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support import bigquery, fakesnow
+from tests.support import bigquery, fakesnow, spark
 
 
 @pytest.fixture(scope="session")
@@ -46,9 +48,30 @@ def crucible_port() -> Iterator[int]:
         yield port
 
 
+@pytest.fixture(scope="session")
+def spark_port() -> Iterator[int]:
+    """Spark's Thrift server for this session (one per xdist worker: 1 to 1.5 GB), stopped at the end.
+
+    Outside CI a machine without pyspark, java or dbt-spark skips the Spark tests; in CI (whose
+    install step provides them) a missing one fails them instead of hiding them."""
+    if os.environ.get("DBT_ACTIVATE_TEST_SPARK_PORT"):  # a server already running (benchmarks, debugging)
+        yield int(os.environ["DBT_ACTIVATE_TEST_SPARK_PORT"])
+        return
+    home = spark.spark_home()
+    missing = home is None or importlib.util.find_spec("dbt.adapters.spark") is None
+    if missing and not os.environ.get("CI"):
+        pytest.skip("Spark needs pyspark 4.0, java 17 and dbt-spark[PyHive]: pip install 'pyspark>=4.0,<4.1' "
+                    "and bash scripts/bootstrap.sh \"...,spark,dev\"")
+    assert home is not None, "pyspark or java is missing (CI installs both: .ci/run)"
+    with spark.thrift_server(home) as port:
+        yield port
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("redshift") and not item.get_closest_marker("redshift_in_default_run"):
+            item.add_marker(pytest.mark.slow)
+        if item.get_closest_marker("spark") and not item.get_closest_marker("spark_in_default_run"):
             item.add_marker(pytest.mark.slow)
         if item.get_closest_marker("snowflake") and not item.get_closest_marker("snowflake_in_default_run"):
             item.add_marker(pytest.mark.slow)

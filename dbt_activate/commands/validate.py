@@ -187,8 +187,7 @@ class Warehouse:
 
     def columns(self, model: ModelNode) -> dict[str, str]:
         """The relation's columns and types; empty when the relation does not exist."""
-        rows = self.conn.query(self.dialect.columns_query(), [model.schema, model.alias, model.database,
-                                                              model.database])
+        rows = self.conn.columns(model.schema, model.alias, model.database)
         return {str(r[0]): str(r[1]) for r in rows}
 
     def check_where(self, spec: SyncSpec) -> None:

@@ -22,7 +22,7 @@ HOOK = "on-run-end: [\"{{ dbt_activate.record_invocation(results) }}\"]"
 def latest(conn: WarehouseConnection, dialect: Dialect, schema: str) -> RunResults:
     """The most recently recorded invocation, as run results."""
     table = dialect.table(schema, TABLE)
-    if not conn.query(dialect.columns_query(), [schema, TABLE, None, None]):
+    if not conn.columns(schema, TABLE):
         raise ArtifactsError(f"--from-warehouse: no dbt invocation recorded in {table}. Add `{HOOK}` to "
                              "dbt_project.yml (with the dbt_activate package installed) and run `dbt build`.")
     newest = conn.query(f"select invocation_id, command, generated_at from {table} "

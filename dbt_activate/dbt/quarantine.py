@@ -84,7 +84,7 @@ def hold_back(conn: WarehouseConnection, dialect: Dialect, rs: ResolvedSync,
     clauses = []
     for q in quarantines:
         database, schema, table = split_relation(q.relation)
-        rows = conn.query(dialect.columns_query(), [schema, table, database, database])
+        rows = conn.columns(schema, table, database)
         if not rows:
             raise ConfigError(f"test {q.test} failed but its failures table {q.relation} does not exist: "
                               "run `dbt build` (or `dbt test`) again", location=f"{spec.location}.quarantine")

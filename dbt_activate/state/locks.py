@@ -16,6 +16,18 @@ dialect names (``Dialect.lock_kind``):
   unique key), a run that reads another live row gives way and removes its own: since each reads after
   its own commit, the later reader always sees the earlier row, so two runs never both hold the lock
   (both may give way, and try again after a second).
+- ``claim`` (Spark without Delta: no DELETE, UPDATE, MERGE or LOCK TABLE, only INSERT): rows are only
+  appended. A run inserts a claim row, reads the rows back and holds the lock only if no other run's
+  claim is live; otherwise it gives way (appends a release row) and tries again after a random
+  0.5 to 1.5 s. Each run reads after its own insert returned, so of two claims the later reader sees
+  the earlier one: two runs never both hold the lock, as with ``merge`` (both may give way). The
+  guarantee rests on an INSERT being visible to every later query once it returned: on Spark only
+  after ``REFRESH TABLE`` in the reading session (a session keeps the file listing it read; the
+  dialect's ``refresh``, run before every read of the rows). There is no fairness (a run may give way
+  several times), and a writer that is not dbt-activate's (or a clock far off) is not guarded against.
+  The holder renews by appending a row with a later ``expires_at``; releasing appends a row whose
+  ``expires_at`` precedes its ``acquired_at``, which ends every claim of that run up to then. The
+  table grows by a row per heartbeat (every TTL/3) and by three a run.
 
 The holder renews ``expires_at`` from a background thread on a connection of its own; a run that
 crashed stops renewing and its lock expires after ``DBT_ACTIVATE_LOCK_TTL_SECONDS`` (default 300), or
@@ -25,7 +37,9 @@ at once when the holder was on this host and its process is gone. A second run w
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
 import socket
 import threading
 import time
@@ -34,7 +48,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from dbt_activate.errors import ActivateError, SyncLockedError
+from dbt_activate.errors import ActivateError, SyncLockedError, WarehouseError
 from dbt_activate.warehouse.connection import WarehouseConnection
 
 LOCK_TABLE = "sync_locks"
@@ -44,9 +58,9 @@ _POLL_SECONDS = 1.0
 _FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
-def lock_table_ddl(table: str, name_type: str) -> str:
+def lock_table_ddl(table: str, name_type: str, options: str = "") -> str:
     return (f"create table if not exists {table} (sync_name {name_type}, run_id varchar(64), "
-            "host varchar(256), pid integer, acquired_at timestamp, expires_at timestamp)")
+            f"host varchar(256), pid integer, acquired_at timestamp, expires_at timestamp){options}")
 
 
 def ttl_seconds() -> float:
@@ -83,6 +97,7 @@ class SyncLock:
         self._io = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._claimed_at = _utcnow()  # the claim this run appended last (lock_kind "claim")
 
     # --- acquiring ---------------------------------------------------------------------------------
 
@@ -90,6 +105,8 @@ class SyncLock:
         """Take the lock and return None, or return the live holder that has it."""
         if self.conn.dialect.lock_kind == "merge":
             return self._try_merge()
+        if self.conn.dialect.lock_kind == "claim":
+            return self._try_claim()
         p = self.conn.dialect.placeholder
         now = _utcnow()
         with self._io, self.conn.transaction():
@@ -110,9 +127,43 @@ class SyncLock:
     def _holders(self) -> list[Holder]:
         """The rows of this sync, oldest first."""
         p = self.conn.dialect.placeholder
+        for statement in self.conn.dialect.refresh(self.table):  # other runs' rows, not a cached listing
+            self.conn.execute(statement)
         rows = self.conn.query(f"select run_id, host, pid, acquired_at, expires_at from {self.table} "
                                f"where sync_name = {p} order by acquired_at, run_id", [self.sync_name])
-        return [Holder(str(r[0]), str(r[1]), int(r[2] or 0), _naive(r[3]), _naive(r[4])) for r in rows]
+        return _current([Holder(str(r[0]), str(r[1]), int(r[2] or 0), _naive(r[3]), _naive(r[4])) for r in rows])
+
+    def _append(self, acquired_at: datetime, expires_at: datetime) -> None:
+        p = self.conn.dialect.placeholder
+        with self.conn.transaction():  # committed before the read back, so a concurrent acquirer sees it
+            self.conn.execute(
+                f"insert into {self.table} (sync_name, run_id, host, pid, acquired_at, expires_at) values "
+                f"({p}, {p}, {p}, {p}, cast({p} as timestamp), cast({p} as timestamp))",
+                [self.sync_name, self.run_id, self.host, self.pid, _text(acquired_at), _text(expires_at)])
+
+    def _try_claim(self) -> Holder | None:
+        """The lock with INSERT only: claim, read back, give way to any other live claim."""
+        now = _utcnow()
+        with self._io:
+            live = self._live_others(self._holders(), now)
+            self.conn.end_read()
+            if live:
+                return live[0]
+            self._claimed_at = now
+            try:
+                self._append(now, self._expiry())
+            except WarehouseError:
+                # Refused (on Spark a concurrent write to the table can fail a job): the claim may
+                # have landed anyway, so it is released, and the run tries again as if it gave way.
+                with contextlib.suppress(WarehouseError):
+                    self._append(_utcnow(), datetime(1970, 1, 1))
+                return Holder("unknown", "unknown", 0, now, now)
+            live = self._live_others(self._holders(), now)
+            self.conn.end_read()
+        if not live:
+            return None
+        self._delete_own_row()  # another claim is there too: this run gives way
+        return live[0]
 
     def _try_merge(self) -> Holder | None:
         """The lock without LOCK TABLE: compare and swap with one conditional MERGE, then read back."""
@@ -155,6 +206,11 @@ class SyncLock:
 
     def _delete_own_row(self) -> None:
         p = self.conn.dialect.placeholder
+        if self.conn.dialect.lock_kind == "claim":
+            # The release row: its expiry before its acquisition ends this run's claims up to then.
+            with self._io:
+                self._append(_utcnow(), datetime(1970, 1, 1))
+            return
         with self._io, self.conn.transaction():
             self.conn.execute(f"delete from {self.table} where sync_name = {p} and run_id = {p}",
                               [self.sync_name, self.run_id])
@@ -178,7 +234,9 @@ class SyncLock:
             if not announced and on_wait is not None:
                 on_wait(f"{holder.describe(self.sync_name)}: waiting up to {timeout:g}s for it to finish")
                 announced = True
-            sleep(min(_POLL_SECONDS, left))
+            # Runs that gave way to each other (lock_kind "claim") try again at different times.
+            jitter = random.uniform(0.5, 1.5) if self.conn.dialect.lock_kind == "claim" else 1.0
+            sleep(min(_POLL_SECONDS * jitter, left))
 
     # --- holding -----------------------------------------------------------------------------------
 
@@ -187,6 +245,10 @@ class SyncLock:
 
     def renew(self) -> None:
         p = self.conn.dialect.placeholder
+        if self.conn.dialect.lock_kind == "claim":
+            with self._io:
+                self._append(self._claimed_at, self._expiry())
+            return
         with self._io, self.conn.transaction():
             self.conn.execute(f"update {self.table} set expires_at = cast({p} as timestamp) "
                               f"where sync_name = {p} and run_id = {p}",
@@ -212,6 +274,24 @@ class SyncLock:
     def close(self) -> None:
         """Close the lock's own connection (after ``release``, or when ``acquire`` failed)."""
         self.conn.close()
+
+
+def _current(rows: list[Holder]) -> list[Holder]:
+    """One holder per claim, oldest first. Rows of a lock taken by ``claim`` are appended: a claim's
+    heartbeats repeat its ``acquired_at`` (the latest ``expires_at`` counts), and a release row (expiry
+    before acquisition) ends the run's claims acquired up to then. Other kinds hold one row a run."""
+    released: dict[str, datetime] = {}
+    for h in rows:
+        if h.expires_at < h.acquired_at:
+            released[h.run_id] = max(h.acquired_at, released.get(h.run_id, h.acquired_at))
+    claims: dict[tuple[str, datetime], Holder] = {}
+    for h in rows:
+        if h.expires_at < h.acquired_at or (h.run_id in released and h.acquired_at <= released[h.run_id]):
+            continue
+        seen = claims.get((h.run_id, h.acquired_at))
+        if seen is None or h.expires_at > seen.expires_at:
+            claims[(h.run_id, h.acquired_at)] = h
+    return sorted(claims.values(), key=lambda h: (h.acquired_at, h.run_id))
 
 
 def _alive(pid: int) -> bool:

@@ -27,7 +27,7 @@ class WarehouseIdStore:
 
     def ensure(self) -> None:
         self._conn.run_ddl([f"create table if not exists {self._table} (destination varchar(256), "
-                            f"id_key {self._d.key_type}, record_id varchar(256))"])
+                            f"id_key {self._d.key_type}, record_id varchar(256)){self._d.shared_table_options}"])
 
     def _in(self, count: int) -> str:
         return ", ".join([self._d.placeholder] * count)
@@ -83,5 +83,6 @@ class WarehouseIdStore:
         p = self._d.placeholder
         for start in range(0, len(keys), _CHUNK):
             chunk = keys[start:start + _CHUNK]
-            self._conn.execute(f"delete from {self._table} where destination = {p} "
-                               f"and id_key in ({self._in(len(chunk))})", [self._destination, *chunk])
+            where = f"destination = {p} and id_key in ({self._in(len(chunk))})"
+            for statement in self._d.delete_rows(self._table, where):
+                self._conn.execute(statement, [self._destination, *chunk] if p in statement else [])

@@ -32,8 +32,9 @@ def _iso(value: Any) -> str | None:
 
 def last_runs(conn: WarehouseConnection, schema: str) -> dict[str, LastRun]:
     """The last run of every sync the state schema knows; empty when the schema was never created."""
-    if not conn.query(conn.dialect.columns_query(), [schema, "activate_syncs", None, None]):
+    if not conn.columns(schema, "activate_syncs"):
         return {}
-    table = WarehouseStateStore(conn, schema).table("activate_syncs")
-    rows = conn.query(f"select sync_name, last_run_id, last_run_at, last_status, pending_retries from {table}")
+    table = conn.dialect.current_rows(WarehouseStateStore(conn, schema).table("activate_syncs"), "sync_name",
+                                      "last_run_at")
+    rows = conn.query(f"select sync_name, last_run_id, last_run_at, last_status, pending_retries from {table} t")
     return {str(r[0]): LastRun(str(r[1] or ""), _iso(r[2]), str(r[3] or ""), int(r[4] or 0)) for r in rows}

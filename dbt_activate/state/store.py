@@ -104,20 +104,22 @@ class WarehouseStateStore:
     def ensure(self) -> None:
         text, key, ts = self._d.text_type, self._d.key_type, "timestamp"
         name = "varchar(512)"
+        # Tables every run writes to take the dialect's options (Spark: a format safe for concurrent inserts).
+        opts = self._d.shared_table_options
         ddl = [
             self._d.create_schema(self.schema),
             f"create table if not exists {self.table('activate_state_version')} (version integer, applied_at {ts})",
             f"create table if not exists {self.table('activate_syncs')} (sync_name {name}, config_hash varchar(64), "
             f"fields_signature varchar(64), snapshot_table varchar(128), model {name}, destination {name}, "
             f"object {name}, mode varchar(16), last_run_id varchar(64), last_run_at {ts}, "
-            "last_status varchar(16), pending_retries integer)",
+            f"last_status varchar(16), pending_retries integer){opts}",
             f"create table if not exists {self.table('sync_runs')} (run_id varchar(64), dbt_invocation_id varchar(64), "
             f"sync_name {name}, model {name}, destination {name}, object {name}, mode varchar(16), "
-            f"status varchar(16), started_at {ts}, finished_at {ts}, duration_seconds double precision, "
-            + ", ".join(f"{c} bigint" for c in RUN_COUNT_COLUMNS) + f", error {text})",
+            f"status varchar(16), started_at {ts}, finished_at {ts}, duration_seconds {self._d.double_type}, "
+            + ", ".join(f"{c} bigint" for c in RUN_COUNT_COLUMNS) + f", error {text}){opts}",
             f"create table if not exists {self.table('sync_rejections')} (sync_name {name}, sync_key {key}, "
-            f"reason {text}, attempts integer, first_seen_at {ts}, last_seen_at {ts}, last_run_id varchar(64))",
-            lock_table_ddl(self.table(LOCK_TABLE), name),
+            f"reason {text}, attempts integer, first_seen_at {ts}, last_seen_at {ts}, last_run_id varchar(64)){opts}",
+            lock_table_ddl(self.table(LOCK_TABLE), name, opts),
         ]
         self.conn.run_ddl(ddl)
         with self.conn.transaction():
@@ -132,8 +134,9 @@ class WarehouseStateStore:
                     f"{version}, this release reads {STATE_VERSION}): upgrade dbt-activate")
 
     def saved_syncs(self) -> dict[str, SyncRecord]:
+        syncs = self._d.current_rows(self.table("activate_syncs"), "sync_name", "last_run_at")
         rows = self.conn.query(f"select sync_name, config_hash, fields_signature, pending_retries, model, "
-                               f"destination, object from {self.table('activate_syncs')}")
+                               f"destination, object from {syncs} t")
         return {r[0]: SyncRecord(SavedSync(str(r[1] or ""), int(r[3] or 0), *(str(v or "") for v in r[4:7])),
                                  str(r[2] or "")) for r in rows}
 
@@ -154,7 +157,8 @@ class WarehouseStateStore:
     def reset_snapshot(self, sync_name: str) -> None:
         snapshot = self.snapshot(sync_name)
         with self.conn.transaction():
-            self.conn.execute(f"delete from {snapshot}")
+            for statement in self._d.delete_rows(snapshot):
+                self.conn.execute(statement)
 
     def resend(self, sync_name: str, keys: Sequence[str]) -> None:
         """Make the next diff send ``keys`` again (as changed), whatever the model says: their record in
@@ -188,16 +192,21 @@ class WarehouseStateStore:
         now = _now()
 
         def load() -> None:
-            self.conn.execute(f"delete from {ack_stage}")
-            self.conn.execute(f"delete from {reject_stage}")
+            self.conn.execute(self._d.clear_stage(_ACK_STAGE, ACK_COLUMNS))
+            self.conn.execute(self._d.clear_stage(_REJECT_STAGE, REJECT_COLUMNS))
             if acks is not None and acks.stat().st_size:
                 self.conn.load_csv(ack_stage, acks, ACK_COLUMNS)
                 for statement in self._d.apply_stage(snapshot, self._ack_stage):
                     self.conn.execute(statement, [now] if p in statement else [])
-                self.conn.execute(f"delete from {rejections} where sync_name = {p} "
-                                  f"and sync_key in (select sync_key from {ack_stage})", [sync_name])
+                self._delete(rejections, f"sync_name = {p} and sync_key in (select sync_key from {ack_stage})",
+                             [sync_name])
             if rejects is not None and rejects.stat().st_size:
                 self.conn.load_csv(reject_stage, rejects, REJECT_COLUMNS)
+                rewrite = self._d.rejection_statements(rejections, reject_stage, sync_name, run_id, now)
+                for statement in rewrite or []:
+                    self.conn.execute(statement)
+                if rewrite is not None:
+                    return
                 self.conn.execute(
                     f"update {rejections} set reason = r.reason, attempts = {rejections}.attempts + 1, "
                     f"last_seen_at = cast({p} as timestamp), last_run_id = {p} from {reject_stage} r "
@@ -225,8 +234,8 @@ class WarehouseStateStore:
             if complete:
                 # A complete run re-diffs every rejected row; those not rejected again went through
                 # or left the model, so they no longer wait.
-                self.conn.execute(f"delete from {rejections} where sync_name = {p} and "
-                                  f"(last_run_id is null or last_run_id <> {p})", [run.sync_name, run.run_id])
+                self._delete(rejections, f"sync_name = {p} and (last_run_id is null or last_run_id <> {p})",
+                             [run.sync_name, run.run_id])
             pending = int(self.conn.query(f"select count(*) from {rejections} where sync_name = {p}",
                                           [run.sync_name])[0][0])
             counts = [int(run.counts.get(c, 0)) for c in RUN_COUNT_COLUMNS]
@@ -237,7 +246,8 @@ class WarehouseStateStore:
                 f"{', '.join([p] * (len(RUN_COUNT_COLUMNS) + 2))})",
                 [run.run_id, run.dbt_invocation_id, run.sync_name, run.model, run.destination, run.object,
                  run.mode, run.status, run.started_at, run.finished_at, run.duration_seconds, *counts, run.error])
-            self.conn.execute(f"delete from {syncs} where sync_name = {p}", [run.sync_name])
+            if not self._d.appends_sync_rows:
+                self.conn.execute(f"delete from {syncs} where sync_name = {p}", [run.sync_name])
             # A failed run keeps the old config hash so the next run still sees the change.
             self.conn.execute(
                 f"insert into {syncs} (sync_name, config_hash, fields_signature, snapshot_table, model, "
@@ -246,6 +256,10 @@ class WarehouseStateStore:
                 [run.sync_name, config_hash, fields_signature, snapshot_table_name(run.sync_name), run.model,
                  run.destination, run.object, run.mode, run.run_id, run.finished_at, run.status, pending])
         return pending
+
+    def _delete(self, table: str, where: str, params: list[Any]) -> None:
+        for statement in self._d.delete_rows(table, where):
+            self.conn.execute(statement, params if self._d.placeholder in statement else [])
 
     def query_table(self, name: str) -> list[tuple[Any, ...]]:
         return self.conn.query(f"select * from {self.table(name)}")

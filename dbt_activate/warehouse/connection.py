@@ -119,6 +119,10 @@ class WarehouseConnection:
                     continue
                 raise self._fail("a query", exc) from exc
 
+    def columns(self, schema: str, table: str, database: str | None = None) -> list[tuple[Any, ...]]:
+        """(column name, data type) of a relation, in order; [] when it does not exist."""
+        return self.dialect.columns(self.query, schema, table, database)
+
     def begin(self) -> None:
         try:
             self.dialect.begin(self._handle)

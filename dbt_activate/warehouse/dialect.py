@@ -41,6 +41,7 @@ _INSERT_ROWS_PER_STATEMENT = 500
 BOOLEAN, TIMESTAMP, TIMESTAMPTZ, SUPER, TEXT = "boolean", "timestamp", "timestamptz", "super", "text"
 
 Fetch = Callable[[], list[Any]]
+Query = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
 
 
 @dataclass(frozen=True)
@@ -80,13 +81,15 @@ class Dialect:
     placeholder: ClassVar[str] = "%s"
     text_type: ClassVar[str] = "varchar"  # free text in the state tables
     key_type: ClassVar[str] = "varchar"  # a sync key in the state tables
+    double_type: ClassVar[str] = "double precision"
     temp_table: ClassVar[str] = "temporary table"
     # Whether snapshots may hold the per-column fingerprint dbt-activate 0.1.0 wrote (see fingerprint).
     has_legacy_fingerprints: ClassVar[bool] = False
     # Whether state tables are named with the profile's database (DuckDB: the attached file).
     names_state_database: ClassVar[bool] = False
     # How the per-sync lock (state/locks.py) is made atomic: "file" (the warehouse allows one writing
-    # process), "lock_table" (LOCK TABLE serialises acquirers) or "merge" (a conditional MERGE).
+    # process), "lock_table" (LOCK TABLE serialises acquirers), "merge" (a conditional MERGE) or "claim"
+    # (insert-only: a claim row, then the run gives way to any other live claim; Spark without Delta).
     lock_kind: ClassVar[str] = "merge"
     # Whether DDL runs inside a transaction (PostgreSQL, DuckDB) or commits it (Snowflake: every DDL
     # statement is its own transaction), in which case it runs on its own (WarehouseConnection.run_ddl).
@@ -306,6 +309,10 @@ class Dialect:
             f"and ({p} is null or lower(table_catalog) = lower({p})) order by ordinal_position"
         )
 
+    def columns(self, query: Query, schema: str, table: str, database: str | None = None) -> list[tuple[Any, ...]]:
+        """(column name, data type) of a relation, [] when it does not exist; ``query`` runs a statement."""
+        return query(self.columns_query(), [schema, table, database, database])
+
     def create_schema(self, schema: str) -> str:
         return f"create schema if not exists {self.quote_own(schema)}"
 
@@ -334,6 +341,36 @@ class Dialect:
             f"select sync_key, fingerprint, record_identity, cast({p} as timestamp) from {stage_q} "
             "where op <> 'remove'",
         ]
+
+    def delete_rows(self, table: str, where: str | None = None) -> list[str]:
+        """Statements deleting the rows of ``table`` that match ``where`` (all without); the
+        parameters of ``where`` go to the statement that holds its placeholders."""
+        return [f"delete from {table}" + (f" where {where}" if where else "")]
+
+    def clear_stage(self, name: str, columns: Sequence[str]) -> str:
+        """Empty a stage table (stage_ddl) before a journal file is loaded into it."""
+        return f"delete from {self.quote_own(name)}"
+
+    def rejection_statements(self, rejections: str, reject_stage: str, sync_name: str, run_id: str,
+                             now: str) -> list[str] | None:
+        """Statements recording the rows of ``reject_stage`` in ``rejections`` (values inlined), where
+        the store's UPDATE … FROM and INSERT … WHERE NOT EXISTS do not run; None elsewhere."""
+        return None
+
+    # Appended to the CREATE TABLE of the state tables every run writes to (runs, syncs, locks, rejections).
+    shared_table_options: ClassVar[str] = ""
+    # Whether ``activate_syncs`` is appended to (a row per run, the latest one counts) rather than
+    # deleted from and inserted into, on warehouses without DELETE (see current_rows).
+    appends_sync_rows: ClassVar[bool] = False
+
+    def current_rows(self, table: str, key: str, order: str) -> str:
+        """``table`` as one row per ``key``: the table itself, or its latest rows by ``order`` where
+        rows are only appended (appends_sync_rows)."""
+        return table
+
+    def refresh(self, table: str) -> list[str]:
+        """Statements making this session see what other sessions wrote to ``table`` since it last read it."""
+        return []
 
     def lock_statement(self, table: str) -> str | None:
         """The statement that serialises lock acquirers until commit (lock_kind "lock_table")."""

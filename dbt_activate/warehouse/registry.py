@@ -15,6 +15,7 @@ from dbt_activate.warehouse.duckdb import DuckDBDialect
 from dbt_activate.warehouse.postgres import PostgresDialect
 from dbt_activate.warehouse.redshift import RedshiftDialect
 from dbt_activate.warehouse.snowflake import SnowflakeDialect
+from dbt_activate.warehouse.spark import DatabricksDialect, SparkDialect
 
 DIALECTS: dict[str, type[Dialect]] = {
     "bigquery": BigQueryDialect,
@@ -22,6 +23,8 @@ DIALECTS: dict[str, type[Dialect]] = {
     "postgres": PostgresDialect,
     "redshift": RedshiftDialect,
     "snowflake": SnowflakeDialect,
+    "spark": SparkDialect,
+    "databricks": DatabricksDialect,
 }
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.project import Project, fresh_database
+from tests.support import spark
 from tests.support.redshift import UPSTREAM, redshift_database
 from tests.support.redshift_proxy import RedshiftProxy
 
@@ -63,3 +64,16 @@ def bigquery_project(tmp_path: Path, crucible_port: int) -> Iterator[Project]:
     with fresh_database("act_dst") as destination_db:
         yield Project(tmp_path, "bigquery", warehouse_db=f"act_{uuid.uuid4().hex[:10]}",
                       destination_db=destination_db, crucible_port=crucible_port)
+
+
+@pytest.fixture
+def spark_project(tmp_path: Path, spark_port: int) -> Iterator[Project]:
+    """A project on Spark's Thrift server, in a schema of its own (and its state schema), dropped at the end."""
+    schema = f"act_{uuid.uuid4().hex[:10]}"
+    with fresh_database("act_dst") as destination_db:
+        try:
+            yield Project(tmp_path, "spark", warehouse_db=schema, destination_db=destination_db,
+                          spark_port=spark_port)
+        finally:
+            for name in (schema, f"{schema}_activate"):
+                spark.query(spark_port, f"drop schema if exists {name} cascade")

@@ -23,7 +23,7 @@ from typing import Any
 import psycopg2
 import yaml
 
-from tests.support import bigquery, fakesnow
+from tests.support import bigquery, fakesnow, spark
 
 PG_DSN = "host=127.0.0.1 port=5432 user=postgres"
 BIN = Path(sys.executable).parent
@@ -80,6 +80,7 @@ class Project:
     proxy_port: int | None = None
     fakesnow_port: int | None = None  # snowflake: fakesnow's server (tests/support/fakesnow.py)
     crucible_port: int | None = None  # bigquery: crucible's server (tests/support/bigquery.py); dataset: warehouse_db
+    spark_port: int | None = None  # spark: the Thrift server (tests/support/spark.py); warehouse_db is the schema
 
     # --- writing the project ---------------------------------------------------------------------
 
@@ -94,7 +95,8 @@ class Project:
             **({"models": {"e2e": {"+materialized": "table"}}} if self.warehouse == "snowflake" else {}),
             "seeds": {"e2e": {"+column_types": _BIGQUERY_SEED_TYPES if self.warehouse == "bigquery" else {
                                                "updated_at": "timestamp", "signup_date": "date",
-                                               "score": "double precision" if self.warehouse != "duckdb" else "double",
+                                               "score": "double" if self.warehouse in ("duckdb", "spark")
+                                               else "double precision",
                                                "is_vip": "boolean", "customer_id": "integer",
                                                # dbt-redshift sizes varchar seeds to the data; re-seeding
                                                # longer values would not fit.
@@ -107,6 +109,8 @@ class Project:
             output = fakesnow.profile_output(self.fakesnow_port or 0, self.warehouse_db or "")
         elif self.warehouse == "bigquery":
             output = bigquery.profile_output(self.crucible_port or 0, self.warehouse_db or "")
+        elif self.warehouse == "spark":
+            output = spark.profile_output(self.spark_port or 0, self.warehouse_db or "")
         elif self.warehouse == "redshift":
             output = {"type": "redshift", "host": "127.0.0.1", "port": self.proxy_port, "user": "postgres",
                       "password": "unused", "dbname": self.warehouse_db, "schema": "analytics", "threads": 1,
@@ -185,6 +189,8 @@ class Project:
             # A TIMESTAMP comes back aware, in UTC; the destination's timestamp column holds that UTC time.
             return [tuple(v.replace(tzinfo=None) if isinstance(v, datetime) else v for v in row)
                     for row in self.warehouse_query(sql.format(rel=f"{self.warehouse_db}.customers"))]
+        if self.warehouse == "spark":
+            return self.warehouse_query(sql.format(rel=f"{self.warehouse_db}.customers"))
         return pg_query(self.warehouse_db or "", sql.format(rel="analytics.customers"))
 
     def warehouse_query(self, sql: str) -> list[tuple[Any, ...]]:
@@ -200,10 +206,27 @@ class Project:
             return fakesnow.query(self.fakesnow_port or 0, self.warehouse_db or "", sql)
         if self.warehouse == "bigquery":
             return bigquery.query(self.crucible_port or 0, sql)
+        if self.warehouse == "spark":
+            return _plain(spark.query(self.spark_port or 0, sql))
         return pg_query(self.warehouse_db or "", sql)
 
     def destination_rows(self, table: str, columns: Sequence[str] = COLUMNS) -> list[tuple[Any, ...]]:
         return pg_query(self.destination_db or "", f"select {', '.join(columns)} from {table} order by 1")
+
+
+def _plain(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """PyHive's rows with PostgreSQL's types (decimal scores, dates), to compare with the destination."""
+    from datetime import date, datetime
+    from decimal import Decimal
+
+    def value(v: Any) -> Any:
+        if isinstance(v, float):
+            return Decimal(str(v))
+        if isinstance(v, str) and len(v) == 10 and v[4] == "-" and v[7] == "-":
+            return date.fromisoformat(v)
+        return v if not isinstance(v, datetime) else v.replace(tzinfo=None)
+
+    return [tuple(value(v) for v in r) for r in rows]
 
 
 def pg_query(dbname: str, sql: str) -> list[tuple[Any, ...]]:

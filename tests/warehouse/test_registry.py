@@ -10,12 +10,12 @@ from dbt_activate.warehouse.messages import warehouse_message
 from dbt_activate.warehouse.registry import dialect_for, supported
 
 
-@pytest.mark.parametrize("adapter", ["duckdb", "postgres", "redshift", "snowflake", "bigquery"])
+@pytest.mark.parametrize("adapter", ["duckdb", "postgres", "redshift", "snowflake", "bigquery", "spark", "databricks"])
 def test_each_supported_adapter_has_its_own_dialect(adapter: str) -> None:
     assert dialect_for(adapter).name == adapter
 
 
-@pytest.mark.parametrize("adapter", ["trino", "spark", "databricks", "sqlserver"])
+@pytest.mark.parametrize("adapter", ["trino", "sqlserver"])
 def test_an_adapter_without_a_dialect_is_a_config_error_naming_it_and_the_supported_list(adapter: str) -> None:
     with pytest.raises(ConfigError) as caught:
         dialect_for(adapter)
