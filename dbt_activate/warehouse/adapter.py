@@ -108,7 +108,7 @@ class DbtAdapter:
                               "exist: run `dbt build` with this target first, or pass the target dbt used (-t)")
         from dbt.adapters.contracts.connection import Connection
 
-        connection = Connection(type=self.target.adapter_type, name=name, credentials=self._credentials)
+        connection = Connection(type=self._credentials.type, name=name, credentials=self._credentials)
         try:
             opened = self._manager.open(connection)
         except Exception as exc:
@@ -136,8 +136,9 @@ def _profile_only(project_dir: Path, profiles_dir: Path, profile: str | None, ta
     from dbt.config.runtime import load_profile
     from dbt.flags import set_flags
 
-    set_flags(Namespace(PROFILES_DIR=str(profiles_dir), PROJECT_DIR=str(project_dir), LOG_CACHE_EVENTS=False,
-                        WHICH="run", USE_COLORS=False, PRINT=True, VERSION_CHECK=False))
+    flags = Namespace(PROFILES_DIR=str(profiles_dir), PROJECT_DIR=str(project_dir), LOG_CACHE_EVENTS=False,
+                      WHICH="run", USE_COLORS=False, PRINT=True, VERSION_CHECK=False)
+    set_flags(flags)  # type: ignore[no-untyped-call]  # dbt's flags module is untyped
     loaded = load_profile(str(project_dir), cli_vars, profile, target, None)
     credentials = loaded.credentials
     manager = FACTORY.get_plugin_by_name(credentials.type).adapter.ConnectionManager
