@@ -3,7 +3,7 @@
     python benchmarks/startup.py                              # DuckDB, 100,000 rows, 5 runs of each scenario
     python benchmarks/startup.py --warehouse postgres --repeat 9
     python benchmarks/startup.py --scenarios noop             # only the run with nothing to send
-    PYTHONPATH=/path/to/other/checkout python benchmarks/startup.py   # another version of dbt-activate
+    python benchmarks/startup.py --baseline /path/to/other/checkout   # that version and this one, taking turns
 
 The project is built once: compare.py's contacts model (18 columns) of ``--rows`` rows, a HubSpot
 ``mirror`` sync to the HubSpot emulator (its own process, no rate limit), ``dbt build``, then a first
@@ -16,6 +16,8 @@ full sync that is not measured. Then ``dbt-activate run -q`` is timed as a user 
   incremental   after a seeded mutation (1% changed, 0.1% deleted, 0.1% inserted) and ``dbt build``
                 (neither timed): the incremental sync of ~1.2% of the rows.
 
+With ``--baseline DIR`` every timed run is made twice in a row, once by the dbt-activate in DIR (through
+``PYTHONPATH``) and once by this one, on the same project and state, so that both meet the same load.
 Each scenario runs ``--repeat`` times; the minimum is the figure to compare on a shared machine (load
 only ever adds), the median is given too. CPU seconds move less with the load than wall seconds.
 ``dbt build`` and ``dbt test`` between runs are not timed.
@@ -24,7 +26,6 @@ only ever adds), the median is given too. CPU seconds move less with the load th
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -79,34 +80,44 @@ class Project:
         if proc.returncode != 0:
             raise RuntimeError(f"dbt {command} failed: {proc.stdout[-2000:]}")
 
-    def run(self) -> tuple[float, float, float, int, str]:
+    def run(self, pythonpath: str | None = None) -> tuple[float, float, float, int, str]:
         return measure([str(BIN / "dbt-activate"), "run", "-q", "--project-dir", str(self.work),
-                        "--profiles-dir", str(self.work)], cwd=self.work)
+                        "--profiles-dir", str(self.work)], cwd=self.work,
+                       env={"PYTHONPATH": pythonpath} if pythonpath else None)
 
 
-def scenario(project: Project, emu: Emulator, name: str, repeat: int) -> dict[str, Any]:
-    walls, cpus, records = [], [], []
-    for i in range(repeat):
-        if name == "noop":
-            project.dbt("build")
-        elif name == "not_planned":
-            project.dbt("test")
-        else:
-            project.wh.mutate(project.rows, seed=100 + i)
-            project.dbt("build")
-        emu.control("counters/reset", {})
-        wall, cpu, _, code, tail = project.run()
-        if code != 0:
-            raise SystemExit(f"{name}: dbt-activate exited {code}: {tail}")
-        sent = emu.control("counters")["records"]
-        walls.append(wall)
-        cpus.append(cpu)
-        records.append(sent)
-        print(f"  {name} {i + 1}/{repeat}: {wall:.2f} s wall, {cpu:.2f} CPU-s, {sent} records sent "
-              f"(load {os.getloadavg()[0]:.1f})", file=sys.stderr)
+def summary(walls: list[float], cpus: list[float], records: list[int]) -> dict[str, Any]:
     return {"wall_s": [round(w, 3) for w in walls], "cpu_s": [round(c, 3) for c in cpus], "records_sent": records,
             "min_wall_s": round(min(walls), 3), "median_wall_s": round(statistics.median(walls), 3),
             "min_cpu_s": round(min(cpus), 3), "median_cpu_s": round(statistics.median(cpus), 3)}
+
+
+def scenario(project: Project, emu: Emulator, name: str, repeat: int, baseline: str | None) -> dict[str, Any]:
+    versions = {"baseline": baseline, "this": None} if baseline else {"this": None}
+    measured: dict[str, tuple[list[float], list[float], list[int]]] = {v: ([], [], []) for v in versions}
+    for i in range(repeat):
+        for version, pythonpath in versions.items():
+            if name == "noop":
+                project.dbt("build")
+            elif name == "not_planned":
+                project.dbt("test")
+            else:
+                project.wh.mutate(project.rows, seed=100 + 2 * i + (version == "this"))
+                project.dbt("build")
+            emu.control("counters/reset", {})
+            wall, cpu, _, code, tail = project.run(pythonpath)
+            if code != 0:
+                raise SystemExit(f"{name} ({version}): dbt-activate exited {code}: {tail}")
+            sent = emu.control("counters")["records"]
+            walls, cpus, records = measured[version]
+            walls.append(wall)
+            cpus.append(cpu)
+            records.append(sent)
+            print(f"  {name} {version} {i + 1}/{repeat}: {wall:.2f} s wall, {cpu:.2f} CPU-s, {sent} records sent "
+                  f"(load {os.getloadavg()[0]:.1f})", file=sys.stderr)
+    if not baseline:
+        return summary(*measured["this"])
+    return {version: summary(*figures) for version, figures in measured.items()}
 
 
 def main() -> None:
@@ -115,6 +126,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
+    parser.add_argument("--baseline", default=None, help="another checkout's root, measured in turns with this one")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
     results: dict[str, Any] = {}
@@ -123,17 +135,14 @@ def main() -> None:
         try:
             project.setup(emu)
             for name in args.scenarios:
-                results[name] = scenario(project, emu, name, args.repeat)
+                results[name] = scenario(project, emu, name, args.repeat, args.baseline)
         finally:
             project.teardown()
     report("startup: dbt-activate run with little or nothing to send", {
         "command": " ".join(["python", "benchmarks/startup.py", *sys.argv[1:]]),
         "dbt_activate_from": str(Path(dbt_activate.__file__).resolve().parent),
-        "warehouse": args.warehouse, "rows": args.rows, "repeat": args.repeat, **results,
+        "warehouse": args.warehouse, "rows": args.rows, "repeat": args.repeat, "baseline": args.baseline, **results,
     }, as_json=args.json)
-    if args.json:
-        return
-    print(json.dumps({k: {m: v[m] for m in ("min_wall_s", "min_cpu_s")} for k, v in results.items()}))
 
 
 if __name__ == "__main__":
