@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -59,12 +59,6 @@ def _plain(value: str | int | None) -> str:
     if value is None:
         return "null"
     return _quote(value) if isinstance(value, str) else int.__repr__(value)
-
-
-def _single_identity_json(name: str, value: str | int | None) -> str:
-    # One text or integer field, the usual identity (an email, an id): what identity_json writes,
-    # without a dict, a sort and a join per row (RowLayout.record, for every row of a first sync).
-    return "{" + _quote(name) + ":" + _plain(value) + "}"
 
 
 def _json_default(value: Any) -> Any:
@@ -123,6 +117,12 @@ class RowLayout:
     # Fields whose NULL is always passed on, even where NULLs are left out: references, whose NULL
     # clears the link (links.py).
     keep_nulls: frozenset[str] = frozenset()
+    # '{"email":' for a single identity field: the start of its identity json, written once.
+    _identity_prefix: str = field(init=False, repr=False, compare=False, default="")
+
+    def __post_init__(self) -> None:
+        if len(self.identity) == 1:
+            object.__setattr__(self, "_identity_prefix", "{" + _quote(self.identity[0]) + ":")
 
     def record(self, row: Sequence[Any]) -> tuple[Record, str | None, str]:
         """(record, fingerprint, identity json) for an add/change/remove row."""
@@ -131,9 +131,11 @@ class RowLayout:
             values: dict[str, Any] = json.loads(saved_identity) if saved_identity else {}
             return Record(key=str(key), values=values), None, saved_identity or "{}"
         values = dict(zip(self.fields, row[5:], strict=True))
-        if len(self.identity) == 1:
-            only = values.get(self.identity[0])
-            identity = (_single_identity_json(self.identity[0], only) if type(only) in _PLAIN
+        if self._identity_prefix:
+            only: Any = values.get(self.identity[0])
+            kind = type(only)
+            identity = (self._identity_prefix + _quote(only) + "}" if kind is str
+                        else self._identity_prefix + _plain(only) + "}" if kind in _PLAIN
                         else identity_json({self.identity[0]: only}))
         else:
             identity = identity_json({f: values.get(f) for f in self.identity})

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import ssl
 import time
 import warnings
@@ -143,14 +144,16 @@ class HttpSession:
             except (OSError, ssl.SSLError) as exc:
                 raise ConfigError(f"cannot load ca_bundle {ca_bundle!r}: {exc}", location=f"{name}.ca_bundle") from exc
         else:
-            tls = _default_tls()
+            tls = True
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._client = httpx.AsyncClient(
             base_url=base_url,
             headers=dict(headers or {}),
             timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            limits=limits,
             verify=tls,
-            transport=transport,
+            # Behind a proxy from the environment httpx mounts its own transports: left to it as they are.
+            transport=transport or (None if _proxied() else _LazyTransport(verify=tls, limits=limits)),
             follow_redirects=False,
         )
 
@@ -258,6 +261,36 @@ class HttpSession:
 
 
 _CREDENTIAL_HEADER_WORDS = ("auth", "token", "key", "secret", "signature", "cookie", "session", "password")
+
+
+def _proxied() -> bool:
+    """Whether httpx would route requests through a proxy named in the environment (it reads these)."""
+    return any(os.environ.get(name) for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy",
+                                                  "https_proxy", "all_proxy"))
+
+
+class _LazyTransport(httpx.AsyncBaseTransport):
+    """httpx's own transport, made on the first request.
+
+    Making it loads the system's CA certificates and closing it imports anyio's backend: a fifth of the
+    CPU a run with nothing to send spends outside dbt, where a destination opens its session and sends
+    nothing (benchmarks/README.md, Start-up). The client, its URL and headers are still checked at once.
+    """
+
+    def __init__(self, *, verify: ssl.SSLContext | bool, limits: httpx.Limits) -> None:
+        self._verify, self._limits = verify, limits
+        self._transport: httpx.AsyncHTTPTransport | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._transport is None:
+            # True: httpx's default context, built once per process (_default_tls) rather than per session.
+            verify = _default_tls() if self._verify is True else self._verify
+            self._transport = httpx.AsyncHTTPTransport(verify=verify, limits=self._limits)
+        return await self._transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        if self._transport is not None:
+            await self._transport.aclose()
 
 
 def credential_values(headers: Mapping[str, str], *, all_headers: bool = False) -> list[str]:

@@ -307,3 +307,22 @@ def test_files_and_json_columns_write_zoned_timestamps_in_utc_too() -> None:
 def test_values_json_cannot_carry_are_refused_with_the_field_named(value: Any) -> None:
     with pytest.raises(UnencodableValue, match="field 'score'"):
         encode_record({"id": 1, "score": value})
+
+
+def test_a_session_that_sends_nothing_loads_no_certificates_and_one_behind_a_proxy_keeps_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The network transport is made on the first request (a run with nothing to send opens sessions
+    for nothing); with a proxy in the environment httpx's own proxy mounts are kept as they were."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    idle = HttpSession("idle", "https://api.example.com")
+    transport = idle._client._transport
+    assert not isinstance(transport, httpx.AsyncHTTPTransport)
+    assert getattr(transport, "_transport", "missing") is None  # nothing made yet
+    asyncio.run(idle.aclose())
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.com:3128")
+    proxied = HttpSession("proxied", "https://api.example.com")
+    assert isinstance(proxied._client._transport, httpx.AsyncHTTPTransport)
+    assert any(mount is not None for mount in proxied._client._mounts.values())
+    asyncio.run(proxied.aclose())

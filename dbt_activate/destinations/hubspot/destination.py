@@ -293,7 +293,7 @@ class HubSpotDestination(ApiDestination):
 
     @staticmethod
     def _id_value(key: str, raw: Any, id_property: str, prepared: Prepared) -> str:
-        value = format_value(raw)
+        value = raw if type(raw) is str else format_value(raw)  # an email or a text id: as it is
         if not value:
             raise UnformattableValue(f"identity field {id_property!r} is empty")
         earlier = prepared.claim(value, key, case_insensitive=id_property == "email")
