@@ -200,7 +200,7 @@ class Invocation:
         spec = resolved.spec
         return SyncTarget(sync_name=spec.name, object=spec.object, mode=spec.mode, fields=resolved.fields,
                           identity=resolved.identity, run_id=self.run_id, options={"on_delete": spec.on_delete},
-                          nulls=spec.nulls)
+                          nulls=spec.nulls, references=tuple(r.relationship for r in spec.references))
 
     def write_results(self, result: InvocationResult) -> Path:
         path = self.paths.target_path / "activate_results.json"

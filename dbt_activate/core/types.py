@@ -75,6 +75,9 @@ class SyncTarget:
     run_id: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
     nulls: str = ""  # the sync's `nulls` (keep | clear); "" when it does not say
+    # Destination fields that hold a parent record's id: the sync's `references` (their `as`), resolved by
+    # the engine (links.py). A field of the same name that no reference declares is an ordinary value.
+    references: tuple[str, ...] = ()
 
     @property
     def field_names(self) -> tuple[str, ...]:

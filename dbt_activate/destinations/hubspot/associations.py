@@ -43,7 +43,7 @@ Wanted = dict[str, dict[str, str | None]]  # as -> record key -> parent record i
 def split_links(target: SyncTarget, batch: Batch) -> tuple[SyncTarget, Batch, Wanted]:
     """The target and batch without reference fields (no property is sent, nor cleared, for them), and
     the parent id each record wants per relationship."""
-    relationships = [r for r in RELATIONSHIPS.get(target.object, {}) if r in target.field_names]
+    relationships = [r for r in RELATIONSHIPS.get(target.object, {}) if r in target.references]
     if not relationships:
         return target, batch, {}
     target = replace(target, fields=tuple(f for f in target.fields if f.field not in relationships))

@@ -236,8 +236,9 @@ class IntercomDestination(ApiDestination):
                     update = functools.partial(self._api_for_run().update, body=body)
                     moved = await ids.move((old_key, old), (key, wanted), update, f"Intercom contact ({self.role})")
                     if moved is not None:
-                        return await self._attach(operation, record, key, moved)
-                return await self._attach(operation, record, key, await self._apply(operation, key, wanted, body))
+                        return await self._attach(target, operation, record, key, moved)
+                return await self._attach(target, operation, record, key,
+                                          await self._apply(operation, key, wanted, body))
         except (FormatError, RecordFailed) as exc:
             return ("rejected", str(exc))
 
@@ -283,10 +284,12 @@ class IntercomDestination(ApiDestination):
             ids.learn(key, created)
         return OK
 
-    async def _attach(self, operation: Operation, record: Record, key: str, outcome: Outcome) -> Outcome:
+    async def _attach(self, target: SyncTarget, operation: Operation, record: Record, key: str,
+                      outcome: Outcome) -> Outcome:
         """A written contact with a ``company`` reference: attached to that company only (companies.py)."""
         ids = self._ids
-        if outcome != OK or operation not in (*MOVES, Operation.CREATE) or LINK not in record.values or ids is None:
+        if (outcome != OK or operation not in (*MOVES, Operation.CREATE) or LINK not in target.references
+                or LINK not in record.values or ids is None):
             return outcome
         contact_id = ids.known(key)
         if contact_id is None:
@@ -301,9 +304,10 @@ class IntercomDestination(ApiDestination):
         if target.object == "companies":
             return company_body(record.values)
         if operation is Operation.CLEAR:
-            return clear_body([f for f in target.field_names if f != LINK], target.identity[0])
-        # `company` is the reference (an attachment, not an attribute): applied after the write.
-        return build_body({k: v for k, v in record.values.items() if k != LINK}, target.identity[0], self.role)
+            return clear_body([f for f in target.field_names if f not in target.references], target.identity[0])
+        # A `company` reference is an attachment, not an attribute: applied after the write.
+        return build_body({k: v for k, v in record.values.items() if k not in target.references}, target.identity[0],
+                          self.role)
 
     def _term(self, target: SyncTarget, record: Record) -> str:
         return identity_text(record.values.get(target.identity[0])) if target.identity else ""

@@ -149,7 +149,7 @@ class SalesforceDestination(Destination):
         self._types = field_types(described)
         self._target = _sf_target(target, described)
         self._clear_nulls = self.clears_nulls(target)
-        self._lookups = frozenset(self.references.get(target.object, {})) & frozenset(target.field_names)
+        self._lookups = frozenset(self.references.get(target.object, {})) & frozenset(target.references)
         self._writer = CollectionWriter(self._api, self._target, s.request_size,
                                         asyncio.Semaphore(max(1, self.effective_concurrency)))
         self._bulk_sync = s.bulk_threshold > 0 and target.mode in (Mode.UPSERT, Mode.MIRROR)

@@ -12,7 +12,8 @@ from dbt_activate.destinations.hubspot import HubSpotDestination
 from dbt_activate.testing import HubSpotEmulator
 
 TARGET = SyncTarget("drivers", "contacts", Mode.UPSERT,
-                    tuple(FieldSpec(f, f) for f in ("email", "lastname", "company")), ("email",))
+                    tuple(FieldSpec(f, f) for f in ("email", "lastname", "company")), ("email",),
+                    references=("company",))
 
 
 @pytest.fixture
@@ -22,12 +23,12 @@ def emu() -> Iterator[HubSpotEmulator]:
     assert emulator.errors == []
 
 
-def _write(emu: HubSpotEmulator, *records: Record) -> BatchResult:
+def _write(emu: HubSpotEmulator, *records: Record, target: SyncTarget = TARGET) -> BatchResult:
     destination = HubSpotDestination("crm", {"type": "hubspot", "access_token": "t", "base_url": emu.base_url})
 
     async def go() -> BatchResult:
         try:
-            return await destination.write(TARGET, Batch(Operation.UPSERT, list(records)))
+            return await destination.write(target, Batch(Operation.UPSERT, list(records)))
         finally:
             await destination.close()
 
@@ -36,6 +37,16 @@ def _write(emu: HubSpotEmulator, *records: Record) -> BatchResult:
 
 def _contact(key: str, company: str | None) -> Record:
     return Record(key, {"email": f"driver{key}@x.com", "lastname": f"Driver {key}", "company": company})
+
+
+def test_a_company_field_no_reference_declares_is_an_ordinary_property(emu: HubSpotEmulator) -> None:
+    """`company` is also HubSpot's own text property of a contact (its company name): only a declared
+    `references` makes it an association."""
+    plain = SyncTarget("drivers", "contacts", Mode.UPSERT, TARGET.fields, ("email",))
+    _write(emu, _contact("1", "Acme Ltd"), target=plain)
+    assert [c["properties"]["company"] for c in emu.records("contacts")] == ["Acme Ltd"]
+    assert emu.associations.of("contacts", "companies") == {}
+    assert not [p for p in emu.counters.by_path if "/associations/" in p]
 
 
 def test_contacts_are_associated_moved_and_never_get_the_reference_as_a_property(emu: HubSpotEmulator) -> None:

@@ -17,7 +17,8 @@ from tests.destinations.intercom.test_unit import TOKEN, build, run
 COMPANIES = SyncTarget("fleets", "companies", Mode.MIRROR,
                        tuple(FieldSpec(f, f) for f in ("company_id", "name", "fleet_size")), ("company_id",))
 CONTACTS = SyncTarget("drivers", "contacts", Mode.UPSERT,
-                      tuple(FieldSpec(f, f) for f in ("external_id", "name", "company")), ("external_id",))
+                      tuple(FieldSpec(f, f) for f in ("external_id", "name", "company")), ("external_id",),
+                      references=("company",))
 
 
 @pytest.fixture

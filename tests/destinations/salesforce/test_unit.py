@@ -106,9 +106,9 @@ async def _no_sleep(seconds: float) -> None:
 
 
 def target(mode: Mode = Mode.UPSERT, fields: Sequence[str] = ("Ext__c", "LastName", "Score__c"),
-           identity: Sequence[str] = ("Ext__c",)) -> SyncTarget:
+           identity: Sequence[str] = ("Ext__c",), references: Sequence[str] = ()) -> SyncTarget:
     return SyncTarget("people__sf__Contact", "Contact", mode, tuple(FieldSpec(f.lower(), f) for f in fields),
-                      tuple(identity), run_id="run-1")
+                      tuple(identity), run_id="run-1", references=tuple(references))
 
 
 def rec(key: str, **values: Any) -> Record:
@@ -271,7 +271,8 @@ def test_a_null_reference_empties_the_lookup_field_though_nulls_are_kept() -> No
     """``references`` on AccountId: NULL means "no account", so the link is cleared (links.py)."""
     org = Org(upserted, describe={**DESCRIBE, "fields": [*DESCRIBE["fields"], _field("AccountId", "reference")]})
     batch = Batch(Operation.UPSERT, [rec("1", LastName="Ada", Score__c=None, AccountId=None)])
-    send(destination(org), target(fields=("Ext__c", "LastName", "Score__c", "AccountId")), batch)
+    send(destination(org), target(fields=("Ext__c", "LastName", "Score__c", "AccountId"), references=("AccountId",)),
+         batch)
     assert {k: v for k, v in body(org.sent()[0])["records"][0].items() if k != "attributes"} == {
         "Ext__c": "E1", "LastName": "Ada", "AccountId": None}
 
