@@ -200,6 +200,7 @@ def test_lock_of_a_killed_run_on_this_host_is_taken_over_at_once(duckdb_project:
         assert ran.returncode == 0, ran.stderr
 
 
+@pytest.mark.subprocess  # the holder is this process: the second run must be another one
 def test_duckdb_allows_one_writing_process_so_a_second_run_fails_clearly(duckdb_project: Project) -> None:
     """DuckDB locks its file for one writing process: a run while another process writes cannot
     even connect, so two DuckDB runs can never both send; the message says why."""
