@@ -1,6 +1,9 @@
 """Fixtures for end-to-end tests: a throwaway dbt project on DuckDB, PostgreSQL, Redshift (a protocol
 proxy in front of PostgreSQL), Snowflake (fakesnow's server) or BigQuery (crucible's server), the
-emulators one per test session and worker."""
+emulators one per test session and worker.
+
+In modules marked ``in_process`` dbt and dbt-activate run in this process (tests/e2e/inprocess.py),
+except in tests marked ``subprocess``: the true end-to-end tests that start the installed commands."""
 
 from __future__ import annotations
 
@@ -10,10 +13,27 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.project import Project, fresh_database
+from tests.e2e.project import Project, commands_in_process, fresh_database
 from tests.support import spark
 from tests.support.redshift import UPSTREAM, redshift_database
 from tests.support.redshift_proxy import RedshiftProxy
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _in_process_module(request: pytest.FixtureRequest) -> Iterator[None]:
+    """``in_process`` (a module's pytestmark): its Projects run dbt and dbt-activate in this process,
+    module-scoped fixtures included."""
+    with commands_in_process(request.node.get_closest_marker("in_process") is not None):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _in_process_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """... except in the tests marked ``subprocess``: the true end-to-end ones."""
+    node = request.node
+    in_process = node.get_closest_marker("in_process") is not None and node.get_closest_marker("subprocess") is None
+    with commands_in_process(in_process):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,11 @@
 
 Each test gets its own directory, DuckDB file or PostgreSQL databases, created here and dropped at
 the end; nothing depends on what an earlier run left behind. dbt and dbt-activate run as
-subprocesses, exactly as a user runs them.
+subprocesses, exactly as a user runs them, except in tests marked ``@pytest.mark.in_process`` (and
+not ``@pytest.mark.subprocess``) or for a Project made with ``as_subprocess=False``: there they run in
+this process through their own entry points (tests/e2e/inprocess.py: same arguments, environment,
+directory, output and exit code, without a dbt import per command), unless the environment holds a
+variable only a new process reads (``inprocess.PROCESS_ONLY_ENV``).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 import psycopg2
 import yaml
 
+from tests.e2e import inprocess
 from tests.support import bigquery, fakesnow, spark
 
 PG_DSN = "host=127.0.0.1 port=5432 user=postgres"
@@ -81,6 +86,8 @@ class Project:
     fakesnow_port: int | None = None  # snowflake: fakesnow's server (tests/support/fakesnow.py)
     crucible_port: int | None = None  # bigquery: crucible's server (tests/support/bigquery.py); dataset: warehouse_db
     spark_port: int | None = None  # spark: the Thrift server (tests/support/spark.py); warehouse_db is the schema
+    # True/False: commands run as subprocesses / in process; None: as the running test is marked.
+    as_subprocess: bool | None = None
 
     # --- writing the project ---------------------------------------------------------------------
 
@@ -151,17 +158,24 @@ class Project:
         timeout = {"DBT_ACTIVATE_STATEMENT_TIMEOUT_SECONDS": "120"} if self.warehouse == "snowflake" else {}
         return {**os.environ, **timeout, **self.env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "NO_COLOR": "1"}
 
-    def _run(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(argv, cwd=self.root, env=self.run_env(), capture_output=True, text=True, timeout=300)
+    def _run(self, command: str, args: list[str]) -> subprocess.CompletedProcess[str]:
+        env = self.run_env()
+        in_process = _IN_PROCESS_TEST[0] if self.as_subprocess is None else not self.as_subprocess
+        as_subprocess = _ALL_SUBPROCESS or not in_process
+        if as_subprocess or inprocess.needs_subprocess(env):
+            return subprocess.run([str(BIN / command), *args], cwd=self.root, env=env, capture_output=True,
+                                  text=True, timeout=300)
+        run = inprocess.dbt if command == "dbt" else inprocess.dbt_activate
+        return run(args, cwd=self.root, env=env)
 
     def dbt(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = self._run([str(BIN / "dbt"), *args, "--project-dir", str(self.root), "--profiles-dir", str(self.root)])
+        proc = self._run("dbt", [*args, "--project-dir", str(self.root), "--profiles-dir", str(self.root)])
         if check and proc.returncode != 0:
             raise AssertionError(f"dbt {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
         return proc
 
     def activate(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return self._run([str(BIN / "dbt-activate"), *args])
+        return self._run("dbt-activate", list(args))
 
     def results(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads((self.root / "target" / "activate_results.json").read_text())
@@ -227,6 +241,22 @@ def _plain(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         return v if not isinstance(v, datetime) else v.replace(tzinfo=None)
 
     return [tuple(value(v) for v in r) for r in rows]
+
+# Whether the running test runs its commands in process (set by tests/e2e/conftest.py per test).
+# DBT_ACTIVATE_TESTS_SUBPROCESS=1 runs every command as a subprocess, as the suite did before the
+# in-process harness: to compare costs, or to rule the harness out when a test fails.
+_ALL_SUBPROCESS = os.environ.get("DBT_ACTIVATE_TESTS_SUBPROCESS") == "1"
+_IN_PROCESS_TEST = [False]
+
+
+@contextmanager
+def commands_in_process(enabled: bool) -> Iterator[None]:
+    """Projects whose ``subprocess`` is None run their commands in process while this is entered."""
+    previous, _IN_PROCESS_TEST[0] = _IN_PROCESS_TEST[0], enabled
+    try:
+        yield
+    finally:
+        _IN_PROCESS_TEST[0] = previous
 
 
 def pg_query(dbname: str, sql: str) -> list[tuple[Any, ...]]:

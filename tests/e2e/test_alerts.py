@@ -11,6 +11,8 @@ import pytest
 from dbt_activate.testing.webhook.emulator import WebhookReceiver
 from tests.e2e.project import Project, customer
 
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
+
 ALERT_TOKEN = "alert-token-3e9b77d1c4"
 ROWS = [customer(i) for i in range(1, 21)]
 

@@ -18,6 +18,8 @@ from dbt_activate.testing import Fault
 from dbt_activate.testing.braze.emulator import BrazeEmulator
 from tests.e2e.project import COLUMNS, Project, customer
 
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
+
 KEY = "braze-e2e-key-0f1e2d3c4b5a69788796a5b4"
 SEGMENT = "country in ('FR', 'GB')"
 SYNC = "customers_braze"

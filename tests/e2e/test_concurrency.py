@@ -26,6 +26,10 @@ from dbt_activate.testing.messages import Request, Response
 from dbt_activate.testing.webhook.emulator import WebhookReceiver
 from tests.e2e.project import BIN, PG_DSN, Project, customer, fresh_database, pg_query
 
+# dbt build and the follow-up runs in this process (tests/e2e/inprocess.py); the runs under test are
+# subprocesses started here.
+pytestmark = pytest.mark.in_process
+
 ROWS = [customer(i) for i in range(1, 61)]
 SYNC = "customers_hook"
 
@@ -201,6 +205,7 @@ def test_lock_of_a_killed_run_on_this_host_is_taken_over_at_once(duckdb_project:
         assert ran.returncode == 0, ran.stderr
 
 
+@pytest.mark.subprocess  # the holder is this process: the second run must be another one
 def test_duckdb_allows_one_writing_process_so_a_second_run_fails_clearly(duckdb_project: Project) -> None:
     """DuckDB locks its file for one writing process: a run while another process writes cannot
     even connect, so two DuckDB runs can never both send; the message says why."""

@@ -17,6 +17,8 @@ from dbt_activate.destinations.customerio.payload import cio_attributes
 from dbt_activate.testing.customerio.emulator import CustomerIOEmulator
 from tests.e2e.project import COLUMNS, Project, customer
 
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
+
 SITE, KEY = "site-e2e-4b5a6978", "track-e2e-key-8796a5b40f1e2d3c"
 SEGMENT = "country in ('FR', 'GB')"
 SYNC = "customers_cio"

@@ -20,6 +20,10 @@ from dbt_activate.commands.listen import signature
 from dbt_activate.testing.dbt_cloud.emulator import DbtCloudEmulator, Step
 from tests.e2e.project import BIN, Project, customer, fresh_database
 
+# dbt build and the follow-up runs in this process (tests/e2e/inprocess.py); the runs under test are
+# subprocesses started here.
+pytestmark = pytest.mark.in_process
+
 TOKEN = "dbtc_e2e_token_value"
 SECRET = "whsec_e2e_secret"
 

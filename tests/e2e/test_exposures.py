@@ -15,6 +15,8 @@ from dbt_activate.spec import parse_manifest_syncs
 from tests.e2e.project import Project, customer
 from tests.factories import manifest, model_node
 
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
+
 DESTINATIONS = {
     "ops-db": {"type": "postgres", "dsn": "{{ env_var('EXPOSURES_DSN_NOT_SET') }}",
                "owner": {"name": "Data Ops", "email": "ops@example.com"}},

@@ -37,6 +37,8 @@ from dbt_activate.testing.webhook.emulator import WebhookReceiver
 from dbt_activate.warehouse.dialect import snapshot_table_name
 from tests.e2e.project import COLUMNS, Project, customer
 
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
+
 TOKEN = "pat-na1-fault-0a1b2c3d4e5f60718293a4b5"
 ROWS = 300
 BATCH = 25

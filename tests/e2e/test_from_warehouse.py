@@ -7,8 +7,12 @@ manifest stays (`dbt parse` writes it without the warehouse).
 
 from __future__ import annotations
 
+import pytest
+
 from tests.e2e.package import install_package, set_column_tests
 from tests.e2e.project import Project, customer
+
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
 
 ROWS = [customer(i) for i in range(1, 9)]
 BLOCK = [{"destination": "ops_db", "object": "crm.customers", "primary_key": "customer_id", "name": "customers_crm",

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.e2e.package import install_package, set_column_tests
 from tests.e2e.project import Project, customer
+
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
 
 ROWS = [customer(i) for i in range(1, 11)]
 COLUMNS = ["customer_id", "email", "full_name"]

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.e2e.project import Project, customer
+
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
 
 ROWS = [customer(i) for i in range(1, 11)]
 BLOCK = [{"destination": "ops_db", "object": "crm.customers", "primary_key": "customer_id", "name": "customers_crm"}]

@@ -20,6 +20,8 @@ from dbt_activate.testing.google_ads import GoogleAdsEmulator
 from tests.e2e.pii import assert_no_raw, files_under, outputs, person, raw_values, recording, state_dump
 from tests.e2e.project import Project
 
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
+
 LIST_ID = "5550001"
 RecordingAds = recording(GoogleAdsEmulator)
 CLICKED = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)

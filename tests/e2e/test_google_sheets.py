@@ -17,6 +17,8 @@ from dbt_activate.destinations.google_sheets.values import cell_value
 from dbt_activate.testing.google_sheets.emulator import GoogleSheetsEmulator
 from tests.e2e.project import COLUMNS, Project, customer
 
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
+
 SEGMENT = "country in ('FR', 'GB')"
 TAB = "Customers FR/GB"  # a space and a slash: quoted in A1 notation and in the URL
 

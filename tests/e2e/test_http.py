@@ -16,6 +16,8 @@ import pytest
 from dbt_activate.testing.rest import RestEmulator
 from tests.e2e.project import COLUMNS, Project, customer
 
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
+
 TOKEN = "rest-e2e-7d6c5b4a39281706"
 SEGMENT = "country in ('FR', 'GB')"
 UPSERT_BODY = ('{"records": [{% for r in records %}'

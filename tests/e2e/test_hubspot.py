@@ -17,6 +17,8 @@ from dbt_activate.destinations.hubspot.payload import format_value
 from dbt_activate.testing import HubSpotEmulator, HubSpotObject, HubSpotProperty
 from tests.e2e.project import COLUMNS, Project, customer
 
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
+
 TOKEN = "pat-na1-e2e-0f1e2d3c4b5a69788796a5b4"
 SEGMENT = "country in ('FR', 'GB')"
 PROPERTIES = [HubSpotProperty("customer_id", "number"), HubSpotProperty("full_name"), HubSpotProperty("country"),

@@ -18,6 +18,8 @@ import pytest
 from dbt_activate.testing.intercom.emulator import IntercomEmulator
 from tests.e2e.project import Project, customer
 
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
+
 TOKEN = "ic-e2e-token-8d7c6b5a4f3e"
 ATTRIBUTES = {"country": "string", "score": "float", "signed_up": "date", "vip": "boolean"}
 FIELDS = {"customer_id": "external_id", "email": "email", "full_name": "name", "country": "country",

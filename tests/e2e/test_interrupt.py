@@ -13,8 +13,14 @@ import subprocess
 import time
 from collections.abc import Callable
 
+import pytest
+
 from dbt_activate.testing.webhook.emulator import WebhookReceiver
 from tests.e2e.project import BIN, Project, customer
+
+# dbt build and the follow-up runs in this process (tests/e2e/inprocess.py); the runs under test are
+# subprocesses started here.
+pytestmark = pytest.mark.in_process
 
 ROWS = 300
 SYNC = "people_hook"

@@ -23,10 +23,16 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
+import pytest
+
 from dbt_activate.crashpoints import ENV
 from dbt_activate.testing.messages import Request, Response
 from dbt_activate.testing.webhook.emulator import WebhookReceiver
 from tests.e2e.project import BIN, Project, customer
+
+# dbt build and the follow-up runs in this process (tests/e2e/inprocess.py); the runs under test are
+# subprocesses started here.
+pytestmark = pytest.mark.in_process
 
 SEED = int(os.environ.get("KILL_SEED", "20261122"))
 KILLS = int(os.environ.get("KILL_POINTS", "20"))

@@ -16,6 +16,8 @@ import pytest
 from dbt_activate.testing.klaviyo.emulator import KlaviyoEmulator
 from tests.e2e.project import Project, customer
 
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
+
 KEY = "pk_e2e_5f4dcc3b5aa765d61d8327deb882cf99"
 SEGMENT = "country in ('FR', 'GB')"
 FIELDS = {"full_name": "first_name", "country": "country", "score": "score", "is_vip": "is_vip",

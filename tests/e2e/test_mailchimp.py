@@ -16,6 +16,8 @@ import pytest
 from dbt_activate.testing.mailchimp.emulator import MailchimpEmulator
 from tests.e2e.project import Project, customer
 
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
+
 KEY = "5f4dcc3b5aa765d61d8327deb882cf99-us6"
 LIST = "e2e0audnce"
 SEGMENT = "country in ('FR', 'GB')"

@@ -20,6 +20,8 @@ from dbt_activate.testing.meta import MetaEmulator
 from tests.e2e.pii import assert_no_raw, files_under, outputs, person, raw_values, recording, state_dump
 from tests.e2e.project import Project
 
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
+
 PIXEL, AUDIENCE = "1234567890", "2345678901"
 RecordingMeta = recording(MetaEmulator)
 NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0, tzinfo=None)

@@ -13,8 +13,10 @@ import pytest
 
 from tests.e2e.project import COLUMNS, Project, customer
 
-# The dbt-redshift and dbt-snowflake variants stay in the default run here (tests/conftest.py).
-pytestmark = [pytest.mark.redshift_in_default_run, pytest.mark.snowflake_in_default_run]
+# The dbt-redshift and dbt-snowflake variants stay in the default run here (tests/conftest.py). dbt and
+# dbt-activate run in process (tests/e2e/inprocess.py), but for mirror on each warehouse: the true end to
+# end test of that warehouse, the installed commands started as subprocesses.
+pytestmark = [pytest.mark.redshift_in_default_run, pytest.mark.snowflake_in_default_run, pytest.mark.in_process]
 
 SEGMENT = "country in ('FR', 'GB')"
 IN_SEGMENT = {"FR", "GB"}
@@ -68,7 +70,7 @@ def _sync(project: Project) -> dict[str, Any]:
 
 
 @pytest.mark.bigquery_in_default_run  # the other modes' dbt-bigquery variants are slow (tests/conftest.py)
-@pytest.mark.parametrize("mode", ["upsert", "mirror"])
+@pytest.mark.parametrize("mode", ["upsert", pytest.param("mirror", marks=pytest.mark.subprocess)])
 def test_upsert_and_mirror_send_only_changes_and_match_the_model(project: Project, mode: str) -> None:
     rows = _seed()
     project.write(rows, _activate(mode, **({"on_delete": "delete"} if mode == "upsert" else {})))

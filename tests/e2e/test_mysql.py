@@ -17,6 +17,8 @@ import pytest
 from tests.conformance.harness_mysql import HOST, PORT, mysql_database
 from tests.e2e.project import COLUMNS, Project, customer
 
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
+
 SEGMENT = "country in ('FR', 'GB')"
 
 

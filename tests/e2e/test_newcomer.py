@@ -17,6 +17,8 @@ import yaml
 
 from tests.e2e.project import Project, customer
 
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
+
 TOKEN_VAR = "NEWCOMER_HUBSPOT_TOKEN"  # never set: only the HubSpot sync needs it
 FILES = {"destination": "crm_files", "object": "customers", "primary_key": "customer_id", "name": "people_files"}
 HUBSPOT = {"destination": "crm_hubspot", "object": "contacts", "primary_key": "customer_id",

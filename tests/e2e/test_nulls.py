@@ -20,6 +20,8 @@ from dbt_activate.testing.hubspot.schema import HubSpotProperty
 from tests.conformance.harness_mysql import HOST, PORT, mysql_database
 from tests.e2e.project import COLUMNS, Project, customer, fresh_database
 
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
+
 BRAZE_KEY = "braze-nulls-key-0f1e2d3c4b5a69788796a5b4"
 HUBSPOT_TOKEN = "hubspot-nulls-token"
 ROWS = [customer(i) for i in range(1, 5)]

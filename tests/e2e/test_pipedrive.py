@@ -15,6 +15,8 @@ import pytest
 from dbt_activate.testing import PipedriveEmulator, PipedriveField
 from tests.e2e.project import Project, customer
 
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
+
 TOKEN = "pd-e2e-token-5be1c0ffee"
 CUSTOM = {
     "persons": [PipedriveField("Country", "varchar"), PipedriveField("Score", "double"),

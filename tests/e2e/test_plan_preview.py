@@ -16,6 +16,8 @@ from dbt_activate.testing.webhook.emulator import WebhookReceiver
 from tests.e2e.project import Project, customer
 from tests.support.schemas import errors
 
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
+
 TOKEN = "plan-preview-token-5d0c93"
 ROWS = [customer(i) for i in range(1, 11)]
 

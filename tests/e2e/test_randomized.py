@@ -28,6 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from dbt_activate.crashpoints import ENV
 from dbt_activate.destinations.hubspot.payload import format_value
 from dbt_activate.testing import HubSpotEmulator, HubSpotProperty
@@ -35,6 +37,10 @@ from dbt_activate.testing.server import Emulator
 from dbt_activate.testing.webhook.emulator import WebhookReceiver
 from dbt_activate.warehouse.dialect import snapshot_table_name
 from tests.e2e.project import BIN, Project, customer
+
+# dbt build and the follow-up runs in this process (tests/e2e/inprocess.py); the runs under test are
+# subprocesses started here.
+pytestmark = pytest.mark.in_process
 
 SEED = int(os.environ.get("RANDOM_SEED", "20261122"))
 STEPS = int(os.environ.get("RANDOM_STEPS", "6"))

@@ -18,6 +18,8 @@ from dbt_activate.testing import HubSpotEmulator, HubSpotProperty
 from dbt_activate.testing.webhook.emulator import WebhookReceiver
 from tests.e2e.project import Project, customer, fresh_database
 
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
+
 TOKEN = "pat-na1-e2e-7d1c2b3a4f5e69788796a5b4"
 
 

@@ -18,6 +18,10 @@ from dbt_activate.testing.messages import Request, Response
 from dbt_activate.testing.webhook.emulator import WebhookReceiver
 from tests.e2e.project import BIN, Project, customer
 
+# dbt build and the follow-up runs in this process (tests/e2e/inprocess.py); the runs under test are
+# subprocesses started here.
+pytestmark = pytest.mark.in_process
+
 ROWS = [customer(i) for i in range(1, 201)]
 BATCH = 10
 

@@ -27,6 +27,8 @@ from dbt_activate.testing import (
 )
 from tests.e2e.project import Project, customer
 
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
+
 TOKEN = "pd-refs-token-0ddba11"
 FLEETS = {"name": "fleets", "destination": "crm", "object": "organizations", "primary_key": "fleet_id",
           "mode": "mirror", "match": {"fleet_name": "name"}, "fields": {"fleet_name": "name"}}

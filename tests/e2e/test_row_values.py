@@ -33,6 +33,8 @@ from dbt_activate.testing.hubspot.schema import HubSpotProperty
 from dbt_activate.testing.webhook.emulator import WebhookReceiver
 from tests.e2e.project import PG_DSN, Project, fresh_database
 
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
+
 HUBSPOT_TOKEN = "hubspot-row-values-token"
 FIELDS = ["customer_id", "email", "full_name", "score", "seen_tz", "seen_naive", "raw"]
 TABLE_COLUMNS = ["customer_id", "full_name", "score", "seen_tz", "seen_naive", "raw"]

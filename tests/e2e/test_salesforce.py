@@ -17,6 +17,8 @@ import pytest
 from dbt_activate.testing import SalesforceEmulator, SalesforceField
 from tests.e2e.project import COLUMNS, Project, customer, fresh_database
 
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
+
 SECRET = "sf-client-secret-7d1e9b2c4a"
 SEGMENT = "country in ('FR', 'GB')"
 IN_SEGMENT = {"FR", "GB"}

@@ -23,6 +23,8 @@ from dbt_activate.testing.messages import Request, Response
 from dbt_activate.testing.webhook.emulator import WebhookReceiver
 from tests.e2e.project import PG_DSN, Project, customer, fresh_database
 
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
+
 T_AUTH, T_5XX, T_REJECT, T_QUERY, T_WAREHOUSE, PG_PASSWORD = (
     f"{kind}-{uuid.uuid4().hex}" for kind in ("tok_auth", "tok_5xx", "tok_reject", "tok_query", "tok_wh", "pgpw"))
 SECRETS = (T_AUTH, T_5XX, T_REJECT, T_QUERY, T_WAREHOUSE, PG_PASSWORD)

@@ -15,6 +15,8 @@ import pytest
 from dbt_activate.testing.slack.emulator import SlackEmulator
 from tests.e2e.project import Project, customer
 
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
+
 HOOK_TOKEN = "e2eXoXo0123456789abcdefSECRET"
 SEGMENT = "country in ('FR', 'GB')"
 TEXT = ":tada: *{{ row.full_name }}* converted ({{ row.email }}, score {{ row.score }})"

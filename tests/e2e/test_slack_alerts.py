@@ -16,6 +16,8 @@ from dbt_activate.testing.slack.emulator import SlackEmulator
 from dbt_activate.testing.webhook.emulator import WebhookReceiver
 from tests.e2e.project import Project, customer
 
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
+
 HOOK_TOKEN = "alertsXoXo9876543210fedcbaSECRET"
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
 import yaml
 
 from tests.e2e.project import Project, customer
+
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
 
 BLOCK = {"destination": "ops_db", "object": "crm.customers", "primary_key": "customer_id", "name": "customers_ops"}
 

@@ -12,6 +12,8 @@ import pytest
 from dbt_activate.testing.webhook.emulator import WebhookReceiver
 from tests.e2e.project import Project, customer
 
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
+
 ROWS = [customer(i) for i in range(1, 9)]
 REASON = "email is not valid"
 

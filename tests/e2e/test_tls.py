@@ -34,6 +34,8 @@ from dbt_activate.testing.webhook.emulator import WebhookReceiver
 from tests.e2e.project import Project, customer
 from tests.support.delivery import target
 
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
+
 
 @dataclass
 class HttpsHook:

@@ -16,6 +16,8 @@ from dbt_activate.errors import ConfigError
 from dbt_activate.project import resolve_paths
 from tests.e2e.project import Project, customer
 
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
+
 COLUMNS = ["customer_id", "email", "full_name", "country", "score", "is_vip", "signup_date", "updated_at"]
 DESTINATIONS = {
     "ops_db": {"type": "postgres", "dsn": "host=127.0.0.1 dbname=unused", "create_table": True},

@@ -15,6 +15,8 @@ from dbt_activate.testing.webhook.emulator import WebhookReceiver
 from tests.e2e.project import PG_DSN, Project, customer
 from tests.support.schemas import errors
 
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
+
 SECRET = "hook-secret-visibility-8c1e0f2a"
 ROWS = [customer(i) for i in range(1, 11)]
 

@@ -37,7 +37,8 @@ from dbt_activate.testing.webhook.emulator import WebhookReceiver
 from dbt_activate.warehouse.dialect import snapshot_table_name
 from tests.e2e.project import BIN, PG_DSN, Project, customer, fresh_database
 
-pytestmark = pytest.mark.postgres
+# dbt build and the clean runs in this process (tests/e2e/inprocess.py); the faulted run is a subprocess.
+pytestmark = [pytest.mark.postgres, pytest.mark.in_process]
 
 ROWS = FETCH_ROWS + 1000  # more than one fetch: the stream goes back to the server mid-extract
 BATCH = 500

@@ -18,6 +18,8 @@ from dbt_activate.errors import DestinationError, RetryableDestinationError
 from dbt_activate.testing.webhook.emulator import WebhookReceiver
 from tests.support.delivery import batch, target
 
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
+
 SECRET = "hook-secret-5f4dcc3b5aa765d61d83"
 FAST = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05)
 T = TypeVar("T")

@@ -16,6 +16,8 @@ import pytest
 from dbt_activate.testing.zendesk.emulator import ZendeskEmulator
 from tests.e2e.project import Project, customer
 
+pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
+
 TOKEN = "zd-e2e-token-3a2b1c0d9e8f"
 AGENT = "ops@example.com"
 USER_FIELDS = {"country": "text", "score": "decimal", "signed_up": "date", "vip": "checkbox"}
