@@ -192,8 +192,8 @@ class WarehouseStateStore:
         now = _now()
 
         def load() -> None:
-            self.conn.execute(self._d.clear_stage(_ACK_STAGE, ACK_COLUMNS))
-            self.conn.execute(self._d.clear_stage(_REJECT_STAGE, REJECT_COLUMNS))
+            self.conn.execute(self._d.clear_stage(self._ack_stage, ACK_COLUMNS))
+            self.conn.execute(self._d.clear_stage(self._reject_stage, REJECT_COLUMNS))
             if acks is not None and acks.stat().st_size:
                 self.conn.load_csv(ack_stage, acks, ACK_COLUMNS)
                 for statement in self._d.apply_stage(snapshot, self._ack_stage):

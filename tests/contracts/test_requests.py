@@ -167,7 +167,7 @@ def test_intercom_companies_and_contact_attachments_follow_the_spec() -> None:
                            FieldSpec("name", "name"), FieldSpec("fleet_size", "fleet_size")), ("company_id",))
     contacts = SyncTarget("drivers", "contacts", Mode.UPSERT, (FieldSpec("external_id", "external_id"),
                           FieldSpec("email", "email"), FieldSpec("name", "name"), FieldSpec("company", "company")),
-                          ("external_id",))
+                          ("external_id",), references=("company",))
     exchanges: list[Exchange] = []
     with IntercomEmulator(token=SECRET) as emu:
         def send(step: str, target: SyncTarget, operation: Operation, records: list[Record]) -> None:

@@ -22,7 +22,7 @@ import sqlglot
 from dbt_activate.errors import IdentifierError
 from dbt_activate.state.locks import LOCK_TABLE, SyncLock
 from dbt_activate.state.record_ids import WarehouseIdStore
-from dbt_activate.state.store import RunRow, StateStore
+from dbt_activate.state.store import RunRow, WarehouseStateStore
 from dbt_activate.warehouse.bigquery import BigQueryDialect, bigquery_sql, literal
 from dbt_activate.warehouse.bigquery_client import LABELS, BigQueryConnection
 from dbt_activate.warehouse.connection import WarehouseConnection
@@ -217,7 +217,7 @@ _REFUSED = [
 def _state_statements(tmp_path: Path) -> tuple[FakeClient, list[str]]:
     client = FakeClient()
     conn = WarehouseConnection(client, BQ)
-    store = StateStore(conn, "analytics_activate")
+    store = WarehouseStateStore(conn, "analytics_activate")
     store.ensure()
     store.reset_snapshot("people__hubspot__contacts")
     acks, rejects = tmp_path / "acks.csv", tmp_path / "rejects.csv"
@@ -264,7 +264,7 @@ def test_every_job_is_labelled_as_dbt_activate(tmp_path: Path) -> None:
 
 
 def test_stage_tables_are_one_pair_per_run_in_the_state_dataset() -> None:
-    first, second = StateStore(WarehouseConnection(FakeClient(), BQ), "s"), StateStore(
+    first, second = WarehouseStateStore(WarehouseConnection(FakeClient(), BQ), "s"), WarehouseStateStore(
         WarehouseConnection(FakeClient(), BQ), "s")
     assert first._ack_stage != second._ack_stage
     assert first._ack_stage.startswith("s.activate_stage_acks_")
