@@ -121,6 +121,10 @@ def _reported_unconfirmed(stderr: str, sync: str) -> int:
     return sum(int(n) for n in found)
 
 
+# Covered in process, at every named crash point and in both mode families, by
+# tests/engine/test_crash_replay.py::test_a_crash_then_one_run_leaves_the_destination_equal_to_the_model;
+# the SIGKILL smoke tests below and tests/e2e/test_recovery.py keep the real kill in the default run.
+@pytest.mark.slow
 def test_sigkill_at_seeded_points_loses_nothing_and_duplicates_only_what_was_in_flight(
         duckdb_project: Project) -> None:
     rng = random.Random(SEED)

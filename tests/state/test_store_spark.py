@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from dbt_activate.state.runs import last_runs
-from dbt_activate.state.store import RunRow, StateStore
+from dbt_activate.state.store import RunRow, WarehouseStateStore
 from dbt_activate.warehouse.connection import WarehouseConnection
 from dbt_activate.warehouse.spark import SparkDialect
 from tests.support import spark
@@ -24,10 +24,10 @@ SYNC = "people_crm"
 
 
 @pytest.fixture
-def store(spark_port: int) -> Iterator[StateStore]:
+def store(spark_port: int) -> Iterator[WarehouseStateStore]:
     schema = f"act_state_{uuid.uuid4().hex[:8]}"
     conn = WarehouseConnection(spark.connect(spark_port), SparkDialect())
-    state = StateStore(conn, schema)
+    state = WarehouseStateStore(conn, schema)
     state.ensure()
     try:
         yield state
@@ -47,7 +47,7 @@ def _run(run_id: str, status: str) -> RunRow:
                   "2026-01-01 00:00:0" + run_id[-1], 1.0, {"rows_added": 1}, None)
 
 
-def test_segments_rejections_and_runs_without_delete_or_update(store: StateStore, tmp_path: Path) -> None:
+def test_segments_rejections_and_runs_without_delete_or_update(store: WarehouseStateStore, tmp_path: Path) -> None:
     snapshot = store.snapshot(SYNC)
     acks = _csv(tmp_path / "1.acks.csv", [("add", "k1", "F1", None), ("add", "k2", "F2", "{\"id\": 2}")])
     rejects = _csv(tmp_path / "1.rejects.csv", [("k3", "bad email"), ("k4", "it's \\ odd")])
