@@ -58,11 +58,13 @@ class GateReceiver(WebhookReceiver):
         return response
 
 
-@pytest.fixture(params=["postgres", pytest.param("bigquery", marks=pytest.mark.bigquery)])
+@pytest.fixture(params=["postgres", pytest.param("bigquery", marks=pytest.mark.bigquery),
+                        pytest.param("spark", marks=pytest.mark.spark)])
 def pg_project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]:
-    """PostgreSQL (LOCK TABLE), and BigQuery on crucible (the conditional MERGE: slow, tests/conftest.py)."""
-    if request.param == "bigquery":
-        yield request.getfixturevalue("bigquery_project")
+    """PostgreSQL (LOCK TABLE), BigQuery on crucible (the conditional MERGE) and Spark's Thrift server
+    (the insert-only claim); the last two slow (tests/conftest.py)."""
+    if request.param in ("bigquery", "spark"):
+        yield request.getfixturevalue(f"{request.param}_project")
         return
     with fresh_database("act_dst") as destination_db, fresh_database("act_wh") as warehouse_db:
         yield Project(tmp_path, "postgres", warehouse_db=warehouse_db, destination_db=destination_db)
@@ -133,6 +135,10 @@ def test_second_run_of_a_sending_sync_exits_or_waits_and_never_sends_twice(pg_pr
                     proc.kill()
         assert pg_project.result_of(SYNC)["counts"]["sent"] == 0  # the waiter found everything synced
     assert sorted(receiver.sent_keys.values()) == [1] * len(ROWS)  # every row sent once, by one run
+    if pg_project.warehouse == "spark":  # claims are appended, never deleted: the lock is free if a run gets it
+        again = pg_project.activate("run", "--lock-timeout", "0")
+        assert again.returncode == 0, again.stderr
+        return
     state = f"{pg_project.warehouse_db}_activate" if pg_project.warehouse == "bigquery" else "analytics_activate"
     assert pg_project.warehouse_query(f"select count(*) from {state}.sync_locks") == [(0,)]
 

@@ -124,6 +124,14 @@ def test_sigkill_and_resume_on_bigquery(bigquery_project: Project) -> None:
     assert len(sent) == len(ROWS) and set(sent.values()) == {1}
 
 
+@pytest.mark.spark
+def test_sigkill_and_resume_on_spark(spark_project: Project) -> None:
+    """The same through dbt-spark (Thrift server, no Delta): the journal reaches the snapshot by INSERT
+    OVERWRITE and appends, with no transaction."""
+    sent = _sigkill_and_resume(spark_project)
+    assert len(sent) == len(ROWS) and set(sent.values()) == {1}
+
+
 def _sigkill_and_resume(project: Project) -> dict[str, int]:
     """Kill a run with a batch in flight, run again; returns how often the receiver got each key."""
     with ScriptedReceiver(ok=7, mode="hold") as receiver:
