@@ -13,16 +13,17 @@ fingerprint is one ``TO_HEX(MD5(...))`` a row over length-prefixed texts, as Pos
 
 Statements: the state tables are written with forms both BigQuery and the emulator the tests run
 (crucible-emulator, tests/support/bigquery.py) accept. dbt-activate's state code writes portable
-``DELETE`` and ``UPDATE`` statements with bound parameters; the emulator refuses ``DELETE``,
-``UPDATE`` and query parameters (HTTP 400), and BigQuery has no ``VARCHAR`` or ``DOUBLE PRECISION``.
-``bigquery_sql`` turns each statement into the equivalent BigQuery form before it is sent: parameters
-inlined as escaped literals, ``DELETE FROM t WHERE c`` as ``MERGE t USING (SELECT 1) ON FALSE WHEN NOT
-MATCHED BY SOURCE AND c THEN DELETE`` (every target row is unmatched, so exactly the rows where ``c``
-holds go), ``UPDATE`` likewise or, with ``FROM``, as ``MERGE … WHEN MATCHED THEN UPDATE``, and the
-portable type names as GoogleSQL's. BigQuery has temporary tables only inside scripts and sessions,
-which the emulator lacks: journal stages are tables of the state dataset, one per run (``stage_table``),
-that expire after a day. Each DML statement is atomic on its own; ``BEGIN``/``COMMIT`` are not sent
-(every state write dbt-activate makes is idempotent when replayed from its journal).
+``DELETE`` and ``UPDATE`` statements with bound parameters; the emulator refuses ``DELETE``, ``UPDATE``
+and query parameters (HTTP 400), and BigQuery has no ``VARCHAR`` or ``DOUBLE PRECISION``.
+``bigquery_sql`` (bigquery_client.py) turns each statement into the equivalent BigQuery form before it
+is sent: parameters inlined as escaped literals, ``DELETE FROM t WHERE c`` as ``MERGE t USING (SELECT 1)
+ON FALSE WHEN NOT MATCHED BY SOURCE AND c THEN DELETE`` (every target row is unmatched, so exactly the
+rows where ``c`` holds go), ``UPDATE`` likewise or, with ``FROM``, as ``MERGE … WHEN MATCHED THEN
+UPDATE``, and the portable type names as GoogleSQL's. BigQuery has temporary tables only inside scripts
+and sessions, which the emulator lacks: journal stages are tables of the state dataset, one per run
+(``stage_table``), that expire after a day. Each DML statement is atomic on its own;
+``BEGIN``/``COMMIT`` are not sent (every state write dbt-activate makes is idempotent when replayed from
+its journal).
 
 The driver seam (bigquery_client.py): dbt-bigquery's handle is a ``google.cloud.bigquery.Client``, not a
 DB-API connection; ``connection()`` wraps it in a cursor that runs each statement as a query job
@@ -34,114 +35,20 @@ labelled ``tool: dbt-activate`` (find its cost in the billing export), pages thr
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
 from dbt_activate.errors import IdentifierError
+from dbt_activate.warehouse.bigquery_client import COLUMNS_FROM_SCHEMA, BigQueryConnection, literal
 from dbt_activate.warehouse.dialect import BOOLEAN, TIMESTAMP, TIMESTAMPTZ, Column, Dialect, Fetch
 
-# The statement a cursor answers from the table's schema (bigquery_client.py); parameters as
-# Dialect.columns_query: schema, table, database, database.
-COLUMNS_FROM_SCHEMA = "/* dbt-activate: the columns of a table, read from its schema (tables.get) */"
 _FORMAT = "'%Y-%m-%dT%H:%M:%E6S'"
 _SEMI_STRUCTURED = ("json", "struct", "array", "record")
 # BigQuery's documented limits on names (https://cloud.google.com/bigquery/docs/tables#table_naming).
 _MAX_NAME = 1024
-# Quoted regions of a statement: backtick names, string literals ('…', "…", with backslash escapes).
-_QUOTED = re.compile(r"`(?:[^`\\]|\\.)*`|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", re.DOTALL)
-_TYPES = ((re.compile(r"\bvarchar\b(\s*\(\s*\d+\s*\))?", re.IGNORECASE), "string"),
-          (re.compile(r"\bdouble\s+precision\b", re.IGNORECASE), "float64"))
-_DELETE = re.compile(r"^\s*delete\s+from\s+(?P<table>\S+)(?:\s+where\s+(?P<where>.*))?\s*$", re.IGNORECASE | re.DOTALL)
-_UPDATE = re.compile(r"^\s*update\s+(?P<table>\S+)\s+set\s+(?P<set>.*?)(?:\s+from\s+(?P<source>\S+\s+\w+))?"
-                     r"\s+where\s+(?P<where>.*)$", re.IGNORECASE | re.DOTALL)
-_TARGET = "__activate_target"
-_NO_SOURCE = "(select 1 as __activate_one) __activate_none"
-
-
-def literal(value: Any) -> str:
-    """A GoogleSQL literal for a parameter value: strings escaped with backslashes
-    (https://cloud.google.com/bigquery/docs/reference/standard-sql/lexical#escape_sequences), every
-    control character as \\uXXXX so a value can never end the literal or the statement."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value) if value == value and value not in (float("inf"), float("-inf")) else \
-            f"cast('{value}' as float64)"
-    if isinstance(value, Decimal):
-        return f"numeric '{value}'"
-    if isinstance(value, datetime | date):
-        value = value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
-    text = str(value)
-    out = []
-    for ch in text:
-        if ch in ("\\", "'", '"', "`"):
-            out.append("\\" + ch)
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return "'" + "".join(out) + "'"
-
-
-def _unquoted(sql: str, change: Any) -> str:
-    """``sql`` with ``change`` applied to the text outside names and literals only."""
-    parts, last = [], 0
-    for match in _QUOTED.finditer(sql):
-        parts.append(change(sql[last:match.start()]))
-        parts.append(match.group(0))
-        last = match.end()
-    parts.append(change(sql[last:]))
-    return "".join(parts)
-
-
-def bigquery_sql(sql: str, params: Sequence[Any] = (), placeholder: str = "?") -> str:
-    """A statement dbt-activate writes portably, in the form BigQuery and the emulator both accept."""
-    values = iter(params)
-
-    def inline(text: str) -> str:
-        for pattern, name in _TYPES:
-            text = pattern.sub(name, text)
-        if not params:
-            return text
-        pieces = text.split(placeholder)
-        out = [pieces[0]]
-        for piece in pieces[1:]:
-            value = next(values, values)
-            if value is values:
-                raise ValueError(f"fewer parameters than placeholders in: {sql}")
-            out += [literal(value), piece]
-        return "".join(out)
-
-    sql = _unquoted(sql, inline)
-    if next(values, values) is not values:
-        raise ValueError(f"more parameters than placeholders in: {sql}")
-    delete = _DELETE.match(sql)
-    if delete:
-        where = f" and ({delete['where']})" if delete["where"] else ""
-        return (f"merge {delete['table']} using {_NO_SOURCE} on false "
-                f"when not matched by source{where} then delete")
-    update = _UPDATE.match(sql)
-    if update:
-        table = update["table"]
-        if update["source"]:
-            # The target is named by the table itself in the portable form (a quoted name dbt-activate
-            # chose, never inside a literal there): by an alias in MERGE.
-            sets, where = (update[part].replace(f"{table}.", f"{_TARGET}.") for part in ("set", "where"))
-            return (f"merge {table} {_TARGET} using {update['source']} on {where} "
-                    f"when matched then update set {sets}")
-        return (f"merge {table} using {_NO_SOURCE} on false "
-                f"when not matched by source and ({update['where']}) then update set {update['set']}")
-    return sql
 
 
 @dataclass(frozen=True)
@@ -232,8 +139,6 @@ class BigQueryDialect(Dialect):
     # --- the driver: a cursor over the Client (bigquery_client.py) ------------------------------------
 
     def connection(self, handle: Any) -> Any:
-        from dbt_activate.warehouse.bigquery_client import BigQueryConnection
-
         return BigQueryConnection(handle, self.placeholder)
 
     def begin(self, handle: Any) -> None:

@@ -5,7 +5,7 @@ dbt-bigquery's connection handle is the Client itself, not a DB-API connection (
 ``execute``/``fetchall``/``fetchmany``, ``load_csv`` and ``close``. Each statement is one query job
 (``client.query``) in the profile's location, labelled so its cost can be found in the billing
 export (https://cloud.google.com/bigquery/docs/adding-labels#job-label), after ``bigquery_sql`` made
-it a form BigQuery and the emulator accept (bigquery.py). Results are read page by page
+it a form BigQuery and the emulator accept (bigquery.py's docstring says which forms). Results are read page by page
 (``result(page_size=…)``): a diff of millions of rows is never held in memory.
 
 A mutating statement that BigQuery aborts because another one changed the same table at the same time
@@ -19,13 +19,15 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import re
 import time
 from collections.abc import Iterator, Sequence
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from dbt_activate.version import __version__
-from dbt_activate.warehouse.bigquery import COLUMNS_FROM_SCHEMA, bigquery_sql
 
 # Label values: lower-case letters, digits, '_' and '-' (https://cloud.google.com/bigquery/docs/labels-intro).
 LABELS = {"tool": "dbt-activate", "tool_version": __version__.replace(".", "-")}
@@ -34,6 +36,100 @@ _RETRIES = 5
 _DEFAULT_PAGE = 10_000
 # tables.get reports the legacy names; dbt-bigquery's columns say INT64 and FLOAT64 (BigQueryColumn).
 _TYPE_NAMES = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL", "RECORD": "STRUCT"}
+
+
+# The statement a cursor answers from the table's schema (bigquery_client.py); parameters as
+# Dialect.columns_query: schema, table, database, database.
+COLUMNS_FROM_SCHEMA = "/* dbt-activate: the columns of a table, read from its schema (tables.get) */"
+# Quoted regions of a statement: backtick names, string literals ('…', "…", with backslash escapes).
+_QUOTED = re.compile(r"`(?:[^`\\]|\\.)*`|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", re.DOTALL)
+_TYPES = ((re.compile(r"\bvarchar\b(\s*\(\s*\d+\s*\))?", re.IGNORECASE), "string"),
+          (re.compile(r"\bdouble\s+precision\b", re.IGNORECASE), "float64"))
+_DELETE = re.compile(r"^\s*delete\s+from\s+(?P<table>\S+)(?:\s+where\s+(?P<where>.*))?\s*$", re.IGNORECASE | re.DOTALL)
+_UPDATE = re.compile(r"^\s*update\s+(?P<table>\S+)\s+set\s+(?P<set>.*?)(?:\s+from\s+(?P<source>\S+\s+\w+))?"
+                     r"\s+where\s+(?P<where>.*)$", re.IGNORECASE | re.DOTALL)
+_TARGET = "__activate_target"
+_NO_SOURCE = "(select 1 as __activate_one) __activate_none"
+
+
+def literal(value: Any) -> str:
+    """A GoogleSQL literal for a parameter value: strings escaped with backslashes
+    (https://cloud.google.com/bigquery/docs/reference/standard-sql/lexical#escape_sequences), every
+    control character as \\uXXXX so a value can never end the literal or the statement."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value) if value == value and value not in (float("inf"), float("-inf")) else \
+            f"cast('{value}' as float64)"
+    if isinstance(value, Decimal):
+        return f"numeric '{value}'"
+    if isinstance(value, datetime | date):
+        value = value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+    text = str(value)
+    out = []
+    for ch in text:
+        if ch in ("\\", "'", '"', "`"):
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return "'" + "".join(out) + "'"
+
+
+def _unquoted(sql: str, change: Any) -> str:
+    """``sql`` with ``change`` applied to the text outside names and literals only."""
+    parts, last = [], 0
+    for match in _QUOTED.finditer(sql):
+        parts.append(change(sql[last:match.start()]))
+        parts.append(match.group(0))
+        last = match.end()
+    parts.append(change(sql[last:]))
+    return "".join(parts)
+
+
+def bigquery_sql(sql: str, params: Sequence[Any] = (), placeholder: str = "?") -> str:
+    """A statement dbt-activate writes portably, in the form BigQuery and the emulator both accept."""
+    values = iter(params)
+
+    def inline(text: str) -> str:
+        for pattern, name in _TYPES:
+            text = pattern.sub(name, text)
+        if not params:
+            return text
+        pieces = text.split(placeholder)
+        out = [pieces[0]]
+        for piece in pieces[1:]:
+            value = next(values, values)
+            if value is values:
+                raise ValueError(f"fewer parameters than placeholders in: {sql}")
+            out += [literal(value), piece]
+        return "".join(out)
+
+    sql = _unquoted(sql, inline)
+    if next(values, values) is not values:
+        raise ValueError(f"more parameters than placeholders in: {sql}")
+    delete = _DELETE.match(sql)
+    if delete:
+        where = f" and ({delete['where']})" if delete["where"] else ""
+        return (f"merge {delete['table']} using {_NO_SOURCE} on false "
+                f"when not matched by source{where} then delete")
+    update = _UPDATE.match(sql)
+    if update:
+        table = update["table"]
+        if update["source"]:
+            # The target is named by the table itself in the portable form (a quoted name dbt-activate
+            # chose, never inside a literal there): by an alias in MERGE.
+            sets, where = (update[part].replace(f"{table}.", f"{_TARGET}.") for part in ("set", "where"))
+            return (f"merge {table} {_TARGET} using {update['source']} on {where} "
+                    f"when matched then update set {sets}")
+        return (f"merge {table} using {_NO_SOURCE} on false "
+                f"when not matched by source and ({update['where']}) then update set {update['set']}")
+    return sql
 
 
 class BigQueryCursor:

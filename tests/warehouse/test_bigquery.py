@@ -23,8 +23,8 @@ from dbt_activate.errors import IdentifierError
 from dbt_activate.state.locks import LOCK_TABLE, SyncLock
 from dbt_activate.state.record_ids import WarehouseIdStore
 from dbt_activate.state.store import RunRow, WarehouseStateStore
-from dbt_activate.warehouse.bigquery import BigQueryDialect, bigquery_sql, literal
-from dbt_activate.warehouse.bigquery_client import LABELS, BigQueryConnection
+from dbt_activate.warehouse.bigquery import BigQueryDialect
+from dbt_activate.warehouse.bigquery_client import LABELS, BigQueryConnection, bigquery_sql, literal
 from dbt_activate.warehouse.connection import WarehouseConnection
 from dbt_activate.warehouse.dialect import Column
 from dbt_activate.warehouse.registry import dialect_for
