@@ -67,8 +67,18 @@ def spark_port() -> Iterator[int]:
         yield port
 
 
+_WAREHOUSES_BUT_DUCKDB = ("postgres", "redshift", "snowflake", "bigquery", "spark")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
+        # One true end-to-end test (the installed commands as subprocesses) per mode family runs by
+        # default, on DuckDB; on the other warehouses its in-process twin does, the subprocess is slow.
+        if item.get_closest_marker("subprocess") and any(item.get_closest_marker(w) for w in _WAREHOUSES_BUT_DUCKDB):
+            item.add_marker(pytest.mark.slow)
+        if item.get_closest_marker("default_run_on_duckdb") and any(
+                item.get_closest_marker(w) for w in _WAREHOUSES_BUT_DUCKDB):
+            item.add_marker(pytest.mark.slow)
         if item.get_closest_marker("redshift") and not item.get_closest_marker("redshift_in_default_run"):
             item.add_marker(pytest.mark.slow)
         if item.get_closest_marker("spark") and not item.get_closest_marker("spark_in_default_run"):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -27,7 +28,7 @@ from typing import Any
 import psycopg2
 import yaml
 
-from tests.e2e import inprocess
+from tests.e2e import inprocess, partial_parse
 from tests.support import bigquery, fakesnow, spark
 
 PG_DSN = "host=127.0.0.1 port=5432 user=postgres"
@@ -111,7 +112,9 @@ class Project:
                                                "country": "varchar(8)"}}},
         }))
         if self.warehouse == "duckdb":
-            output = {"type": "duckdb", "path": str(self.root / "wh.duckdb"), "schema": "main", "threads": 1}
+            # Relative to the project (every command runs there), so that every DuckDB project has the
+            # same profile and can start from a parsed template (partial_parse below).
+            output = {"type": "duckdb", "path": "wh.duckdb", "schema": "main", "threads": 1}
         elif self.warehouse == "snowflake":
             output = fakesnow.profile_output(self.fakesnow_port or 0, self.warehouse_db or "")
         elif self.warehouse == "bigquery":
@@ -159,20 +162,43 @@ class Project:
         return {**os.environ, **timeout, **self.env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "NO_COLOR": "1"}
 
     def _run(self, command: str, args: list[str]) -> subprocess.CompletedProcess[str]:
+        return self._run_in(self.root, command, args)
+
+    def _run_in(self, cwd: Path, command: str, args: list[str]) -> subprocess.CompletedProcess[str]:
         env = self.run_env()
         in_process = _IN_PROCESS_TEST[0] if self.as_subprocess is None else not self.as_subprocess
         as_subprocess = _ALL_SUBPROCESS or not in_process
         if as_subprocess or inprocess.needs_subprocess(env):
-            return subprocess.run([str(BIN / command), *args], cwd=self.root, env=env, capture_output=True,
+            return subprocess.run([str(BIN / command), *args], cwd=cwd, env=env, capture_output=True,
                                   text=True, timeout=300)
         run = inprocess.dbt if command == "dbt" else inprocess.dbt_activate
-        return run(args, cwd=self.root, env=env)
+        return run(args, cwd=cwd, env=env)
 
     def dbt(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        self._start_from_parsed_template()
         proc = self._run("dbt", [*args, "--project-dir", str(self.root), "--profiles-dir", str(self.root)])
         if check and proc.returncode != 0:
             raise AssertionError(f"dbt {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
         return proc
+
+    def _start_from_parsed_template(self) -> None:
+        """Give a project dbt has not parsed yet the parse of an empty project with the same
+        dbt_project.yml and profiles.yml (``partial_parse.template``): dbt then parses only this
+        project's own files instead of the ~1,000 macros of dbt and its adapter (about 2 CPU-s of
+        the 3 of a first ``dbt build``). dbt itself decides whether the saved parse applies (same
+        dbt version, project file, profile, vars and env vars, else it parses everything)."""
+        target = self.root / "target" / "partial_parse.msgpack"
+        profiles = self.root / "profiles.yml"
+        # Only DuckDB profiles are the same in every project (the others name a database per test),
+        # and a profile naming this directory is this project's alone.
+        if (_FULL_PARSE or self.warehouse != "duckdb" or target.exists() or not profiles.exists()
+                or not (self.root / "dbt_project.yml").exists() or str(self.root) in profiles.read_text()):
+            return
+        saved = partial_parse.template(self.root / "dbt_project.yml", self.root / "profiles.yml",
+                                       lambda root, args: self._run_in(root, "dbt", args))
+        if saved is not None:
+            target.parent.mkdir(exist_ok=True)
+            shutil.copyfile(saved, target)
 
     def activate(self, *args: str) -> subprocess.CompletedProcess[str]:
         return self._run("dbt-activate", list(args))
@@ -246,6 +272,9 @@ def _plain(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 # DBT_ACTIVATE_TESTS_SUBPROCESS=1 runs every command as a subprocess, as the suite did before the
 # in-process harness: to compare costs, or to rule the harness out when a test fails.
 _ALL_SUBPROCESS = os.environ.get("DBT_ACTIVATE_TESTS_SUBPROCESS") == "1"
+# DBT_ACTIVATE_TESTS_FULL_PARSE=1: every project's first dbt command parses everything, as a new
+# project's does (no template parse; see Project._start_from_parsed_template).
+_FULL_PARSE = os.environ.get("DBT_ACTIVATE_TESTS_FULL_PARSE") == "1"
 _IN_PROCESS_TEST = [False]
 
 

@@ -33,6 +33,7 @@ def _statuses(project: Project) -> dict[str, str]:
     return {r["sync"]: r["status"] for r in project.results()["results"]}
 
 
+@pytest.mark.default_run_on_duckdb
 def test_gate_modes_on_a_warning_and_on_a_failure(project: Project) -> None:
     p = project
     p.write(ROWS, GATES)
@@ -57,6 +58,7 @@ def test_gate_modes_on_a_warning_and_on_a_failure(project: Project) -> None:
     assert p.destination_rows("crm.gate_default", COLUMNS)[-1][2] == "Customer 10"
 
 
+@pytest.mark.default_run_on_duckdb
 def test_quarantine_holds_back_the_failing_rows_and_syncs_the_others(project: Project) -> None:
     p = project
     blocks = [_sync("held", quarantine=True, mode="mirror"), _sync("blocked")]

@@ -46,6 +46,7 @@ def _clean_exit(proc: subprocess.Popen[str], code: int) -> str:
     return err
 
 
+@pytest.mark.slow  # in process: tests/engine/test_interruption.py
 def test_signals_stop_the_run_cleanly_and_the_next_run_resumes(duckdb_project: Project) -> None:
     p = duckdb_project
     with WebhookReceiver(latency=0.2) as hook:

@@ -13,10 +13,11 @@ import pytest
 
 from tests.e2e.project import COLUMNS, Project, customer
 
-# The dbt-redshift and dbt-snowflake variants stay in the default run here (tests/conftest.py). dbt and
-# dbt-activate run in process (tests/e2e/inprocess.py), but for mirror on each warehouse: the true end to
-# end test of that warehouse, the installed commands started as subprocesses.
-pytestmark = [pytest.mark.redshift_in_default_run, pytest.mark.snowflake_in_default_run, pytest.mark.in_process]
+# dbt and dbt-activate run in process (tests/e2e/inprocess.py), but for mirror on each warehouse: the
+# true end to end test of that warehouse, the installed commands started as subprocesses (slow but on
+# DuckDB, tests/conftest.py: upsert with on_delete delete runs the same diff in process in the default
+# run). The other modes run on DuckDB and PostgreSQL by default, on the other warehouses in the slow set.
+pytestmark = [pytest.mark.in_process]
 
 SEGMENT = "country in ('FR', 'GB')"
 IN_SEGMENT = {"FR", "GB"}
@@ -69,7 +70,9 @@ def _sync(project: Project) -> dict[str, Any]:
     return project.result_of("customers_crm")["counts"]
 
 
-@pytest.mark.bigquery_in_default_run  # the other modes' dbt-bigquery variants are slow (tests/conftest.py)
+@pytest.mark.redshift_in_default_run
+@pytest.mark.snowflake_in_default_run
+@pytest.mark.bigquery_in_default_run
 @pytest.mark.parametrize("mode", ["upsert", pytest.param("mirror", marks=pytest.mark.subprocess)])
 def test_upsert_and_mirror_send_only_changes_and_match_the_model(project: Project, mode: str) -> None:
     rows = _seed()
@@ -94,6 +97,7 @@ def test_upsert_and_mirror_send_only_changes_and_match_the_model(project: Projec
     assert third["sent"] == 0
 
 
+@pytest.mark.default_run_on_duckdb
 def test_upsert_with_on_delete_ignore_keeps_removed_records(project: Project) -> None:
     rows = _seed()
     project.write(rows, _activate("upsert"))
@@ -108,6 +112,7 @@ def test_upsert_with_on_delete_ignore_keeps_removed_records(project: Project) ->
     assert (ids["deleted"] | ids["left"]) & _in_segment(rows, ids["deleted"] | ids["left"]) <= kept
 
 
+@pytest.mark.default_run_on_duckdb
 def test_on_delete_clear_empties_fields_and_keeps_the_record(project: Project) -> None:
     rows = _seed()
     project.write(rows, _activate("upsert", on_delete="clear"))
@@ -124,6 +129,7 @@ def test_on_delete_clear_empties_fields_and_keeps_the_record(project: Project) -
             assert row[1:] == (None,) * (len(COLUMNS) - 1)
 
 
+@pytest.mark.default_run_on_duckdb
 def test_update_only_touches_existing_records_and_skips_others(project: Project) -> None:
     rows = _seed()
     project.write(rows, _activate("upsert"))
@@ -144,6 +150,7 @@ def test_update_only_touches_existing_records_and_skips_others(project: Project)
         assert dest[i][2] == f"Renamed {i}"
 
 
+@pytest.mark.default_run_on_duckdb
 def test_create_sends_new_rows_only(project: Project) -> None:
     rows = _seed()
     project.write(rows, _activate("create"))
@@ -161,6 +168,7 @@ def test_create_sends_new_rows_only(project: Project) -> None:
         assert dest[i][2] == f"Customer {i}"  # create never updates
 
 
+@pytest.mark.default_run_on_duckdb
 def test_append_sends_every_added_or_changed_row_as_a_new_record(project: Project) -> None:
     rows = _seed()
     project.write(rows, _activate("append"))

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+# Builds a wheel and an sdist with pip (15 CPU-s): slow, run by CI (.ci/run).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

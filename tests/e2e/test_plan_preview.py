@@ -92,8 +92,10 @@ class _Recorder(SilentReporter):
 
 
 def test_a_first_sync_tells_the_progress_bar_how_many_rows_it_sends(duckdb_project: Project,
-                                                                   receiver: WebhookReceiver) -> None:
+                                                                   receiver: WebhookReceiver,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     p = duckdb_project
+    monkeypatch.chdir(p.root)  # the profile's DuckDB path is relative to where dbt runs, as for a user
     _write(p, receiver, ROWS)
     recorder = _Recorder()
     options = RunOptions(project_dir=str(p.root), profiles_dir=str(p.root))

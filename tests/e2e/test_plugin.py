@@ -44,6 +44,7 @@ def test_destinations_lists_builtin_types_and_the_installed_plugin(plugin_path: 
     assert any(line.split()[:1] == ["sqlite"] for line in text.stdout.splitlines())
 
 
+@pytest.mark.slow  # the listing test above proves the entry point; this one the whole sync
 def test_a_sync_to_the_plugin_destination(duckdb_project: Project, plugin_path: Path) -> None:
     p = duckdb_project
     p.env["PYTHONPATH"] = str(plugin_path)

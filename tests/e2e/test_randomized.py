@@ -186,6 +186,7 @@ def _project(tmp_path: Path, crm: HubSpotEmulator, hook: WebhookReceiver) -> Pro
     return project
 
 
+@pytest.mark.slow  # the guarantees it mixes are table tests in tests/engine (crash replay, faults, mirror equality)
 def test_a_random_walk_of_mutations_faults_and_kills_ends_equal_to_the_model(tmp_path: Path) -> None:
     rng = random.Random(SEED)
     with HubSpotEmulator(token=TOKEN, properties={"contacts": PROPERTIES}) as crm, WebhookReceiver() as hook:

@@ -11,6 +11,8 @@ import socket
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.project import BIN
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,6 +40,7 @@ def _alive(pid: int) -> bool:
     return not cmdline.exists() or b"dbt_activate.testing" in cmdline.read_bytes()
 
 
+@pytest.mark.slow  # a dozen subprocesses; CI runs it (.ci/run), as the quickstart test
 def test_the_sample_readme_commands_work_as_written(tmp_path: Path) -> None:
     commands = _commands()
     assert "emulators start" in commands and "emulators stop" in commands
