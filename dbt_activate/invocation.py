@@ -93,7 +93,8 @@ class Invocation:
         self.modified = selectors.read_modified(artifacts_dir, Path(options.state)) if options.state else None
         self.specs = parse_manifest_syncs(self.manifest)
         self._check_selection(options)
-        self.destinations: DestinationsFile = load_destinations(self.paths.destinations_file)
+        self.destinations: DestinationsFile = load_destinations(self.paths.destinations_file,
+                                                                on_warning=self.reporter.warning)
         self.redactor = Redactor()
         # Only the destinations the selected syncs write to are rendered and checked: a run of the file
         # syncs needs no CRM token, and `ls` (which sends nothing) none at all.

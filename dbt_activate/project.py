@@ -8,7 +8,8 @@ Values are rendered one by one after YAML parsing, so an environment value can n
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from dbt_activate.core.wording import did_you_mean
 from dbt_activate.destinations.base import (
     Destination,
     check_config,
+    deprecated_keys,
     destination_entry_points,
     load_destination_type,
 )
@@ -130,7 +132,11 @@ class DestinationsFile:
     raw: Mapping[str, Mapping[str, Any]]  # name -> config as written (env_var() not rendered)
     alerts: tuple[Mapping[str, Any], ...] = ()
     renderer: Renderer = field(default_factory=Renderer, compare=False, repr=False)
+    # Where warnings about an entry go (a deprecated key), once per destination: the console's reporter
+    # of the command; without one, Python's warnings (FutureWarning: shown by default).
+    on_warning: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
     _rendered: dict[str, Mapping[str, Any]] = field(default_factory=dict, compare=False, repr=False)
+    _warned: set[str] = field(default_factory=set, compare=False, repr=False)
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -181,6 +187,13 @@ class DestinationsFile:
         config = self.config(name, used_at=used_at)
         cls = self._type(name, config)
         check_config(cls, name, config, str(self.path))
+        if name not in self._warned:
+            self._warned.add(name)
+            for message in deprecated_keys(cls, name, config, str(self.path)):
+                if self.on_warning is None:
+                    warnings.warn(message, FutureWarning, stacklevel=2)
+                else:
+                    self.on_warning(message)
         return cls(name, config)
 
 
@@ -192,7 +205,7 @@ def read_destinations(path: Path) -> dict[str, Any]:
     return raw
 
 
-def load_destinations(path: Path) -> DestinationsFile:
+def load_destinations(path: Path, *, on_warning: Callable[[str], None] | None = None) -> DestinationsFile:
     if not path.exists():
         raise ConfigError(f"{path} not found: declare your destinations there (see README, destinations.yml)")
     raw = read_destinations(path)
@@ -206,7 +219,7 @@ def load_destinations(path: Path) -> DestinationsFile:
         if not isinstance(entry, dict):
             raise ConfigError("must be a mapping with at least `type`", location=f"{path}: {name}")
         configs[str(name)] = entry
-    return DestinationsFile(path=path, raw=configs, alerts=alerts, renderer=renderer)
+    return DestinationsFile(path=path, raw=configs, alerts=alerts, renderer=renderer, on_warning=on_warning)
 
 
 def _deferred_keys(kind: Any) -> frozenset[str]:

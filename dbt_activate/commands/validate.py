@@ -117,7 +117,7 @@ def _destinations(path: Path, report: Report, used: set[str] | None = None) -> d
             found[str(name)] = None
             continue
         entries[str(name)] = entry
-    file = DestinationsFile(path=path, raw=entries)
+    file = DestinationsFile(path=path, raw=entries, on_warning=report.warnings.append)
     # One entry at a time, so every unresolvable env_var() and bad key is reported, not only the first.
     for name in entries:
         if used is not None and name not in used:

@@ -4,7 +4,8 @@ The runner calls ``deliver()`` for each batch with the ``RateLimiter`` of the de
 (one per account per run, see ``LimiterRegistry``) and a ``RetryPolicy``. HTTP destinations send
 through an ``HttpSession``, which waits for that limiter before every request and maps HTTP and
 transport failures to the error tree once. ``jobs.poll_job`` waits for a vendor's asynchronous jobs
-(Klaviyo imports, Zendesk job statuses, Salesforce Bulk API) with one pair of knobs.
+(Klaviyo imports, Zendesk job statuses, Salesforce Bulk API, Google Ads Customer Match) with one
+pair of knobs.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """``poll_job``: wait for a vendor's asynchronous job (Klaviyo bulk imports, Zendesk job statuses,
-Salesforce Bulk API ingest jobs) the same way for every vendor.
+Salesforce Bulk API ingest jobs, Google Ads Customer Match jobs) the same way for every vendor.
 
 A job is the vendor's once it is accepted: the batch that submitted it must not be sent again just
 because a status read was throttled. So:
 
-- one pair of knobs, ``JobPolling(interval, timeout)``: reads are ``interval`` seconds apart (growing
-  by ``backoff`` up to ``max_interval``, for jobs that take minutes);
+- one pair of knobs, ``JobPolling(interval, timeout)``, set in destinations.yml as ``job_poll_interval``
+  and ``job_timeout`` by every such vendor (``destinations.api.job_keys``): reads are ``interval``
+  seconds apart (growing by ``backoff`` up to ``max_interval``, for jobs that take minutes);
 - one meaning of timeout: the seconds from the first read until the job must have finished. A job
   still running then raises what the vendor's ``on_timeout`` returns (the vendor knows whether
   sending the batch again is safe); a failed read is read again within the same deadline.

@@ -47,6 +47,9 @@ class ConfigKey:
     default: Any = None
     help: str = ""
     secret: bool = False
+    # Older names of the key, still read as it (``configured``); destinations.yml is warned about each
+    # one it uses (``deprecated_keys``), and an entry that sets an older name and the key is an error.
+    formerly: tuple[str, ...] = ()
 
 
 COMMON_CONFIG_KEYS: tuple[ConfigKey, ...] = (
@@ -158,11 +161,30 @@ def check_nulls_key(name: str, config: Mapping[str, Any]) -> None:
         raise ConfigError(f"nulls must be one of {', '.join(NULLS_VALUES)}, got {value!r}", location=f"{name}.nulls")
 
 
+def configured(key: ConfigKey, config: Mapping[str, Any]) -> Any:
+    """The value of ``key`` in a destinations.yml entry: under its name, else under one of its older
+    names (``formerly``); None when it is set under neither."""
+    for written in (key.name, *key.formerly):
+        if config.get(written) is not None:
+            return config[written]
+    return None
+
+
+def deprecated_keys(kind: type[Destination], name: str, config: Mapping[str, Any], source: str) -> list[str]:
+    """A warning for each older key name the entry ``name`` of ``source`` uses, naming the key to use."""
+    return [f"{source}: {name}.{old} is deprecated: rename it to {key.name} (until then it is read as {key.name})"
+            for key in kind.config_keys for old in key.formerly if old in config]
+
+
 def check_config(kind: type[Destination], name: str, config: Mapping[str, Any], source: str) -> None:
     """Check a destinations.yml entry against the type's declared keys; errors name file and key."""
     declared = {k.name: k for k in (*COMMON_CONFIG_KEYS, *kind.config_keys)}
+    older = {old: k for k in kind.config_keys for old in k.formerly}
     for key, value in config.items():
-        spec = declared.get(key)
+        spec = declared.get(key) or older.get(key)
+        if spec is not None and key in older and spec.name in config:
+            raise ConfigError(f"{key} is the deprecated name of {spec.name}, and both are set: keep {spec.name} "
+                              "only", location=f"{source}: {name}.{key}")
         if spec is None:
             known = ", ".join(sorted(declared))
             raise ConfigError(f"unknown key {key!r} for type {kind.kind!r} (known: {known})"

@@ -58,7 +58,7 @@ class GoogleAdsCustomerMatchHarness(Harness):
         emu = self.emu
         return {"type": "google_ads", "developer_token": SECRET, "client_id": emu.client_id,
                 "client_secret": emu.client_secret, "refresh_token": emu.refresh_token, "customer_id": emu.customer_id,
-                "base_url": emu.base_url, "token_url": emu.base_url + "/token", "poll_interval": 0.01, "timeout": 5}
+                "base_url": emu.base_url, "token_url": emu.base_url + "/token", "job_poll_interval": 0.01, "timeout": 5}
 
     def values(self, i: int) -> dict[str, Any]:
         return {"id": i, "email": f"p{i}@example.com", "first_name": f"Name {i}", "last_name": "Doe",

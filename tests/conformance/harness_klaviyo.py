@@ -38,7 +38,7 @@ class KlaviyoHarness(Harness):
 
     def config(self) -> dict[str, Any]:
         return {"type": "klaviyo", "api_key": SECRET, "base_url": self.emu.base_url, "timeout": 5,
-                "poll_interval": 0}
+                "job_poll_interval": 0}
 
     def values(self, i: int) -> dict[str, Any]:
         return {"email": f"user{i}@example.com", "first_name": f"Name {i}", "city": f"City {i}",

@@ -112,3 +112,11 @@ def test_without_on_read_failure_the_last_read_error_goes_up_as_it_is() -> None:
     job = Job([RetryableDestinationError("429", retry_after=4.0)] * 100)
     with pytest.raises(RetryableDestinationError, match="429"):
         run(job, JobPolling(interval=1.0, timeout=10.0), time)
+
+
+@pytest.mark.parametrize("module", ["klaviyo.jobs", "zendesk.jobs", "salesforce.bulk", "google_ads.jobs"])
+def test_every_vendor_whose_batches_become_jobs_waits_through_this_poller(module: str) -> None:
+    import importlib
+
+    vendor = importlib.import_module(f"dbt_activate.destinations.{module}")
+    assert vendor.poll_job is poll_job

@@ -60,7 +60,7 @@ def destinations(emu: GoogleAdsEmulator) -> dict[str, Any]:
                     "client_secret": emu.client_secret, "refresh_token": emu.refresh_token,
                     "customer_id": "123-456-7890", "login_customer_id": "111-222-3333", "conversion_action": "987",
                     "currency_code": "EUR", "base_url": emu.base_url, "token_url": emu.base_url + "/token",
-                    "poll_interval": 0.05}}
+                    "job_poll_interval": 0.05}}
 
 
 CUSTOMER_MATCH = {"destination": "ads", "object": LIST_ID, "mode": "mirror", "primary_key": "customer_id",

@@ -44,7 +44,7 @@ def activate(**extra: Any) -> list[dict[str, Any]]:
 
 def destinations(emu: KlaviyoEmulator, **config: Any) -> dict[str, Any]:
     return {"kl": {"type": "klaviyo", "api_key": KEY, "base_url": emu.base_url, "list_id": "NEWS01",
-                   "poll_interval": 0.05, "timeout": 10, **config}}
+                   "job_poll_interval": 0.05, "timeout": 10, **config}}
 
 
 def sync(project: Project, expect_exit: int = 0) -> dict[str, Any]:
@@ -119,9 +119,14 @@ def test_append_sends_an_event_per_added_or_changed_row(project: Project, emu: K
     block = {"destination": "kl", "object": "Customer Updated", "mode": "append", "primary_key": "customer_id",
              "fields": {"email": "email", "full_name": "full_name", "score": "value"}, "where": SEGMENT,
              "name": "customers_klaviyo"}
-    project.write(rows, [block], destinations(emu))
+    project.write(rows, [block], destinations(emu, poll_timeout=60))  # the older name of job_timeout
     project.dbt("build")
-    first = sync(project)
+    proc = project.activate("run")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # Still read, and said on the console when destinations.yml is loaded, with the key to use instead.
+    warning = f"{project.root / 'destinations.yml'}: kl.poll_timeout is deprecated: rename it to job_timeout"
+    assert warning in proc.stderr
+    first = project.result_of("customers_klaviyo")
     rows[5]["full_name"] = "Renamed 6"  # customer 6, FR
     project.write_rows(rows)
     project.dbt("build")

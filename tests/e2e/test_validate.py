@@ -242,3 +242,26 @@ def test_columns_by_what_exists_and_a_bad_where_is_a_config_error_of_its_sync(du
             assert results["good"]["status"] == ("planned" if command == "plan" else "success"), results
             assert results["good"]["counts"]["added"] == 3
         assert sorted(r["key"] for payload in hook.payloads() for r in payload["records"]) == ["3", "6", "9"]
+
+
+def test_an_older_key_name_is_a_warning_and_set_with_the_new_one_a_problem(tmp_path: Path) -> None:
+    # Klaviyo's poll_timeout is now job_timeout, the knob every vendor whose batches become jobs takes.
+    from tests.factories import manifest, model_node
+
+    (tmp_path / "dbt_project.yml").write_text("name: shop\nversion: '1'\nconfig-version: 2\nprofile: x\n")
+    (tmp_path / "target").mkdir()
+    block = {"destination": "kl", "object": "profiles", "primary_key": "id", "match": {"email": "email"},
+             "fields": ["email"]}
+    (tmp_path / "target" / "manifest.json").write_text(json.dumps(manifest(
+        ("model.shop.people", model_node("people", [block], columns={"id": "integer", "email": "text"})))))
+    path = tmp_path / "destinations.yml"
+    path.write_text("kl:\n  type: klaviyo\n  api_key: pk_test\n  poll_timeout: 60\n")
+    report = validate(resolve_paths(str(tmp_path)))
+    assert (report.exit_code, report.problems) == (0, [])
+    assert f"{path}: kl.poll_timeout is deprecated: rename it to job_timeout (until then it is read as " \
+           "job_timeout)" in report.warnings
+    path.write_text("kl:\n  type: klaviyo\n  api_key: pk_test\n  poll_timeout: 60\n  job_timeout: 90\n")
+    report = validate(resolve_paths(str(tmp_path)))
+    assert report.exit_code == 2
+    assert report.problems == [f"{path}: kl.poll_timeout: poll_timeout is the deprecated name of job_timeout, and "
+                               "both are set: keep job_timeout only"]

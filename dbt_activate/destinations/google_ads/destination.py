@@ -65,7 +65,7 @@ from dbt_activate.core.types import (
     SyncTarget,
 )
 from dbt_activate.delivery import json_body
-from dbt_activate.destinations.api import ApiDestination, json_object
+from dbt_activate.destinations.api import ApiDestination, job_keys, job_polling, json_object
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.google_ads.auth import TOKEN_URL, RefreshTokenAuth
 from dbt_activate.destinations.google_ads.jobs import CustomerMatchJob, JobSettings
@@ -101,6 +101,10 @@ ALREADY_UPLOADED = frozenset({"CLICK_CONVERSION_ALREADY_EXISTS", "ORDER_ID_ALREA
 _USER_LIST = re.compile(r"(?:customers/(\d+)/userLists/)?(\d+)")
 _JSON = {"Content-Type": "application/json"}
 KEPT_HASHES = "<the hashes sent when the row was added, from the record-id table>"
+# Google processes a Customer Match job in minutes to hours: a poll every 5 s, for up to an hour.
+_JOB_KEYS = job_keys(interval=5, timeout=3600, then="the batch fails (nothing acknowledged)",
+                     interval_help="Seconds between two polls of a running Customer Match job.",
+                     old_interval="poll_interval", old_timeout="poll_timeout")
 
 
 def _customer_id(name: str, config: Mapping[str, Any], key: str, *, required: bool) -> str | None:
@@ -171,9 +175,7 @@ class GoogleAdsDestination(ApiDestination):
         ConfigKey("operations_per_request", int, default=DEFAULT_OPERATIONS,
                   help=f"Customer Match operations per addOperations request, 1-{MAX_OPERATIONS:,} (Google "
                        f"recommends {DEFAULT_OPERATIONS:,})."),
-        ConfigKey("poll_interval", (int, float), default=5, help="Seconds between two polls of a running job."),
-        ConfigKey("poll_timeout", (int, float), default=3600,
-                  help="Seconds to wait for a job before the batch fails (nothing acknowledged)."),
+        *_JOB_KEYS,
         ConfigKey("rate_limit", dict,
                   help="{requests: N, per_seconds: S}; default 5 per second (Google publishes no fixed rate; "
                        "RESOURCE_EXHAUSTED answers slow the limiter down)."),
@@ -205,8 +207,7 @@ class GoogleAdsDestination(ApiDestination):
         self.job_settings = JobSettings(
             self.version, self.customer_id,
             int(_positive(name, config, "operations_per_request", DEFAULT_OPERATIONS, maximum=MAX_OPERATIONS)),
-            _positive(name, config, "poll_interval", 5.0), _positive(name, config, "poll_timeout", 3600.0),
-            self.consent)
+            job_polling(name, config, _JOB_KEYS), self.consent)
         text = self.settings.text
         self.auth = RefreshTokenAuth(name, text("client_id"), text("client_secret"), text("refresh_token"),
                                      text("token_url"))
@@ -281,7 +282,7 @@ class GoogleAdsDestination(ApiDestination):
                          {"method": "POST", "url": prefix + ":run"},
                          {"method": "GET", "url": f"{self.base_url}/{self.version}/customers/{self.customer_id}"
                                                   "/operations/<operation id>",
-                          "repeat": f"every {self.job_settings.poll_interval:g}s until done"}]}
+                          "repeat": f"every {self.job_settings.polling.interval:g}s until done"}]}
 
     # -- conversions ---------------------------------------------------------------------------
 

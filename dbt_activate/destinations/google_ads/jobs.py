@@ -12,12 +12,13 @@ developers.google.com/google-ads/api/docs/remarketing/audience-segments/customer
    (10,000 recommended: ``operations_per_request``); a ``partialFailureError`` names refused
    operations by ``{"fieldName": "operations", "index": i}``;
 3. ``POST /v25/{resourceName}:run`` -> a long-running ``google.longrunning.Operation`` (``name``);
-4. ``GET /v25/{operation name}`` (customers.operations.get) every ``poll_interval`` until ``done``;
-   an ``error`` in it means the job FAILED and nothing of it is acknowledged.
+4. ``GET /v25/{operation name}`` (customers.operations.get) every ``job_poll_interval`` until
+   ``done``; an ``error`` in it means the job FAILED and nothing of it is acknowledged.
 
-Polls are read again after a 429/5xx (``Retry-After``, else ``poll_interval``) until
-``poll_timeout``, never by running the job again. Google processes a job in up to several hours for
-large lists; what it matched shows later in the list's size, not in the job.
+Step 4 is the shared poller (``delivery.jobs``): a poll is read again after a 429/5xx
+(``Retry-After``, else a pause doubling from ``job_poll_interval``) until ``job_timeout``, never by
+running the job again. Google processes a job in up to several hours for large lists; what it
+matched shows later in the list's size, not in the job.
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ from typing import Any
 
 import httpx
 
+from dbt_activate.delivery.jobs import Clock, JobPolling, Sleep, poll_job
 from dbt_activate.destinations.api import json_object
 from dbt_activate.destinations.google_ads.results import partial_failures, status_reason, unexpected
-from dbt_activate.errors import DestinationError, Redactor, RetryableDestinationError
+from dbt_activate.errors import DestinationError, Redactor
 
 Send = Callable[[str, str, Mapping[str, Any] | None], Awaitable[httpx.Response]]
 
@@ -42,19 +44,21 @@ class JobSettings:
     version: str
     customer_id: str
     operations_per_request: int
-    poll_interval: float
-    poll_timeout: float
+    polling: JobPolling
     consent: Mapping[str, str] | None = None
 
 
 class CustomerMatchJob:
-    """Runs one job of ``operations`` on ``user_list``; ``send(method, path, body)`` makes each request."""
+    """Runs one job of ``operations`` on ``user_list``; ``send(method, path, body)`` makes each request
+    (``sleep`` and ``clock`` pace its polls: a fake clock in tests)."""
 
-    def __init__(self, name: str, settings: JobSettings, send: Send, redactor: Redactor) -> None:
+    def __init__(self, name: str, settings: JobSettings, send: Send, redactor: Redactor, *,
+                 sleep: Sleep = asyncio.sleep, clock: Clock = time.monotonic) -> None:
         self.name = name
         self.settings = settings
         self._send = send
         self.redactor = redactor
+        self._sleep, self._clock = sleep, clock
 
     def create_body(self, user_list: str) -> dict[str, Any]:
         metadata: dict[str, Any] = {"userList": user_list}
@@ -94,32 +98,23 @@ class CustomerMatchJob:
         return refused, job
 
     async def _wait(self, job: str, operation: str) -> None:
-        deadline = time.monotonic() + self.settings.poll_timeout
-        while True:
-            await asyncio.sleep(self.settings.poll_interval)
-            response = await self._read(f"/{self.settings.version}/{operation}", deadline)
+        """Poll the job's operation (``delivery.jobs``) until it is ``done``; a FAILED job raises."""
+
+        async def read() -> Mapping[str, Any]:
+            response = await self._send("GET", f"/{self.settings.version}/{operation}", None)
             if response.status_code != 200:
                 raise unexpected(self.name, response, f"polling {operation}", self.redactor)
-            body = json_object(response)
-            if body.get("done"):
-                error = body.get("error")
-                if isinstance(error, dict):
-                    raise DestinationError(f"{self.name}: Google Ads job {job} failed: "
-                                           f"{status_reason(error, self.redactor)}; the batch is not acknowledged "
-                                           "and goes with the next run")
-                return
-            if time.monotonic() >= deadline:
-                raise DestinationError(f"{self.name}: job {job} was still running after "
-                                       f"{self.settings.poll_timeout:g}s (poll_timeout); the batch is not "
-                                       "acknowledged and goes with the next run (adding and removing members again "
-                                       "is harmless)")
+            return json_object(response)
 
-    async def _read(self, path: str, deadline: float) -> httpx.Response:
-        """A poll; throttled or failed reads are read again, never the job run again."""
-        while True:
-            try:
-                return await self._send("GET", path, None)
-            except RetryableDestinationError as exc:
-                if time.monotonic() >= deadline:
-                    raise
-                await asyncio.sleep(max(exc.retry_after or 0.0, self.settings.poll_interval, 0.05))
+        def still_running(state: Mapping[str, Any]) -> Exception:
+            return DestinationError(f"{self.name}: job {job} was still running after "
+                                    f"{self.settings.polling.timeout:g}s (job_timeout); the batch is not "
+                                    "acknowledged and goes with the next run (adding and removing members again "
+                                    "is harmless)")
+
+        body = await poll_job(read, lambda state: bool(state.get("done")), self.settings.polling,
+                              on_timeout=still_running, sleep=self._sleep, clock=self._clock)
+        error = body.get("error")
+        if isinstance(error, dict):
+            raise DestinationError(f"{self.name}: Google Ads job {job} failed: {status_reason(error, self.redactor)}; "
+                                   "the batch is not acknowledged and goes with the next run")

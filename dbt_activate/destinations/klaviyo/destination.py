@@ -8,8 +8,8 @@ Configuration (``destinations.yml``)::
       base_url: https://a.klaviyo.com                    # default; an emulator's URL in tests
       revision: "2026-07-15"                             # the API revision sent in the `revision` header
       list_id: Y6nRLr                                    # optional: also add the profiles to this list
-      poll_interval: 2                                   # seconds between polls of an import job
-      poll_timeout: 900                                  # give up waiting for a job after this long
+      job_poll_interval: 2                               # seconds between polls of an import job
+      job_timeout: 900                                   # give up waiting for a job after this long
       batch_size: 10000                                  # 1-10,000 profiles per job (default: the maximum)
       nulls: keep                                        # keep (default) | clear
 
@@ -29,8 +29,8 @@ OpenAPI ``stable.json`` revision 2026-07-15; developers.klaviyo.com/en/reference
    "attributes": {"profiles": {"data": [{"type": "profile", "attributes": {…}}]}}}}`` (plus
    ``relationships.lists`` with ``list_id``), ``Authorization: Klaviyo-API-Key …`` and ``revision``;
    Klaviyo answers ``202`` with the job;
-2. ``GET /api/profile-bulk-import-jobs/{id}`` every ``poll_interval`` until ``status`` is
-   ``complete`` (``cancelled`` or ``poll_timeout`` fail the batch: nothing is acknowledged);
+2. ``GET /api/profile-bulk-import-jobs/{id}`` every ``job_poll_interval`` until ``status`` is
+   ``complete`` (``cancelled`` or ``job_timeout`` fail the batch: nothing is acknowledged);
 3. when ``failed_count`` > 0, ``GET …/{id}/import-errors`` (every page): each error names its
    profile by ``source.pointer`` (``/data/attributes/profiles/data/<index>/…``) or its
    ``original_payload`` identifiers, and rejects that record with Klaviyo's ``code: detail``
@@ -56,7 +56,7 @@ Limits: the bulk import endpoints allow 10 requests/s (burst) and 150/min (stead
 default ``rate_limit`` of 10 per 4 s stays within both, polls included. A 429 (with
 ``Retry-After``) or 5xx on submitting a job is retried by the engine (a retried batch submits its
 job again, harmless because import is an upsert by identifier); on a poll or an import-errors read
-it is read again after ``Retry-After`` until ``poll_timeout`` (``klaviyo_jobs``), so throttling
+it is read again after ``Retry-After`` until ``job_timeout`` (``klaviyo_jobs``), so throttling
 never resubmits a job.
 """
 
@@ -70,8 +70,7 @@ import httpx
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, SyncTarget
 from dbt_activate.delivery import HttpSession, UnencodableValue, body_snippet
-from dbt_activate.delivery.jobs import JobPolling
-from dbt_activate.destinations.api import ApiDestination
+from dbt_activate.destinations.api import ApiDestination, job_keys, job_polling
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.klaviyo.events import (
     EVENT_JOBS,
@@ -91,6 +90,9 @@ MAX_BODY = 5 * 1024 * 1024
 MAX_PROFILE = 100 * 1024
 REVISION = "2026-07-15"
 _ENVELOPE = 512  # bytes of a job body around its profiles
+_JOB_KEYS = job_keys(interval=2.0, timeout=900.0, then="the batch fails (nothing acknowledged)",
+                     interval_help="Seconds between two polls of an import job's status.",
+                     old_interval="poll_interval", old_timeout="poll_timeout")
 
 
 class KlaviyoDestination(ApiDestination):
@@ -103,10 +105,7 @@ class KlaviyoDestination(ApiDestination):
                   help="Private API key with the profiles:write scope (lists:write with list_id)."),
         ConfigKey("revision", str, default=REVISION, help="API revision sent in the `revision` header."),
         ConfigKey("list_id", str, help="Also add every imported profile to this list."),
-        ConfigKey("poll_interval", (int, float), default=2.0,
-                  help="Seconds between two polls of an import job's status."),
-        ConfigKey("poll_timeout", (int, float), default=900.0,
-                  help="Seconds to wait for a job to complete before the batch fails (nothing acknowledged)."),
+        *_JOB_KEYS,
         ConfigKey("batch_size", int, default=MAX_BATCH,
                   help=f"Profiles per job, 1-{MAX_BATCH} (Klaviyo's maximum, the default); a job is also kept "
                        "under 5 MB."),
@@ -130,10 +129,8 @@ class KlaviyoDestination(ApiDestination):
     def __init__(self, name: str, config: Mapping[str, Any], *,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
-        for key in ("poll_interval", "poll_timeout"):
-            _check_seconds(name, config, key)
+        self.polling = job_polling(name, config, _JOB_KEYS)
         super().__init__(name, config, transport=transport)
-        self.polling = JobPolling(self.settings.number("poll_interval"), self.settings.number("poll_timeout"))
 
     def check_target(self, target: SyncTarget) -> None:
         where = f"sync {target.sync_name}"
@@ -349,9 +346,3 @@ def _identifiers(target: SyncTarget, *, during_write: bool = False) -> tuple[str
     if during_write:
         raise DestinationError(f"sync {target.sync_name}: {message}")
     raise ConfigError(message, location=f"sync {target.sync_name}")
-
-
-def _check_seconds(name: str, config: Mapping[str, Any], key: str) -> None:
-    value = config.get(key)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
-        raise ConfigError(f"{key} must be a number of seconds >= 0, got {value!r}", location=f"{name}.{key}")

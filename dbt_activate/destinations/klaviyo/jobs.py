@@ -4,15 +4,15 @@ A job submitted by ``klaviyo`` (``POST /api/profile-bulk-import-jobs``, answered
 processed by Klaviyo in the background (OpenAPI ``stable.json`` revision 2026-07-15;
 developers.klaviyo.com/en/reference/bulk_import_profiles):
 
-1. ``GET /api/profile-bulk-import-jobs/{id}`` every ``poll_interval`` until ``status`` is
+1. ``GET /api/profile-bulk-import-jobs/{id}`` every ``job_poll_interval`` until ``status`` is
    ``complete``, which gives its ``failed_count``; ``cancelled``, another HTTP status or
-   ``poll_timeout`` fail the batch (nothing is acknowledged);
+   ``job_timeout`` fail the batch (nothing is acknowledged);
 2. when ``failed_count`` > 0, ``GET …/{id}/import-errors?page[size]=100`` and every ``links.next``
    page after it (followed as a path, so the API key only goes to the configured origin).
 
 Reads are never left to the engine's retries: a 429 (with ``Retry-After``) or 5xx on a poll or an
-import-errors read is read again, after ``Retry-After`` (else ``poll_interval``), until
-``poll_timeout``; then the last error goes up. Retrying the batch would submit its job again.
+import-errors read is read again, after ``Retry-After`` (else ``job_poll_interval``), until
+``job_timeout``; then the last error goes up. Retrying the batch would submit its job again.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ JOBS = "/api/profile-bulk-import-jobs"
 
 @dataclass(frozen=True)
 class ImportJobPoller:
-    """Waits for the import jobs of destination ``name`` and reads their errors, within ``poll_timeout``."""
+    """Waits for the import jobs of destination ``name`` and reads their errors, within ``job_timeout``."""
 
     name: str
     redactor: Redactor
@@ -60,7 +60,7 @@ class ImportJobPoller:
         def still_running(attributes: dict[str, Any]) -> Exception:
             return DestinationError(f"{self.name}: import job {job_id} was still "
                                     f"{attributes.get('status') or 'unknown'} after {self.polling.timeout:g}s "
-                                    "(poll_timeout); the batch is not acknowledged")
+                                    "(job_timeout); the batch is not acknowledged")
 
         attributes = await poll_job(read, lambda a: a.get("status") == "complete", self.polling,
                                     on_timeout=still_running)

@@ -79,14 +79,13 @@ def build_upload(external_id: str, records: Sequence[tuple[str, Mapping[str, JSO
 
 
 class BulkUpsert:
-    """Runs ingest jobs through ``api``; ``timeout`` bounds the wait for one job (then: retry later)."""
+    """Runs ingest jobs through ``api``; ``polling`` paces the reads of a job and bounds the wait for
+    it (then: retry later)."""
 
-    def __init__(self, api: SalesforceApi, *, timeout: float, sleep: Sleep = asyncio.sleep,
-                 clock: Callable[[], float] = time.monotonic, first_poll: float = 0.25,
-                 max_poll: float = 10.0) -> None:
-        self.api, self.timeout = api, timeout
+    def __init__(self, api: SalesforceApi, *, polling: JobPolling, sleep: Sleep = asyncio.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.api, self.polling = api, polling
         self._sleep, self._clock = sleep, clock
-        self.first_poll, self.max_poll = first_poll, max_poll
 
     def _job_path(self, job_id: str, suffix: str = "") -> str:
         return f"{self.api.data}/jobs/ingest/{quote(job_id, safe='')}{suffix}"
@@ -136,7 +135,7 @@ class BulkUpsert:
         return outcome
 
     async def _wait(self, job_id: str) -> dict[str, Any]:
-        """Poll the job (``delivery.jobs``), pauses doubling from ``first_poll`` to ``max_poll``."""
+        """Poll the job (``delivery.jobs``), with the pauses of ``polling``."""
 
         async def read() -> dict[str, Any]:
             response = await self.api.request("GET", self._job_path(job_id), new_work=False)
@@ -148,10 +147,9 @@ class BulkUpsert:
         def still_running(info: dict[str, Any]) -> Exception:
             return RetryableDestinationError(
                 f"{self.api.name}: Bulk API job {job_id} is still {info.get('state')} after "
-                f"{self.timeout:g}s (bulk_timeout); the retry resumes waiting for the same job")
+                f"{self.polling.timeout:g}s (job_timeout); the retry resumes waiting for the same job")
 
-        polling = JobPolling(self.first_poll, self.timeout, backoff=2.0, max_interval=self.max_poll)
-        return await poll_job(read, lambda info: info.get("state") in TERMINAL, polling, on_timeout=still_running,
+        return await poll_job(read, lambda info: info.get("state") in TERMINAL, self.polling, on_timeout=still_running,
                               sleep=self._sleep, clock=self._clock)
 
     async def _rows(self, job_id: str, suffix: str, upload: BulkUpload, *, column: str = "sf__error"

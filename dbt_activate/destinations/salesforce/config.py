@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from dbt_activate.delivery.jobs import JobPolling
+from dbt_activate.destinations.api import job_keys, job_polling
 from dbt_activate.destinations.base import ConfigKey, check_nulls_key
 from dbt_activate.destinations.salesforce.auth import OAuthClient
 from dbt_activate.errors import ConfigError
@@ -18,6 +20,12 @@ DEFAULT_API_VERSION = "v62.0"
 MIN_API_VERSION = 46.0  # sObject Collections upsert exists from v46.0
 LOGIN_URL = "https://login.salesforce.com"
 _VERSION = re.compile(r"^v?(\d+)(?:\.(\d+))?$")
+# A Bulk API job is read after job_poll_interval, then after pauses doubling up to 10 s: most jobs of a
+# few thousand rows finish within seconds, the large ones take minutes.
+BULK_JOB_KEYS = job_keys(interval=0.25, timeout=1800, old_timeout="bulk_timeout",
+                         then="the batch is retried, and the retry resumes waiting for the same job",
+                         interval_help="Seconds before the first read of a Bulk API job's status; each next pause "
+                                       "doubles, up to 10 s.")
 
 CONFIG_KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("instance_url", str, help="The org's URL, e.g. https://acme.my.salesforce.com. Required with "
@@ -39,8 +47,7 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("nulls", str, default="keep", help="keep: a NULL is not sent and never wipes a value in "
               "Salesforce; clear: a NULL empties the field."),
     ConfigKey("timeout", (int, float), default=120, help="Seconds to wait for each response."),
-    ConfigKey("bulk_timeout", (int, float), default=1800, help="Seconds to wait for one Bulk API job before "
-              "the batch is retried (the retry resumes waiting for the same job)."),
+    *BULK_JOB_KEYS,
 )
 
 
@@ -54,7 +61,7 @@ class SalesforceSettings:
     bulk_threshold: int
     max_api_usage: float
     timeout: float
-    bulk_timeout: float
+    bulk_polling: JobPolling
 
 
 def settings_from(name: str, config: Mapping[str, Any]) -> SalesforceSettings:
@@ -95,7 +102,8 @@ def settings_from(name: str, config: Mapping[str, Any]) -> SalesforceSettings:
     return SalesforceSettings(
         instance_url=instance, api_version=_version(name, config.get("api_version")), access_token=access_token,
         oauth=oauth, request_size=request_size, bulk_threshold=threshold, max_api_usage=usage,
-        timeout=_seconds(name, config, "timeout", 120.0), bulk_timeout=_seconds(name, config, "bulk_timeout", 1800.0))
+        timeout=_seconds(name, config, "timeout", 120.0),
+        bulk_polling=job_polling(name, config, BULK_JOB_KEYS, backoff=2.0, max_interval=10.0))
 
 
 def _text(config: Mapping[str, Any], key: str) -> str | None:

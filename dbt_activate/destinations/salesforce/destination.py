@@ -144,7 +144,7 @@ class SalesforceDestination(Destination):
                                       # Bulk job requests come on top of the Collections requests
                                       max_connections=2 * max(1, self.effective_concurrency),
                                       max_api_usage=s.max_api_usage, transport=self._transport)
-            self._bulk = BulkUpsert(self._api, timeout=s.bulk_timeout, sleep=self._sleep)
+            self._bulk = BulkUpsert(self._api, polling=s.bulk_polling, sleep=self._sleep)
         described = await self._describe(target)
         self._types = field_types(described)
         self._target = _sf_target(target, described)

@@ -71,8 +71,7 @@ import httpx
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, SyncTarget
 from dbt_activate.delivery import HttpSession, RateLimitHeaders
-from dbt_activate.delivery.jobs import JobPolling
-from dbt_activate.destinations.api import ApiDestination, Endpoint, checked_base_url
+from dbt_activate.destinations.api import ApiDestination, Endpoint, checked_base_url, job_keys, job_polling
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.zendesk.jobs import found_external_ids, job_of, read_results, refusal, wait_for
 from dbt_activate.destinations.zendesk.payload import (
@@ -85,6 +84,7 @@ from dbt_activate.destinations.zendesk.payload import (
 from dbt_activate.errors import ConfigError, DestinationError
 
 MAX_BATCH = 100
+_JOB_KEYS = job_keys(interval=1.0, timeout=300, then="the batch is sent again (next attempt or run)")
 OBJECTS = ("users", "organizations")
 ORGANIZATIONS = "/api/v2/organizations"
 SHOW_MANY = f"{ORGANIZATIONS}/show_many.json"
@@ -135,8 +135,7 @@ class ZendeskDestination(ApiDestination):
                   help=f"Records per bulk request, 1-{MAX_BATCH} (Zendesk's maximum, the default)."),
         ConfigKey("max_concurrency", int, default=4,
                   help="Batches (background jobs) in flight at once; Zendesk limits concurrent jobs per account."),
-        ConfigKey("job_poll_interval", (int, float), default=1.0, help="Seconds between reads of a job's status."),
-        ConfigKey("job_timeout", (int, float), default=300, help="Seconds to wait for a job before sending again."),
+        *_JOB_KEYS,
     )
     modes = frozenset({Mode.UPSERT, Mode.UPDATE, Mode.MIRROR})
     max_batch_size = MAX_BATCH
@@ -156,11 +155,7 @@ class ZendeskDestination(ApiDestination):
         """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
         super().__init__(name, config, transport=transport)
         self._authorization = _authorization(name, config)
-        for key in ("job_poll_interval", "job_timeout"):
-            value = config.get(key)
-            if value is not None and (isinstance(value, bool) or value < 0):
-                raise ConfigError(f"{key} must be a number of seconds >= 0, got {value!r}", location=f"{name}.{key}")
-        self.polling = JobPolling(self.settings.number("job_poll_interval"), self.settings.number("job_timeout"))
+        self.polling = job_polling(name, config, _JOB_KEYS)
 
     def resolve_base_url(self, name: str, config: Mapping[str, Any]) -> str:
         return _base_url(name, config)

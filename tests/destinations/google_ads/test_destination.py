@@ -8,13 +8,23 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import httpx
 import pytest
 
 from dbt_activate.core.types import Batch, BatchResult, FieldSpec, MemoryIdStore, Mode, Operation, Record, SyncTarget
+from dbt_activate.delivery.jobs import JobPolling
 from dbt_activate.destinations.google_ads import GoogleAdsDestination
 from dbt_activate.destinations.google_ads.destination import KEPT_HASHES
-from dbt_activate.errors import ConfigError, DestinationError, QuotaExhaustedError, RetryableDestinationError
+from dbt_activate.destinations.google_ads.jobs import CustomerMatchJob, JobSettings
+from dbt_activate.errors import (
+    ConfigError,
+    DestinationError,
+    QuotaExhaustedError,
+    Redactor,
+    RetryableDestinationError,
+)
 from dbt_activate.testing.google_ads import GoogleAdsEmulator
+from tests.support.delivery import FakeClock
 
 UTC = dt.timezone.utc
 CLICKED = dt.datetime(2026, 1, 1, tzinfo=UTC)
@@ -36,7 +46,7 @@ def config(emu: GoogleAdsEmulator, **overrides: Any) -> dict[str, Any]:
     return {"type": "google_ads", "developer_token": emu.developer_token, "client_id": emu.client_id,
             "client_secret": emu.client_secret, "refresh_token": emu.refresh_token, "customer_id": "123-456-7890",
             "login_customer_id": "111-222-3333", "conversion_action": "987", "base_url": emu.base_url,
-            "token_url": emu.base_url + "/token", "poll_interval": 0.01, **overrides}
+            "token_url": emu.base_url + "/token", "job_poll_interval": 0.01, **overrides}
 
 
 def target(obj: str, fields: Sequence[str], mode: Mode = Mode.APPEND) -> SyncTarget:
@@ -203,3 +213,51 @@ def test_resource_exhausted_is_retried_under_the_shared_rate_limiter(emu: Google
     assert asyncio.run(run()) == BatchResult()
     assert pauses == [1.0]  # Google's retryDelay, honoured
     assert [c["orderId"] for c in emu.uploaded()] == ["O-1"]
+
+
+class ScriptedJob:
+    """``send`` of a Customer Match job whose polls answer ``polls`` one after another (an exception is
+    raised, as the session raises a 429 or 5xx); every request is kept in ``sent``."""
+
+    def __init__(self, polls: Sequence[dict[str, Any] | Exception]) -> None:
+        self._polls = iter(polls)
+        self.sent: list[str] = []
+
+    async def send(self, method: str, path: str, body: Any) -> httpx.Response:
+        self.sent.append(f"{method} {path.rsplit(':', 1)[-1] if ':' in path else 'poll'}")
+        if path.endswith(":create"):
+            return httpx.Response(200, json={"resourceName": "customers/1234567890/offlineUserDataJobs/9"})
+        if path.endswith(":run"):
+            return httpx.Response(200, json={"name": "customers/1234567890/operations/9"})
+        if path.endswith(":addOperations"):
+            return httpx.Response(200, json={})
+        answer = next(self._polls)
+        if isinstance(answer, Exception):
+            raise answer
+        return httpx.Response(200, json=answer)
+
+
+def run_job(scripted: ScriptedJob, polling: JobPolling, clock: FakeClock) -> None:
+    settings = JobSettings("v25", "1234567890", 10_000, polling)
+    job = CustomerMatchJob("ads", settings, scripted.send, Redactor(), sleep=clock.sleep, clock=clock)
+    asyncio.run(job.run("customers/1234567890/userLists/5550001", [{"create": {"userIdentifiers": []}}]))
+
+
+def test_customer_match_jobs_are_polled_by_the_shared_poller() -> None:
+    # delivery.jobs: job_poll_interval between polls; a throttled poll is read again after Retry-After,
+    # a failing one after a pause doubling from job_poll_interval, and the job is never run again.
+    clock = FakeClock(start=0.0)
+    scripted = ScriptedJob([{"done": False}, RetryableDestinationError("429", retry_after=7.0),
+                            RetryableDestinationError("502"), RetryableDestinationError("502"), {"done": True}])
+    run_job(scripted, JobPolling(5.0, 3600.0), clock)
+    assert clock.sleeps == [5.0, 5.0, 7.0, 10.0, 20.0]
+    assert scripted.sent == ["POST create", "POST addOperations", "POST run"] + ["GET poll"] * 5
+
+
+def test_a_customer_match_job_still_running_at_job_timeout_fails_the_batch() -> None:
+    clock = FakeClock(start=0.0)
+    scripted = ScriptedJob([{"done": False}] * 10)
+    with pytest.raises(DestinationError, match=r"still running after 12s \(job_timeout\)") as caught:
+        run_job(scripted, JobPolling(5.0, 12.0), clock)
+    assert not isinstance(caught.value, RetryableDestinationError)  # nothing acknowledged: the next run adds again
+    assert clock.now == 15.0 and scripted.sent.count("GET poll") == 3  # polls at 5, 10 and 15 s from the first

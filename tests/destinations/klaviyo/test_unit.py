@@ -32,7 +32,7 @@ def person(i: int, **changes: Any) -> Record:
 
 
 def klaviyo_dest(handler: Handler, **config: Any) -> KlaviyoDestination:
-    return KlaviyoDestination("kl", {"type": "klaviyo", "api_key": KEY, "poll_interval": 0, **config},
+    return KlaviyoDestination("kl", {"type": "klaviyo", "api_key": KEY, "job_poll_interval": 0, **config},
                               transport=httpx.MockTransport(handler))
 
 
@@ -81,7 +81,8 @@ def test_declared_limits() -> None:
 
 
 @pytest.mark.parametrize(("config", "where"), [
-    ({"batch_size": 10_001}, "kl.batch_size"), ({"poll_interval": -1}, "kl.poll_interval"),
+    ({"batch_size": 10_001}, "kl.batch_size"), ({"job_poll_interval": -1}, "kl.job_poll_interval"),
+    ({"job_timeout": "soon"}, "kl.job_timeout"), ({"poll_interval": -1}, "kl.poll_interval"),
     ({"poll_timeout": "soon"}, "kl.poll_timeout"), ({"nulls": "drop"}, "kl.nulls"), ({"base_url": "a.klaviyo.com"},
                                                                                        "kl.base_url"),
 ])
@@ -148,12 +149,12 @@ def test_a_refused_job_rejects_its_profiles_and_a_cancelled_one_fails_the_batch(
         write(klaviyo_dest(scripted(job("queued"), job("cancelled"))[0]), Batch(Operation.UPSERT, [person(1)]))
 
 
-def test_a_job_that_never_completes_fails_after_poll_timeout() -> None:
+def test_a_job_that_never_completes_fails_after_job_timeout() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return job("queued") if request.method == "POST" else job("processing")
 
-    with pytest.raises(DestinationError, match="poll_timeout") as caught:
-        write(klaviyo_dest(handler, poll_timeout=0), Batch(Operation.UPSERT, [person(1)]))
+    with pytest.raises(DestinationError, match="job_timeout") as caught:
+        write(klaviyo_dest(handler, job_timeout=0), Batch(Operation.UPSERT, [person(1)]))
     assert not isinstance(caught.value, RetryableDestinationError)
 
 
@@ -233,12 +234,12 @@ def test_a_throttled_poll_is_polled_again_without_resubmitting_the_job() -> None
     assert set(result.rejected) == {"1"}
 
 
-def test_a_poll_still_throttled_at_poll_timeout_fails_as_retryable() -> None:
+def test_a_poll_still_throttled_at_job_timeout_fails_as_retryable() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return job("queued") if request.method == "POST" else httpx.Response(429, json={})
 
     with pytest.raises(RetryableDestinationError):
-        write(klaviyo_dest(handler, poll_timeout=0), Batch(Operation.UPSERT, [person(1)]))
+        write(klaviyo_dest(handler, job_timeout=0), Batch(Operation.UPSERT, [person(1)]))
 
 
 # -- events (append) ------------------------------------------------------------------------------
