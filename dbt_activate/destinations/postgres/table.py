@@ -15,7 +15,8 @@ from uuid import UUID
 
 from dbt_activate.core.types import Mode, SyncTarget
 from dbt_activate.core.values import is_nonfinite, json_default
-from dbt_activate.destinations.sql import RowRejected, TableRef, WarehouseType, warehouse_type
+from dbt_activate.destinations.sql import RowRejected, TableRef, WarehouseType, warehouse_type, written_fields
+from dbt_activate.destinations.sql import TableSchema as SqlTableSchema
 from dbt_activate.errors import ConfigError
 
 # Modes whose statements use ON CONFLICT (identity): PostgreSQL needs a matching unique index.
@@ -86,13 +87,12 @@ class Column:
 
 
 @dataclass(frozen=True)
-class TableSchema:
-    ref: TableRef
-    columns: dict[str, Column]
-    written: tuple[str, ...]  # mapped fields, then identity fields not among them
-
+class TableSchema(SqlTableSchema[Column]):
     def ref_sql(self, sql: Any) -> Any:
         return sql.SQL("{}.{}").format(sql.Identifier(self.ref.schema), sql.Identifier(self.ref.name))
+
+    def converter(self, field: str) -> Callable[[Any], Any]:
+        return column_converter(self.columns[field])
 
 
 def _quote(name: str) -> str:
@@ -112,7 +112,7 @@ def inspect_table(conn: Any, destination: str, ref: TableRef, target: SyncTarget
     from psycopg2 import sql
 
     where = f"postgres destination {destination!r}, sync {target.sync_name!r}"
-    written = (*target.field_names, *(f for f in target.identity if f not in target.field_names))
+    written = written_fields(target)
     types = {f.field: f.data_type for f in target.fields}
     table = sql.SQL("{}.{}").format(sql.Identifier(ref.schema), sql.Identifier(ref.name))
     with conn.cursor() as cur:
