@@ -162,6 +162,41 @@ def single_identity(target: SyncTarget, finds: str, hint: str, *, during_write: 
     raise ConfigError(message, location=where)
 
 
+STANDARD_KEYS = ("batch_size", "max_concurrency", "rate_limit", "nulls", "timeout")
+
+
+def standard_keys(cls: type[ApiDestination]) -> list[ConfigKey]:
+    """The keys every API type takes, declared from the class: its ``key_help``, then ``base_url``
+    (with ``default_base_url``) and ``timeout`` unless the type declares them itself.
+
+    A default is the class attribute the code reads (``batch_size``, ``max_concurrency``,
+    ``default_timeout``, ``rate_limit`` in the help), written once, so the docs cannot drift from it."""
+    declared = {k.name for k in cls.config_keys}
+    unknown = set(cls.key_help) - set(STANDARD_KEYS)
+    if unknown:
+        raise TypeError(f"{cls.__name__}.key_help names keys that are not standard: {', '.join(sorted(unknown))}")
+    timeout = int(cls.default_timeout) if cls.default_timeout.is_integer() else cls.default_timeout
+    limit = cls.rate_limit
+    per = "second" if limit and limit.per_seconds == 1 else f"{limit.per_seconds:g} s" if limit else ""
+    standard = {
+        "batch_size": lambda words: ConfigKey("batch_size", int, default=cls.batch_size, help=words),
+        "max_concurrency": lambda words: ConfigKey("max_concurrency", int, default=cls.max_concurrency, help=words),
+        "rate_limit": lambda words: ConfigKey(
+            "rate_limit", dict, help="{requests: N, per_seconds: S}; "
+                                     f"{f'default {limit.requests} per {per}' if limit else ''}{words}"),
+        "nulls": lambda words: ConfigKey("nulls", str, default="keep", help=words),
+        "timeout": lambda words: ConfigKey("timeout", (int, float), default=timeout, help=words),
+    }
+    keys = [standard[name](words) for name, words in cls.key_help.items() if name not in declared]
+    declared.update(cls.key_help)
+    if cls.default_base_url and "base_url" not in declared:
+        keys.append(ConfigKey("base_url", str, default=cls.default_base_url,
+                              help="API origin; point it at a local emulator in tests."))
+    if "timeout" not in declared:
+        keys.append(standard["timeout"]("Seconds to wait for each response."))
+    return keys
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """What one operation sends, for ``plan``: the request(s) in words, and how many a batch of
@@ -177,7 +212,7 @@ class ApiDestination(Destination):
 
     Subclasses set ``default_base_url``, ``max_batch_size`` (and ``batch_limit`` to say whose
     maximum it is), ``endpoints`` for ``plan``, and implement ``session_headers`` and ``write``;
-    they read their config from ``self.settings``.
+    they read their config from ``self.settings``, their own keys in ``configure``.
     """
 
     default_base_url: ClassVar[str] = ""
@@ -186,21 +221,13 @@ class ApiDestination(Destination):
     default_timeout: ClassVar[float] = 30.0
     min_connections: ClassVar[int] = 1
     endpoints: ClassVar[Mapping[Operation, Endpoint]] = {}
+    # The type's own words for the standard keys it documents (STANDARD_KEYS), in the order they are
+    # listed; for rate_limit, the words after its default rate. Their type and default are the class's.
+    key_help: ClassVar[Mapping[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        """The keys every API type takes, declared from the class (``default_base_url``,
-        ``default_timeout``) unless the type declares them itself with words of its own."""
         super().__init_subclass__(**kwargs)
-        declared = {k.name for k in cls.config_keys}
-        added: list[ConfigKey] = []
-        if cls.default_base_url and "base_url" not in declared:
-            added.append(ConfigKey("base_url", str, default=cls.default_base_url,
-                                   help="API origin; point it at a local emulator in tests."))
-        if "timeout" not in declared:
-            timeout = cls.default_timeout
-            added.append(ConfigKey("timeout", (int, float), default=int(timeout) if timeout.is_integer() else timeout,
-                                   help="Seconds to wait for each response."))
-        cls.config_keys = (*cls.config_keys, *added)
+        cls.config_keys = (*cls.config_keys, *standard_keys(cls))
 
     def __init__(self, name: str, config: Mapping[str, Any], *,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
@@ -216,6 +243,11 @@ class ApiDestination(Destination):
         self.base_url: str = self.settings.base_url
         self.redactor = Redactor(self.secrets())
         self._sessions: dict[str, HttpSession] = {}
+        self.configure(name, config)
+
+    def configure(self, name: str, config: Mapping[str, Any]) -> None:
+        """Read and check the type's own keys, once, at the end of ``__init__`` (``self.settings``
+        holds them with their defaults); a bad value is a ConfigError naming ``name.key``."""
 
     # -- config --------------------------------------------------------------------------------
 

@@ -164,8 +164,6 @@ class GoogleAdsDestination(ApiDestination):
                        "and conversions (required for users in the EEA)."),
         ConfigKey("token_url", str, default=TOKEN_URL, help="OAuth token endpoint."),
         ConfigKey("api_version", str, default=API_VERSION, help="API version in the request paths."),
-        ConfigKey("batch_size", int, default=MAX_CONVERSIONS,
-                  help=f"Conversions per request, 1-{MAX_CONVERSIONS:,} (Google's maximum, the default)."),
         ConfigKey("job_size", int, default=DEFAULT_JOB_SIZE,
                   help=f"Customer Match rows per offline user data job, 1-{MAX_JOB_SIZE:,}."),
         ConfigKey("operations_per_request", int, default=DEFAULT_OPERATIONS,
@@ -174,10 +172,11 @@ class GoogleAdsDestination(ApiDestination):
         ConfigKey("poll_interval", (int, float), default=5, help="Seconds between two polls of a running job."),
         ConfigKey("poll_timeout", (int, float), default=3600,
                   help="Seconds to wait for a job before the batch fails (nothing acknowledged)."),
-        ConfigKey("rate_limit", dict,
-                  help="{requests: N, per_seconds: S}; default 5 per second (Google publishes no fixed rate; "
-                       "RESOURCE_EXHAUSTED answers slow the limiter down)."),
     )
+    key_help: ClassVar[Mapping[str, str]] = {
+        "batch_size": f"Conversions per request, 1-{MAX_CONVERSIONS:,} (Google's maximum, the default).",
+        "rate_limit": " (Google publishes no fixed rate; RESOURCE_EXHAUSTED answers slow the limiter down).",
+    }
     modes = frozenset({Mode.APPEND, Mode.UPSERT, Mode.MIRROR})
     default_base_url = BASE_URL
     default_timeout = 60.0
@@ -188,10 +187,7 @@ class GoogleAdsDestination(ApiDestination):
                f"<user list id> (upsert, mirror; a Customer Match job per {DEFAULT_JOB_SIZE:,} rows)")
     uses_id_store = True
 
-    def __init__(self, name: str, config: Mapping[str, Any], *,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
-        super().__init__(name, config, transport=transport)
+    def configure(self, name: str, config: Mapping[str, Any]) -> None:
         self.version = self.settings.text("api_version")
         self.customer_id = _customer_id(name, config, "customer_id", required=True) or ""
         self.login_customer_id = _customer_id(name, config, "login_customer_id", required=False)

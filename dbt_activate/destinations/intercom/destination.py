@@ -109,9 +109,10 @@ class IntercomDestination(ApiDestination):
         ConfigKey("role", str, default="user", help="Role of the contacts written and searched: user or lead."),
         ConfigKey("delete_action", str, default="delete",
                   help="What mirror does to contacts that left the model: delete or archive."),
-        ConfigKey("rate_limit", dict,
-                  help="{requests: N, per_seconds: S}; default 1666 per 10 s (10,000/min per app)."),
     )
+    key_help: ClassVar[Mapping[str, str]] = {
+        "rate_limit": " (10,000/min per app).",
+    }
     modes = frozenset({Mode.UPSERT, Mode.UPDATE, Mode.CREATE, Mode.MIRROR})
     objects = ("contacts", "companies")
     references: ClassVar[Mapping[str, Mapping[str, str]]] = RELATIONSHIPS  # contacts -> companies (companies.py)
@@ -121,10 +122,7 @@ class IntercomDestination(ApiDestination):
     uses_id_store = True
     endpoints = _ENDPOINTS
 
-    def __init__(self, name: str, config: Mapping[str, Any], *,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
-        super().__init__(name, config, transport=transport)
+    def configure(self, name: str, config: Mapping[str, Any]) -> None:
         self.role = one_of(name, "role", self.settings.text("role"), ROLES)
         self.archive = one_of(name, "delete_action", self.settings.text("delete_action"), DELETE_ACTIONS) == "archive"
         self._api: IntercomApi | None = None

@@ -66,8 +66,6 @@ import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-import httpx
-
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, SyncTarget
 from dbt_activate.delivery import HttpSession, UnencodableValue, body_snippet
 from dbt_activate.delivery.jobs import JobPolling
@@ -107,16 +105,14 @@ class KlaviyoDestination(ApiDestination):
                   help="Seconds between two polls of an import job's status."),
         ConfigKey("poll_timeout", (int, float), default=900.0,
                   help="Seconds to wait for a job to complete before the batch fails (nothing acknowledged)."),
-        ConfigKey("batch_size", int, default=MAX_BATCH,
-                  help=f"Profiles per job, 1-{MAX_BATCH} (Klaviyo's maximum, the default); a job is also kept "
-                       "under 5 MB."),
-        ConfigKey("max_concurrency", int, default=2, help="Batches (jobs) in flight at once."),
-        ConfigKey("rate_limit", dict,
-                  help="{requests: N, per_seconds: S}; default 10 per 4 s, within the endpoints' documented burst "
-                       "(10/s) and steady (150/min) limits."),
-        ConfigKey("nulls", str, default="keep",
-                  help="keep: a NULL is not sent and Klaviyo keeps its value; clear: a NULL clears the field."),
     )
+    key_help: ClassVar[Mapping[str, str]] = {
+        "batch_size": f"Profiles per job, 1-{MAX_BATCH} (Klaviyo's maximum, the default); a job is also kept "
+                      "under 5 MB.",
+        "max_concurrency": "Batches (jobs) in flight at once.",
+        "rate_limit": ", within the endpoints' documented burst (10/s) and steady (150/min) limits.",
+        "nulls": "keep: a NULL is not sent and Klaviyo keeps its value; clear: a NULL clears the field.",
+    }
     modes = frozenset({Mode.UPSERT, Mode.APPEND})
     default_base_url = "https://a.klaviyo.com"
     max_batch_size = MAX_BATCH
@@ -127,12 +123,9 @@ class KlaviyoDestination(ApiDestination):
     rate_limit = RateLimit(10, 4.0)
     objects = ("profiles",)
 
-    def __init__(self, name: str, config: Mapping[str, Any], *,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
+    def configure(self, name: str, config: Mapping[str, Any]) -> None:
         for key in ("poll_interval", "poll_timeout"):
             _check_seconds(name, config, key)
-        super().__init__(name, config, transport=transport)
         self.polling = JobPolling(self.settings.number("poll_interval"), self.settings.number("poll_timeout"))
 
     def check_target(self, target: SyncTarget) -> None:

@@ -78,8 +78,6 @@ from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-import httpx
-
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, Record, SyncTarget
 from dbt_activate.delivery import HttpSession, UnencodableValue, to_json_value
 from dbt_activate.destinations.api import ApiDestination, checked_base_url, single_identity
@@ -110,16 +108,14 @@ class MailchimpDestination(ApiDestination):
                        "unsubscribe above all) is never changed; map a `status` column to set it per row."),
         ConfigKey("sync_tags", bool, default=False,
                   help="true: a row's tags replace the member's tags; false (default): they are added."),
-        ConfigKey("batch_size", int, default=MAX_BATCH,
-                  help=f"Members per request, 1-{MAX_BATCH} (Mailchimp's maximum, the default)."),
-        ConfigKey("max_concurrency", int, default=MAX_CONNECTIONS,
-                  help=f"Requests in flight at once, 1-{MAX_CONNECTIONS}: Mailchimp allows {MAX_CONNECTIONS} "
-                       "simultaneous connections per API key (there is no request quota)."),
-        ConfigKey("rate_limit", dict,
-                  help="{requests: N, per_seconds: S}; none by default: Mailchimp limits connections, not requests."),
-        ConfigKey("timeout", (int, float), default=120,
-                  help="Seconds to wait for each response; Mailchimp gives up on a request after 120 s."),
     )
+    key_help: ClassVar[Mapping[str, str]] = {
+        "batch_size": f"Members per request, 1-{MAX_BATCH} (Mailchimp's maximum, the default).",
+        "max_concurrency": f"Requests in flight at once, 1-{MAX_CONNECTIONS}: Mailchimp allows {MAX_CONNECTIONS} "
+                           "simultaneous connections per API key (there is no request quota).",
+        "rate_limit": "none by default: Mailchimp limits connections, not requests.",
+        "timeout": "Seconds to wait for each response; Mailchimp gives up on a request after 120 s.",
+    }
     modes = frozenset({Mode.UPSERT, Mode.CREATE, Mode.MIRROR})
     max_batch_size = MAX_BATCH
     batch_limit = "Mailchimp's batch maximum"
@@ -129,10 +125,7 @@ class MailchimpDestination(ApiDestination):
     rate_limit = None
     objects = ()  # an audience id
 
-    def __init__(self, name: str, config: Mapping[str, Any], *,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
-        super().__init__(name, config, transport=transport)
+    def configure(self, name: str, config: Mapping[str, Any]) -> None:
         concurrency = config.get("max_concurrency")
         if concurrency is not None and not (isinstance(concurrency, int) and 1 <= concurrency <= MAX_CONNECTIONS):
             raise ConfigError(f"max_concurrency must be between 1 and {MAX_CONNECTIONS} (Mailchimp allows "

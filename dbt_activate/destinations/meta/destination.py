@@ -101,10 +101,11 @@ class MetaDestination(ApiDestination):
                   help="Country calling code given to national phone numbers (those starting with 0), e.g. 44."),
         ConfigKey("batch_size", int,
                   help=f"Events ({MAX_EVENTS:,} at most, the default) or audience rows ({MAX_USERS:,}) per request."),
-        ConfigKey("rate_limit", dict,
-                  help="{requests: N, per_seconds: S}; default 60 per 60 s. Meta's limits are hourly allowances "
-                       "by business; its usage headers and throttling codes slow the limiter further."),
     )
+    key_help: ClassVar[Mapping[str, str]] = {
+        "rate_limit": ". Meta's limits are hourly allowances by business; its usage headers and throttling codes slow "
+                      "the limiter further.",
+    }
     modes = frozenset({Mode.APPEND, Mode.UPSERT, Mode.MIRROR})
     default_base_url = BASE_URL
     max_batch_size = MAX_USERS
@@ -116,10 +117,7 @@ class MetaDestination(ApiDestination):
                f"audience:<custom audience id> (upsert, mirror; {MAX_USERS:,} users per request)")
     uses_id_store = True
 
-    def __init__(self, name: str, config: Mapping[str, Any], *,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
-        super().__init__(name, config, transport=transport)
+    def configure(self, name: str, config: Mapping[str, Any]) -> None:
         self.version = self.settings.text("api_version")
         source = self.settings.text("action_source")
         if source not in ACTION_SOURCES:

@@ -118,10 +118,7 @@ class PipedriveDestination(ApiDestination):
         "deals": {"person_id": "persons", "org_id": "organizations"},
     }
 
-    def __init__(self, name: str, config: Mapping[str, Any], *,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
-        super().__init__(name, config, transport=transport)
+    def configure(self, name: str, config: Mapping[str, Any]) -> None:
         self.origin, self.v1_prefix = _endpoints(name, config)
         self._api: PipedriveApi | None = None
         self._targets: dict[str, FieldTarget] | None = None

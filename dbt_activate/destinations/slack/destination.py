@@ -40,8 +40,6 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import httpx
-
 from dbt_activate.core.types import Batch, BatchResult, Mode, Operation, RateLimit, Record, SyncTarget
 from dbt_activate.delivery import body_snippet
 from dbt_activate.destinations.api import ApiDestination, clip_reason
@@ -67,21 +65,18 @@ class SlackDestination(ApiDestination):
         ConfigKey("text", str,
                   help="Jinja template of the message text (row, key, rows, count, sync, object)."),
         ConfigKey("blocks", list, help="Optional Block Kit blocks; their strings are templates like text."),
-        ConfigKey("batch_size", int, default=50,
-                  help=f"Records per batch, 1-{MAX_BATCH}: rows per digest, or messages sent in a row."),
-        ConfigKey("rate_limit", dict,
-                  help="{requests: N, per_seconds: S}; default 1 per second, Slack's limit per webhook."),
     )
+    key_help: ClassVar[Mapping[str, str]] = {
+        "batch_size": f"Records per batch, 1-{MAX_BATCH}: rows per digest, or messages sent in a row.",
+        "rate_limit": ", Slack's limit per webhook.",
+    }
     modes = frozenset({Mode.CREATE, Mode.APPEND})
     max_batch_size = MAX_BATCH
     batch_size = 50
     max_concurrency = 1  # messages arrive in order
     rate_limit = RateLimit(1, 1.0)
 
-    def __init__(self, name: str, config: Mapping[str, Any], *,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
-        super().__init__(name, config, transport=transport)
+    def configure(self, name: str, config: Mapping[str, Any]) -> None:
         self.url = self.settings.text("webhook_url")
         if urlsplit(self.url).scheme not in ("http", "https"):
             raise ConfigError("webhook_url must be an https:// URL (http:// for a local emulator)",
