@@ -26,7 +26,8 @@ JSON answers                      ``json_object``: a response body that is a JSO
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -47,6 +48,15 @@ REASON_LIMIT = 300
 def clip_reason(text: str, limit: int = REASON_LIMIT) -> str:
     """A rejection reason of at most ``limit`` characters, an ellipsis marking a cut."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+async def await_all(calls: Iterable[Awaitable[None]]) -> None:
+    """Await every call; then raise the first failure, once none is left running (a request never
+    outlives the batch that sent it)."""
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 def json_object(response: httpx.Response) -> dict[str, Any]:
@@ -207,6 +217,13 @@ class Endpoint:
     per_record: int = 0
 
 
+def searched_per_record(requests: Mapping[Operation, str]) -> dict[Operation, Endpoint]:
+    """The plan of a type that writes one request per record and finds a record by a search: one
+    write per record, plus at most one search for a record whose id is not stored yet (none to append)."""
+    return {operation: Endpoint(request, per_batch=0, per_record=1 if operation is Operation.APPEND else 2)
+            for operation, request in requests.items()}
+
+
 class ApiDestination(Destination):
     """An HTTP API destination: settings checked once, one session, the shared plumbing.
 
@@ -297,6 +314,8 @@ class ApiDestination(Destination):
                **self.session_options(), **options})
 
     async def open(self, target: SyncTarget) -> None:
+        """Check the sync (no network) and open the session before the first batch."""
+        self.check_target(target)
         self.session()
 
     async def close(self) -> None:

@@ -60,13 +60,12 @@ from dbt_activate.core.types import (
     Mode,
     Operation,
     RateLimit,
-    Record,
     RecordIdStore,
     SyncTarget,
 )
 from dbt_activate.delivery import json_body
 from dbt_activate.destinations.api import ApiDestination, json_object
-from dbt_activate.destinations.base import ConfigKey
+from dbt_activate.destinations.base import ConfigKey, skip_all
 from dbt_activate.destinations.google_ads.auth import TOKEN_URL, RefreshTokenAuth
 from dbt_activate.destinations.google_ads.jobs import CustomerMatchJob, JobSettings
 from dbt_activate.destinations.google_ads.payload import (
@@ -83,7 +82,13 @@ from dbt_activate.destinations.google_ads.results import (
     request_refused,
     unexpected,
 )
-from dbt_activate.destinations.pii import UnhashableValue, country_calling_code
+from dbt_activate.destinations.pii import (
+    KEPT_HASHES,
+    UnhashableValue,
+    country_calling_code,
+    member_key,
+    remember_members,
+)
 from dbt_activate.errors import ConfigError, DestinationError
 
 API_VERSION = "v25"
@@ -100,7 +105,6 @@ CONSENT_VALUES = ("GRANTED", "DENIED", "UNSPECIFIED", "UNKNOWN")
 ALREADY_UPLOADED = frozenset({"CLICK_CONVERSION_ALREADY_EXISTS", "ORDER_ID_ALREADY_IN_USE"})
 _USER_LIST = re.compile(r"(?:customers/(\d+)/userLists/)?(\d+)")
 _JSON = {"Content-Type": "application/json"}
-KEPT_HASHES = "<the hashes sent when the row was added, from the record-id table>"
 
 
 def _customer_id(name: str, config: Mapping[str, Any], key: str, *, required: bool) -> str | None:
@@ -246,9 +250,8 @@ class GoogleAdsDestination(ApiDestination):
                               location=where)
 
     async def open(self, target: SyncTarget) -> None:
-        self.check_target(target)
+        await super().open(target)
         self._object = target.object
-        self.session()
 
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
         self._object = target.object
@@ -300,11 +303,9 @@ class GoogleAdsDestination(ApiDestination):
         return {"conversions": conversions, "partialFailure": True}, keys
 
     async def _write_conversions(self, target: SyncTarget, batch: Batch) -> BatchResult:
-        result = BatchResult()
         if batch.operation is not Operation.APPEND:
-            result.skipped.update(dict.fromkeys((r.key for r in batch.records),
-                                                "an uploaded conversion cannot be deleted or cleared"))
-            return result
+            return skip_all(batch, "an uploaded conversion cannot be deleted or cleared")
+        result = BatchResult()
         body, keys = self._conversions_body(batch, result)
         if not keys:
             return result
@@ -339,20 +340,16 @@ class GoogleAdsDestination(ApiDestination):
     def _job(self) -> CustomerMatchJob:
         return CustomerMatchJob(self.name, self.job_settings, self._send, self.redactor)
 
-    @staticmethod
-    def _store_key(target: SyncTarget, record: Record) -> str:
-        return f"{target.sync_name}|{record.key}"
-
     def _member_operations(self, target: SyncTarget, batch: Batch, result: BatchResult, store: RecordIdStore
                            ) -> tuple[list[dict[str, Any]], list[tuple[str, str, str | None]]]:
         """The job's operations and, per operation, (record key, store key, identifiers json to keep)."""
         if batch.operation not in (Operation.UPSERT, Operation.DELETE):
             raise DestinationError(f"sync {target.sync_name}: Customer Match cannot {batch.operation.value}")
-        previous = store.get_many([self._store_key(target, r) for r in batch.records])
+        previous = store.get_many([member_key(target, r) for r in batch.records])
         operations: list[dict[str, Any]] = []
         owners: list[tuple[str, str, str | None]] = []
         for record in batch.records:
-            store_key = self._store_key(target, record)
+            store_key = member_key(target, record)
             old = previous.get(store_key)
             if batch.operation is Operation.DELETE:
                 if old is None:
@@ -377,7 +374,7 @@ class GoogleAdsDestination(ApiDestination):
 
     async def _write_members(self, target: SyncTarget, batch: Batch) -> BatchResult:
         result = BatchResult()
-        store = self.id_store or MemoryIdStore()
+        store = self.record_id_store()
         operations, owners = self._member_operations(target, batch, result, store)
         if not operations:
             return result
@@ -385,19 +382,7 @@ class GoogleAdsDestination(ApiDestination):
         for index, reason in refused.items():
             if 0 <= index < len(owners):
                 result.rejected.setdefault(owners[index][0], reason)
-        keep: dict[str, str] = {}
-        forget: list[str] = []
-        for key, store_key, kept in owners:
-            if key in result.rejected:
-                continue
-            if kept is None:
-                forget.append(store_key)
-            else:
-                keep[store_key] = kept
-        if keep:
-            store.put_many(keep)
-        if forget:
-            store.delete_many(forget)
+        remember_members(store, owners, result.rejected)
         return result
 
     # -- requests ------------------------------------------------------------------------------

@@ -135,10 +135,6 @@ class GoogleSheetsDestination(ApiDestination):
             raise ConfigError(f"a Google Sheets row is found by one column; the identity has "
                               f"{len(target.identity)} ({', '.join(target.identity)})", location=_where(target))
 
-    async def open(self, target: SyncTarget) -> None:
-        self.check_target(target)
-        self.session()
-
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
         result = BatchResult()
         identity = _identity(target)

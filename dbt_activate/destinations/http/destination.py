@@ -114,10 +114,6 @@ class HttpDestination(ApiDestination):
                 raise ConfigError(f"{where}: requests.{op.value}.key_field {spec.key_field!r} is not a field of "
                                   f"the sync (fields: {', '.join(target.field_names)})")
 
-    async def open(self, target: SyncTarget) -> None:
-        self.check_target(target)
-        self.session()
-
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
         spec = self._spec(target, batch.operation)
         result = BatchResult()

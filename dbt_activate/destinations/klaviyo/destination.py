@@ -70,7 +70,7 @@ from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, 
 from dbt_activate.delivery import HttpSession, UnencodableValue, body_snippet
 from dbt_activate.delivery.jobs import JobPolling
 from dbt_activate.destinations.api import ApiDestination
-from dbt_activate.destinations.base import ConfigKey
+from dbt_activate.destinations.base import ConfigKey, skip_all
 from dbt_activate.destinations.klaviyo.events import (
     EVENT_JOBS,
     check_event_fields,
@@ -143,12 +143,10 @@ class KlaviyoDestination(ApiDestination):
         _identifiers(target)
 
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
-        result = BatchResult()
         if target.mode is Mode.APPEND and batch.operation is not Operation.APPEND:
             # on_delete of an events sync: an event that happened cannot be taken back.
-            result.skipped.update(dict.fromkeys((r.key for r in batch.records),
-                                                "Klaviyo events cannot be deleted or cleared"))
-            return result
+            return skip_all(batch, "Klaviyo events cannot be deleted or cleared")
+        result = BatchResult()
         session = self.session()
         if batch.operation is Operation.APPEND:
             for keys, body in self._event_requests(target, batch, result):

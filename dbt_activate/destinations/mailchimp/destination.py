@@ -73,14 +73,14 @@ import datetime as dt
 import hashlib
 import json
 import math
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, Record, SyncTarget
 from dbt_activate.delivery import HttpSession, UnencodableValue, to_json_value
-from dbt_activate.destinations.api import ApiDestination, checked_base_url, single_identity
+from dbt_activate.destinations.api import ApiDestination, await_all, checked_base_url, single_identity
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.mailchimp.results import read_batch_response, read_member_response, read_put_response
 from dbt_activate.errors import ConfigError
@@ -249,7 +249,7 @@ class MailchimpDestination(ApiDestination):
 
         moves = [(r, _address(r.previous or {}, email_field), _address(r.values, email_field))
                  for r in batch.records if r.previous is not None and r.key not in result.rejected]
-        await _all([one(r, old, new) for r, old, new in moves
+        await await_all([one(r, old, new) for r, old, new in moves
                     if old and new and subscriber_hash(old) != subscriber_hash(new)])
 
     async def _per_member(self, session: HttpSession, target: SyncTarget, operation: Operation,
@@ -271,7 +271,7 @@ class MailchimpDestination(ApiDestination):
                                                      headers=_JSON)
             read_member_response(self.name, response, key, result, self.redactor)
 
-        await _all([one(k, m) for k, m in members.items()])
+        await await_all([one(k, m) for k, m in members.items()])
 
     async def _update_existing(self, session: HttpSession, path: str, key: str, member: Mapping[str, Any],
                                result: BatchResult) -> None:
@@ -405,14 +405,6 @@ def _tag_names(value: Any) -> list[str]:
     else:
         raise UnencodableValue("tags must be a list of names or comma-separated text")
     return [str(t).strip() for t in items if t is not None and str(t).strip()]
-
-
-async def _all(calls: Sequence[Awaitable[None]]) -> None:
-    """Await every call; when some fail, raise the first failure after all have finished."""
-    outcomes = await asyncio.gather(*calls, return_exceptions=True)
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
 
 
 def _b64(text: str) -> str:

@@ -43,7 +43,7 @@ from urllib.parse import urlsplit
 from dbt_activate.core.types import Batch, BatchResult, Mode, Operation, RateLimit, Record, SyncTarget
 from dbt_activate.delivery import body_snippet
 from dbt_activate.destinations.api import ApiDestination, clip_reason
-from dbt_activate.destinations.base import ConfigKey
+from dbt_activate.destinations.base import ConfigKey, skip_all
 from dbt_activate.destinations.slack.message import Templates, digest_context, row_context
 from dbt_activate.errors import ConfigError, DestinationError
 
@@ -107,17 +107,11 @@ class SlackDestination(ApiDestination):
                               "a message announces a new row, so use mode create (rows new to the model) or "
                               "append (new and changed rows)", location=f"sync {target.sync_name}")
 
-    async def open(self, target: SyncTarget) -> None:
-        self.check_target(target)
-        self.session()
-
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
-        result = BatchResult()
         if batch.operation not in _SENT:
             # Mirror deletes and clears have nothing to announce; the modes keep them from coming.
-            result.skipped.update(dict.fromkeys((r.key for r in batch.records),
-                                                f"slack does not {batch.operation.value} messages"))
-            return result
+            return skip_all(batch, f"slack does not {batch.operation.value} messages")
+        result = BatchResult()
         for keys, payload in self._messages(target, batch, result):
             await self._post(keys, payload, result)
         return result

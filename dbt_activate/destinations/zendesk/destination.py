@@ -189,10 +189,6 @@ class ZendeskDestination(ApiDestination):
                               "external_id (destroy_many and update_many do not take emails); match on "
                               "external_id or set on_delete: ignore", location=f"{target.sync_name}: on_delete")
 
-    async def open(self, target: SyncTarget) -> None:
-        self.check_target(target)
-        self.session()
-
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
         result = BatchResult()
         if batch.operation in (Operation.UPSERT, Operation.UPDATE) and _identity(target) == "external_id":
