@@ -185,26 +185,29 @@ def standard_keys(cls: type[ApiDestination]) -> list[ConfigKey]:
     unknown = set(cls.key_help) - set(STANDARD_KEYS)
     if unknown:
         raise TypeError(f"{cls.__name__}.key_help names keys that are not standard: {', '.join(sorted(unknown))}")
-    timeout = int(cls.default_timeout) if cls.default_timeout.is_integer() else cls.default_timeout
-    limit = cls.rate_limit
-    per = "second" if limit and limit.per_seconds == 1 else f"{limit.per_seconds:g} s" if limit else ""
-    standard = {
-        "batch_size": lambda words: ConfigKey("batch_size", int, default=cls.batch_size, help=words),
-        "max_concurrency": lambda words: ConfigKey("max_concurrency", int, default=cls.max_concurrency, help=words),
-        "rate_limit": lambda words: ConfigKey(
-            "rate_limit", dict, help="{requests: N, per_seconds: S}; "
-                                     f"{f'default {limit.requests} per {per}' if limit else ''}{words}"),
-        "nulls": lambda words: ConfigKey("nulls", str, default="keep", help=words),
-        "timeout": lambda words: ConfigKey("timeout", (int, float), default=timeout, help=words),
-    }
-    keys = [standard[name](words) for name, words in cls.key_help.items() if name not in declared]
+    keys = [_standard_key(cls, name, words) for name, words in cls.key_help.items() if name not in declared]
     declared.update(cls.key_help)
     if cls.default_base_url and "base_url" not in declared:
         keys.append(ConfigKey("base_url", str, default=cls.default_base_url,
                               help="API origin; point it at a local emulator in tests."))
     if "timeout" not in declared:
-        keys.append(standard["timeout"]("Seconds to wait for each response."))
+        keys.append(_standard_key(cls, "timeout", "Seconds to wait for each response."))
     return keys
+
+
+def _standard_key(cls: type[ApiDestination], name: str, words: str) -> ConfigKey:
+    if name == "rate_limit":
+        limit = cls.rate_limit
+        per = "" if limit is None else "second" if limit.per_seconds == 1 else f"{limit.per_seconds:g} s"
+        default = f"default {limit.requests} per {per}" if limit else ""
+        return ConfigKey("rate_limit", dict, help=f"{{requests: N, per_seconds: S}}; {default}{words}")
+    if name == "nulls":
+        return ConfigKey("nulls", str, default="keep", help=words)
+    if name == "timeout":
+        timeout = cls.default_timeout
+        return ConfigKey("timeout", (int, float), default=int(timeout) if timeout.is_integer() else timeout,
+                         help=words)
+    return ConfigKey(name, int, default=getattr(cls, name), help=words)  # batch_size, max_concurrency
 
 
 @dataclass(frozen=True)
