@@ -182,6 +182,19 @@ def written_fields(target: SyncTarget) -> tuple[str, ...]:
     return (*target.field_names, *(f for f in target.identity if f not in target.field_names))
 
 
+def missing_table(where: str, ref: TableRef, destination: str, hint: str = "") -> ConfigError:
+    """The table a sync writes to is not there (``hint``: a table whose name differs only in case)."""
+    return ConfigError(f"{where}: table {ref} does not exist{hint}; create it, or set create_table: true on "
+                       f"destination {destination!r} to let dbt-activate create it")
+
+
+def missing_columns(where: str, ref: TableRef, destination: str, missing: Sequence[str]) -> ConfigError:
+    """Fields the sync writes have no column in the table."""
+    listed = ", ".join(repr(f) for f in missing)
+    return ConfigError(f"{where}: table {ref} has no column {listed}; add it, change the sync's fields, "
+                       f"or set create_table: true on destination {destination!r}")
+
+
 ColumnT = TypeVar("ColumnT")
 
 

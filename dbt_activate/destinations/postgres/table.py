@@ -15,7 +15,15 @@ from uuid import UUID
 
 from dbt_activate.core.types import Mode, SyncTarget
 from dbt_activate.core.values import is_nonfinite, json_default
-from dbt_activate.destinations.sql import RowRejected, TableRef, WarehouseType, warehouse_type, written_fields
+from dbt_activate.destinations.sql import (
+    RowRejected,
+    TableRef,
+    WarehouseType,
+    missing_columns,
+    missing_table,
+    warehouse_type,
+    written_fields,
+)
 from dbt_activate.destinations.sql import TableSchema as SqlTableSchema
 from dbt_activate.errors import ConfigError
 
@@ -134,8 +142,7 @@ def inspect_table(conn: Any, destination: str, ref: TableRef, target: SyncTarget
                         (ref.schema, ref.name))
             near = cur.fetchone()
             hint = f" (there is {near[1]}.{near[2]}: names are case-sensitive)" if near else ""
-            raise ConfigError(f"{where}: table {ref} does not exist{hint}; create it, or set "
-                              f"create_table: true on destination {destination!r} to let dbt-activate create it")
+            raise missing_table(where, ref, destination, hint)
         oid = found[0]
         cur.execute(_COLUMNS, (oid,))
         columns = {name: Column(name, cast, _kind(cat, base)) for name, cast, cat, base in cur.fetchall()}
@@ -148,9 +155,7 @@ def inspect_table(conn: Any, destination: str, ref: TableRef, target: SyncTarget
             columns = {name: Column(name, cast, _kind(cat, base)) for name, cast, cat, base in cur.fetchall()}
             missing = [f for f in written if f not in columns]
         if missing:
-            listed = ", ".join(repr(f) for f in missing)
-            raise ConfigError(f"{where}: table {ref} has no column {listed}; add it, change the sync's fields, "
-                              f"or set create_table: true on destination {destination!r}")
+            raise missing_columns(where, ref, destination, missing)
         if target.mode in _CONFLICT_MODES and target.identity:
             cur.execute(_UNIQUE_INDEXES, (oid,))
             if not any(set(cols) == set(target.identity) for (cols,) in cur.fetchall()):
