@@ -64,6 +64,17 @@ class TableRef:
     def __str__(self) -> str:
         return f"{self.schema}.{self.name}"
 
+    def missing(self, where: str, destination: str, hint: str = "") -> ConfigError:
+        """The table a sync writes to is not there (``hint``: a table whose name differs only in case)."""
+        return ConfigError(f"{where}: table {self} does not exist{hint}; create it, or set create_table: true on "
+                           f"destination {destination!r} to let dbt-activate create it")
+
+    def missing_columns(self, where: str, destination: str, missing: Sequence[str]) -> ConfigError:
+        """Fields the sync writes have no column in the table."""
+        listed = ", ".join(repr(f) for f in missing)
+        return ConfigError(f"{where}: table {self} has no column {listed}; add it, change the sync's fields, "
+                           f"or set create_table: true on destination {destination!r}")
+
 
 def parse_table_ref(obj: str, default_schema: str) -> TableRef:
     """``schema.table`` or ``table``; quotes (``"a.b".c``, ```a.b`.c``) keep a dot inside a name.
@@ -180,19 +191,6 @@ def dsn_passwords(dsn: str) -> list[str]:
 def written_fields(target: SyncTarget) -> tuple[str, ...]:
     """The columns a sync writes: its mapped fields, then identity fields not among them."""
     return (*target.field_names, *(f for f in target.identity if f not in target.field_names))
-
-
-def missing_table(where: str, ref: TableRef, destination: str, hint: str = "") -> ConfigError:
-    """The table a sync writes to is not there (``hint``: a table whose name differs only in case)."""
-    return ConfigError(f"{where}: table {ref} does not exist{hint}; create it, or set create_table: true on "
-                       f"destination {destination!r} to let dbt-activate create it")
-
-
-def missing_columns(where: str, ref: TableRef, destination: str, missing: Sequence[str]) -> ConfigError:
-    """Fields the sync writes have no column in the table."""
-    listed = ", ".join(repr(f) for f in missing)
-    return ConfigError(f"{where}: table {ref} has no column {listed}; add it, change the sync's fields, "
-                       f"or set create_table: true on destination {destination!r}")
 
 
 ColumnT = TypeVar("ColumnT")

@@ -17,15 +17,7 @@ from uuid import UUID
 
 from dbt_activate.core.types import Mode, SyncTarget
 from dbt_activate.core.values import is_nonfinite, iso_duration, json_default
-from dbt_activate.destinations.sql import (
-    RowRejected,
-    TableRef,
-    WarehouseType,
-    missing_columns,
-    missing_table,
-    warehouse_type,
-    written_fields,
-)
+from dbt_activate.destinations.sql import RowRejected, TableRef, WarehouseType, warehouse_type, written_fields
 from dbt_activate.destinations.sql import TableSchema as SqlTableSchema
 from dbt_activate.errors import ConfigError
 
@@ -133,7 +125,7 @@ def inspect_table(conn: Any, destination: str, ref: TableRef, target: SyncTarget
             cur.execute(_FIND_NEAR, (ref.schema, ref.name))
             near = cur.fetchone()
             hint = f" (there is {near[0]}.{near[1]}: table names are case-sensitive)" if near else ""
-            raise missing_table(where, ref, destination, hint)
+            raise ref.missing(where, destination, hint)
         columns = _columns(cur, ref)
         missing = [f for f in written if f.lower() not in columns]
         if missing and create:
@@ -142,7 +134,7 @@ def inspect_table(conn: Any, destination: str, ref: TableRef, target: SyncTarget
             columns = _columns(cur, ref)
             missing = [f for f in written if f.lower() not in columns]
         if missing:
-            raise missing_columns(where, ref, destination, missing)
+            raise ref.missing_columns(where, destination, missing)
         cur.execute(_UNIQUE_KEYS, (ref.schema, ref.name))
         keys: dict[str, set[str]] = {}
         for index, column in cur.fetchall():

@@ -15,15 +15,7 @@ from uuid import UUID
 
 from dbt_activate.core.types import Mode, SyncTarget
 from dbt_activate.core.values import is_nonfinite, json_default
-from dbt_activate.destinations.sql import (
-    RowRejected,
-    TableRef,
-    WarehouseType,
-    missing_columns,
-    missing_table,
-    warehouse_type,
-    written_fields,
-)
+from dbt_activate.destinations.sql import RowRejected, TableRef, WarehouseType, warehouse_type, written_fields
 from dbt_activate.destinations.sql import TableSchema as SqlTableSchema
 from dbt_activate.errors import ConfigError
 
@@ -142,7 +134,7 @@ def inspect_table(conn: Any, destination: str, ref: TableRef, target: SyncTarget
                         (ref.schema, ref.name))
             near = cur.fetchone()
             hint = f" (there is {near[1]}.{near[2]}: names are case-sensitive)" if near else ""
-            raise missing_table(where, ref, destination, hint)
+            raise ref.missing(where, destination, hint)
         oid = found[0]
         cur.execute(_COLUMNS, (oid,))
         columns = {name: Column(name, cast, _kind(cat, base)) for name, cast, cat, base in cur.fetchall()}
@@ -155,7 +147,7 @@ def inspect_table(conn: Any, destination: str, ref: TableRef, target: SyncTarget
             columns = {name: Column(name, cast, _kind(cat, base)) for name, cast, cat, base in cur.fetchall()}
             missing = [f for f in written if f not in columns]
         if missing:
-            raise missing_columns(where, ref, destination, missing)
+            raise ref.missing_columns(where, destination, missing)
         if target.mode in _CONFLICT_MODES and target.identity:
             cur.execute(_UNIQUE_INDEXES, (oid,))
             if not any(set(cols) == set(target.identity) for (cols,) in cur.fetchall()):
