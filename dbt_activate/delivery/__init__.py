@@ -21,7 +21,14 @@ from dbt_activate.delivery.context import (
     using_limiter,
     using_tls,
 )
-from dbt_activate.delivery.encoding import JSONValue, UnencodableValue, encode_record, json_body, to_json_value
+from dbt_activate.delivery.encoding import (
+    JSONValue,
+    UnencodableValue,
+    encode_record,
+    json_body,
+    to_json_value,
+    vendor_json_value,
+)
 from dbt_activate.delivery.headers import body_snippet, parse_retry_after
 from dbt_activate.delivery.http import HttpSession, InsecureTLSWarning, RateLimitHeaders, credential_values
 from dbt_activate.delivery.ratelimit import LimiterRegistry, RateLimiter
@@ -53,4 +60,5 @@ __all__ = [
     "to_json_value",
     "using_limiter",
     "using_tls",
+    "vendor_json_value",
 ]

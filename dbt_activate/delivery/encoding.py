@@ -30,7 +30,7 @@ import datetime as dt
 import enum
 import math
 import uuid
-from collections.abc import Mapping, Set
+from collections.abc import Callable, Mapping, Set
 from decimal import Decimal
 from typing import Any, TypeAlias
 
@@ -74,6 +74,23 @@ def to_json_value(value: Any) -> JSONValue:
     if isinstance(value, (list, tuple)):
         return [to_json_value(v) for v in value]
     raise UnencodableValue(f"values of type {type(value).__name__} cannot be sent as JSON")
+
+
+def vendor_json_value(value: Any, date_value: Callable[[dt.date], JSONValue], *, number: str) -> JSONValue:
+    """``to_json_value`` for a vendor with its own form of dates and timestamps: ``date_value`` turns
+    each date or datetime (inside lists and mappings too); NaN and infinities are refused as not
+    ``number`` (e.g. "a JSON number")."""
+    if isinstance(value, dt.date):
+        return date_value(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UnencodableValue(f"{value} is not {number}")
+    if isinstance(value, Decimal) and not value.is_finite():
+        raise UnencodableValue(f"decimal {value} is not {number}")
+    if isinstance(value, (list, tuple)):
+        return [vendor_json_value(v, date_value, number=number) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): vendor_json_value(v, date_value, number=number) for k, v in value.items()}
+    return to_json_value(value)
 
 
 def encode_record(values: Mapping[str, Any]) -> dict[str, JSONValue]:

@@ -29,7 +29,8 @@ JSON answers                      ``json_object``: a response body that is a JSO
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -51,6 +52,15 @@ REASON_LIMIT = 300
 def clip_reason(text: str, limit: int = REASON_LIMIT) -> str:
     """A rejection reason of at most ``limit`` characters, an ellipsis marking a cut."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+async def await_all(calls: Iterable[Awaitable[None]]) -> None:
+    """Await every call; then raise the first failure, once none is left running (a request never
+    outlives the batch that sent it)."""
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 def json_object(response: httpx.Response) -> dict[str, Any]:
@@ -195,6 +205,44 @@ def single_identity(target: SyncTarget, finds: str, hint: str, *, during_write: 
     raise ConfigError(message, location=where)
 
 
+STANDARD_KEYS = ("batch_size", "max_concurrency", "rate_limit", "nulls", "timeout")
+
+
+def standard_keys(cls: type[ApiDestination]) -> list[ConfigKey]:
+    """The keys every API type takes, declared from the class: its ``key_help``, then ``base_url``
+    (with ``default_base_url``) and ``timeout`` unless the type declares them itself.
+
+    A default is the class attribute the code reads (``batch_size``, ``max_concurrency``,
+    ``default_timeout``, ``rate_limit`` in the help), written once, so the docs cannot drift from it."""
+    declared = {k.name for k in cls.config_keys}
+    unknown = set(cls.key_help) - set(STANDARD_KEYS)
+    if unknown:
+        raise TypeError(f"{cls.__name__}.key_help names keys that are not standard: {', '.join(sorted(unknown))}")
+    keys = [_standard_key(cls, name, words) for name, words in cls.key_help.items() if name not in declared]
+    declared.update(cls.key_help)
+    if cls.default_base_url and "base_url" not in declared:
+        keys.append(ConfigKey("base_url", str, default=cls.default_base_url,
+                              help="API origin; point it at a local emulator in tests."))
+    if "timeout" not in declared:
+        keys.append(_standard_key(cls, "timeout", "Seconds to wait for each response."))
+    return keys
+
+
+def _standard_key(cls: type[ApiDestination], name: str, words: str) -> ConfigKey:
+    if name == "rate_limit":
+        limit = cls.rate_limit
+        per = "" if limit is None else "second" if limit.per_seconds == 1 else f"{limit.per_seconds:g} s"
+        default = f"default {limit.requests} per {per}" if limit else ""
+        return ConfigKey("rate_limit", dict, help=f"{{requests: N, per_seconds: S}}; {default}{words}")
+    if name == "nulls":
+        return ConfigKey("nulls", str, default="keep", help=words)
+    if name == "timeout":
+        timeout = cls.default_timeout
+        return ConfigKey("timeout", (int, float), default=int(timeout) if timeout.is_integer() else timeout,
+                         help=words)
+    return ConfigKey(name, int, default=getattr(cls, name), help=words)  # batch_size, max_concurrency
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """What one operation sends, for ``plan``: the request(s) in words, and how many a batch of
@@ -205,12 +253,19 @@ class Endpoint:
     per_record: int = 0
 
 
+def searched_per_record(requests: Mapping[Operation, str]) -> dict[Operation, Endpoint]:
+    """The plan of a type that writes one request per record and finds a record by a search: one
+    write per record, plus at most one search for a record whose id is not stored yet (none to append)."""
+    return {operation: Endpoint(request, per_batch=0, per_record=1 if operation is Operation.APPEND else 2)
+            for operation, request in requests.items()}
+
+
 class ApiDestination(Destination):
     """An HTTP API destination: settings checked once, one session, the shared plumbing.
 
     Subclasses set ``default_base_url``, ``max_batch_size`` (and ``batch_limit`` to say whose
     maximum it is), ``endpoints`` for ``plan``, and implement ``session_headers`` and ``write``;
-    they read their config from ``self.settings``.
+    they read their config from ``self.settings``, their own keys in ``configure``.
     """
 
     default_base_url: ClassVar[str] = ""
@@ -219,21 +274,13 @@ class ApiDestination(Destination):
     default_timeout: ClassVar[float] = 30.0
     min_connections: ClassVar[int] = 1
     endpoints: ClassVar[Mapping[Operation, Endpoint]] = {}
+    # The type's own words for the standard keys it documents (STANDARD_KEYS), in the order they are
+    # listed; for rate_limit, the words after its default rate. Their type and default are the class's.
+    key_help: ClassVar[Mapping[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        """The keys every API type takes, declared from the class (``default_base_url``,
-        ``default_timeout``) unless the type declares them itself with words of its own."""
         super().__init_subclass__(**kwargs)
-        declared = {k.name for k in cls.config_keys}
-        added: list[ConfigKey] = []
-        if cls.default_base_url and "base_url" not in declared:
-            added.append(ConfigKey("base_url", str, default=cls.default_base_url,
-                                   help="API origin; point it at a local emulator in tests."))
-        if "timeout" not in declared:
-            timeout = cls.default_timeout
-            added.append(ConfigKey("timeout", (int, float), default=int(timeout) if timeout.is_integer() else timeout,
-                                   help="Seconds to wait for each response."))
-        cls.config_keys = (*cls.config_keys, *added)
+        cls.config_keys = (*cls.config_keys, *standard_keys(cls))
 
     def __init__(self, name: str, config: Mapping[str, Any], *,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
@@ -249,6 +296,11 @@ class ApiDestination(Destination):
         self.base_url: str = self.settings.base_url
         self.redactor = Redactor(self.secrets())
         self._sessions: dict[str, HttpSession] = {}
+        self.configure(name, config)
+
+    def configure(self, name: str, config: Mapping[str, Any]) -> None:
+        """Read and check the type's own keys, once, at the end of ``__init__`` (``self.settings``
+        holds them with their defaults); a bad value is a ConfigError naming ``name.key``."""
 
     # -- config --------------------------------------------------------------------------------
 
@@ -298,6 +350,8 @@ class ApiDestination(Destination):
                **self.session_options(), **options})
 
     async def open(self, target: SyncTarget) -> None:
+        """Check the sync (no network) and open the session before the first batch."""
+        self.check_target(target)
         self.session()
 
     async def close(self) -> None:

@@ -98,6 +98,10 @@ class Destination(abc.ABC):
         # Set by the runner before open() for types with ``uses_id_store``; see RecordIdStore.
         self.id_store: RecordIdStore | None = None
 
+    def record_id_store(self) -> RecordIdStore:
+        """The runner's ``id_store``, or a store in memory when there is none (``plan``, unit tests)."""
+        return self.id_store or MemoryIdStore()
+
     @property
     def effective_batch_size(self) -> int:
         return int(self.config.get("batch_size") or self.batch_size)
@@ -148,6 +152,11 @@ class Destination(abc.ABC):
 
         ``estimate_requests`` unless the count depends on the sync (its identity, its object)."""
         return self.estimate_requests(operation, records)
+
+
+def skip_all(batch: Batch, reason: str) -> BatchResult:
+    """The result of a batch the object cannot take (an event cannot be deleted): every record skipped."""
+    return BatchResult(skipped=dict.fromkeys((r.key for r in batch.records), reason))
 
 
 def _configured_nulls(config: Mapping[str, Any]) -> str:

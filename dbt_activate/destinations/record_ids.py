@@ -97,10 +97,10 @@ class RecordIdCache(abc.ABC):
         is gone.
         """
         (old_key, old_term), (key, term) = old, new
-        record_id = self.known(old_key) or await self.search(old_key, old_term)
+        record_id = await self.find(old_key, old_term)
         if record_id is None:
             return None
-        holder = self.known(key) or await self.search(key, term)
+        holder = await self.find(key, term)
         if holder is not None and holder != record_id:
             return ("rejected", f"{self.describe(old_term)} changed to {term!r}, which {noun} {holder} already "
                                 "has: not merged into it (merge the two in the destination if they are one person, "
@@ -111,6 +111,26 @@ class RecordIdCache(abc.ABC):
             return None
         self.learn(key, record_id)
         return OK
+
+    async def find(self, key: str, term: str) -> str | None:
+        """The record's id: known this run or stored, else searched for; None when there is none."""
+        return self.known(key) or await self.search(key, term)
+
+    async def apply(self, key: str, term: str, act: Callable[[str], Awaitable[bool]]) -> str | None:
+        """``act`` on the record of ``term`` (its known id, else a search); the id it succeeded on, or
+        None when the vendor has no such record. ``act`` returns False when the id is gone (deleted or
+        merged in the vendor): a stored id is then forgotten and searched for again, a searched one is not."""
+        record_id, searched = self.known(key), False
+        if record_id is None:
+            record_id, searched = await self.search(key, term), True
+        while record_id is not None:
+            if await act(record_id):
+                return record_id
+            self.forget(key)
+            if searched:
+                return None
+            record_id, searched = await self.search(key, term), True
+        return None
 
     def describe(self, term: str) -> str:
         """A match value for messages: ``field='value'``."""

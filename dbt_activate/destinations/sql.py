@@ -11,28 +11,45 @@ Records whose identity repeats inside a batch are written in successive rounds o
 transaction (last one wins), because one statement may not touch a row twice
 (``ON CONFLICT DO UPDATE``) or would count a single insert twice (``ON CONFLICT DO NOTHING``).
 
-Dialects (``postgres.py``, ``mysql.py``) implement the blocking hooks at the bottom of
-``SqlDestination``; they run on the destination's own thread (see ``blocking.py``).
+The connection's life is shared too: connect (a refused login is a config error, anything else a
+retry), check the table, roll back and drop a broken connection so the next batch reconnects, map
+driver errors to the row or to the batch. Dialects (``postgres``, ``mysql``) implement the hooks at
+the bottom of ``SqlDestination`` (the driver, its error codes, the statements); they run on the
+destination's own thread (see ``blocking.py``).
 """
 
 from __future__ import annotations
 
 import abc
+import contextlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
+from urllib.parse import unquote
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, Record, SyncTarget
-from dbt_activate.destinations.base import Destination
+from dbt_activate.destinations.base import ConfigKey, Destination
 from dbt_activate.destinations.blocking import BlockingWorker
-from dbt_activate.errors import ConfigError, DestinationError
+from dbt_activate.errors import ConfigError, DestinationError, Redactor, RetryableDestinationError
 
 ROW_NOT_FOUND = "no record with this identity"
 ROW_EXISTS = "a record with this identity already exists"
 
 # Operations whose statement reports the rows it touched; the others are skipped with this reason.
 _UNREPORTED_REASON = {Operation.UPDATE: ROW_NOT_FOUND, Operation.CREATE: ROW_EXISTS}
+# The column that carries each row's position in the batch through a statement (RETURNING, joins).
+ORDINAL = "__dbt_activate_ord"
+# One savepoint guards the rows of each statement; both dialects speak the SQL standard's words.
+_SAVEPOINT = {
+    "set": ("SAVEPOINT dbt_activate_rows",),
+    "rollback": ("ROLLBACK TO SAVEPOINT dbt_activate_rows", "RELEASE SAVEPOINT dbt_activate_rows"),
+    "release": ("RELEASE SAVEPOINT dbt_activate_rows",),
+}
+# The password inside a DSN, which can surface on its own (e.g. in a driver's parse error): libpq
+# keywords (quoted or bare), or the user information of a URL.
+_DSN_PASSWORDS = (re.compile(r"password\s*=\s*'((?:[^'\\]|\\.)*)'"), re.compile(r"password\s*=\s*([^\s']+)"),
+                  re.compile(r"^[a-z][a-z0-9+.-]*://[^:/@]*:([^/]*)@", re.IGNORECASE))
 
 # A name part: "double quoted" (PostgreSQL), `backquoted` (MySQL) or bare.
 _PART = r'(?:"(?:[^"]|"")+"|`(?:[^`]|``)+`|[^"`.\s][^"`.]*)'
@@ -46,6 +63,17 @@ class TableRef:
 
     def __str__(self) -> str:
         return f"{self.schema}.{self.name}"
+
+    def missing(self, where: str, destination: str, hint: str = "") -> ConfigError:
+        """The table a sync writes to is not there (``hint``: a table whose name differs only in case)."""
+        return ConfigError(f"{where}: table {self} does not exist{hint}; create it, or set create_table: true on "
+                           f"destination {destination!r} to let dbt-activate create it")
+
+    def missing_columns(self, where: str, destination: str, missing: Sequence[str]) -> ConfigError:
+        """Fields the sync writes have no column in the table."""
+        listed = ", ".join(repr(f) for f in missing)
+        return ConfigError(f"{where}: table {self} has no column {listed}; add it, change the sync's fields, "
+                           f"or set create_table: true on destination {destination!r}")
 
 
 def parse_table_ref(obj: str, default_schema: str) -> TableRef:
@@ -122,6 +150,69 @@ def warehouse_type(data_type: str) -> WarehouseType:
     return WarehouseType(_FAMILY_OF.get(base, "text"))
 
 
+def server_keys(*, dsn: str, port: int, login: str, databases: tuple[ConfigKey, ...], container: str,
+                host_default: str = "") -> tuple[ConfigKey, ...]:
+    """The config keys of a database server destination, in its dialect's words: ``dsn`` (a
+    connection string, e.g. a URL) whose parts ``host``, ``port``, ``user``, ``password`` and the
+    ``databases`` keys override, ``create_table`` (which also creates the ``container`` of a table:
+    a schema, a database), ``connect_timeout``."""
+    named = "/".join(("host", "port", "user", "password", databases[0].name))
+    host_note = f"; default {host_default}" if host_default else ""
+    return (
+        ConfigKey("dsn", str, secret=True, help=f"{dsn}. {named}, when given, override its parts."),
+        ConfigKey("host", str, help=f"Server host (when no dsn, or to override it){host_note}."),
+        ConfigKey("port", (int, str), help=f"Server port; default {port}."),
+        ConfigKey("user", str, help=f"Login {login}."),
+        ConfigKey("password", str, secret=True, help=f"Password of the login {login}."),
+        *databases,
+        ConfigKey("create_table", bool, default=False,
+                  help=f"Create the {container}, the table (types from the warehouse, primary key on the identity) "
+                       "and missing columns instead of failing."),
+        ConfigKey("connect_timeout", int, default=10, help="Seconds to wait for a connection."),
+    )
+
+
+def server_overrides(config: Mapping[str, Any], database: str) -> dict[str, str]:
+    """The connection parts given as keys of their own (they override the dsn's), as text."""
+    return {key: str(config[key]) for key in ("host", "port", "user", "password", database)
+            if config.get(key) not in (None, "")}
+
+
+def dsn_passwords(dsn: str) -> list[str]:
+    """The password written inside ``dsn``, as written and percent-decoded (URLs encode it)."""
+    found: list[str] = []
+    for pattern in _DSN_PASSWORDS:
+        match = pattern.search(dsn)
+        if match and match.group(1):
+            found.extend({match.group(1), unquote(match.group(1))})
+    return found
+
+
+def written_fields(target: SyncTarget) -> tuple[str, ...]:
+    """The columns a sync writes: its mapped fields, then identity fields not among them."""
+    return (*target.field_names, *(f for f in target.identity if f not in target.field_names))
+
+
+ColumnT = TypeVar("ColumnT")
+
+
+@dataclass(frozen=True)
+class TableSchema(abc.ABC, Generic[ColumnT]):
+    """The target table as the dialect found (or created) it."""
+
+    ref: TableRef
+    columns: dict[str, ColumnT]  # by destination field name
+    written: tuple[str, ...]  # written_fields(target)
+
+    @abc.abstractmethod
+    def converter(self, field: str) -> Callable[[Any], Any]:
+        """Turn a warehouse value of ``field`` into what the driver sends for its column; RowRejected
+        when the value cannot be stored there."""
+
+
+SchemaT = TypeVar("SchemaT", bound=TableSchema[Any])
+
+
 class RowRejected(Exception):
     """A record refused before anything is sent (e.g. NaN for an integer column)."""
 
@@ -146,10 +237,12 @@ def _hashable(value: Any) -> Any:
     return value
 
 
-class SqlDestination(Destination):
-    """Base of SQL destinations: config ``schema``, object ``schema.table``, the batch flow."""
+class SqlDestination(Destination, Generic[SchemaT]):
+    """Base of SQL destinations: config ``schema``, object ``schema.table``, the batch flow, the
+    connection's life (one connection, reopened after a failure) and the mapping of driver errors."""
 
     default_schema: ClassVar[str] = "public"
+    batch_size = 1000  # rows per transaction: one multi-row statement per operation
     # nulls: keep updates a column to COALESCE(new, current), so a NULL never replaces a value;
     # a new row gets NULL. nulls: clear writes the NULL.
     null_handling: ClassVar[Nulls] = Nulls.OWN
@@ -161,6 +254,12 @@ class SqlDestination(Destination):
         self._worker = BlockingWorker(name)
         self._opened = False
         self._clear_nulls = False  # set by open() from the sync's `nulls`
+        self._conn: Any = None  # the driver's connection, None until connected and after it broke
+        self._schema: SchemaT | None = None
+        self._converters: dict[Operation, list[tuple[str, Callable[[Any], Any]]]] = {}
+
+    def secrets(self) -> list[str]:
+        return [*super().secrets(), *dsn_passwords(str(self.config.get("dsn") or ""))]
 
     # -- the seam -------------------------------------------------------------------------------
 
@@ -272,42 +371,140 @@ class SqlDestination(Destination):
         self._savepoint("release")
         touched.update(reported)
 
+    # -- the connection (worker thread) --------------------------------------------------------
+
+    def _where(self) -> str:
+        table = f", table {self._schema.ref}" if self._schema else ""
+        return f"{self.kind} destination {self.name!r}{table}"
+
+    def _connect(self) -> None:
+        errors = self._driver_error()
+        redact = Redactor(self.secrets())
+        try:
+            conn = self._new_connection()
+        except errors as exc:
+            message = redact(self._error_message(exc))
+            refused = ConfigError if self._login_refused(exc, message) else RetryableDestinationError
+            raise refused(f"{self._where()}: cannot connect: {message}") from None
+        try:
+            self._set_up_session(conn)
+            conn.commit()
+        except errors as exc:
+            conn.close()
+            raise RetryableDestinationError(f"{self._where()}: {redact(self._error_message(exc))}") from None
+        self._conn = conn
+
+    def _open_blocking(self, target: SyncTarget) -> None:
+        errors = self._driver_error()
+        if not self._connected():
+            self._connect()
+        try:
+            self._schema = schema = self._inspect(target)
+        except Exception as exc:
+            self._abort()
+            if isinstance(exc, errors):
+                raise self._batch_error(exc) from exc
+            raise
+        for op in Operation:
+            names = target.identity if op in (Operation.DELETE, Operation.CLEAR) else schema.written
+            self._converters[op] = [(f, schema.converter(f)) for f in names]
+        self._prepare_statements(target, schema)
+
+    def _prepare(self, operation: Operation, ordinal: int, record: Record) -> tuple[Any, ...]:
+        """The statement parameters of one record (ordinal first); RowRejected for a value that cannot fit."""
+        values = record.values
+        return (ordinal, *[convert(values.get(name)) for name, convert in self._converters[operation]])
+
+    def _begin(self) -> None:
+        if not self._connected():
+            self._connect()
+
+    def _commit(self) -> None:
+        self._conn.commit()
+
+    def _abort(self) -> None:
+        """Roll back after a failure; never raise (the connection may be gone)."""
+        if self._conn is None:
+            return
+        try:
+            if self._connected():
+                self._conn.rollback()
+        except Exception:  # the connection is unusable: drop it, the next batch reconnects
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+            return
+        if not self._connected():
+            self._conn = None
+
+    def _savepoint(self, action: str) -> None:
+        """``set``, ``rollback`` (to it, then release it) or ``release`` the row savepoint."""
+        with self._conn.cursor() as cur:
+            for statement in _SAVEPOINT[action]:
+                cur.execute(statement)
+
+    def _row_error(self, exc: Exception) -> str | None:
+        """The reason to report when ``exc`` is the fault of the rows sent, else None."""
+        if isinstance(exc, self._driver_error()):
+            return self._driver_row_error(exc)
+        if isinstance(exc, (ValueError, TypeError)):  # raised while adapting one row's values
+            return str(exc)
+        return None
+
+    def _batch_error(self, exc: Exception) -> DestinationError:
+        """A failure of the whole batch: retryable for lost connections, deadlocks, timeouts…"""
+        message = f"{self._where()}: {Redactor(self.secrets())(self._error_message(exc))}"
+        if self._retryable(exc):
+            if not self._connected():
+                self._conn = None
+            return RetryableDestinationError(message)
+        return DestinationError(message)
+
+    def _close_blocking(self) -> None:
+        if self._connected():
+            self._conn.close()
+        self._conn = None
+
     # -- dialect hooks (blocking, worker thread) ------------------------------------------------
 
     @abc.abstractmethod
-    def _open_blocking(self, target: SyncTarget) -> None:
-        """Connect, check (or create) the table, prepare the statements."""
+    def _driver_error(self) -> type[Exception]:
+        """The base class of the driver's errors (importing the driver, or a ConfigError saying how)."""
 
     @abc.abstractmethod
-    def _prepare(self, operation: Operation, ordinal: int, record: Record) -> tuple[Any, ...]:
-        """The statement parameters of one record (ordinal first); raise RowRejected for bad values."""
+    def _new_connection(self) -> Any:
+        """A new connection of the configured settings (ConfigError for settings it cannot take)."""
+
+    @abc.abstractmethod
+    def _connected(self) -> bool:
+        """True while ``self._conn`` is there and open."""
+
+    def _set_up_session(self, conn: Any) -> None:
+        """Session settings of a new connection (time zone, strictness); committed by the caller."""
+
+    @abc.abstractmethod
+    def _login_refused(self, exc: Exception, message: str) -> bool:
+        """True when a failed connect is the settings' fault (login, database): no retry helps."""
+
+    @abc.abstractmethod
+    def _inspect(self, target: SyncTarget) -> SchemaT:
+        """Find, check (or create) the table of ``target``; commits."""
+
+    def _prepare_statements(self, target: SyncTarget, schema: SchemaT) -> None:
+        """Build what ``_execute`` runs for ``target`` once the table is known."""
 
     @abc.abstractmethod
     def _execute(self, operation: Operation, rows: list[tuple[Any, ...]]) -> Sequence[int]:
         """Run one multi-row statement; return the ordinals it reports as touched (UPDATE, CREATE)."""
 
     @abc.abstractmethod
-    def _begin(self) -> None:
-        """Make sure a connection is there (reconnecting if it was lost) and a transaction can start."""
+    def _error_message(self, exc: BaseException) -> str:
+        """The database's own message of ``exc``, without the driver's decoration."""
 
     @abc.abstractmethod
-    def _commit(self) -> None: ...
+    def _driver_row_error(self, exc: Exception) -> str | None:
+        """The reason to report when the driver error ``exc`` blames the rows sent, else None."""
 
     @abc.abstractmethod
-    def _abort(self) -> None:
-        """Roll back after a failure; never raise (the connection may be gone)."""
-
-    @abc.abstractmethod
-    def _savepoint(self, action: str) -> None:
-        """``set``, ``rollback`` (to it, then release it) or ``release`` the row savepoint."""
-
-    @abc.abstractmethod
-    def _row_error(self, exc: Exception) -> str | None:
-        """The reason to report when ``exc`` is the fault of the rows sent, else None."""
-
-    @abc.abstractmethod
-    def _batch_error(self, exc: Exception) -> DestinationError:
-        """Map a failure of the whole batch (retryable for lost connections, deadlocks…)."""
-
-    @abc.abstractmethod
-    def _close_blocking(self) -> None: ...
+    def _retryable(self, exc: Exception) -> bool:
+        """True when the failure of a whole batch is worth a retry (lost connection, deadlock…)."""

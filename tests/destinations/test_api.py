@@ -22,7 +22,8 @@ from dbt_activate import (
     Record,
     SyncTarget,
 )
-from dbt_activate.destinations.api import REASON_LIMIT, Endpoint, clip_reason, json_object
+from dbt_activate.core.types import RateLimit
+from dbt_activate.destinations.api import REASON_LIMIT, Endpoint, clip_reason, json_object, one_of
 
 
 class Example(ApiDestination):
@@ -121,3 +122,37 @@ def test_plan_reads_the_per_operation_table() -> None:
     described = destination.describe_request(target, Batch(Operation.UPSERT, [Record("1", {"id": 1})]))
     assert described["request"] == "POST /v1/people/batch"
     assert described["records"] == [{"id": 1}]
+
+
+class Tuned(Example):
+    """Documents the standard keys it tunes in its own words; their type and default are the class's."""
+
+    kind = "tuned"
+    batch_size = 30
+    max_concurrency = 3
+    rate_limit = RateLimit(10, 4.0)
+    key_help: ClassVar[Mapping[str, str]] = {
+        "batch_size": "Rows per request.", "rate_limit": ", the vendor's burst limit.", "max_concurrency": "In flight.",
+    }
+
+    def configure(self, name: str, config: Mapping[str, Any]) -> None:
+        self.flavour = one_of(name, "flavour", self.settings.text("flavour"), ("plain", "salted"))
+
+
+def test_standard_keys_take_their_defaults_from_the_class_and_their_words_from_key_help() -> None:
+    keys = {k.name: k for k in Tuned.config_keys}
+    assert (keys["batch_size"].type, keys["batch_size"].default, keys["batch_size"].help) == (
+        int, 30, "Rows per request.")
+    assert (keys["max_concurrency"].default, keys["max_concurrency"].help) == (3, "In flight.")
+    assert keys["rate_limit"].help == "{requests: N, per_seconds: S}; default 10 per 4 s, the vendor's burst limit."
+    names = [k.name for k in Tuned.config_keys]
+    assert names.count("base_url") == names.count("timeout") == 1  # declared once, by Example
+    with pytest.raises(TypeError, match="not standard: flavour"):
+        type("Bad", (Example,), {"kind": "bad", "key_help": {"flavour": "no"}})
+
+
+def test_configure_reads_the_types_own_keys_after_the_shared_ones() -> None:
+    assert Tuned("t", {"type": "tuned", "token": "x", "flavour": "salted"}).flavour == "salted"
+    with pytest.raises(ConfigError, match="flavour must be one of plain, salted") as info:
+        Tuned("t", {"type": "tuned", "token": "x", "flavour": "spicy"})
+    assert info.value.location == "t.flavour"

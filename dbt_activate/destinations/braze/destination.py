@@ -121,14 +121,13 @@ class BrazeDestination(ApiDestination):
                   help="Deletes by email or phone (mirror): which of the users sharing the address Braze deletes, "
                        f"an ordered list of {', '.join(PRIORITIZATIONS)}; default [most_recently_updated], the "
                        "profile a by-email write updates. Braze deletes nobody when several users still match."),
-        ConfigKey("batch_size", int, default=MAX_OBJECTS,
-                  help=f"Objects per request, 1-{MAX_OBJECTS} (Braze's maximum, the default); lower it to 50 "
-                       "on accounts whose contract limits a request to 50 updates."),
-        ConfigKey("rate_limit", dict,
-                  help="{requests: N, per_seconds: S}; default 3000 per 3 s, Braze's /users/track limit per "
-                       "workspace. Shared by every sync of this destination in a run."),
-        ConfigKey("max_concurrency", int, default=8, help="Batches in flight at once."),
     )
+    key_help: ClassVar[Mapping[str, str]] = {
+        "batch_size": f"Objects per request, 1-{MAX_OBJECTS} (Braze's maximum, the default); lower it to 50 "
+                      "on accounts whose contract limits a request to 50 updates.",
+        "rate_limit": ", Braze's /users/track limit per workspace. Shared by every sync of this destination in a run.",
+        "max_concurrency": "Batches in flight at once.",
+    }
     modes = frozenset({Mode.UPSERT, Mode.UPDATE, Mode.APPEND, Mode.MIRROR})
     max_batch_size = MAX_OBJECTS
     batch_limit = "Braze's maximum objects per request"
@@ -136,10 +135,7 @@ class BrazeDestination(ApiDestination):
     max_concurrency = 8
     rate_limit = RateLimit(3000, 3.0)
 
-    def __init__(self, name: str, config: Mapping[str, Any], *,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
-        super().__init__(name, config, transport=transport)
+    def configure(self, name: str, config: Mapping[str, Any]) -> None:
         self.identify_by = one_of(name, "identify_by", self.settings.text("identify_by"), IDENTIFIERS)
         self.alias_label = self.settings.text("alias_label")
         if self.identify_by == "user_alias" and not self.alias_label:

@@ -12,16 +12,14 @@ with a 4xx, and nothing of the request was processed.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import httpx
 
 from dbt_activate.core.types import BatchResult
-from dbt_activate.delivery import JSONValue, UnencodableValue, body_snippet, to_json_value
+from dbt_activate.delivery import JSONValue, UnencodableValue, body_snippet, vendor_json_value
 from dbt_activate.destinations.api import clip_reason, json_object
 from dbt_activate.errors import Redactor
 
@@ -53,21 +51,15 @@ def braze_value(value: Any) -> JSONValue:
     Braze recognises a time attribute by its ISO 8601 text; a date becomes midnight UTC so it is a
     time attribute too (a bare ``2024-05-01`` would be stored as a string).
     """
+    return vendor_json_value(value, _braze_time, number="a number Braze can store")
+
+
+def _braze_time(value: dt.date) -> str:
     if isinstance(value, dt.datetime):
         utc = value.astimezone(dt.timezone.utc) if value.tzinfo else value
         text = utc.strftime("%Y-%m-%dT%H:%M:%S")
         return f"{text}.{utc.microsecond // 1000:03d}Z" if utc.microsecond else text + "Z"
-    if isinstance(value, dt.date):
-        return f"{value.isoformat()}T00:00:00Z"
-    if isinstance(value, float) and not math.isfinite(value):
-        raise UnencodableValue(f"{value} is not a number Braze can store")
-    if isinstance(value, Decimal) and not value.is_finite():
-        raise UnencodableValue(f"decimal {value} is not a number Braze can store")
-    if isinstance(value, (list, tuple)):
-        return [braze_value(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): braze_value(v) for k, v in value.items()}
-    return to_json_value(value)
+    return f"{value.isoformat()}T00:00:00Z"
 
 
 def braze_values(values: Mapping[str, Any], exclude: Sequence[str] = ()) -> dict[str, JSONValue]:

@@ -59,8 +59,6 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-import httpx
-
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, SyncTarget
 from dbt_activate.delivery import UnencodableValue, body_snippet
 from dbt_activate.destinations.api import ApiDestination, http_base_url, one_of, single_identity
@@ -100,23 +98,19 @@ class CustomerIODestination(ApiDestination):
                   help="App API key (Bearer), to find a person's cio_id when the identifier of a row changes (a "
                        "new email): the person is then updated by cio_id. Without it a changed identifier "
                        "identifies a new person. Served by the region's App API host, or base_url when set."),
-        ConfigKey("batch_size", int, default=200,
-                  help=f"Records per batch, 1-{MAX_BATCH}; each batch is sent in requests of at most 500 KB."),
-        ConfigKey("rate_limit", dict,
-                  help="{requests: N, per_seconds: S}; default 100 per second, Customer.io's fair-use limit "
-                       "for the Track API."),
-        ConfigKey("max_concurrency", int, default=8, help="Batches in flight at once."),
     )
+    key_help: ClassVar[Mapping[str, str]] = {
+        "batch_size": f"Records per batch, 1-{MAX_BATCH}; each batch is sent in requests of at most 500 KB.",
+        "rate_limit": ", Customer.io's fair-use limit for the Track API.",
+        "max_concurrency": "Batches in flight at once.",
+    }
     modes = frozenset({Mode.UPSERT, Mode.APPEND, Mode.MIRROR})
     max_batch_size = MAX_BATCH
     batch_size = 200
     max_concurrency = 8
     rate_limit = RateLimit(100, 1.0)
 
-    def __init__(self, name: str, config: Mapping[str, Any], *,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
-        super().__init__(name, config, transport=transport)
+    def configure(self, name: str, config: Mapping[str, Any]) -> None:
         self.app_url = str(config.get("base_url") or APP_REGIONS[self._region(name, config)]).rstrip("/")
         self.identify_by = one_of(name, "identify_by", self.settings.text("identify_by"), IDENTIFIERS)
         # Event ids take this instance's start as their time: the same on every retry of a batch.

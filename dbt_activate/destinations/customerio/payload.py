@@ -17,13 +17,12 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import httpx
 
 from dbt_activate.core.types import BatchResult
-from dbt_activate.delivery import JSONValue, UnencodableValue, body_snippet, to_json_value
+from dbt_activate.delivery import JSONValue, UnencodableValue, body_snippet, vendor_json_value
 from dbt_activate.destinations.api import clip_reason, json_object
 from dbt_activate.errors import Redactor
 
@@ -52,20 +51,14 @@ def cio_value(value: Any) -> JSONValue:
     Customer.io segments and liquid treat an attribute as a date only when it is a Unix timestamp;
     a date is midnight UTC, a timestamp without a time zone is taken as UTC.
     """
+    return vendor_json_value(value, _unix_seconds, number="a JSON number")
+
+
+def _unix_seconds(value: dt.date) -> int:
     if isinstance(value, dt.datetime):
         aware = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
         return math.floor(aware.timestamp())
-    if isinstance(value, dt.date):
-        return math.floor(dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc).timestamp())
-    if isinstance(value, float) and not math.isfinite(value):
-        raise UnencodableValue(f"{value} is not a JSON number")
-    if isinstance(value, Decimal) and not value.is_finite():
-        raise UnencodableValue(f"decimal {value} is not a JSON number")
-    if isinstance(value, (list, tuple)):
-        return [cio_value(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): cio_value(v) for k, v in value.items()}
-    return to_json_value(value)
+    return math.floor(dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc).timestamp())
 
 
 def cio_attributes(values: Mapping[str, Any], exclude: Sequence[str] = (), *,

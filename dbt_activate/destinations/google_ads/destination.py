@@ -60,13 +60,12 @@ from dbt_activate.core.types import (
     Mode,
     Operation,
     RateLimit,
-    Record,
     RecordIdStore,
     SyncTarget,
 )
 from dbt_activate.delivery import json_body
 from dbt_activate.destinations.api import ApiDestination, job_keys, job_polling, json_object
-from dbt_activate.destinations.base import ConfigKey
+from dbt_activate.destinations.base import ConfigKey, skip_all
 from dbt_activate.destinations.google_ads.auth import TOKEN_URL, RefreshTokenAuth
 from dbt_activate.destinations.google_ads.jobs import CustomerMatchJob, JobSettings
 from dbt_activate.destinations.google_ads.payload import (
@@ -83,7 +82,13 @@ from dbt_activate.destinations.google_ads.results import (
     request_refused,
     unexpected,
 )
-from dbt_activate.destinations.pii import UnhashableValue, country_calling_code
+from dbt_activate.destinations.pii import (
+    KEPT_HASHES,
+    UnhashableValue,
+    country_calling_code,
+    member_key,
+    remember_members,
+)
 from dbt_activate.errors import ConfigError, DestinationError
 
 API_VERSION = "v25"
@@ -100,7 +105,6 @@ CONSENT_VALUES = ("GRANTED", "DENIED", "UNSPECIFIED", "UNKNOWN")
 ALREADY_UPLOADED = frozenset({"CLICK_CONVERSION_ALREADY_EXISTS", "ORDER_ID_ALREADY_IN_USE"})
 _USER_LIST = re.compile(r"(?:customers/(\d+)/userLists/)?(\d+)")
 _JSON = {"Content-Type": "application/json"}
-KEPT_HASHES = "<the hashes sent when the row was added, from the record-id table>"
 # Google processes a Customer Match job in minutes to hours: a poll every 5 s, for up to an hour.
 _JOB_KEYS = job_keys(interval=5, timeout=3600, then="the batch fails (nothing acknowledged)",
                      interval_help="Seconds between two polls of a running Customer Match job.",
@@ -168,18 +172,17 @@ class GoogleAdsDestination(ApiDestination):
                        "and conversions (required for users in the EEA)."),
         ConfigKey("token_url", str, default=TOKEN_URL, help="OAuth token endpoint."),
         ConfigKey("api_version", str, default=API_VERSION, help="API version in the request paths."),
-        ConfigKey("batch_size", int, default=MAX_CONVERSIONS,
-                  help=f"Conversions per request, 1-{MAX_CONVERSIONS:,} (Google's maximum, the default)."),
         ConfigKey("job_size", int, default=DEFAULT_JOB_SIZE,
                   help=f"Customer Match rows per offline user data job, 1-{MAX_JOB_SIZE:,}."),
         ConfigKey("operations_per_request", int, default=DEFAULT_OPERATIONS,
                   help=f"Customer Match operations per addOperations request, 1-{MAX_OPERATIONS:,} (Google "
                        f"recommends {DEFAULT_OPERATIONS:,})."),
         *_JOB_KEYS,
-        ConfigKey("rate_limit", dict,
-                  help="{requests: N, per_seconds: S}; default 5 per second (Google publishes no fixed rate; "
-                       "RESOURCE_EXHAUSTED answers slow the limiter down)."),
     )
+    key_help: ClassVar[Mapping[str, str]] = {
+        "batch_size": f"Conversions per request, 1-{MAX_CONVERSIONS:,} (Google's maximum, the default).",
+        "rate_limit": " (Google publishes no fixed rate; RESOURCE_EXHAUSTED answers slow the limiter down).",
+    }
     modes = frozenset({Mode.APPEND, Mode.UPSERT, Mode.MIRROR})
     default_base_url = BASE_URL
     default_timeout = 60.0
@@ -190,10 +193,7 @@ class GoogleAdsDestination(ApiDestination):
                f"<user list id> (upsert, mirror; a Customer Match job per {DEFAULT_JOB_SIZE:,} rows)")
     uses_id_store = True
 
-    def __init__(self, name: str, config: Mapping[str, Any], *,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
-        super().__init__(name, config, transport=transport)
+    def configure(self, name: str, config: Mapping[str, Any]) -> None:
         self.version = self.settings.text("api_version")
         self.customer_id = _customer_id(name, config, "customer_id", required=True) or ""
         self.login_customer_id = _customer_id(name, config, "login_customer_id", required=False)
@@ -251,9 +251,8 @@ class GoogleAdsDestination(ApiDestination):
                               location=where)
 
     async def open(self, target: SyncTarget) -> None:
-        self.check_target(target)
+        await super().open(target)
         self._object = target.object
-        self.session()
 
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
         self._object = target.object
@@ -305,11 +304,9 @@ class GoogleAdsDestination(ApiDestination):
         return {"conversions": conversions, "partialFailure": True}, keys
 
     async def _write_conversions(self, target: SyncTarget, batch: Batch) -> BatchResult:
-        result = BatchResult()
         if batch.operation is not Operation.APPEND:
-            result.skipped.update(dict.fromkeys((r.key for r in batch.records),
-                                                "an uploaded conversion cannot be deleted or cleared"))
-            return result
+            return skip_all(batch, "an uploaded conversion cannot be deleted or cleared")
+        result = BatchResult()
         body, keys = self._conversions_body(batch, result)
         if not keys:
             return result
@@ -344,20 +341,16 @@ class GoogleAdsDestination(ApiDestination):
     def _job(self) -> CustomerMatchJob:
         return CustomerMatchJob(self.name, self.job_settings, self._send, self.redactor)
 
-    @staticmethod
-    def _store_key(target: SyncTarget, record: Record) -> str:
-        return f"{target.sync_name}|{record.key}"
-
     def _member_operations(self, target: SyncTarget, batch: Batch, result: BatchResult, store: RecordIdStore
                            ) -> tuple[list[dict[str, Any]], list[tuple[str, str, str | None]]]:
         """The job's operations and, per operation, (record key, store key, identifiers json to keep)."""
         if batch.operation not in (Operation.UPSERT, Operation.DELETE):
             raise DestinationError(f"sync {target.sync_name}: Customer Match cannot {batch.operation.value}")
-        previous = store.get_many([self._store_key(target, r) for r in batch.records])
+        previous = store.get_many([member_key(target, r) for r in batch.records])
         operations: list[dict[str, Any]] = []
         owners: list[tuple[str, str, str | None]] = []
         for record in batch.records:
-            store_key = self._store_key(target, record)
+            store_key = member_key(target, record)
             old = previous.get(store_key)
             if batch.operation is Operation.DELETE:
                 if old is None:
@@ -382,7 +375,7 @@ class GoogleAdsDestination(ApiDestination):
 
     async def _write_members(self, target: SyncTarget, batch: Batch) -> BatchResult:
         result = BatchResult()
-        store = self.id_store or MemoryIdStore()
+        store = self.record_id_store()
         operations, owners = self._member_operations(target, batch, result, store)
         if not operations:
             return result
@@ -390,19 +383,7 @@ class GoogleAdsDestination(ApiDestination):
         for index, reason in refused.items():
             if 0 <= index < len(owners):
                 result.rejected.setdefault(owners[index][0], reason)
-        keep: dict[str, str] = {}
-        forget: list[str] = []
-        for key, store_key, kept in owners:
-            if key in result.rejected:
-                continue
-            if kept is None:
-                forget.append(store_key)
-            else:
-                keep[store_key] = kept
-        if keep:
-            store.put_many(keep)
-        if forget:
-            store.delete_many(forget)
+        remember_members(store, owners, result.rejected)
         return result
 
     # -- requests ------------------------------------------------------------------------------

@@ -91,11 +91,11 @@ class GoogleSheetsDestination(ApiDestination):
         ConfigKey("value_input", str, default="raw",
                   help="raw: cells hold the values as they are (default); user_entered: Sheets parses them as "
                        "typed in the UI (dates become dates, and text starting with = becomes a formula)."),
-        ConfigKey("rate_limit", dict,
-                  help="{requests: N, per_seconds: S}; default 60 per 60 s, Sheets' write quota per user."),
-        ConfigKey("batch_size", int, default=1000,
-                  help=f"Rows per request, 1-{MAX_BATCH:,}; keep requests under Google's 2 MB recommendation."),
     )
+    key_help: ClassVar[Mapping[str, str]] = {
+        "rate_limit": ", Sheets' write quota per user.",
+        "batch_size": f"Rows per request, 1-{MAX_BATCH:,}; keep requests under Google's 2 MB recommendation.",
+    }
     modes = frozenset(Mode)
     default_base_url = DEFAULT_BASE_URL
     default_timeout = 60.0
@@ -104,10 +104,7 @@ class GoogleSheetsDestination(ApiDestination):
     max_concurrency = 1  # row numbers shift under concurrent writes
     rate_limit = RateLimit(60, 60.0)
 
-    def __init__(self, name: str, config: Mapping[str, Any], *,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
-        super().__init__(name, config, transport=transport)
+    def configure(self, name: str, config: Mapping[str, Any]) -> None:
         self.spreadsheet_id = self.settings.text("spreadsheet_id")
         if not self.spreadsheet_id:
             raise ConfigError("spreadsheet_id is required", location=f"{name}.spreadsheet_id")
@@ -137,10 +134,6 @@ class GoogleSheetsDestination(ApiDestination):
         if len(target.identity) != 1 and target.mode is not Mode.APPEND:  # append never looks rows up
             raise ConfigError(f"a Google Sheets row is found by one column; the identity has "
                               f"{len(target.identity)} ({', '.join(target.identity)})", location=_where(target))
-
-    async def open(self, target: SyncTarget) -> None:
-        self.check_target(target)
-        self.session()
 
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
         result = BatchResult()

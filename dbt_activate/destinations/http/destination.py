@@ -48,8 +48,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
-import httpx
-
 from dbt_activate.core.types import Batch, BatchResult, Mode, Operation, SyncTarget
 from dbt_activate.delivery import UnencodableValue, credential_values, encode_record
 from dbt_activate.destinations.api import ApiDestination, header_values
@@ -81,10 +79,7 @@ class HttpDestination(ApiDestination):
     )
     batch_size = 100
 
-    def __init__(self, name: str, config: Mapping[str, Any], *,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
-        super().__init__(name, config, transport=transport)
+    def configure(self, name: str, config: Mapping[str, Any]) -> None:
         self.headers = header_values(self.settings.get('headers'), location=f"{SOURCE}: {name}.headers",
                                      problem="must be a mapping of header name to value")
         self.requests = parse_requests(name, self.settings.get("requests"))
@@ -118,10 +113,6 @@ class HttpDestination(ApiDestination):
             if spec.key_field and spec.key_field not in (*target.field_names, *target.identity):
                 raise ConfigError(f"{where}: requests.{op.value}.key_field {spec.key_field!r} is not a field of "
                                   f"the sync (fields: {', '.join(target.field_names)})")
-
-    async def open(self, target: SyncTarget) -> None:
-        self.check_target(target)
-        self.session()
 
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
         spec = self._spec(target, batch.operation)

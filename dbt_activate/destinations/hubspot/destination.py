@@ -112,18 +112,15 @@ class HubSpotDestination(ApiDestination):
     config_keys: ClassVar[tuple[ConfigKey, ...]] = (
         ConfigKey("access_token", str, required=True, secret=True,
                   help="Private app (or OAuth) access token with the crm.objects.*.write scopes of the objects."),
-        ConfigKey("rate_limit", dict,
-                  help="{requests: N, per_seconds: S}; default 100 per 10 s, HubSpot's per-app limit for "
-                       "Free/Starter accounts. Professional and Enterprise allow 190 (250 with the API limit "
-                       "increase). Shared by every sync of this destination in a run."),
-        ConfigKey("batch_size", int, default=MAX_BATCH,
-                  help=f"Records per request, 1-{MAX_BATCH} (HubSpot's batch maximum, the default)."),
-        ConfigKey("max_concurrency", int, default=8,
-                  help="Batches in flight at once; 8 keeps the 100/10 s window full while a batch takes up "
-                       "to 0.8 s to answer. Raise it with a higher rate_limit."),
-        ConfigKey("nulls", str, default="keep",
-                  help="keep: a NULL is not sent and HubSpot keeps its value; clear: a NULL empties the property."),
     )
+    key_help: ClassVar[Mapping[str, str]] = {
+        "rate_limit": ", HubSpot's per-app limit for Free/Starter accounts. Professional and Enterprise allow 190 (250 "
+                      "with the API limit increase). Shared by every sync of this destination in a run.",
+        "batch_size": f"Records per request, 1-{MAX_BATCH} (HubSpot's batch maximum, the default).",
+        "max_concurrency": "Batches in flight at once; 8 keeps the 100/10 s window full while a batch takes up "
+                           "to 0.8 s to answer. Raise it with a higher rate_limit.",
+        "nulls": "keep: a NULL is not sent and HubSpot keeps its value; clear: a NULL empties the property.",
+    }
     modes = frozenset(Mode)
     default_base_url = "https://api.hubapi.com"
     max_batch_size = MAX_BATCH

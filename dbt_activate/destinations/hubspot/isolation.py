@@ -28,13 +28,13 @@ no split can fix costs a bounded number of requests. Every extra request carries
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
 
 from dbt_activate.core.types import BatchResult, Operation
+from dbt_activate.destinations.api import await_all
 from dbt_activate.destinations.hubspot.results import (
     Prepared,
     Refusal,
@@ -96,15 +96,7 @@ class Isolation:
             settle(unresolved, "", reason, self.operation, self.result)  # rejected: never skip unchecked rows
             return
         self.extra_left -= len(parts)
-        await _all(self.write(prepared.subset(part), note) for part, note in parts)
-
-
-async def _all(calls: Iterable[Awaitable[None]]) -> None:
-    """Await every call; then raise the first failure, once none is left running."""
-    outcomes = await asyncio.gather(*calls, return_exceptions=True)
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
+        await await_all(self.write(prepared.subset(part), note) for part, note in parts)
 
 
 def _records(count: int) -> str:

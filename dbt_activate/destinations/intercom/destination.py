@@ -54,18 +54,8 @@ from typing import Any, ClassVar
 
 import httpx
 
-from dbt_activate.core.types import (
-    Batch,
-    BatchResult,
-    MemoryIdStore,
-    Mode,
-    Nulls,
-    Operation,
-    RateLimit,
-    Record,
-    SyncTarget,
-)
-from dbt_activate.destinations.api import ApiDestination, Endpoint, checked_base_url, one_of
+from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, Record, SyncTarget
+from dbt_activate.destinations.api import ApiDestination, checked_base_url, one_of, searched_per_record
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.intercom.api import CONNECTIONS, Conflict, IntercomApi, RecordFailed
 from dbt_activate.destinations.intercom.companies import IDENTITY as COMPANY_IDENTITY
@@ -86,14 +76,13 @@ REGIONS = {"us": "https://api.intercom.io", "eu": "https://api.eu.intercom.io", 
 ROLES = ("user", "lead")
 DELETE_ACTIONS = ("delete", "archive")
 
-# Plan: one request per record, after a search unless its contact id is stored.
-_ENDPOINTS = {operation: Endpoint(request, per_batch=0, per_record=2) for operation, request in {
+_ENDPOINTS = searched_per_record({
     Operation.UPSERT: "PUT /contacts/{id} of the contact found by match, else POST /contacts",
     Operation.UPDATE: "PUT /contacts/{id} of the contact found by match (skipped when not found)",
     Operation.CREATE: "POST /contacts (skipped when one is found by match)",
     Operation.DELETE: "DELETE /contacts/{id} (or POST /contacts/{id}/archive) of the contact found",
     Operation.CLEAR: "PUT /contacts/{id} with the mapped attributes null",
-}.items()}
+})
 
 
 class IntercomDestination(ApiDestination):
@@ -109,9 +98,10 @@ class IntercomDestination(ApiDestination):
         ConfigKey("role", str, default="user", help="Role of the contacts written and searched: user or lead."),
         ConfigKey("delete_action", str, default="delete",
                   help="What mirror does to contacts that left the model: delete or archive."),
-        ConfigKey("rate_limit", dict,
-                  help="{requests: N, per_seconds: S}; default 1666 per 10 s (10,000/min per app)."),
     )
+    key_help: ClassVar[Mapping[str, str]] = {
+        "rate_limit": " (10,000/min per app).",
+    }
     modes = frozenset({Mode.UPSERT, Mode.UPDATE, Mode.CREATE, Mode.MIRROR})
     objects = ("contacts", "companies")
     references: ClassVar[Mapping[str, Mapping[str, str]]] = RELATIONSHIPS  # contacts -> companies (companies.py)
@@ -121,10 +111,7 @@ class IntercomDestination(ApiDestination):
     uses_id_store = True
     endpoints = _ENDPOINTS
 
-    def __init__(self, name: str, config: Mapping[str, Any], *,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
-        super().__init__(name, config, transport=transport)
+    def configure(self, name: str, config: Mapping[str, Any]) -> None:
         self.role = one_of(name, "role", self.settings.text("role"), ROLES)
         self.archive = one_of(name, "delete_action", self.settings.text("delete_action"), DELETE_ACTIONS) == "archive"
         self._api: IntercomApi | None = None
@@ -165,7 +152,7 @@ class IntercomDestination(ApiDestination):
 
     async def open(self, target: SyncTarget) -> None:
         self.check_target(target)
-        self._ids = ContactIds(target.identity[0], self.role, self.id_store or MemoryIdStore(), self._api_for_run())
+        self._ids = ContactIds(target.identity[0], self.role, self.record_id_store(), self._api_for_run())
 
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
         if target.object == "companies":
@@ -245,22 +232,21 @@ class IntercomDestination(ApiDestination):
     async def _apply(self, operation: Operation, key: str, wanted: str, body: dict[str, Any]) -> Outcome:
         ids, api = self._ids, self._api_for_run()
         assert ids is not None
-        contact_id, searched = ids.known(key), False
-        if contact_id is None:
-            contact_id, searched = await ids.search(key, wanted), True
-        while contact_id is not None:
-            if operation is Operation.CREATE:
+
+        async def on_existing(contact_id: str) -> bool:
+            """DELETE (or archive) or update the contact; False when Intercom no longer has it."""
+            if operation is Operation.DELETE:
+                return await api.delete(contact_id, archive=self.archive)
+            return not body or await api.update(contact_id, body)
+
+        if operation is Operation.CREATE:
+            contact_id = await ids.find(key, wanted)
+            if contact_id is not None:
                 return ("skipped", f"an Intercom contact with {ids.describe(wanted)} exists (id {contact_id})")
-            done = (await api.delete(contact_id, archive=self.archive) if operation is Operation.DELETE
-                    else not body or await api.update(contact_id, body))
-            if done:
-                if operation is Operation.DELETE:
-                    ids.forget(key)
-                return OK
-            ids.forget(key)  # gone from Intercom: a stored id is searched for again, a found one is not
-            if searched:
-                break
-            contact_id, searched = await ids.search(key, wanted), True
+        elif await ids.apply(key, wanted, on_existing) is not None:
+            if operation is Operation.DELETE:
+                ids.forget(key)
+            return OK
         if operation is Operation.UPDATE:
             return ("skipped", f"no Intercom contact with {ids.describe(wanted)}")
         if operation not in (Operation.UPSERT, Operation.CREATE):

@@ -31,6 +31,7 @@ from decimal import Decimal
 from typing import Any
 
 from dbt_activate.core.values import RejectedValue
+from dbt_activate.destinations.attributes import cleared_attributes, split_attributes
 
 STANDARD = frozenset({"role", "external_id", "email", "phone", "name", "avatar", "signed_up_at", "last_seen_at",
                       "owner_id", "unsubscribed_from_emails"})
@@ -81,36 +82,17 @@ def identity_text(value: Any) -> str:
 
 def build_body(values: Mapping[str, Any], identity: str, role: str) -> dict[str, Any]:
     """The create/update body of one record; the identity is sent as text."""
-    body: dict[str, Any] = {"role": role}
-    custom: dict[str, Any] = {}
-    for name, raw in values.items():
-        if name == identity:
-            text = identity_text(raw)
-            if not text:
-                raise FormatError(f"match field {identity!r} is empty: the Intercom contact cannot be found")
-            body[name] = text
-        elif name in STANDARD:
-            if raw is None and name in _KEEP:
-                continue
-            body[name] = value_of(raw, name)
-        else:
-            custom[name] = value_of(raw, name)
-    if custom:
-        body["custom_attributes"] = custom
-    return body
+    body, custom = split_attributes(
+        values, identity, standard=STANDARD, keep=_KEEP, identity_text=identity_text,
+        empty=f"match field {identity!r} is empty: the Intercom contact cannot be found",
+        convert=lambda name, raw: value_of(raw, name))
+    return _with_custom({"role": role, **body}, custom)
 
 
 def clear_body(fields: Iterable[str], identity: str) -> dict[str, Any]:
     """An update body that empties every mapped attribute but the identifying ones."""
-    body: dict[str, Any] = {}
-    custom: dict[str, Any] = {}
-    for name in fields:
-        if name == identity or name in _KEEP:
-            continue
-        if name in STANDARD:
-            body[name] = None
-        else:
-            custom[name] = None
-    if custom:
-        body["custom_attributes"] = custom
-    return body
+    return _with_custom(*cleared_attributes(fields, identity, standard=STANDARD, keep=_KEEP))
+
+
+def _with_custom(body: dict[str, Any], custom: dict[str, Any]) -> dict[str, Any]:
+    return {**body, "custom_attributes": custom} if custom else body

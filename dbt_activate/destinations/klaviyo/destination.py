@@ -66,12 +66,10 @@ import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-import httpx
-
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, SyncTarget
 from dbt_activate.delivery import HttpSession, UnencodableValue, body_snippet
 from dbt_activate.destinations.api import ApiDestination, job_keys, job_polling
-from dbt_activate.destinations.base import ConfigKey
+from dbt_activate.destinations.base import ConfigKey, skip_all
 from dbt_activate.destinations.klaviyo.events import (
     EVENT_JOBS,
     check_event_fields,
@@ -106,16 +104,14 @@ class KlaviyoDestination(ApiDestination):
         ConfigKey("revision", str, default=REVISION, help="API revision sent in the `revision` header."),
         ConfigKey("list_id", str, help="Also add every imported profile to this list."),
         *_JOB_KEYS,
-        ConfigKey("batch_size", int, default=MAX_BATCH,
-                  help=f"Profiles per job, 1-{MAX_BATCH} (Klaviyo's maximum, the default); a job is also kept "
-                       "under 5 MB."),
-        ConfigKey("max_concurrency", int, default=2, help="Batches (jobs) in flight at once."),
-        ConfigKey("rate_limit", dict,
-                  help="{requests: N, per_seconds: S}; default 10 per 4 s, within the endpoints' documented burst "
-                       "(10/s) and steady (150/min) limits."),
-        ConfigKey("nulls", str, default="keep",
-                  help="keep: a NULL is not sent and Klaviyo keeps its value; clear: a NULL clears the field."),
     )
+    key_help: ClassVar[Mapping[str, str]] = {
+        "batch_size": f"Profiles per job, 1-{MAX_BATCH} (Klaviyo's maximum, the default); a job is also kept "
+                      "under 5 MB.",
+        "max_concurrency": "Batches (jobs) in flight at once.",
+        "rate_limit": ", within the endpoints' documented burst (10/s) and steady (150/min) limits.",
+        "nulls": "keep: a NULL is not sent and Klaviyo keeps its value; clear: a NULL clears the field.",
+    }
     modes = frozenset({Mode.UPSERT, Mode.APPEND})
     default_base_url = "https://a.klaviyo.com"
     max_batch_size = MAX_BATCH
@@ -126,11 +122,8 @@ class KlaviyoDestination(ApiDestination):
     rate_limit = RateLimit(10, 4.0)
     objects = ("profiles",)
 
-    def __init__(self, name: str, config: Mapping[str, Any], *,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
+    def configure(self, name: str, config: Mapping[str, Any]) -> None:
         self.polling = job_polling(name, config, _JOB_KEYS)
-        super().__init__(name, config, transport=transport)
 
     def check_target(self, target: SyncTarget) -> None:
         where = f"sync {target.sync_name}"
@@ -147,12 +140,10 @@ class KlaviyoDestination(ApiDestination):
         _identifiers(target)
 
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
-        result = BatchResult()
         if target.mode is Mode.APPEND and batch.operation is not Operation.APPEND:
             # on_delete of an events sync: an event that happened cannot be taken back.
-            result.skipped.update(dict.fromkeys((r.key for r in batch.records),
-                                                "Klaviyo events cannot be deleted or cleared"))
-            return result
+            return skip_all(batch, "Klaviyo events cannot be deleted or cleared")
+        result = BatchResult()
         session = self.session()
         if batch.operation is Operation.APPEND:
             for keys, body in self._event_requests(target, batch, result):

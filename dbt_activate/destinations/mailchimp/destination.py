@@ -73,16 +73,14 @@ import datetime as dt
 import hashlib
 import json
 import math
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-import httpx
-
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, Record, SyncTarget
 from dbt_activate.delivery import HttpSession, UnencodableValue, to_json_value
-from dbt_activate.destinations.api import ApiDestination, checked_base_url, single_identity
+from dbt_activate.destinations.api import ApiDestination, await_all, checked_base_url, single_identity
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.mailchimp.results import read_batch_response, read_member_response, read_put_response
 from dbt_activate.errors import ConfigError
@@ -110,16 +108,14 @@ class MailchimpDestination(ApiDestination):
                        "unsubscribe above all) is never changed; map a `status` column to set it per row."),
         ConfigKey("sync_tags", bool, default=False,
                   help="true: a row's tags replace the member's tags; false (default): they are added."),
-        ConfigKey("batch_size", int, default=MAX_BATCH,
-                  help=f"Members per request, 1-{MAX_BATCH} (Mailchimp's maximum, the default)."),
-        ConfigKey("max_concurrency", int, default=MAX_CONNECTIONS,
-                  help=f"Requests in flight at once, 1-{MAX_CONNECTIONS}: Mailchimp allows {MAX_CONNECTIONS} "
-                       "simultaneous connections per API key (there is no request quota)."),
-        ConfigKey("rate_limit", dict,
-                  help="{requests: N, per_seconds: S}; none by default: Mailchimp limits connections, not requests."),
-        ConfigKey("timeout", (int, float), default=120,
-                  help="Seconds to wait for each response; Mailchimp gives up on a request after 120 s."),
     )
+    key_help: ClassVar[Mapping[str, str]] = {
+        "batch_size": f"Members per request, 1-{MAX_BATCH} (Mailchimp's maximum, the default).",
+        "max_concurrency": f"Requests in flight at once, 1-{MAX_CONNECTIONS}: Mailchimp allows {MAX_CONNECTIONS} "
+                           "simultaneous connections per API key (there is no request quota).",
+        "rate_limit": "none by default: Mailchimp limits connections, not requests.",
+        "timeout": "Seconds to wait for each response; Mailchimp gives up on a request after 120 s.",
+    }
     modes = frozenset({Mode.UPSERT, Mode.CREATE, Mode.MIRROR})
     max_batch_size = MAX_BATCH
     batch_limit = "Mailchimp's batch maximum"
@@ -129,10 +125,7 @@ class MailchimpDestination(ApiDestination):
     rate_limit = None
     objects = ()  # an audience id
 
-    def __init__(self, name: str, config: Mapping[str, Any], *,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
-        super().__init__(name, config, transport=transport)
+    def configure(self, name: str, config: Mapping[str, Any]) -> None:
         concurrency = config.get("max_concurrency")
         if concurrency is not None and not (isinstance(concurrency, int) and 1 <= concurrency <= MAX_CONNECTIONS):
             raise ConfigError(f"max_concurrency must be between 1 and {MAX_CONNECTIONS} (Mailchimp allows "
@@ -256,7 +249,7 @@ class MailchimpDestination(ApiDestination):
 
         moves = [(r, _address(r.previous or {}, email_field), _address(r.values, email_field))
                  for r in batch.records if r.previous is not None and r.key not in result.rejected]
-        await _all([one(r, old, new) for r, old, new in moves
+        await await_all([one(r, old, new) for r, old, new in moves
                     if old and new and subscriber_hash(old) != subscriber_hash(new)])
 
     async def _per_member(self, session: HttpSession, target: SyncTarget, operation: Operation,
@@ -278,7 +271,7 @@ class MailchimpDestination(ApiDestination):
                                                      headers=_JSON)
             read_member_response(self.name, response, key, result, self.redactor)
 
-        await _all([one(k, m) for k, m in members.items()])
+        await await_all([one(k, m) for k, m in members.items()])
 
     async def _update_existing(self, session: HttpSession, path: str, key: str, member: Mapping[str, Any],
                                result: BatchResult) -> None:
@@ -412,14 +405,6 @@ def _tag_names(value: Any) -> list[str]:
     else:
         raise UnencodableValue("tags must be a list of names or comma-separated text")
     return [str(t).strip() for t in items if t is not None and str(t).strip()]
-
-
-async def _all(calls: Sequence[Awaitable[None]]) -> None:
-    """Await every call; when some fail, raise the first failure after all have finished."""
-    outcomes = await asyncio.gather(*calls, return_exceptions=True)
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
 
 
 def _b64(text: str) -> str:

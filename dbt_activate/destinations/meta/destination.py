@@ -53,13 +53,12 @@ from dbt_activate.core.types import (
     Mode,
     Operation,
     RateLimit,
-    Record,
     RecordIdStore,
     SyncTarget,
 )
 from dbt_activate.delivery import body_snippet, json_body
 from dbt_activate.destinations.api import ApiDestination, json_object
-from dbt_activate.destinations.base import ConfigKey
+from dbt_activate.destinations.base import ConfigKey, skip_all
 from dbt_activate.destinations.meta.payload import (
     ACTION_SOURCES,
     AUDIENCE_KEYS,
@@ -72,7 +71,13 @@ from dbt_activate.destinations.meta.payload import (
     server_event,
 )
 from dbt_activate.destinations.meta.results import INVALID_PARAMETER, check_response, code_of, error_of, reason
-from dbt_activate.destinations.pii import UnhashableValue, country_calling_code
+from dbt_activate.destinations.pii import (
+    KEPT_HASHES,
+    UnhashableValue,
+    country_calling_code,
+    member_key,
+    remember_members,
+)
 from dbt_activate.errors import ConfigError, DestinationError
 
 API_VERSION = "v25.0"
@@ -82,7 +87,6 @@ MAX_USERS = 10_000
 _OBJECT = re.compile(r"(events|audience):(\d+)")
 MISSING_OBJECT = 33  # error_subcode: the object does not exist or the token may not use it
 _JSON = {"Content-Type": "application/json"}
-KEPT_HASHES = "<the hashes sent when the row was added, from the record-id table>"
 
 
 class MetaDestination(ApiDestination):
@@ -101,10 +105,11 @@ class MetaDestination(ApiDestination):
                   help="Country calling code given to national phone numbers (those starting with 0), e.g. 44."),
         ConfigKey("batch_size", int,
                   help=f"Events ({MAX_EVENTS:,} at most, the default) or audience rows ({MAX_USERS:,}) per request."),
-        ConfigKey("rate_limit", dict,
-                  help="{requests: N, per_seconds: S}; default 60 per 60 s. Meta's limits are hourly allowances "
-                       "by business; its usage headers and throttling codes slow the limiter further."),
     )
+    key_help: ClassVar[Mapping[str, str]] = {
+        "rate_limit": ". Meta's limits are hourly allowances by business; its usage headers and throttling codes slow "
+                      "the limiter further.",
+    }
     modes = frozenset({Mode.APPEND, Mode.UPSERT, Mode.MIRROR})
     default_base_url = BASE_URL
     max_batch_size = MAX_USERS
@@ -116,10 +121,7 @@ class MetaDestination(ApiDestination):
                f"audience:<custom audience id> (upsert, mirror; {MAX_USERS:,} users per request)")
     uses_id_store = True
 
-    def __init__(self, name: str, config: Mapping[str, Any], *,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
-        super().__init__(name, config, transport=transport)
+    def configure(self, name: str, config: Mapping[str, Any]) -> None:
         self.version = self.settings.text("api_version")
         source = self.settings.text("action_source")
         if source not in ACTION_SOURCES:
@@ -172,10 +174,9 @@ class MetaDestination(ApiDestination):
                               location=where)
 
     async def open(self, target: SyncTarget) -> None:
-        self.check_target(target)
+        await super().open(target)
         found = _OBJECT.fullmatch(target.object)
         self._kind = found.group(1) if found else None
-        self.session()
 
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
         kind, object_id = self._parse(target)
@@ -227,11 +228,9 @@ class MetaDestination(ApiDestination):
         return body
 
     async def _write_events(self, pixel: str, batch: Batch) -> BatchResult:
-        result = BatchResult()
         if batch.operation is not Operation.APPEND:
-            result.skipped.update(dict.fromkeys((r.key for r in batch.records),
-                                                "a Conversions API event cannot be deleted or cleared"))
-            return result
+            return skip_all(batch, "a Conversions API event cannot be deleted or cleared")
+        result = BatchResult()
         events, keys = self._events(batch, result)
         if events:
             await self._send_events(f"/{self.version}/{pixel}/events", events, keys, result)
@@ -267,17 +266,13 @@ class MetaDestination(ApiDestination):
 
     # -- audiences -----------------------------------------------------------------------------
 
-    @staticmethod
-    def _store_key(target: SyncTarget, record: Record) -> str:
-        return f"{target.sync_name}|{record.key}"
-
     def _audience_requests(self, target: SyncTarget, batch: Batch, result: BatchResult, store: RecordIdStore
                            ) -> list[tuple[str, list[str], list[list[str]], list[tuple[str, str, str | None]]]]:
         """(method, schema, rows, owners) per request: removals first, then additions. An owner is
         (record key, store key, the member json to keep; None to forget it)."""
         if batch.operation not in (Operation.UPSERT, Operation.DELETE):
             raise DestinationError(f"sync {target.sync_name}: a Custom Audience cannot {batch.operation.value}")
-        previous = store.get_many([self._store_key(target, r) for r in batch.records])
+        previous = store.get_many([member_key(target, r) for r in batch.records])
         schema = audience_schema(target.field_names)
         removals: dict[str, tuple[list[str], list[list[str]], list[tuple[str, str, str | None]]]] = {}
         adds: list[list[str]] = []
@@ -290,7 +285,7 @@ class MetaDestination(ApiDestination):
             entry[2].append(owner)
 
         for record in batch.records:
-            store_key = self._store_key(target, record)
+            store_key = member_key(target, record)
             old = previous.get(store_key)
             if batch.operation is Operation.DELETE:
                 # Without kept hashes (only a wiped record-id table loses them) nothing can name the member.
@@ -314,7 +309,7 @@ class MetaDestination(ApiDestination):
 
     async def _write_audience(self, target: SyncTarget, audience: str, batch: Batch) -> BatchResult:
         result = BatchResult()
-        store = self.id_store or MemoryIdStore()
+        store = self.record_id_store()
         path = f"/{self.version}/{audience}/users"
         for method, schema, rows, owners in self._audience_requests(target, batch, result, store):
             keys = [o[0] for o in owners if o[0] not in result.rejected]
@@ -334,13 +329,7 @@ class MetaDestination(ApiDestination):
                 raise DestinationError(self.redactor(
                     f"{self.name}: {method} {path} answered HTTP {response.status_code} ({received} of {len(rows)} "
                     f"users received): {body_snippet(response)}; the batch is not acknowledged"))
-            keep = {store_key: kept for key, store_key, kept in owners if kept is not None and key not in
-                    result.rejected}
-            forget = [store_key for key, store_key, kept in owners if kept is None and key not in result.rejected]
-            if keep and method == "POST":
-                store.put_many(keep)
-            if forget:
-                store.delete_many(forget)
+            remember_members(store, owners, result.rejected, keep=method == "POST")
         return result
 
     # -- requests ------------------------------------------------------------------------------

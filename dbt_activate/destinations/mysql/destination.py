@@ -18,12 +18,10 @@ and in UTC (``time_zone = '+00:00'``): aware datetimes are written as their UTC 
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
-from urllib.parse import unquote, urlsplit
 
-from dbt_activate.core.types import Mode, Operation, Record, SyncTarget
+from dbt_activate.core.types import Operation, SyncTarget
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.mysql.driver import (
     CONFIG_CODES,
@@ -37,39 +35,27 @@ from dbt_activate.destinations.mysql.driver import (
     parse_dsn,
     split_rows,
 )
-from dbt_activate.destinations.mysql.table import Column, TableSchema, column_converter, inspect_table, quote
-from dbt_activate.destinations.sql import SqlDestination, TableRef, parse_table_ref
-from dbt_activate.errors import ConfigError, DestinationError, Redactor, RetryableDestinationError
+from dbt_activate.destinations.mysql.table import Column, TableSchema, inspect_table, quote
+from dbt_activate.destinations.sql import (
+    ORDINAL,
+    SqlDestination,
+    TableRef,
+    parse_table_ref,
+    server_keys,
+    server_overrides,
+)
+from dbt_activate.errors import ConfigError, DestinationError, Redactor
 
-_ORD = "__dbt_activate_ord"
 _ROWS = "__dbt_activate_rows"  # the batch as a derived table, named so no real table clashes with it
-_SAVEPOINT = {
-    "set": "SAVEPOINT dbt_activate_rows",
-    "rollback": "ROLLBACK TO SAVEPOINT dbt_activate_rows",
-    "release": "RELEASE SAVEPOINT dbt_activate_rows",
-}
 
 
-class MySQLDestination(SqlDestination):
+class MySQLDestination(SqlDestination[TableSchema]):
     kind = "mysql"
     description = "Rows into a MySQL or MariaDB table: upsert, update, create, append, mirror (delete), clear."
-    config_keys: ClassVar[tuple[ConfigKey, ...]] = (
-        ConfigKey("dsn", str, secret=True,
-                  help="Connection URL (mysql://user:pass@host:3306/database). "
-                       "host/port/user/password/database, when given, override its parts."),
-        ConfigKey("host", str, help="Server host (when no dsn, or to override it); default 127.0.0.1."),
-        ConfigKey("port", (int, str), help="Server port; default 3306."),
-        ConfigKey("user", str, help="Login user."),
-        ConfigKey("password", str, secret=True, help="Password of the login user."),
-        ConfigKey("database", str, help="Database of objects given as a bare table name."),
-        ConfigKey("create_table", bool, default=False,
-                  help="Create the database, the table (types from the warehouse, primary key on the identity) "
-                       "and missing columns instead of failing."),
-        ConfigKey("connect_timeout", int, default=10, help="Seconds to wait for a connection."),
-    )
-    modes = frozenset(Mode)
-    batch_size = 1000
-    max_concurrency = 1
+    config_keys: ClassVar[tuple[ConfigKey, ...]] = server_keys(
+        dsn="Connection URL (mysql://user:pass@host:3306/database)", port=3306, login="user",
+        databases=(ConfigKey("database", str, help="Database of objects given as a bare table name."),),
+        container="database", host_default="127.0.0.1")
 
     planned_statements: ClassVar[Mapping[Operation, str]] = {
         Operation.UPSERT: "INSERT … ON DUPLICATE KEY UPDATE (or UPDATE … JOIN, then INSERT)",
@@ -82,27 +68,17 @@ class MySQLDestination(SqlDestination):
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
         super().__init__(name, config)
-        self._conn: Any = None
-        self._schema: TableSchema | None = None
         self._identity: tuple[Column, ...] = ()
         self._identity_fields: tuple[str, ...] = ()
         self._max_statement = 8 * 1024 * 1024  # bytes; set from the server's max_allowed_packet
-        self._converters: dict[Operation, list[tuple[str, Callable[[Any], Any]]]] = {}
         try:
             self._params = parse_dsn(str(config["dsn"])) if config.get("dsn") else {}
         except ValueError as exc:
             raise ConfigError(f"invalid dsn: {Redactor(self.secrets())(str(exc))}",
                               location=f"destinations.yml: {name}.dsn") from None
-        for key in ("host", "port", "user", "password", "database"):
-            if config.get(key) not in (None, ""):
-                self._params[key] = int(config[key]) if key == "port" else str(config[key])
-
-    def secrets(self) -> list[str]:
-        found = super().secrets()
-        parts = urlsplit(str(self.config.get("dsn") or ""))
-        if parts.password:
-            found.extend({parts.password, unquote(parts.password)})  # URLs percent-encode it
-        return found
+        self._params.update(server_overrides(config, "database"))
+        if "port" in self._params:
+            self._params["port"] = int(self._params["port"])
 
     def table_ref(self, target: SyncTarget) -> TableRef:
         """``database.table``, or a bare ``table`` in the configured (or dsn) database."""
@@ -119,66 +95,46 @@ class MySQLDestination(SqlDestination):
 
     # -- connection -----------------------------------------------------------------------------
 
-    def _where(self) -> str:
-        table = f", table {self._schema.ref}" if self._schema else ""
-        return f"mysql destination {self.name!r}{table}"
+    def _driver_error(self) -> type[Exception]:
+        error: type[Exception] = driver().err.MySQLError
+        return error
 
-    def _connect(self) -> None:
-        my = driver()
-        redact = Redactor(self.secrets())
+    def _new_connection(self) -> Any:
         # No default database: every statement names its table's database, so one connection serves
         # `crm.people` and `ext.changes` alike, and `create_table` can create a database the dsn names.
         params = {"host": "127.0.0.1", "port": 3306, "connect_timeout": int(self.config.get("connect_timeout") or 10),
                   **{k: v for k, v in self._params.items() if k != "database"}, "charset": "utf8mb4",
                   "autocommit": False}
         try:
-            conn = my.connect(**params)
-        except my.err.MySQLError as exc:
-            message = redact(error_message(exc))
-            if error_code(exc) in CONFIG_CODES:
-                raise ConfigError(f"{self._where()}: cannot connect: {message}") from None
-            raise RetryableDestinationError(f"{self._where()}: cannot connect: {message}") from None
+            return driver().connect(**params)
         except (TypeError, ValueError) as exc:  # an unknown dsn query parameter
-            raise ConfigError(f"{self._where()}: invalid connection settings: {redact(str(exc))}") from None
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SELECT @@SESSION.sql_mode")
-                modes = [m for m in str(cur.fetchone()[0] or "").split(",") if m]
-                if "STRICT_ALL_TABLES" not in modes:
-                    modes.append("STRICT_ALL_TABLES")
-                cur.execute("SET SESSION sql_mode = %s, time_zone = '+00:00'", (",".join(modes),))
-                cur.execute("SELECT @@max_allowed_packet")
-                # A statement larger than the server's packet limit drops the connection; keep a margin.
-                self._max_statement = max(64 * 1024, int(cur.fetchone()[0]) // 2)
-            conn.commit()
-        except my.err.MySQLError as exc:
-            conn.close()
-            raise RetryableDestinationError(f"{self._where()}: {redact(error_message(exc))}") from None
-        self._conn = conn
+            raise ConfigError(f"{self._where()}: invalid connection settings: "
+                              f"{Redactor(self.secrets())(str(exc))}") from None
 
-    def _open_blocking(self, target: SyncTarget) -> None:
-        my = driver()
-        if self._conn is None or not self._conn.open:
-            self._connect()
-        try:
-            self._schema = inspect_table(self._conn, self.name, self.table_ref(target), target,
-                                         create=bool(self.config.get("create_table")))
-        except Exception as exc:
-            self._abort()
-            if isinstance(exc, my.err.MySQLError):
-                raise self._batch_error(exc) from exc
-            raise
-        columns = self._schema.columns
-        self._identity = tuple(columns[f] for f in target.identity)
+    def _connected(self) -> bool:
+        return self._conn is not None and bool(self._conn.open)
+
+    def _set_up_session(self, conn: Any) -> None:
+        with conn.cursor() as cur:
+            cur.execute("SELECT @@SESSION.sql_mode")
+            modes = [m for m in str(cur.fetchone()[0] or "").split(",") if m]
+            if "STRICT_ALL_TABLES" not in modes:
+                modes.append("STRICT_ALL_TABLES")
+            cur.execute("SET SESSION sql_mode = %s, time_zone = '+00:00'", (",".join(modes),))
+            cur.execute("SELECT @@max_allowed_packet")
+            # A statement larger than the server's packet limit drops the connection; keep a margin.
+            self._max_statement = max(64 * 1024, int(cur.fetchone()[0]) // 2)
+
+    def _login_refused(self, exc: Exception, message: str) -> bool:
+        return error_code(exc) in CONFIG_CODES
+
+    def _inspect(self, target: SyncTarget) -> TableSchema:
+        return inspect_table(self._conn, self.name, self.table_ref(target), target,
+                             create=bool(self.config.get("create_table")))
+
+    def _prepare_statements(self, target: SyncTarget, schema: TableSchema) -> None:
+        self._identity = tuple(schema.columns[f] for f in target.identity)
         self._identity_fields = target.identity
-        for op in Operation:
-            names = target.identity if op in (Operation.DELETE, Operation.CLEAR) else self._schema.written
-            self._converters[op] = [(f, column_converter(columns[f])) for f in names]
-
-    def _close_blocking(self) -> None:
-        if self._conn is not None and self._conn.open:
-            self._conn.close()
-        self._conn = None
 
     # -- statements -----------------------------------------------------------------------------
 
@@ -209,7 +165,8 @@ class MySQLDestination(SqlDestination):
                                                                  for c in assigned)
             return text, [v for row in rows for v in row[1:]]
         if operation in (Operation.UPDATE, Operation.DELETE, Operation.CLEAR):
-            derived = derived_table([_ORD, *(c.name for c in (cols if operation is Operation.UPDATE else ids))], rows)
+            sent = cols if operation is Operation.UPDATE else ids
+            derived = derived_table([ORDINAL, *(c.name for c in sent)], rows)
             if operation is Operation.DELETE:
                 # No alias on the deleted table: MariaDB resolves `DELETE t … AS t` against the default
                 # database ("No database selected" without one), so the table is named in full.
@@ -228,17 +185,13 @@ class MySQLDestination(SqlDestination):
         # UPDATE and CREATE rows are (ordinal, *values of ``written``); keep the identity values.
         at = [1 + self._schema.written.index(f) for f in self._identity_fields]
         keyed = [(row[0], *(row[i] for i in at)) for row in rows]
-        derived = derived_table([_ORD, *(c.name for c in self._identity)], keyed)
+        derived = derived_table([ORDINAL, *(c.name for c in self._identity)], keyed)
         on = " AND ".join(f"t.{quote(c.name)} = v.{quote(c.name)}".replace("%", "%%") for c in self._identity)
-        cur.execute(f"SELECT v.{quote(_ORD)} FROM ({derived}) AS v JOIN {self._schema.sql.replace('%', '%%')} AS t "
+        cur.execute(f"SELECT v.{quote(ORDINAL)} FROM ({derived}) AS v JOIN {self._schema.sql.replace('%', '%%')} AS t "
                     f"ON {on} FOR UPDATE", flat(keyed))
         return {int(r[0]) for r in cur.fetchall()}
 
     # -- dialect hooks --------------------------------------------------------------------------
-
-    def _prepare(self, operation: Operation, ordinal: int, record: Record) -> tuple[Any, ...]:
-        values = record.values
-        return (ordinal, *[convert(values.get(name)) for name, convert in self._converters[operation]])
 
     def _execute(self, operation: Operation, rows: list[tuple[Any, ...]]) -> Sequence[int]:
         if not self._identity and operation is not Operation.APPEND:
@@ -268,48 +221,13 @@ class MySQLDestination(SqlDestination):
                     cur.execute(*self._statement(operation, part))
         return sorted(touched)
 
-    def _begin(self) -> None:
-        if self._conn is None or not self._conn.open:
-            self._connect()
+    def _error_message(self, exc: BaseException) -> str:
+        return error_message(exc)
 
-    def _commit(self) -> None:
-        self._conn.commit()
+    def _driver_row_error(self, exc: Exception) -> str | None:
+        return error_message(exc) if error_code(exc) in ROW_CODES else None
 
-    def _abort(self) -> None:
-        if self._conn is None:
-            return
-        try:
-            if self._conn.open:
-                self._conn.rollback()
-        except Exception:  # the connection is unusable: drop it, the next batch reconnects
-            with contextlib.suppress(Exception):
-                self._conn.close()
-            self._conn = None
-            return
-        if not self._conn.open:
-            self._conn = None
-
-    def _savepoint(self, action: str) -> None:
-        with self._conn.cursor() as cur:
-            cur.execute(_SAVEPOINT[action])
-            if action == "rollback":
-                cur.execute(_SAVEPOINT["release"])
-
-    def _row_error(self, exc: Exception) -> str | None:
+    def _retryable(self, exc: Exception) -> bool:
         my = driver()
-        if isinstance(exc, my.err.MySQLError):
-            return error_message(exc) if error_code(exc) in ROW_CODES else None
-        if isinstance(exc, (ValueError, TypeError)):  # raised while escaping one row's values
-            return str(exc)
-        return None
-
-    def _batch_error(self, exc: Exception) -> DestinationError:
-        my = driver()
-        message = f"{self._where()}: {Redactor(self.secrets())(error_message(exc))}"
-        lost = isinstance(exc, my.err.InterfaceError) or (
+        return error_code(exc) in RETRY_CODES or isinstance(exc, my.err.InterfaceError) or (
             isinstance(exc, my.err.OperationalError) and self._conn is not None and not self._conn.open)
-        if error_code(exc) in RETRY_CODES or lost:
-            if self._conn is not None and not self._conn.open:
-                self._conn = None
-            return RetryableDestinationError(message)
-        return DestinationError(message)

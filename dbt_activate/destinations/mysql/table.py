@@ -17,7 +17,8 @@ from uuid import UUID
 
 from dbt_activate.core.types import Mode, SyncTarget
 from dbt_activate.core.values import is_nonfinite, iso_duration, json_default
-from dbt_activate.destinations.sql import RowRejected, TableRef, WarehouseType, warehouse_type
+from dbt_activate.destinations.sql import RowRejected, TableRef, WarehouseType, warehouse_type, written_fields
+from dbt_activate.destinations.sql import TableSchema as SqlTableSchema
 from dbt_activate.errors import ConfigError
 
 _FIND_TABLE = ("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES "
@@ -74,10 +75,7 @@ class Column:
 
 
 @dataclass(frozen=True)
-class TableSchema:
-    ref: TableRef
-    columns: dict[str, Column]  # by destination field name
-    written: tuple[str, ...]  # mapped fields, then identity fields not among them
+class TableSchema(SqlTableSchema[Column]):
     # The identity is the table's only unique key, so ON DUPLICATE KEY UPDATE finds rows by it alone.
     # (It fires on any unique key: with another one, a row would be merged into a record found by
     # that key, e.g. its email, and take over its identity. Upserts then update, then insert.)
@@ -86,6 +84,9 @@ class TableSchema:
     @property
     def sql(self) -> str:
         return f"{quote(self.ref.schema)}.{quote(self.ref.name)}"
+
+    def converter(self, field: str) -> Callable[[Any], Any]:
+        return column_converter(self.columns[field])
 
 
 def _kind(data_type: str) -> str:
@@ -101,7 +102,7 @@ def _kind(data_type: str) -> str:
 def inspect_table(conn: Any, destination: str, ref: TableRef, target: SyncTarget, *, create: bool) -> TableSchema:
     """Find, check and (with ``create``) create the table ``target`` writes to; commits."""
     where = f"mysql destination {destination!r}, sync {target.sync_name!r}"
-    written = (*target.field_names, *(f for f in target.identity if f not in target.field_names))
+    written = written_fields(target)
     types = {f.field: f.data_type for f in target.fields}
     table = f"{quote(ref.schema)}.{quote(ref.name)}"
     keyed = target.mode is not Mode.APPEND and bool(target.identity)
@@ -124,8 +125,7 @@ def inspect_table(conn: Any, destination: str, ref: TableRef, target: SyncTarget
             cur.execute(_FIND_NEAR, (ref.schema, ref.name))
             near = cur.fetchone()
             hint = f" (there is {near[0]}.{near[1]}: table names are case-sensitive)" if near else ""
-            raise ConfigError(f"{where}: table {ref} does not exist{hint}; create it, or set "
-                              f"create_table: true on destination {destination!r} to let dbt-activate create it")
+            raise ref.missing(where, destination, hint)
         columns = _columns(cur, ref)
         missing = [f for f in written if f.lower() not in columns]
         if missing and create:
@@ -134,9 +134,7 @@ def inspect_table(conn: Any, destination: str, ref: TableRef, target: SyncTarget
             columns = _columns(cur, ref)
             missing = [f for f in written if f.lower() not in columns]
         if missing:
-            listed = ", ".join(repr(f) for f in missing)
-            raise ConfigError(f"{where}: table {ref} has no column {listed}; add it, change the sync's fields, "
-                              f"or set create_table: true on destination {destination!r}")
+            raise ref.missing_columns(where, destination, missing)
         cur.execute(_UNIQUE_KEYS, (ref.schema, ref.name))
         keys: dict[str, set[str]] = {}
         for index, column in cur.fetchall():

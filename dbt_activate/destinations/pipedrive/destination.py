@@ -53,18 +53,8 @@ from typing import Any, ClassVar
 
 import httpx
 
-from dbt_activate.core.types import (
-    Batch,
-    BatchResult,
-    MemoryIdStore,
-    Mode,
-    Nulls,
-    Operation,
-    RateLimit,
-    Record,
-    SyncTarget,
-)
-from dbt_activate.destinations.api import ApiDestination, Endpoint, checked_base_url
+from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, Record, SyncTarget
+from dbt_activate.destinations.api import ApiDestination, checked_base_url, searched_per_record
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.pipedrive.api import CONNECTIONS, PipedriveApi, RecordFailed
 from dbt_activate.destinations.pipedrive.fields import (
@@ -85,16 +75,14 @@ from dbt_activate.errors import ConfigError
 
 DEFAULT_ORIGIN = "https://api.pipedrive.com"
 _DOMAIN = re.compile(r"^(?:https?://)?([A-Za-z0-9][A-Za-z0-9-]*)(?:\.pipedrive\.com)?/?$")
-# Plan: one write per record, plus at most one search for a record whose id is not stored yet.
-_ENDPOINTS = {operation: Endpoint(request, per_batch=0, per_record=1 if operation is Operation.APPEND else 2)
-              for operation, request in {
+_ENDPOINTS = searched_per_record({
     Operation.UPSERT: "POST or PATCH by match",
     Operation.UPDATE: "PATCH by match (skipped when not found)",
     Operation.CREATE: "POST (skipped when found by match)",
     Operation.APPEND: "POST",
     Operation.DELETE: "DELETE by match (acknowledged when not found)",
     Operation.CLEAR: "PATCH by match, mapped fields that Pipedrive lets be empty set to empty",
-}.items()}
+})
 
 
 class PipedriveDestination(ApiDestination):
@@ -118,10 +106,7 @@ class PipedriveDestination(ApiDestination):
         "deals": {"person_id": "persons", "org_id": "organizations"},
     }
 
-    def __init__(self, name: str, config: Mapping[str, Any], *,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
-        super().__init__(name, config, transport=transport)
+    def configure(self, name: str, config: Mapping[str, Any]) -> None:
         self.origin, self.v1_prefix = _endpoints(name, config)
         self._api: PipedriveApi | None = None
         self._targets: dict[str, FieldTarget] | None = None
@@ -156,7 +141,7 @@ class PipedriveDestination(ApiDestination):
         if target.mode is not Mode.APPEND:
             match = targets[target.identity[0]]
             spec = search_spec(entity, match, where=f"{target.sync_name}: match")
-            self._ids = RecordIds(entity, match, spec, self.id_store or MemoryIdStore(), api)
+            self._ids = RecordIds(entity, match, spec, self.record_id_store(), api)
 
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
         if self._targets is None:
@@ -229,22 +214,16 @@ class PipedriveDestination(ApiDestination):
                      body: dict[str, Any]) -> Outcome:
         ids, api, entity = self._ids, self._api_for_run(), target.object
         assert ids is not None
-        record_id, searched = ids.known(key), False
-        if record_id is None:
-            record_id, searched = await ids.search(key, wanted), True
-        while record_id is not None:
-            if operation is Operation.CREATE:
+        on_existing = functools.partial(self._on_existing, operation, entity, body=body)
+        if operation is Operation.CREATE:
+            record_id = await ids.find(key, wanted)
+            if record_id is not None:
                 return ("skipped", f"a Pipedrive {SINGULAR[entity]} with {ids.describe(wanted)} exists "
                                    f"(id {record_id})")
-            if await self._on_existing(operation, entity, record_id, body):
-                if operation is Operation.DELETE:
-                    ids.forget(key)
-                return OK
-            # Gone (deleted or merged in Pipedrive): a stored id is searched for again, a found one is not.
-            ids.forget(key)
-            if searched:
-                break
-            record_id, searched = await ids.search(key, wanted), True
+        elif await ids.apply(key, wanted, on_existing) is not None:
+            if operation is Operation.DELETE:
+                ids.forget(key)
+            return OK
         if operation in (Operation.UPSERT, Operation.CREATE):
             created = await api.create(entity, body)
             if created is not None:

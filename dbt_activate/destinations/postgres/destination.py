@@ -14,24 +14,17 @@ columns; NaN and infinities are refused for integer and numeric columns (kept fo
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
-from urllib.parse import unquote
 
-from dbt_activate.core.types import Mode, Operation, Record, SyncTarget
+from dbt_activate.core.types import Operation, SyncTarget
 from dbt_activate.destinations.base import ConfigKey
-from dbt_activate.destinations.postgres.table import Column, TableSchema, column_converter, inspect_table
-from dbt_activate.destinations.sql import SqlDestination
-from dbt_activate.errors import ConfigError, DestinationError, Redactor, RetryableDestinationError
+from dbt_activate.destinations.postgres.table import Column, TableSchema, inspect_table
+from dbt_activate.destinations.sql import ORDINAL, SqlDestination, server_keys, server_overrides
+from dbt_activate.errors import ConfigError, DestinationError, Redactor
 
 _INSTALL_HINT = "pip install 'dbt-activate[postgres]' (or pip install psycopg2-binary)"
-_ORD = "__dbt_activate_ord"
 _VALUES = "__dbt_activate_values__"  # stands for the VALUES list until the query text is final
-_SAVEPOINT = {
-    "set": "SAVEPOINT dbt_activate_rows",
-    "rollback": "ROLLBACK TO SAVEPOINT dbt_activate_rows; RELEASE SAVEPOINT dbt_activate_rows",
-    "release": "RELEASE SAVEPOINT dbt_activate_rows",
-}
 # SQLSTATEs that blame the rows sent, not the batch: cardinality (21), data exception (22),
 # integrity constraint (23), datatype mismatch, cannot coerce, trigger RAISE EXCEPTION.
 _ROW_CLASSES = ("21", "22", "23")
@@ -63,27 +56,14 @@ def _message(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-class PostgresDestination(SqlDestination):
+class PostgresDestination(SqlDestination[TableSchema]):
     kind = "postgres"
     description = "Rows into a PostgreSQL table: upsert, update, create, append, mirror (delete), clear."
-    config_keys: ClassVar[tuple[ConfigKey, ...]] = (
-        ConfigKey("dsn", str, secret=True,
-                  help="libpq connection string or URL (postgresql://user:pass@host:5432/db). "
-                       "host/port/user/password/dbname, when given, override its parts."),
-        ConfigKey("host", str, help="Server host (when no dsn, or to override it)."),
-        ConfigKey("port", (int, str), help="Server port; default 5432."),
-        ConfigKey("user", str, help="Login role."),
-        ConfigKey("password", str, secret=True, help="Password of the login role."),
-        ConfigKey("dbname", str, help="Database name."),
-        ConfigKey("schema", str, default="public", help="Schema of objects given as a bare table name."),
-        ConfigKey("create_table", bool, default=False,
-                  help="Create the schema, the table (types from the warehouse, primary key on the identity) "
-                       "and missing columns instead of failing."),
-        ConfigKey("connect_timeout", int, default=10, help="Seconds to wait for a connection."),
-    )
-    modes = frozenset(Mode)
-    batch_size = 1000
-    max_concurrency = 1
+    config_keys: ClassVar[tuple[ConfigKey, ...]] = server_keys(
+        dsn="libpq connection string or URL (postgresql://user:pass@host:5432/db)", port=5432, login="role",
+        databases=(ConfigKey("dbname", str, help="Database name."),
+                   ConfigKey("schema", str, default="public", help="Schema of objects given as a bare table name.")),
+        container="schema")
 
     planned_statements: ClassVar[Mapping[Operation, str]] = {
         Operation.UPSERT: "INSERT … ON CONFLICT ({ids}) DO UPDATE",
@@ -96,85 +76,48 @@ class PostgresDestination(SqlDestination):
 
     def __init__(self, name: str, config: Mapping[str, Any]) -> None:
         super().__init__(name, config)
-        self._conn: Any = None
-        self._schema: TableSchema | None = None
         self._statements: dict[Operation, tuple[str, str, bool] | None] = {}
-        self._converters: dict[Operation, list[tuple[str, Callable[[Any], Any]]]] = {}
-
-    def secrets(self) -> list[str]:
-        found = super().secrets()
-        dsn = str(self.config.get("dsn") or "")
-        # The password inside a DSN can surface on its own (e.g. in a libpq parse error).
-        for pattern in (r"password\s*=\s*'((?:[^'\\]|\\.)*)'", r"password\s*=\s*([^\s']+)",
-                        r"^[a-z][a-z0-9+.-]*://[^:/@]*:([^/]*)@"):
-            match = re.search(pattern, dsn)
-            if match and match.group(1):
-                found.extend({match.group(1), unquote(match.group(1))})  # URLs percent-encode it
-        return found
 
     # -- connection -----------------------------------------------------------------------------
 
-    def _where(self) -> str:
-        table = f", table {self._schema.ref}" if self._schema else ""
-        return f"postgres destination {self.name!r}{table}"
+    def _driver_error(self) -> type[Exception]:
+        error: type[Exception] = _driver().Error
+        return error
 
-    def _connect(self) -> None:
+    def _new_connection(self) -> Any:
         pg = _driver()
-        redact = Redactor(self.secrets())
         params: dict[str, Any] = {}
         try:
             if self.config.get("dsn"):
                 params.update(pg.extensions.parse_dsn(str(self.config["dsn"])))
         except pg.ProgrammingError as exc:
-            raise ConfigError(f"{self._where()}: invalid dsn: {redact(_message(exc))}") from None
-        for key in ("host", "port", "user", "password", "dbname"):
-            if self.config.get(key) not in (None, ""):
-                params[key] = str(self.config[key])
+            raise ConfigError(f"{self._where()}: invalid dsn: {Redactor(self.secrets())(_message(exc))}") from None
+        params.update(server_overrides(self.config, "dbname"))
         params.setdefault("connect_timeout", str(self.config.get("connect_timeout") or 10))
         params.setdefault("application_name", "dbt-activate")
         params.setdefault("client_encoding", "UTF8")
-        try:
-            conn = pg.connect(**params)
-        except pg.Error as exc:
-            message = redact(_message(exc))
-            if re.search(r"authentication failed|does not exist|no password supplied", message):
-                raise ConfigError(f"{self._where()}: cannot connect: {message}") from None
-            raise RetryableDestinationError(f"{self._where()}: cannot connect: {message}") from None
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SET TIME ZONE 'UTC'")
-            conn.commit()
-        except pg.Error as exc:
-            conn.close()
-            raise RetryableDestinationError(f"{self._where()}: {redact(_message(exc))}") from None
-        self._conn = conn
+        return pg.connect(**params)
 
-    def _open_blocking(self, target: SyncTarget) -> None:
-        pg = _driver()
-        if self._conn is None or self._conn.closed:
-            self._connect()
-        try:
-            self._schema = inspect_table(self._conn, self.name, self.table_ref(target), target,
-                                         create=bool(self.config.get("create_table")))
-        except Exception as exc:
-            self._abort()
-            if isinstance(exc, pg.Error):
-                raise self._batch_error(exc) from exc
-            raise
-        self._prepare_statements(pg, target)
+    def _connected(self) -> bool:
+        return self._conn is not None and not self._conn.closed
 
-    def _close_blocking(self) -> None:
-        if self._conn is not None and not self._conn.closed:
-            self._conn.close()
-        self._conn = None
+    def _set_up_session(self, conn: Any) -> None:
+        with conn.cursor() as cur:
+            cur.execute("SET TIME ZONE 'UTC'")
+
+    def _login_refused(self, exc: Exception, message: str) -> bool:
+        return re.search(r"authentication failed|does not exist|no password supplied", message) is not None
+
+    def _inspect(self, target: SyncTarget) -> TableSchema:
+        return inspect_table(self._conn, self.name, self.table_ref(target), target,
+                             create=bool(self.config.get("create_table")))
 
     # -- statements -----------------------------------------------------------------------------
 
-    def _prepare_statements(self, pg: Any, target: SyncTarget) -> None:
-        assert self._schema is not None
-        S = pg.sql
-        columns = self._schema.columns
-        cols = [columns[name] for name in self._schema.written]
+    def _prepare_statements(self, target: SyncTarget, schema: TableSchema) -> None:
+        S = _driver().sql
+        columns = schema.columns
+        cols = [columns[name] for name in schema.written]
         ids = [columns[name] for name in target.identity]
         others = [c for c in cols if c.name not in target.identity]
 
@@ -191,7 +134,7 @@ class PostgresDestination(SqlDestination):
         def template(of: Sequence[Column]) -> str:
             return "(" + ", ".join(["%s", *(f"%s::{c.cast}" for c in of)]) + ")"
 
-        fmt = {"t": self._schema.ref_sql(S), "ord": S.Identifier(_ORD), "values": S.SQL(_VALUES),
+        fmt = {"t": schema.ref_sql(S), "ord": S.Identifier(ORDINAL), "values": S.SQL(_VALUES),
                "cols": names(cols), "vcols": names(cols, "v."), "ids": names(ids), "tids": names(ids, "t.")}
         if ids:
             # nulls: keep: a NULL keeps the row's value (sql.SqlDestination.null_handling).
@@ -222,15 +165,8 @@ class PostgresDestination(SqlDestination):
                 # execute_values splits on %s; a % inside a quoted name must not count as one.
                 query = (text.replace("%", "%%").replace(_VALUES, "%s"), query[1], query[2])
             self._statements[op] = query
-        for op in Operation:
-            of = ids if op in (Operation.DELETE, Operation.CLEAR) else cols
-            self._converters[op] = [(c.name, column_converter(c)) for c in of]
 
     # -- dialect hooks --------------------------------------------------------------------------
-
-    def _prepare(self, operation: Operation, ordinal: int, record: Record) -> tuple[Any, ...]:
-        values = record.values
-        return (ordinal, *[convert(values.get(name)) for name, convert in self._converters[operation]])
 
     def _execute(self, operation: Operation, rows: list[tuple[Any, ...]]) -> Sequence[int]:
         statement = self._statements.get(operation)
@@ -244,47 +180,19 @@ class PostgresDestination(SqlDestination):
                                                    page_size=len(rows), fetch=fetch)
         return [row[0] for row in out] if fetch else ()
 
-    def _begin(self) -> None:
-        if self._conn is None or self._conn.closed:
-            self._connect()
+    def _error_message(self, exc: BaseException) -> str:
+        return _message(exc)
 
-    def _commit(self) -> None:
-        self._conn.commit()
-
-    def _abort(self) -> None:
-        if self._conn is None:
-            return
-        try:
-            if not self._conn.closed:
-                self._conn.rollback()
-        except Exception:  # the connection is unusable: drop it, the next batch reconnects
-            self._conn.close()
-        if self._conn.closed:
-            self._conn = None
-
-    def _savepoint(self, action: str) -> None:
-        with self._conn.cursor() as cur:
-            cur.execute(_SAVEPOINT[action])
-
-    def _row_error(self, exc: Exception) -> str | None:
-        pg = _driver()
+    def _driver_row_error(self, exc: Exception) -> str | None:
         code = getattr(exc, "pgcode", None)
         if code:
             return _message(exc) if code[:2] in _ROW_CLASSES or code in _ROW_CODES else None
-        if isinstance(exc, pg.ProgrammingError) and "can't adapt" in str(exc):
+        if isinstance(exc, _driver().ProgrammingError) and "can't adapt" in str(exc):
             return _message(exc)
-        if isinstance(exc, (ValueError, TypeError)):  # raised while adapting one row's values
-            return str(exc)
         return None
 
-    def _batch_error(self, exc: Exception) -> DestinationError:
+    def _retryable(self, exc: Exception) -> bool:
         pg = _driver()
         code = getattr(exc, "pgcode", None) or ""
-        message = f"{self._where()}: {_message(exc)}"
-        if code[:2] in _RETRY_CLASSES or code in _RETRY_CODES or (
-                not code and isinstance(exc, (pg.OperationalError, pg.InterfaceError))):
-            if self._conn is not None and self._conn.closed:
-                self._conn = None
-            return RetryableDestinationError(message)
-        return DestinationError(message)
-
+        return code[:2] in _RETRY_CLASSES or code in _RETRY_CODES or (
+            not code and isinstance(exc, (pg.OperationalError, pg.InterfaceError)))

@@ -15,7 +15,8 @@ from uuid import UUID
 
 from dbt_activate.core.types import Mode, SyncTarget
 from dbt_activate.core.values import is_nonfinite, json_default
-from dbt_activate.destinations.sql import RowRejected, TableRef, WarehouseType, warehouse_type
+from dbt_activate.destinations.sql import RowRejected, TableRef, WarehouseType, warehouse_type, written_fields
+from dbt_activate.destinations.sql import TableSchema as SqlTableSchema
 from dbt_activate.errors import ConfigError
 
 # Modes whose statements use ON CONFLICT (identity): PostgreSQL needs a matching unique index.
@@ -86,13 +87,12 @@ class Column:
 
 
 @dataclass(frozen=True)
-class TableSchema:
-    ref: TableRef
-    columns: dict[str, Column]
-    written: tuple[str, ...]  # mapped fields, then identity fields not among them
-
+class TableSchema(SqlTableSchema[Column]):
     def ref_sql(self, sql: Any) -> Any:
         return sql.SQL("{}.{}").format(sql.Identifier(self.ref.schema), sql.Identifier(self.ref.name))
+
+    def converter(self, field: str) -> Callable[[Any], Any]:
+        return column_converter(self.columns[field])
 
 
 def _quote(name: str) -> str:
@@ -112,7 +112,7 @@ def inspect_table(conn: Any, destination: str, ref: TableRef, target: SyncTarget
     from psycopg2 import sql
 
     where = f"postgres destination {destination!r}, sync {target.sync_name!r}"
-    written = (*target.field_names, *(f for f in target.identity if f not in target.field_names))
+    written = written_fields(target)
     types = {f.field: f.data_type for f in target.fields}
     table = sql.SQL("{}.{}").format(sql.Identifier(ref.schema), sql.Identifier(ref.name))
     with conn.cursor() as cur:
@@ -134,8 +134,7 @@ def inspect_table(conn: Any, destination: str, ref: TableRef, target: SyncTarget
                         (ref.schema, ref.name))
             near = cur.fetchone()
             hint = f" (there is {near[1]}.{near[2]}: names are case-sensitive)" if near else ""
-            raise ConfigError(f"{where}: table {ref} does not exist{hint}; create it, or set "
-                              f"create_table: true on destination {destination!r} to let dbt-activate create it")
+            raise ref.missing(where, destination, hint)
         oid = found[0]
         cur.execute(_COLUMNS, (oid,))
         columns = {name: Column(name, cast, _kind(cat, base)) for name, cast, cat, base in cur.fetchall()}
@@ -148,9 +147,7 @@ def inspect_table(conn: Any, destination: str, ref: TableRef, target: SyncTarget
             columns = {name: Column(name, cast, _kind(cat, base)) for name, cast, cat, base in cur.fetchall()}
             missing = [f for f in written if f not in columns]
         if missing:
-            listed = ", ".join(repr(f) for f in missing)
-            raise ConfigError(f"{where}: table {ref} has no column {listed}; add it, change the sync's fields, "
-                              f"or set create_table: true on destination {destination!r}")
+            raise ref.missing_columns(where, destination, missing)
         if target.mode in _CONFLICT_MODES and target.identity:
             cur.execute(_UNIQUE_INDEXES, (oid,))
             if not any(set(cols) == set(target.identity) for (cols,) in cur.fetchall()):

@@ -40,12 +40,10 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import httpx
-
 from dbt_activate.core.types import Batch, BatchResult, Mode, Operation, RateLimit, Record, SyncTarget
 from dbt_activate.delivery import body_snippet
 from dbt_activate.destinations.api import ApiDestination, clip_reason
-from dbt_activate.destinations.base import ConfigKey
+from dbt_activate.destinations.base import ConfigKey, skip_all
 from dbt_activate.destinations.slack.message import Templates, digest_context, row_context
 from dbt_activate.errors import ConfigError, DestinationError
 
@@ -67,21 +65,18 @@ class SlackDestination(ApiDestination):
         ConfigKey("text", str,
                   help="Jinja template of the message text (row, key, rows, count, sync, object)."),
         ConfigKey("blocks", list, help="Optional Block Kit blocks; their strings are templates like text."),
-        ConfigKey("batch_size", int, default=50,
-                  help=f"Records per batch, 1-{MAX_BATCH}: rows per digest, or messages sent in a row."),
-        ConfigKey("rate_limit", dict,
-                  help="{requests: N, per_seconds: S}; default 1 per second, Slack's limit per webhook."),
     )
+    key_help: ClassVar[Mapping[str, str]] = {
+        "batch_size": f"Records per batch, 1-{MAX_BATCH}: rows per digest, or messages sent in a row.",
+        "rate_limit": ", Slack's limit per webhook.",
+    }
     modes = frozenset({Mode.CREATE, Mode.APPEND})
     max_batch_size = MAX_BATCH
     batch_size = 50
     max_concurrency = 1  # messages arrive in order
     rate_limit = RateLimit(1, 1.0)
 
-    def __init__(self, name: str, config: Mapping[str, Any], *,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
-        super().__init__(name, config, transport=transport)
+    def configure(self, name: str, config: Mapping[str, Any]) -> None:
         self.url = self.settings.text("webhook_url")
         if urlsplit(self.url).scheme not in ("http", "https"):
             raise ConfigError("webhook_url must be an https:// URL (http:// for a local emulator)",
@@ -112,17 +107,11 @@ class SlackDestination(ApiDestination):
                               "a message announces a new row, so use mode create (rows new to the model) or "
                               "append (new and changed rows)", location=f"sync {target.sync_name}")
 
-    async def open(self, target: SyncTarget) -> None:
-        self.check_target(target)
-        self.session()
-
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
-        result = BatchResult()
         if batch.operation not in _SENT:
             # Mirror deletes and clears have nothing to announce; the modes keep them from coming.
-            result.skipped.update(dict.fromkeys((r.key for r in batch.records),
-                                                f"slack does not {batch.operation.value} messages"))
-            return result
+            return skip_all(batch, f"slack does not {batch.operation.value} messages")
+        result = BatchResult()
         for keys, payload in self._messages(target, batch, result):
             await self._post(keys, payload, result)
         return result

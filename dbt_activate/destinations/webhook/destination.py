@@ -72,10 +72,7 @@ class WebhookDestination(ApiDestination):
     )
     batch_size = 100
 
-    def __init__(self, name: str, config: Mapping[str, Any], *,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
-        super().__init__(name, config, transport=transport)
+    def configure(self, name: str, config: Mapping[str, Any]) -> None:
         self.url = self.settings.text("url")
         scheme = urlsplit(self.url).scheme
         if scheme not in ("http", "https"):

@@ -128,15 +128,14 @@ class ZendeskDestination(ApiDestination):
         ConfigKey("email", str, help="Email of the agent who owns api_token (API token authentication)."),
         ConfigKey("api_token", str, secret=True, help="Zendesk API token; sent as Basic {email}/token:{api_token}."),
         ConfigKey("oauth_token", str, secret=True, help="OAuth access token, instead of email and api_token."),
-        ConfigKey("rate_limit", dict,
-                  help="{requests: N, per_seconds: S}; default 200 per 60 s (Team, the lowest plan). Growth and "
-                       "Professional allow 400, Enterprise 700, Enterprise Plus or High Volume 2,500."),
-        ConfigKey("batch_size", int, default=MAX_BATCH,
-                  help=f"Records per bulk request, 1-{MAX_BATCH} (Zendesk's maximum, the default)."),
-        ConfigKey("max_concurrency", int, default=4,
-                  help="Batches (background jobs) in flight at once; Zendesk limits concurrent jobs per account."),
         *_JOB_KEYS,
     )
+    key_help: ClassVar[Mapping[str, str]] = {
+        "rate_limit": " (Team, the lowest plan). Growth and Professional allow 400, Enterprise 700, Enterprise Plus or "
+                      "High Volume 2,500.",
+        "batch_size": f"Records per bulk request, 1-{MAX_BATCH} (Zendesk's maximum, the default).",
+        "max_concurrency": "Batches (background jobs) in flight at once; Zendesk limits concurrent jobs per account.",
+    }
     modes = frozenset({Mode.UPSERT, Mode.UPDATE, Mode.MIRROR})
     max_batch_size = MAX_BATCH
     batch_limit = "Zendesk's bulk maximum"
@@ -150,10 +149,7 @@ class ZendeskDestination(ApiDestination):
     # developer.zendesk.com/api-reference/ticketing/users/users/#json-format); null removes it.
     references: ClassVar[Mapping[str, Mapping[str, str]]] = {"users": {"organization_id": "organizations"}}
 
-    def __init__(self, name: str, config: Mapping[str, Any], *,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
-        """``transport`` replaces the network (``httpx.MockTransport`` in unit tests)."""
-        super().__init__(name, config, transport=transport)
+    def configure(self, name: str, config: Mapping[str, Any]) -> None:
         self._authorization = _authorization(name, config)
         self.polling = job_polling(name, config, _JOB_KEYS)
 
@@ -187,10 +183,6 @@ class ZendeskDestination(ApiDestination):
             raise ConfigError(f"on_delete {on_delete} needs Zendesk users found by "
                               "external_id (destroy_many and update_many do not take emails); match on "
                               "external_id or set on_delete: ignore", location=f"{target.sync_name}: on_delete")
-
-    async def open(self, target: SyncTarget) -> None:
-        self.check_target(target)
-        self.session()
 
     async def write(self, target: SyncTarget, batch: Batch) -> BatchResult:
         result = BatchResult()

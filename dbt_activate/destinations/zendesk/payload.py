@@ -32,6 +32,7 @@ from typing import Any
 
 from dbt_activate.core.values import RejectedValue
 from dbt_activate.delivery import JSONValue, UnencodableValue, to_json_value
+from dbt_activate.destinations.attributes import cleared_attributes, split_attributes
 
 USER_STANDARD = frozenset({
     "name", "email", "external_id", "phone", "role", "organization_id", "time_zone", "iana_time_zone", "locale",
@@ -64,42 +65,28 @@ def identity_text(value: Any) -> str:
 
 def build_item(kind: str, values: Mapping[str, Any], identity: str) -> dict[str, Any]:
     """The bulk item of one record (``identity`` names the field that finds it)."""
-    standard, custom_key = STANDARD[kind], CUSTOM_KEY[kind]
-    item: dict[str, Any] = {}
-    custom: dict[str, JSONValue] = {}
-    for name, value in values.items():
-        if name == identity:
-            text = identity_text(value)
-            if not text:
-                raise FormatError(f"identity field {identity!r} is empty: the Zendesk {kind[:-1]} cannot be found")
-            item[name] = text
-        elif name in standard:
-            if value is None and name in KEEP:
-                continue
-            if name in ID_FIELDS and isinstance(value, str) and value.isdigit():
-                value = int(value)  # a referenced record's id, kept as text by the engine (links.py)
-            item[name] = [] if value is None and name in LISTS else _json(value, name)
-        else:
-            custom[name] = _json(value, name)
-    if custom:
-        item[custom_key] = custom
-    return item
+
+    def standard_value(name: str, value: Any) -> JSONValue:
+        if name in ID_FIELDS and isinstance(value, str) and value.isdigit():
+            value = int(value)  # a referenced record's id, kept as text by the engine (links.py)
+        return [] if value is None and name in LISTS else _json(value, name)
+
+    item, custom = split_attributes(
+        values, identity, standard=STANDARD[kind], keep=KEEP, identity_text=identity_text,
+        empty=f"identity field {identity!r} is empty: the Zendesk {kind[:-1]} cannot be found",
+        convert=standard_value, convert_custom=lambda name, value: _json(value, name))
+    return _with_custom(kind, item, custom)
 
 
 def clear_item(kind: str, identity: str, identity_value: Any, fields: Iterable[str]) -> dict[str, Any]:
     """An item that empties every mapped field but the identity and the ones Zendesk cannot blank."""
-    item = build_item(kind, {identity: identity_value}, identity)
-    custom: dict[str, JSONValue] = {}
-    for name in fields:
-        if name == identity or name in KEEP:
-            continue
-        if name in STANDARD[kind]:
-            item[name] = [] if name in LISTS else None
-        else:
-            custom[name] = None
-    if custom:
-        item[CUSTOM_KEY[kind]] = custom
-    return item
+    item, custom = cleared_attributes(fields, identity, standard=STANDARD[kind], keep=KEEP,
+                                      blank=lambda name: [] if name in LISTS else None)
+    return _with_custom(kind, {**build_item(kind, {identity: identity_value}, identity), **item}, custom)
+
+
+def _with_custom(kind: str, item: dict[str, Any], custom: dict[str, Any]) -> dict[str, Any]:
+    return {**item, CUSTOM_KEY[kind]: custom} if custom else item
 
 
 def _json(value: Any, name: str) -> JSONValue:
