@@ -177,7 +177,9 @@ def format_properties(values: Mapping[str, Any], *, clear_nulls: bool = False,
             elif kind is bool:
                 properties[name] = "true" if value else "false"
             elif kind is Decimal and value.is_finite():
-                properties[name] = format(value, "f")
+                # str() is format(value, "f") unless it writes an exponent, and takes a third of the time
+                text = str(value)
+                properties[name] = format(value, "f") if "E" in text else text
             else:
                 convert = by_type.get(kind)
                 properties[name] = convert(value) if convert is not None else str(format_value(value))

@@ -124,7 +124,8 @@ def test_properties_are_format_value_for_every_type_in_the_order_of_the_fields()
                   before=dt.datetime(1969, 12, 31, 23, 59, 59, 999_500),
                   unknown=dt.datetime(2015, 5, 1, 1, tzinfo=_NoOffset()),
                   west=dt.datetime(2015, 5, 1, 1, tzinfo=dt.timezone(-dt.timedelta(hours=9, minutes=30))),
-                  first=dt.date(1, 1, 1), cents=Decimal("-0.000001"), big=Decimal("1.5E+30"))
+                  first=dt.date(1, 1, 1), cents=Decimal("-0.000001"), big=Decimal("1.5E+30"),
+                  tiny=Decimal("1E-7"), zero=Decimal("-0.00"), whole=Decimal("0E+3"))
     # str(): what format_properties always did with format_value's answer (a str enum member is its str()).
     expected = {name: None if value is None else str(format_value(value)) for name, value in values.items()}
     assert list(format_properties(values).items()) == [(k, v) for k, v in expected.items() if v is not None]
