@@ -211,21 +211,25 @@ class Stream:
         segment = self._current_segment()
         counts = self.result.counts
         rejected, skipped, meta = outcome.rejected, outcome.skipped, flight.meta
-        acks = []
-        for record in flight.batch.records:
-            key = record.key
-            if key in rejected:
-                self._reject(key, rejected[key])
-            elif key in skipped:
-                counts.skipped += 1
-            elif key in unlinked:
-                self._reject(key, unlinked[key])
-            else:
-                op, fingerprint, identity = meta[key]
-                acks.append((op, key, fingerprint, identity))
+        keys = [record.key for record in flight.batch.records]
+        if not (rejected or skipped or unlinked):  # the usual answer: every record acknowledged
+            acks = [(op, key, fingerprint, identity)
+                    for key, (op, fingerprint, identity) in zip(keys, map(meta.__getitem__, keys), strict=True)]
+        else:
+            acks = []
+            for key in keys:
+                if key in rejected:
+                    self._reject(key, rejected[key])
+                elif key in skipped:
+                    counts.skipped += 1
+                elif key in unlinked:
+                    self._reject(key, unlinked[key])
+                else:
+                    op, fingerprint, identity = meta[key]
+                    acks.append((op, key, fingerprint, identity))
         if self.links is not None:
             acked = [a[1] for a in acks]
-            self.links.settled((r.key for r in flight.batch.records), acked,
+            self.links.settled(keys, acked,
                                {k: v for k, v in outcome.ids.items() if k not in rejected and k not in skipped},
                                acked if flight.batch.operation is Operation.DELETE else ())
         segment.acks.extend(acks)
@@ -307,9 +311,12 @@ class Stream:
             self._reject_invalid(str(row[1]), rejection_reason(DUPLICATE_KEY, self.key_columns,
                                                                self.duplicate_keys[row[1]]) or "", 1)
             return None
-        counts.added += op == ADD
-        counts.changed += op == CHANGE
-        counts.removed += op == REMOVE
+        if op == ADD:
+            counts.added += 1
+        elif op == CHANGE:
+            counts.changed += 1
+        elif op == REMOVE:
+            counts.removed += 1
         operation = self._operations.get(op)
         if operation is None:
             reason = rejection_reason(op, self.key_columns, row[4])
@@ -337,9 +344,12 @@ class Stream:
                 if chunk is None:
                     exhausted = True
                     break
+                # Stop at the failure or signal, not at the end of the chunk: the rest goes next run. Only
+                # the event loop changes what _stopping() reads (a batch's task, a signal handler, a
+                # checkpoint), so it is asked after each await rather than before every row.
+                if self._stopping():
+                    break
                 for row in chunk:
-                    if self._stopping():
-                        break  # stop at the failure or signal, not at the end of the chunk: the rest goes next run
                     crashpoints.reached("extract.row")
                     routed = self._route(row)
                     if routed is None:
@@ -348,10 +358,13 @@ class Stream:
                     flight = buffers.get(operation)
                     if flight is None:  # not setdefault: that would build a batch for every row
                         flight = buffers[operation] = _InFlight(operation)
-                    flight.add(record, meta)
+                    flight.records.append(record)  # _InFlight.add, without a call per row
+                    flight.meta[record.key] = meta
                     if len(flight.meta) >= batch_size:
                         del buffers[operation]
                         await self._dispatch(flight, slots, tasks)
+                        if self._stopping():
+                            break
             if not self._stopping():
                 for flight in buffers.values():
                     await self._dispatch(flight, slots, tasks)

@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 ACK_COLUMNS = ("op", "sync_key", "fingerprint", "record_identity")
 REJECT_COLUMNS = ("sync_key", "reason")
@@ -24,6 +24,31 @@ _CSV_DIALECT: dict[str, Any] = {"lineterminator": "\n"}
 # Snapshot fingerprint of a record a killed run sent without an answer: matches no real fingerprint,
 # so the next diff sends it again, or deletes it if its row left the model.
 MAYBE_FINGERPRINT = "unconfirmed"
+_QUOTE = '"'
+
+
+def csv_text(rows: Sequence[Sequence[str | None]]) -> str | None:
+    """The text ``csv.writer`` writes for ``rows`` of text fields whose last field alone may need
+    quoting (an identity's JSON: quoted for its '"' and ','); None for any other rows (a None or
+    non-text field, a key with a comma, quote or line break), which the csv module then writes.
+
+    The csv module's writer tests every character of every field against the line terminator:
+    1.4 µs per acknowledgement row, a sixth of a record's CPU on the way to HubSpot, where these
+    joins take a fifth of that (benchmarks/README.md, record_path)."""
+    if min(map(len, rows), default=2) < 2:
+        return None
+    text = cast("Sequence[Sequence[str]]", rows)  # or a join below raises TypeError
+    try:
+        heads = [",".join(row[:-1]) for row in text]
+        lasts = [row[-1] for row in text]
+        head, last = "".join(heads), "".join(lasts)  # one scan per column for what needs the csv module
+    except TypeError:
+        return None
+    if (head.count(",") != sum(map(len, rows)) - 2 * len(rows) or '"' in head or "\n" in head or "\r" in head
+            or "\n" in last or "\r" in last):
+        return None
+    return "".join([f"{h},\"{v.replace(_QUOTE, _QUOTE * 2)}\"\n" if _QUOTE in v or "," in v else f"{h},{v}\n"
+                    for h, v in zip(heads, lasts, strict=True)])
 
 
 def _slug(name: str) -> str:
@@ -53,7 +78,11 @@ class JournalFile:
     def extend(self, rows: Sequence[Sequence[str | None]]) -> None:
         """``append`` for each of ``rows``, in one call: a batch's acknowledgements at once."""
         assert self._fh is not None, "journal file already closed"
-        self._writer.writerows(rows)
+        text = csv_text(rows)
+        if text is None:
+            self._writer.writerows(rows)
+        else:
+            self._fh.write(text)
         self.rows += len(rows)
 
     def flush(self) -> None:
@@ -87,7 +116,11 @@ class InflightLog:
         if self._fh is None:
             self._fh = self.path.open("a", encoding="utf-8", newline="")
             self._writer = csv.writer(self._fh, **_CSV_DIALECT)
-        self._writer.writerows(rows)
+        text = csv_text(rows)
+        if text is None:
+            self._writer.writerows(rows)
+        else:
+            self._fh.write(text)
         self._fh.flush()
 
     def started(self, batch_id: int, records: Iterable[tuple[str, str, str]]) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from dbt_activate.core.changes import ADD, CHANGE, REMOVE, RowLayout, identity_json, previous_identity
+from dbt_activate.core.types import Record
 
 FIELDS = ("id", "email", "name", "score")
 
@@ -91,3 +94,16 @@ def test_a_composite_identity_changes_when_one_field_does() -> None:
 ])
 def test_previous_identity(saved: str, sent: str, current: dict[str, object], expected: object) -> None:
     assert previous_identity(saved, sent, current) == expected
+
+
+def test_the_records_a_layout_builds_are_records_like_any_other() -> None:
+    # RowLayout builds a Record without its dataclass __init__ (for speed): it must be the same object.
+    layout = RowLayout(FIELDS, ("email",), follows_identity=True)
+    row = (CHANGE, "k1", "FP", '{"email":"old@x.io"}', None, 1, "a@x.io", "Ada", 2)
+    record, _, _ = layout.record(row)
+    made = Record("k1", {"id": 1, "email": "a@x.io", "name": "Ada", "score": 2}, {"email": "old@x.io"})
+    assert record == made and repr(record) == repr(made) and type(record) is Record
+    assert [f.name for f in dataclasses.fields(Record)] == ["key", "values", "previous"]  # every field set
+    assert layout.record(_row(ADD, 1, "a@x.io", None, 2))[0].previous is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.key = "k2"  # type: ignore[misc]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from dbt_activate.state.journal import JournalFile
+from dbt_activate.state.journal import JournalFile, csv_text
 
 
 def test_flush_hands_rows_to_the_os_and_close_syncs_them_to_disk(tmp_path: Path,
@@ -48,3 +52,33 @@ def test_extend_writes_the_same_rows_as_appending_them_one_by_one(tmp_path: Path
     at_once.close()
     assert at_once.rows == one_by_one.rows == 3
     assert (tmp_path / "many.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+
+
+_FIELD = st.one_of(st.none(), st.integers(), st.text(alphabet=st.sampled_from('ab,"\r\n {}:é'), max_size=6))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(_FIELD, min_size=0, max_size=5), max_size=5))
+def test_the_fast_csv_text_is_the_csv_modules_or_declines(rows: list[list[object]]) -> None:
+    # csv_text writes the journal's usual rows without the csv module; whatever it writes is byte for
+    # byte what csv.writer writes (what COPY ... csv reads back), and it declines anything else.
+    expected = io.StringIO()
+    csv.writer(expected, lineterminator="\n").writerows(rows)
+    text = csv_text(rows)  # type: ignore[arg-type]
+    assert text is None or text == expected.getvalue()
+
+
+def test_acknowledgement_and_inflight_rows_take_the_fast_path(tmp_path: Path) -> None:
+    rows = [("add", "ada@example.com", "0f" * 16, '{"email":"ada@example.com"}'),
+            ("change", "42", "1e" * 16, '{"a":1,"b":"x"}'), ("add", "7", "2d" * 16, "{}")]
+    assert csv_text(rows) == ('add,ada@example.com,' + "0f" * 16 + ',"{""email"":""ada@example.com""}"\n'
+                              'change,42,' + "1e" * 16 + ',"{""a"":1,""b"":""x""}"\n'
+                              'add,7,' + "2d" * 16 + ",{}\n")
+    journal = JournalFile(tmp_path / "00000001.acks.csv")
+    journal.extend(rows)
+    journal.extend([("remove", "8", None, '{"id":8}'), ("add", "a,b", "3c" * 16, '{"id":"a,b"}')])
+    journal.close()
+    expected = io.StringIO()
+    csv.writer(expected, lineterminator="\n").writerows([*rows, ("remove", "8", None, '{"id":8}'),
+                                                         ("add", "a,b", "3c" * 16, '{"id":"a,b"}')])
+    assert (tmp_path / "00000001.acks.csv").read_text() == expected.getvalue()

@@ -254,30 +254,33 @@ class HubSpotDestination(ApiDestination):
         # Clearing sends "" for every mapped property; the identity stays, or the record is lost.
         cleared = {f: "" for f in target.field_names if f not in target.identity and f != RECORD_ID}
         inputs: list[dict[str, Any]] = []
+        sent = prepared.sent
+        # What is the same for every record, decided once: this loop runs once per record sent.
+        deleting, clearing = operation is Operation.DELETE, operation is Operation.CLEAR
+        exclude = RECORD_ID if moving or id_property is None else id_property
+        by_property = id_property is not None and id_property != RECORD_ID
         for record in batch.records:
+            key = record.key
             try:
                 if id_property is None:
                     item: dict[str, Any] = {"properties": format_properties(
-                        record.values, clear_nulls=clear_nulls, exclude=RECORD_ID)}
+                        record.values, clear_nulls=clear_nulls, exclude=exclude), "objectWriteTraceId": key}
                     value = ""
                 else:
                     found_by = (record.previous or {}) if moving else record.values
-                    value = self._id_value(record.key, found_by.get(id_property), id_property, prepared)
-                    if operation is Operation.DELETE:
+                    value = self._id_value(key, found_by.get(id_property), id_property, prepared)
+                    if deleting:
                         item = {"id": value}
                     else:
-                        properties = (dict(cleared) if operation is Operation.CLEAR else
-                                      format_properties(record.values, clear_nulls=clear_nulls,
-                                                        exclude=RECORD_ID if moving else id_property))
-                        item = {"id": value, "properties": properties}
-                        if id_property != RECORD_ID:
-                            item["idProperty"] = id_property
-                if operation is not Operation.DELETE:
-                    item["objectWriteTraceId"] = record.key
+                        properties = (dict(cleared) if clearing else
+                                      format_properties(record.values, clear_nulls=clear_nulls, exclude=exclude))
+                        item = ({"id": value, "properties": properties, "idProperty": id_property,
+                                 "objectWriteTraceId": key} if by_property else
+                                {"id": value, "properties": properties, "objectWriteTraceId": key})
             except UnformattableValue as exc:
-                result.rejected[record.key] = str(exc)
+                result.rejected[key] = str(exc)
                 continue
-            prepared.sent[record.key] = value
+            sent[key] = value
             inputs.append(item)
         prepared.inputs = inputs
         if operation is Operation.DELETE and id_property != RECORD_ID:

@@ -147,37 +147,44 @@ def format_properties(values: Mapping[str, Any], *, clear_nulls: bool = False,
     ``exclude`` is a field carried elsewhere in the request (the ``id`` of an ``idProperty`` input).
     The error names the field, so the record's rejection reason says which value was refused.
     """
-    properties: dict[str, str] = {}
+    # Most values are text, sent as they are: the copy (in C) already holds them, and the loop only
+    # replaces the others in place (their order is kept), which a dict insertion per value cost more than.
+    properties: dict[str, str] = dict(values)
     by_type = _BY_TYPE
     for name, value in values.items():
         kind = type(value)
-        if kind is str:  # most values: no conversion to call
-            if name != exclude:
-                properties[name] = value
+        if kind is str:
             continue
         if name == exclude:
             continue
         if value is None:
             if clear_nulls:
                 properties[name] = ""
+            else:
+                del properties[name]
             continue
         try:
             # format_value, inlined for the common types: this loop runs once per value sent, and a
             # call through _BY_TYPE costs a lookup and one or two Python frames per value.
             if kind is int:
-                properties[name] = int.__repr__(value)
+                properties[name] = str(value)  # int.__repr__: the same text for an exact int, slower
             elif kind is _DATETIME:
-                properties[name] = str((value - _EPOCH) // _MS if value.tzinfo is None or value.utcoffset() is None
-                                       else (value - _EPOCH_UTC) // _MS)
+                # datetime_ms without its floor division of two timedeltas (half of this branch's time)
+                since = value - _EPOCH if value.tzinfo is None or value.utcoffset() is None else value - _EPOCH_UTC
+                properties[name] = str(since.days * _DAY_MS + since.seconds * 1000 + since.microseconds // 1000)
             elif kind is _DATE:
                 properties[name] = str((value.toordinal() - _EPOCH_ORDINAL) * _DAY_MS)
             elif kind is bool:
                 properties[name] = "true" if value else "false"
             elif kind is Decimal and value.is_finite():
-                properties[name] = format(value, "f")
+                # str() is format(value, "f") unless it writes an exponent, and takes a third of the time
+                text = str(value)
+                properties[name] = format(value, "f") if "E" in text else text
             else:
                 convert = by_type.get(kind)
                 properties[name] = convert(value) if convert is not None else str(format_value(value))
         except UnformattableValue as exc:
             raise UnformattableValue(f"field {name!r}: {exc}") from None
+    if exclude is not None:
+        properties.pop(exclude, None)  # carried elsewhere in the request, whatever its value
     return properties

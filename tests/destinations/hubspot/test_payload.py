@@ -9,6 +9,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dbt_activate.destinations.hubspot.payload import (
     UnformattableValue,
@@ -30,7 +32,7 @@ class Level(enum.IntEnum):
     HIGH = 3
 
 
-@pytest.mark.parametrize(("value", "expected"), [
+VALUES: list[tuple[Any, str | None]] = [
     (None, None),
     ("Ada", "Ada"),
     ("", ""),
@@ -65,7 +67,10 @@ class Level(enum.IntEnum):
     ({"plan": "pro", "seats": 3}, '{"plan":"pro","seats":3}'),
     (Tier.GOLD, "gold"),
     (Level.HIGH, "3"),
-])
+]
+
+
+@pytest.mark.parametrize(("value", "expected"), VALUES)
 def test_values_become_hubspot_strings(value: Any, expected: str | None) -> None:
     assert format_value(value) == expected
 
@@ -103,3 +108,38 @@ def test_properties_omit_nulls_by_default_so_hubspot_keeps_its_value() -> None:
 def test_the_error_names_the_field() -> None:
     with pytest.raises(UnformattableValue, match="field 'score': nan"):
         format_properties({"email": "a@x.io", "score": float("nan")})
+
+
+class _NoOffset(dt.tzinfo):
+    """A time zone that does not know its offset: the timestamp is read as UTC, like a naive one."""
+
+    def utcoffset(self, when: dt.datetime | None) -> dt.timedelta | None:
+        return None
+
+
+def test_properties_are_format_value_for_every_type_in_the_order_of_the_fields() -> None:
+    # format_properties inlines format_value for the common types (for speed): the strings must be the same.
+    values = {f"f{i}": value for i, (value, _) in enumerate(VALUES)}
+    values.update(early=dt.datetime(1, 1, 1), late=dt.datetime(9999, 12, 31, 23, 59, 59, 999999),
+                  before=dt.datetime(1969, 12, 31, 23, 59, 59, 999_500),
+                  unknown=dt.datetime(2015, 5, 1, 1, tzinfo=_NoOffset()),
+                  west=dt.datetime(2015, 5, 1, 1, tzinfo=dt.timezone(-dt.timedelta(hours=9, minutes=30))),
+                  first=dt.date(1, 1, 1), cents=Decimal("-0.000001"), big=Decimal("1.5E+30"),
+                  tiny=Decimal("1E-7"), zero=Decimal("-0.00"), whole=Decimal("0E+3"))
+    # str(): what format_properties always did with format_value's answer (a str enum member is its str()).
+    expected = {name: None if value is None else str(format_value(value)) for name, value in values.items()}
+    assert list(format_properties(values).items()) == [(k, v) for k, v in expected.items() if v is not None]
+    cleared = format_properties(values, clear_nulls=True, exclude="f3")
+    assert list(cleared.items()) == [(k, "" if v is None else v) for k, v in expected.items() if k != "f3"]
+    assert format_properties({"id": float("nan"), "a": None}, exclude="id") == {}  # never formatted
+
+
+_OFFSETS = st.builds(dt.timezone, st.timedeltas(min_value=-dt.timedelta(hours=23, minutes=59),
+                                                max_value=dt.timedelta(hours=23, minutes=59)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.datetimes(), st.datetimes(timezones=_OFFSETS), st.dates(), st.integers(),
+                 st.decimals(allow_nan=False, allow_infinity=False), st.booleans()))
+def test_every_datetime_date_number_and_boolean_is_sent_as_format_value_writes_it(value: Any) -> None:
+    assert format_properties({"v": value}) == {"v": format_value(value)}
