@@ -84,7 +84,10 @@ class Stream:
         self.sync = sync
         self.sync_name, self.run_id, self.target = sync.name, sync.run_id, sync.target
         self.destination, self.state, self.journal = sync.destination, sync.state, sync.journal
-        self.layout, self.key_columns, self.on_delete = sync.layout, sync.resolved.key_columns, sync.spec.on_delete
+        self.layout, self.on_delete = sync.layout, sync.spec.on_delete
+        # A rejection names the key as the activate block does, not as the warehouse reports it
+        # (Snowflake says CUSTOMER_ID for the model's customer_id).
+        self.key_names = sync.spec.primary_key
         self.limiter, self.policy = sync.limiter, sync.policy
         self.checkpoint_rows = sync.tunables.checkpoint_rows
         self.checkpoint_seconds = sync.tunables.checkpoint_seconds
@@ -308,7 +311,7 @@ class Stream:
         op, counts = row[0], self.result.counts
         if op == ADD and row[1] in self.duplicate_keys:
             # First sync: the plain scan cannot see duplicates, the key query did (one row each).
-            self._reject_invalid(str(row[1]), rejection_reason(DUPLICATE_KEY, self.key_columns,
+            self._reject_invalid(str(row[1]), rejection_reason(DUPLICATE_KEY, self.key_names,
                                                                self.duplicate_keys[row[1]]) or "", 1)
             return None
         if op == ADD:
@@ -319,7 +322,7 @@ class Stream:
             counts.removed += 1
         operation = self._operations.get(op)
         if operation is None:
-            reason = rejection_reason(op, self.key_columns, row[4])
+            reason = rejection_reason(op, self.key_names, row[4])
             if reason is not None:  # the diff yields one row per bad key, with how many rows share it
                 self._reject_invalid(NULL_KEY_LABEL if row[1] is None else str(row[1]), reason, int(row[4] or 1))
             return None

@@ -42,8 +42,9 @@ def operation_for(mode: Mode, op: str, on_delete: str) -> Operation | None:
     }[mode]
 
 
-def rejection_reason(op: str, key_columns: Sequence[str], duplicates: int | None) -> str | None:
-    names = ", ".join(key_columns)
+def rejection_reason(op: str, key_names: Sequence[str], duplicates: int | None) -> str | None:
+    """Why a null or duplicated key's row is rejected, naming the key as the activate block does."""
+    names = ", ".join(key_names)
     if op == NULL_KEY:
         return f"primary key ({names}) is null"
     if op == DUPLICATE_KEY:

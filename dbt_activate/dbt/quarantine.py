@@ -28,7 +28,10 @@ _FAILED = "__activate_f"
 _SNAPSHOT = "__activate_s"
 # dbt's `unique` test stores the tested column as unique_field.
 _DBT_UNIQUE_COLUMN = "unique_field"
-_PART = re.compile(r'"((?:[^"]|"")*)"|([^."]+)')
+# A part of a relation name: "double-quoted" ("" escapes a quote), `backtick-quoted` (BigQuery's, with
+# backslash escapes), or bare.
+_PART = re.compile(r'"((?:[^"]|"")*)"|`((?:[^`\\]|\\.)*)`|([^.`"]+)')
+_BACKSLASH_ESCAPE = re.compile(r"\\(.)")
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,10 @@ class HeldBack:
 
 
 def split_relation(name: str) -> tuple[str | None, str, str]:
-    """'"db"."schema"."table"' (dbt's relation_name) -> (database, schema, table)."""
-    parts = [(q.replace('""', '"') if q else u) for q, u in _PART.findall(name)]
+    """'"db"."schema"."table"' (dbt's relation_name; dbt-bigquery's is '`project`.`dataset`.`table`')
+    -> (database, schema, table)."""
+    parts = [q.replace('""', '"') if q else _BACKSLASH_ESCAPE.sub(r"\1", b) if b else u
+             for q, b, u in _PART.findall(name)]
     if len(parts) == 3:
         return parts[0], parts[1], parts[2]
     if len(parts) == 2:
@@ -92,7 +97,7 @@ def hold_back(conn: WarehouseConnection, dialect: Dialect, rs: ResolvedSync,
         if pairs is None:
             raise ConfigError(
                 f"test {q.test} stores its failures in {q.relation} without the primary key column(s) "
-                f"{', '.join(rs.key_columns)}: quarantine cannot tell which rows to hold back. Use the "
+                f"{', '.join(spec.primary_key)}: quarantine cannot tell which rows to hold back. Use the "
                 "dbt_activate.activate_primary_key test or a test that selects the key columns",
                 location=f"{spec.location}.quarantine")
         match = " and ".join(f"{_FAILED}.{dialect.quote(f)} = {_MODEL}.{dialect.quote(k)}" for k, f in pairs)

@@ -5,6 +5,7 @@ Also the failures-table checks (which columns name the rows) and the invocation 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -84,10 +85,19 @@ def test_a_failures_table_without_the_key_is_a_config_error(conn: WarehouseConne
         hold_back(conn, D, _resolved(), [Quarantine("gone", '"audit"."gone"', None)])
 
 
+def test_the_missing_key_is_named_as_the_activate_block_names_it(conn: WarehouseConnection) -> None:
+    as_snowflake_reports_it = dataclasses.replace(_resolved(), key_columns=("ID",))
+    with pytest.raises(ConfigError, match=r"without the primary key column\(s\) id: quarantine"):
+        hold_back(conn, D, as_snowflake_reports_it, [Quarantine("accepted", '"audit"."accepted"', "country")])
+
+
 @pytest.mark.parametrize(("name", "parts"), [
     ('"db"."main_dbt_test__audit"."t"', ("db", "main_dbt_test__audit", "t")),
     ('"we""ird"."s.x"."t"', ('we"ird', "s.x", "t")),
     ("audit.t", (None, "audit", "t")),
+    # dbt-bigquery's relation_name: backticks, a hyphen in the project, backslash escapes.
+    ("`local-project`.`act_1_dbt_test__audit`.`t`", ("local-project", "act_1_dbt_test__audit", "t")),
+    ("`p`.`d`.`we\\`ird.t`", ("p", "d", "we`ird.t")),
 ])
 def test_split_relation(name: str, parts: tuple[str | None, str, str]) -> None:
     assert split_relation(name) == parts

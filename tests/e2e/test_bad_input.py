@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.project import Project, customer
+from tests.e2e.state_schema import state_schema
 
 pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
 
@@ -90,7 +91,7 @@ def test_null_and_duplicate_keys_are_rejected_and_other_rows_go_through(project:
     assert reasons["5"].startswith("duplicate primary key (customer_id): 2 rows")
     synced = {r[0] for r in project.destination_rows("crm.customers", ["customer_id"])}
     assert synced == {r["customer_id"] for r in rows if r["customer_id"] not in (None, 5)}
-    schema = "main_activate" if project.warehouse == "duckdb" else "analytics_activate"
+    schema = state_schema(project)
     stored = project.warehouse_query(f"select sync_key, reason, attempts from {schema}.sync_rejections order by 1")
     assert [(k, a) for k, _, a in stored] == [("5", 1), ("<null>", 1)]
     assert "rejected 5: duplicate primary key" in proc.stderr

@@ -25,6 +25,7 @@ from dbt_activate.state.locks import SyncLock, lock_table_ddl
 from dbt_activate.testing.messages import Request, Response
 from dbt_activate.testing.webhook.emulator import WebhookReceiver
 from tests.e2e.project import BIN, PG_DSN, Project, customer, fresh_database, pg_query
+from tests.e2e.state_schema import state_schema
 
 # dbt build and the follow-up runs in this process (tests/e2e/inprocess.py); the runs under test are
 # subprocesses started here.
@@ -139,8 +140,7 @@ def test_second_run_of_a_sending_sync_exits_or_waits_and_never_sends_twice(pg_pr
         again = pg_project.activate("run", "--lock-timeout", "0")
         assert again.returncode == 0, again.stderr
         return
-    state = f"{pg_project.warehouse_db}_activate" if pg_project.warehouse == "bigquery" else "analytics_activate"
-    assert pg_project.warehouse_query(f"select count(*) from {state}.sync_locks") == [(0,)]
+    assert pg_project.warehouse_query(f"select count(*) from {state_schema(pg_project)}.sync_locks") == [(0,)]
 
 
 def _insert_lock(project: Project, host: str, pid: int, expires: str) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from tests.e2e.package import install_package, set_column_tests
 from tests.e2e.project import Project, customer
+from tests.e2e.state_schema import state_schema
 
 pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
 
@@ -37,7 +38,7 @@ def test_run_from_the_recorded_invocation(project: Project) -> None:
     result = p.result_of("customers_crm")
     assert result["status"] == "success" and result["counts"]["sent"] == len(ROWS)
     assert "was rebuilt by `dbt build`" in result["reason"]
-    schema = "main_activate" if p.warehouse == "duckdb" else "analytics_activate"
+    schema = state_schema(p)
     recorded = p.warehouse_query(f"select distinct invocation_id from {schema}.dbt_invocation_results")
     synced = p.warehouse_query(f"select dbt_invocation_id from {schema}.sync_runs")
     assert synced == recorded and len(recorded) == 1

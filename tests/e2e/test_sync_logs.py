@@ -11,6 +11,7 @@ import pytest
 
 from dbt_activate.testing.webhook.emulator import WebhookReceiver
 from tests.e2e.project import Project, customer
+from tests.e2e.state_schema import state_schema
 
 pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
 
@@ -37,7 +38,7 @@ def test_sync_runs_and_rejections_through_a_rejection_a_retried_request_and_a_re
                   destinations={"hook": {"type": "webhook", "url": receiver.url}})
     project.dbt("build")
     invocation = json.loads((project.root / "target" / "run_results.json").read_text())["metadata"]["invocation_id"]
-    schema = "main_activate" if project.warehouse == "duckdb" else "analytics_activate"
+    schema = state_schema(project)
     rejections = (f"select sync_key, reason, attempts, first_seen_at, last_seen_at from {schema}.sync_rejections "
                   "where sync_name = 'to_hook'")
 
