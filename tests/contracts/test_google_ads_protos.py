@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from dbt_activate.delivery.jobs import JobPolling
 from dbt_activate.destinations.google_ads.jobs import CustomerMatchJob, JobSettings
 from dbt_activate.destinations.google_ads.payload import Account, click_conversion, user_identifiers
 from dbt_activate.errors import Redactor
@@ -83,8 +84,8 @@ def test_an_upload_click_conversions_body_follows_the_protos() -> None:
 
 
 def test_customer_match_job_bodies_follow_the_protos() -> None:
-    job = CustomerMatchJob("ads", JobSettings("v25", "1234567890", 10, 1.0, 10.0, {"adUserData": "GRANTED"}),
-                           send=None, redactor=Redactor())  # type: ignore[arg-type]
+    settings = JobSettings("v25", "1234567890", 10, JobPolling(1.0, 10.0), {"adUserData": "GRANTED"})
+    job = CustomerMatchJob("ads", settings, send=None, redactor=Redactor())  # type: ignore[arg-type]
     assert problems(job.create_body("customers/1234567890/userLists/1"), "CreateOfflineUserDataJobRequest") == []
     identifiers = user_identifiers({"email": "a@b.co", "phone_number": "+447700900123", "first_name": "Ada",
                                     "last_name": "Lovelace", "country_code": "GB", "postal_code": "SW1A 1AA",
