@@ -7,6 +7,7 @@ venv=$(bash "$root/scripts/bootstrap.sh" "duckdb,postgres,redshift,snowflake,big
 # crucible-emulator (BigQuery's API) in .venv-crucible, once: tests/support/bigquery.py starts it.
 bash "$root/scripts/crucible.sh" > /dev/null
 cd "$root"
-# With no arguments: the default suite on four workers (most tests wait on subprocesses and emulators).
-if [ $# -eq 0 ]; then set -- -q -n 4 --dist worksteal; fi
+# With no arguments: the default suite on four workers (most tests wait on dbt, subprocesses and
+# emulators): every test not marked slow, without Spark's (a JVM each; .ci/run runs them in one process).
+if [ $# -eq 0 ]; then set -- -q -n 4 --dist worksteal -m "not slow and not spark"; fi
 "$venv/bin/python" -m pytest "$@"
