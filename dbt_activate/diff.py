@@ -105,7 +105,7 @@ def plan_counts(source: WarehouseSource, state: WarehouseStateStore, decision: D
     rs, reader, d = source.resolved, source.reader, source.dialect
     exists = reader.columns(state.schema, snapshot_table_name(rs.spec.name))
     snapshot = (state.table(snapshot_table_name(rs.spec.name)) if exists else
-                f"(select cast(null as {d.key_type}) as sync_key, cast(null as varchar(32)) as fingerprint, "
+                f"(select cast(null as {d.key_type}) as sync_key, cast(null as {d.varchar(32)}) as fingerprint, "
                 f"cast(null as {d.text_type}) as record_identity where 1 = 0)")
     if exists:
         reader.reserve_memory_for(snapshot)

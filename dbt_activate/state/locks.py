@@ -50,6 +50,7 @@ from typing import Any
 
 from dbt_activate.errors import ActivateError, SyncLockedError, WarehouseError
 from dbt_activate.warehouse.connection import WarehouseConnection
+from dbt_activate.warehouse.dialect import Dialect, Sql
 
 LOCK_TABLE = "sync_locks"
 DEFAULT_LOCK_TIMEOUT = 60.0
@@ -58,9 +59,11 @@ _POLL_SECONDS = 1.0
 _FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
-def lock_table_ddl(table: str, name_type: str, options: str = "") -> str:
-    return (f"create table if not exists {table} (sync_name {name_type}, run_id varchar(64), "
-            f"host varchar(256), pid integer, acquired_at timestamp, expires_at timestamp){options}")
+def lock_table_ddl(table: str, dialect: Dialect) -> str:
+    varchar = dialect.varchar
+    return (f"create table if not exists {table} (sync_name {varchar(512)}, run_id {varchar(64)}, "
+            f"host {varchar(256)}, pid integer, acquired_at timestamp, expires_at timestamp)"
+            f"{dialect.shared_table_options}")
 
 
 def ttl_seconds() -> float:
@@ -117,7 +120,7 @@ class SyncLock:
             for holder in self._holders():
                 if holder.run_id != self.run_id and not holder.stale(now, self.host):
                     return holder
-            self.conn.execute(f"delete from {self.table} where sync_name = {p}", [self.sync_name])
+            self.conn.execute_all(self.conn.dialect.delete_rows(self.table, Sql(f"sync_name = {p}", (self.sync_name,))))
             self.conn.execute(
                 f"insert into {self.table} (sync_name, run_id, host, pid, acquired_at, expires_at) values "
                 f"({p}, {p}, {p}, {p}, cast({p} as timestamp), cast({p} as timestamp))",
@@ -167,7 +170,7 @@ class SyncLock:
 
     def _try_merge(self) -> Holder | None:
         """The lock without LOCK TABLE: compare and swap with one conditional MERGE, then read back."""
-        p = self.conn.dialect.placeholder
+        p, varchar = self.conn.dialect.placeholder, self.conn.dialect.varchar
         now = _utcnow()
         with self._io:
             current = self._holders()
@@ -180,8 +183,9 @@ class SyncLock:
             stale = next((h.run_id for h in current if h.run_id != self.run_id), "")
             expected = self.run_id if any(h.run_id == self.run_id for h in current) else stale
             self.conn.execute(
-                f"merge into {self.table} t using (select cast({p} as varchar(512)) as sync_name, "
-                f"cast({p} as varchar(64)) as run_id, cast({p} as varchar(256)) as host, cast({p} as integer) as pid, "
+                f"merge into {self.table} t using (select cast({p} as {varchar(512)}) as sync_name, "
+                f"cast({p} as {varchar(64)}) as run_id, cast({p} as {varchar(256)}) as host, "
+                f"cast({p} as integer) as pid, "
                 f"cast({p} as timestamp) as acquired_at, cast({p} as timestamp) as expires_at) s "
                 f"on t.sync_name = s.sync_name "
                 f"when matched and t.run_id = {p} then update set run_id = s.run_id, host = s.host, pid = s.pid, "
@@ -212,8 +216,8 @@ class SyncLock:
                 self._append(_utcnow(), datetime(1970, 1, 1))
             return
         with self._io, self.conn.transaction():
-            self.conn.execute(f"delete from {self.table} where sync_name = {p} and run_id = {p}",
-                              [self.sync_name, self.run_id])
+            self.conn.execute_all(self.conn.dialect.delete_rows(
+                self.table, Sql(f"sync_name = {p} and run_id = {p}", (self.sync_name, self.run_id))))
 
     def acquire(self, timeout: float, *, on_wait: Callable[[str], None] | None = None,
                 sleep: Callable[[float], Any] = time.sleep) -> None:
@@ -250,9 +254,9 @@ class SyncLock:
                 self._append(self._claimed_at, self._expiry())
             return
         with self._io, self.conn.transaction():
-            self.conn.execute(f"update {self.table} set expires_at = cast({p} as timestamp) "
-                              f"where sync_name = {p} and run_id = {p}",
-                              [_text(self._expiry()), self.sync_name, self.run_id])
+            self.conn.execute_all(self.conn.dialect.update_rows(
+                self.table, Sql(f"expires_at = cast({p} as timestamp)", (_text(self._expiry()),)),
+                Sql(f"sync_name = {p} and run_id = {p}", (self.sync_name, self.run_id))))
 
     def _start_heartbeat(self) -> None:
         def beat() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from dbt_activate.warehouse.connection import WarehouseConnection
+from dbt_activate.warehouse.dialect import Sql
 
 TABLE = "destination_record_ids"
 _CHUNK = 500
@@ -26,8 +27,9 @@ class WarehouseIdStore:
         self._destination = destination
 
     def ensure(self) -> None:
-        self._conn.run_ddl([f"create table if not exists {self._table} (destination varchar(256), "
-                            f"id_key {self._d.key_type}, record_id varchar(256)){self._d.shared_table_options}"])
+        self._conn.run_ddl([f"create table if not exists {self._table} (destination {self._d.varchar(256)}, "
+                            f"id_key {self._d.key_type}, record_id {self._d.varchar(256)})"
+                            f"{self._d.shared_table_options}"])
 
     def _in(self, count: int) -> str:
         return ", ".join([self._d.placeholder] * count)
@@ -83,6 +85,5 @@ class WarehouseIdStore:
         p = self._d.placeholder
         for start in range(0, len(keys), _CHUNK):
             chunk = keys[start:start + _CHUNK]
-            where = f"destination = {p} and id_key in ({self._in(len(chunk))})"
-            for statement in self._d.delete_rows(self._table, where):
-                self._conn.execute(statement, [self._destination, *chunk] if p in statement else [])
+            where = Sql(f"destination = {p} and id_key in ({self._in(len(chunk))})", (self._destination, *chunk))
+            self._conn.execute_all(self._d.delete_rows(self._table, where))

@@ -4,8 +4,9 @@ Everything lives in one state schema (default ``<target schema>_activate``), ver
 ``activate_state_version`` so later releases can migrate it. Tables users may query or declare as dbt
 sources: ``sync_runs`` (one row per sync per run) and ``sync_rejections`` (rows a destination refused,
 until they go through); ``sync_locks`` holds the lock of each sync while a run sends (``locks.py``).
-Every statement is plain SQL valid on every dialect (warehouse/); what differs (types, names, the
-transaction and load calls) comes from the dialect.
+Reads and inserts are plain SQL valid on every dialect (warehouse/); what differs (types, names, the
+transaction and load calls, and every write that deletes or changes rows: Dialect's state-write hooks)
+comes from the dialect.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dbt_activate.errors import WarehouseError
 from dbt_activate.state.journal import ACK_COLUMNS, MAYBE_FINGERPRINT, REJECT_COLUMNS
 from dbt_activate.state.locks import LOCK_TABLE, SyncLock, lock_table_ddl
 from dbt_activate.warehouse.connection import WarehouseConnection
-from dbt_activate.warehouse.dialect import snapshot_table_name
+from dbt_activate.warehouse.dialect import Sql, snapshot_table_name
 
 STATE_VERSION = 1
 _ACK_STAGE = "activate_stage_acks"
@@ -102,24 +103,25 @@ class WarehouseStateStore:
     # --- schema --------------------------------------------------------------------------------
 
     def ensure(self) -> None:
-        text, key, ts = self._d.text_type, self._d.key_type, "timestamp"
-        name = "varchar(512)"
+        text, key, ts, varchar = self._d.text_type, self._d.key_type, "timestamp", self._d.varchar
+        name = varchar(512)
         # Tables every run writes to take the dialect's options (Spark: a format safe for concurrent inserts).
         opts = self._d.shared_table_options
         ddl = [
             self._d.create_schema(self.schema),
             f"create table if not exists {self.table('activate_state_version')} (version integer, applied_at {ts})",
-            f"create table if not exists {self.table('activate_syncs')} (sync_name {name}, config_hash varchar(64), "
-            f"fields_signature varchar(64), snapshot_table varchar(128), model {name}, destination {name}, "
-            f"object {name}, mode varchar(16), last_run_id varchar(64), last_run_at {ts}, "
-            f"last_status varchar(16), pending_retries integer){opts}",
-            f"create table if not exists {self.table('sync_runs')} (run_id varchar(64), dbt_invocation_id varchar(64), "
-            f"sync_name {name}, model {name}, destination {name}, object {name}, mode varchar(16), "
-            f"status varchar(16), started_at {ts}, finished_at {ts}, duration_seconds {self._d.double_type}, "
+            f"create table if not exists {self.table('activate_syncs')} (sync_name {name}, "
+            f"config_hash {varchar(64)}, fields_signature {varchar(64)}, snapshot_table {varchar(128)}, "
+            f"model {name}, destination {name}, object {name}, mode {varchar(16)}, last_run_id {varchar(64)}, "
+            f"last_run_at {ts}, last_status {varchar(16)}, pending_retries integer){opts}",
+            f"create table if not exists {self.table('sync_runs')} (run_id {varchar(64)}, "
+            f"dbt_invocation_id {varchar(64)}, sync_name {name}, model {name}, destination {name}, object {name}, "
+            f"mode {varchar(16)}, status {varchar(16)}, started_at {ts}, finished_at {ts}, "
+            f"duration_seconds {self._d.double_type}, "
             + ", ".join(f"{c} bigint" for c in RUN_COUNT_COLUMNS) + f", error {text}){opts}",
             f"create table if not exists {self.table('sync_rejections')} (sync_name {name}, sync_key {key}, "
-            f"reason {text}, attempts integer, first_seen_at {ts}, last_seen_at {ts}, last_run_id varchar(64)){opts}",
-            lock_table_ddl(self.table(LOCK_TABLE), name, opts),
+            f"reason {text}, attempts integer, first_seen_at {ts}, last_seen_at {ts}, last_run_id {varchar(64)}){opts}",
+            lock_table_ddl(self.table(LOCK_TABLE), self._d),
         ]
         self.conn.run_ddl(ddl)
         with self.conn.transaction():
@@ -157,8 +159,7 @@ class WarehouseStateStore:
     def reset_snapshot(self, sync_name: str) -> None:
         snapshot = self.snapshot(sync_name)
         with self.conn.transaction():
-            for statement in self._d.delete_rows(snapshot):
-                self.conn.execute(statement)
+            self.conn.execute_all(self._d.delete_rows(snapshot))
 
     def resend(self, sync_name: str, keys: Sequence[str]) -> None:
         """Make the next diff send ``keys`` again (as changed), whatever the model says: their record in
@@ -170,8 +171,9 @@ class WarehouseStateStore:
         with self.conn.transaction():
             for start in range(0, len(keys), 500):
                 chunk = list(keys[start:start + 500])
-                self.conn.execute(f"update {snapshot} set fingerprint = {p} where sync_key in "
-                                  f"({', '.join([p] * len(chunk))})", [MAYBE_FINGERPRINT, *chunk])
+                self.conn.execute_all(self._d.update_rows(
+                    snapshot, Sql(f"fingerprint = {p}", (MAYBE_FINGERPRINT,)),
+                    Sql(f"sync_key in ({', '.join([p] * len(chunk))})", tuple(chunk))))
 
     # --- checkpoints -----------------------------------------------------------------------------
 
@@ -192,33 +194,16 @@ class WarehouseStateStore:
         now = _now()
 
         def load() -> None:
-            self.conn.execute(self._d.clear_stage(self._ack_stage, ACK_COLUMNS))
-            self.conn.execute(self._d.clear_stage(self._reject_stage, REJECT_COLUMNS))
+            self.conn.execute_all(self._d.clear_stage(self._ack_stage, ACK_COLUMNS))
+            self.conn.execute_all(self._d.clear_stage(self._reject_stage, REJECT_COLUMNS))
             if acks is not None and acks.stat().st_size:
                 self.conn.load_csv(ack_stage, acks, ACK_COLUMNS)
-                for statement in self._d.apply_stage(snapshot, self._ack_stage):
-                    self.conn.execute(statement, [now] if p in statement else [])
-                self._delete(rejections, f"sync_name = {p} and sync_key in (select sync_key from {ack_stage})",
-                             [sync_name])
+                self.conn.execute_all(self._d.apply_stage(snapshot, self._ack_stage, now))
+                self.conn.execute_all(self._d.delete_staged_keys(rejections, ack_stage,
+                                                                 Sql(f"sync_name = {p}", (sync_name,))))
             if rejects is not None and rejects.stat().st_size:
                 self.conn.load_csv(reject_stage, rejects, REJECT_COLUMNS)
-                rewrite = self._d.rejection_statements(rejections, reject_stage, sync_name, run_id, now)
-                for statement in rewrite or []:
-                    self.conn.execute(statement)
-                if rewrite is not None:
-                    return
-                self.conn.execute(
-                    f"update {rejections} set reason = r.reason, attempts = {rejections}.attempts + 1, "
-                    f"last_seen_at = cast({p} as timestamp), last_run_id = {p} from {reject_stage} r "
-                    f"where {rejections}.sync_name = {p} and {rejections}.sync_key = r.sync_key "
-                    f"and ({rejections}.last_run_id is null or {rejections}.last_run_id <> {p})",
-                    [now, run_id, sync_name, run_id])
-                self.conn.execute(
-                    f"insert into {rejections} (sync_name, sync_key, reason, attempts, first_seen_at, last_seen_at, "
-                    f"last_run_id) select {p}, r.sync_key, r.reason, 1, cast({p} as timestamp), "
-                    f"cast({p} as timestamp), {p} from {reject_stage} r where not exists (select 1 from "
-                    f"{rejections} x where x.sync_name = {p} and x.sync_key = r.sync_key)",
-                    [sync_name, now, now, run_id, sync_name])
+                self.conn.execute_all(self._d.record_rejections(rejections, reject_stage, sync_name, run_id, now))
 
         # On DuckDB a segment that ran out of memory is loaded again with a higher limit.
         self.conn.run_transaction(load)
@@ -234,8 +219,8 @@ class WarehouseStateStore:
             if complete:
                 # A complete run re-diffs every rejected row; those not rejected again went through
                 # or left the model, so they no longer wait.
-                self._delete(rejections, f"sync_name = {p} and (last_run_id is null or last_run_id <> {p})",
-                             [run.sync_name, run.run_id])
+                self.conn.execute_all(self._d.delete_rows(rejections, Sql(
+                    f"sync_name = {p} and (last_run_id is null or last_run_id <> {p})", (run.sync_name, run.run_id))))
             pending = int(self.conn.query(f"select count(*) from {rejections} where sync_name = {p}",
                                           [run.sync_name])[0][0])
             counts = [int(run.counts.get(c, 0)) for c in RUN_COUNT_COLUMNS]
@@ -246,8 +231,7 @@ class WarehouseStateStore:
                 f"{', '.join([p] * (len(RUN_COUNT_COLUMNS) + 2))})",
                 [run.run_id, run.dbt_invocation_id, run.sync_name, run.model, run.destination, run.object,
                  run.mode, run.status, run.started_at, run.finished_at, run.duration_seconds, *counts, run.error])
-            if not self._d.appends_sync_rows:
-                self.conn.execute(f"delete from {syncs} where sync_name = {p}", [run.sync_name])
+            self.conn.execute_all(self._d.superseded_rows(syncs, Sql(f"sync_name = {p}", (run.sync_name,))))
             # A failed run keeps the old config hash so the next run still sees the change.
             self.conn.execute(
                 f"insert into {syncs} (sync_name, config_hash, fields_signature, snapshot_table, model, "
@@ -256,10 +240,6 @@ class WarehouseStateStore:
                 [run.sync_name, config_hash, fields_signature, snapshot_table_name(run.sync_name), run.model,
                  run.destination, run.object, run.mode, run.run_id, run.finished_at, run.status, pending])
         return pending
-
-    def _delete(self, table: str, where: str, params: list[Any]) -> None:
-        for statement in self._d.delete_rows(table, where):
-            self.conn.execute(statement, params if self._d.placeholder in statement else [])
 
     def query_table(self, name: str) -> list[tuple[Any, ...]]:
         return self.conn.query(f"select * from {self.table(name)}")

@@ -12,18 +12,17 @@ Text rules: ``TIMESTAMP`` is an absolute instant and ``DATETIME`` a wall-clock t
 fingerprint is one ``TO_HEX(MD5(...))`` a row over length-prefixed texts, as PostgreSQL's.
 
 Statements: the state tables are written with forms both BigQuery and the emulator the tests run
-(crucible-emulator, tests/support/bigquery.py) accept. dbt-activate's state code writes portable
-``DELETE`` and ``UPDATE`` statements with bound parameters; the emulator refuses ``DELETE``, ``UPDATE``
-and query parameters (HTTP 400), and BigQuery has no ``VARCHAR`` or ``DOUBLE PRECISION``.
-``bigquery_sql`` (bigquery_client.py) turns each statement into the equivalent BigQuery form before it
-is sent: parameters inlined as escaped literals, ``DELETE FROM t WHERE c`` as ``MERGE t USING (SELECT 1)
-ON FALSE WHEN NOT MATCHED BY SOURCE AND c THEN DELETE`` (every target row is unmatched, so exactly the
-rows where ``c`` holds go), ``UPDATE`` likewise or, with ``FROM``, as ``MERGE … WHEN MATCHED THEN
-UPDATE``, and the portable type names as GoogleSQL's. BigQuery has temporary tables only inside scripts
-and sessions, which the emulator lacks: journal stages are tables of the state dataset, one per run
-(``stage_table``), that expire after a day. Each DML statement is atomic on its own;
-``BEGIN``/``COMMIT`` are not sent (every state write dbt-activate makes is idempotent when replayed from
-its journal).
+(crucible-emulator, tests/support/bigquery.py) accept. The emulator refuses ``DELETE``, ``UPDATE`` and
+query parameters (HTTP 400), and BigQuery has no ``VARCHAR`` or ``DOUBLE PRECISION``. So the state
+writes (the dialect's hooks) are ``MERGE`` statements: deleting rows is ``MERGE t USING (SELECT 1) ON
+FALSE WHEN NOT MATCHED BY SOURCE AND c THEN DELETE`` (every target row is unmatched, so exactly the rows
+where ``c`` holds go), updating them likewise with ``THEN UPDATE``, and the acknowledged rows and the
+rejections of a journal segment each take one ``MERGE`` from their stage; the types are GoogleSQL's
+(``STRING``, ``FLOAT64``). Parameters are inlined as escaped literals by the cursor (bigquery_client.py).
+BigQuery has temporary tables only inside scripts and sessions, which the emulator lacks: journal stages
+are tables of the state dataset, one per run (``stage_table``), that expire after a day. Each DML
+statement is atomic on its own; ``BEGIN``/``COMMIT`` are not sent (every state write dbt-activate makes
+is idempotent when replayed from its journal).
 
 The driver seam (bigquery_client.py): dbt-bigquery's handle is a ``google.cloud.bigquery.Client``, not a
 DB-API connection; ``connection()`` wraps it in a cursor that runs each statement as a query job
@@ -43,21 +42,26 @@ from typing import Any, ClassVar
 
 from dbt_activate.errors import IdentifierError
 from dbt_activate.warehouse.bigquery_client import COLUMNS_FROM_SCHEMA, BigQueryConnection, literal
-from dbt_activate.warehouse.dialect import BOOLEAN, TIMESTAMP, TIMESTAMPTZ, Column, Dialect, Fetch
+from dbt_activate.warehouse.dialect import BOOLEAN, TIMESTAMP, TIMESTAMPTZ, Column, Dialect, Fetch, Sql
 
 _FORMAT = "'%Y-%m-%dT%H:%M:%E6S'"
 _SEMI_STRUCTURED = ("json", "struct", "array", "record")
 # BigQuery's documented limits on names (https://cloud.google.com/bigquery/docs/tables#table_naming).
 _MAX_NAME = 1024
+# The source of a MERGE that only deletes or updates target rows: one row that matches none of them.
+_NO_SOURCE = "(select 1 as __activate_one) __activate_none"
+# A MERGE fails when two source rows match one target row: a key staged twice counts once.
+_ONE_ROW_A_KEY = "where true qualify row_number() over (partition by sync_key) = 1"
 
 
 @dataclass(frozen=True)
 class BigQueryDialect(Dialect):
     name: ClassVar[str] = "bigquery"
-    # Inlined as literals before a statement is sent (bigquery_sql): the emulator refuses parameters.
+    # Inlined as literals before a statement is sent (bigquery_client.py): the emulator refuses parameters.
     placeholder: ClassVar[str] = "?"
     text_type: ClassVar[str] = "string"
     key_type: ClassVar[str] = "string"
+    double_type: ClassVar[str] = "float64"
     temp_table: ClassVar[str] = "table"
     lock_kind: ClassVar[str] = "merge"
     # Every statement commits on its own: there is no transaction to keep DDL out of.
@@ -123,18 +127,51 @@ class BigQueryDialect(Dialect):
         return (f"create or replace table {self.quote_own(name)} ({cols}) "
                 "options (expiration_timestamp = timestamp_add(current_timestamp(), interval 1 day))")
 
-    def apply_stage(self, snapshot: str, stage: str) -> list[str]:
+    # --- state writes: MERGE, which BigQuery and the emulator both run (module docstring) -------------
+
+    def varchar(self, length: int) -> str:
+        return "string"
+
+    def delete_rows(self, table: str, where: Sql | None = None) -> list[Sql]:
+        """Every target row is unmatched (ON FALSE): exactly the rows where ``where`` holds go."""
+        condition = f" and ({where.text})" if where is not None else ""
+        return [Sql(f"merge {table} using {_NO_SOURCE} on false when not matched by source{condition} then delete",
+                    where.params if where is not None else ())]
+
+    def delete_staged_keys(self, table: str, stage: str, where: Sql) -> list[Sql]:
+        # A join on the key, not `sync_key IN (SELECT …)` in delete_rows' condition: the emulator
+        # deletes every row the rest of that condition matches (measured), BigQuery does not.
+        return [Sql(f"merge {table} t using (select distinct sync_key from {stage}) s on t.sync_key = s.sync_key "
+                    f"when matched and ({where.text}) then delete", where.params)]
+
+    def update_rows(self, table: str, assignments: Sql, where: Sql) -> list[Sql]:
+        return [Sql(f"merge {table} using {_NO_SOURCE} on false when not matched by source and ({where.text}) "
+                    f"then update set {assignments.text}", where.params + assignments.params)]
+
+    def apply_stage(self, snapshot: str, stage: str, now: str) -> list[Sql]:
         """One MERGE: a removed key's row deleted, a sent one's updated or inserted."""
-        return [
+        return [Sql(
             f"merge {snapshot} t using (select op, sync_key, fingerprint, record_identity, "
-            f"cast({self.placeholder} as timestamp) as synced_at from {self.quote_own(stage)} where true "
-            "qualify row_number() over (partition by sync_key) = 1) s on t.sync_key = s.sync_key "
+            f"cast({self.placeholder} as timestamp) as synced_at from {self.quote_own(stage)} {_ONE_ROW_A_KEY}) s "
+            "on t.sync_key = s.sync_key "
             "when matched and s.op = 'remove' then delete "
             "when matched then update set fingerprint = s.fingerprint, record_identity = s.record_identity, "
             "synced_at = s.synced_at "
             "when not matched and s.op <> 'remove' then insert (sync_key, fingerprint, record_identity, synced_at) "
-            "values (s.sync_key, s.fingerprint, s.record_identity, s.synced_at)"
-        ]
+            "values (s.sync_key, s.fingerprint, s.record_identity, s.synced_at)", (now,))]
+
+    def record_rejections(self, rejections: str, reject_stage: str, sync_name: str, run_id: str,
+                          now: str) -> list[Sql]:
+        """One MERGE: a row seen before counts one more attempt (unless this run counted it), a new one is added."""
+        p = self.placeholder
+        return [Sql(
+            f"merge {rejections} t using (select sync_key, reason from {reject_stage} {_ONE_ROW_A_KEY}) s "
+            f"on t.sync_name = {p} and t.sync_key = s.sync_key "
+            f"when matched and (t.last_run_id is null or t.last_run_id <> {p}) then update set "
+            f"reason = s.reason, attempts = t.attempts + 1, last_seen_at = cast({p} as timestamp), last_run_id = {p} "
+            "when not matched then insert (sync_name, sync_key, reason, attempts, first_seen_at, last_seen_at, "
+            f"last_run_id) values ({p}, s.sync_key, s.reason, 1, cast({p} as timestamp), cast({p} as timestamp), {p})",
+            (sync_name, run_id, now, run_id, sync_name, now, now, run_id))]
 
     # --- the driver: a cursor over the Client (bigquery_client.py) ------------------------------------
 

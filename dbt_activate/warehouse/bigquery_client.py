@@ -4,8 +4,8 @@ dbt-bigquery's connection handle is the Client itself, not a DB-API connection (
 ``cursor()``). ``BigQueryConnection`` gives connection.py what it expects: ``cursor()`` with
 ``execute``/``fetchall``/``fetchmany``, ``load_csv`` and ``close``. Each statement is one query job
 (``client.query``) in the profile's location, labelled so its cost can be found in the billing
-export (https://cloud.google.com/bigquery/docs/adding-labels#job-label), after ``bigquery_sql`` made
-it a form BigQuery and the emulator accept (bigquery.py's docstring says which forms). Results are read page by page
+export (https://cloud.google.com/bigquery/docs/adding-labels#job-label), its parameters inlined as
+literals (``inline_parameters``: the emulator refuses query parameters). Results are read page by page
 (``result(page_size=…)``): a diff of millions of rows is never held in memory.
 
 A mutating statement that BigQuery aborts because another one changed the same table at the same time
@@ -43,13 +43,6 @@ _TYPE_NAMES = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL", "RECOR
 COLUMNS_FROM_SCHEMA = "/* dbt-activate: the columns of a table, read from its schema (tables.get) */"
 # Quoted regions of a statement: backtick names, string literals ('…', "…", with backslash escapes).
 _QUOTED = re.compile(r"`(?:[^`\\]|\\.)*`|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", re.DOTALL)
-_TYPES = ((re.compile(r"\bvarchar\b(\s*\(\s*\d+\s*\))?", re.IGNORECASE), "string"),
-          (re.compile(r"\bdouble\s+precision\b", re.IGNORECASE), "float64"))
-_DELETE = re.compile(r"^\s*delete\s+from\s+(?P<table>\S+)(?:\s+where\s+(?P<where>.*))?\s*$", re.IGNORECASE | re.DOTALL)
-_UPDATE = re.compile(r"^\s*update\s+(?P<table>\S+)\s+set\s+(?P<set>.*?)(?:\s+from\s+(?P<source>\S+\s+\w+))?"
-                     r"\s+where\s+(?P<where>.*)$", re.IGNORECASE | re.DOTALL)
-_TARGET = "__activate_target"
-_NO_SOURCE = "(select 1 as __activate_one) __activate_none"
 
 
 def literal(value: Any) -> str:
@@ -92,15 +85,14 @@ def _unquoted(sql: str, change: Any) -> str:
     return "".join(parts)
 
 
-def bigquery_sql(sql: str, params: Sequence[Any] = (), placeholder: str = "?") -> str:
-    """A statement dbt-activate writes portably, in the form BigQuery and the emulator both accept."""
+def inline_parameters(sql: str, params: Sequence[Any] = (), placeholder: str = "?") -> str:
+    """``sql`` with each placeholder outside names and literals replaced by its value as a literal:
+    the emulator refuses query parameters (the statements themselves are BigQuery's, bigquery.py)."""
+    if not params:
+        return sql
     values = iter(params)
 
     def inline(text: str) -> str:
-        for pattern, name in _TYPES:
-            text = pattern.sub(name, text)
-        if not params:
-            return text
         pieces = text.split(placeholder)
         out = [pieces[0]]
         for piece in pieces[1:]:
@@ -113,22 +105,6 @@ def bigquery_sql(sql: str, params: Sequence[Any] = (), placeholder: str = "?") -
     sql = _unquoted(sql, inline)
     if next(values, values) is not values:
         raise ValueError(f"more parameters than placeholders in: {sql}")
-    delete = _DELETE.match(sql)
-    if delete:
-        where = f" and ({delete['where']})" if delete["where"] else ""
-        return (f"merge {delete['table']} using {_NO_SOURCE} on false "
-                f"when not matched by source{where} then delete")
-    update = _UPDATE.match(sql)
-    if update:
-        table = update["table"]
-        if update["source"]:
-            # The target is named by the table itself in the portable form (a quoted name dbt-activate
-            # chose, never inside a literal there): by an alias in MERGE.
-            sets, where = (update[part].replace(f"{table}.", f"{_TARGET}.") for part in ("set", "where"))
-            return (f"merge {table} {_TARGET} using {update['source']} on {where} "
-                    f"when matched then update set {sets}")
-        return (f"merge {table} using {_NO_SOURCE} on false "
-                f"when not matched by source and ({update['where']}) then update set {update['set']}")
     return sql
 
 
@@ -142,7 +118,7 @@ class BigQueryCursor:
             schema, table, database = [*params, None, None, None][:3]
             self._rows = iter(self._conn.columns(str(schema), str(table), database))
             return
-        self._rows = iter(self._conn.run(bigquery_sql(sql, params, self._conn.placeholder), page_size))
+        self._rows = iter(self._conn.run(inline_parameters(sql, params, self._conn.placeholder), page_size))
 
     def fetchall(self) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in self._rows]

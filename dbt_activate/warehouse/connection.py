@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from dbt_activate.errors import Redactor, WarehouseError
-from dbt_activate.warehouse.dialect import Dialect
+from dbt_activate.warehouse.dialect import Dialect, Sql
 from dbt_activate.warehouse.duckdb_memory import duckdb_tuning, memory_for_rows, next_memory_limit, size_bytes
 from dbt_activate.warehouse.messages import warehouse_message
 
@@ -106,6 +106,11 @@ class WarehouseConnection:
             self.dialect.execute(self._cursor(), sql, params)
         except Exception as exc:
             raise self._fail("a statement", exc) from exc
+
+    def execute_all(self, statements: Sequence[Sql]) -> None:
+        """Run statements a dialect wrote (a state write, Dialect's hooks) in order, each with its values."""
+        for statement in statements:
+            self.execute(statement.text, statement.params)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         while True:

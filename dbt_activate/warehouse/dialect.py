@@ -58,6 +58,16 @@ class DiffQuery:
     field_columns: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Sql:
+    """A statement, or a piece of one (a condition, assignments), with the values of its placeholders
+    in order: what the state-write hooks take and return, so the dialect decides which statement of
+    several takes which values, and in which order its own form needs them."""
+
+    text: str
+    params: tuple[Any, ...] = ()
+
+
 def type_kind(data_type: str) -> str:
     """One of the kinds above for a warehouse data type name (the macros' activate_type_kind)."""
     kind = data_type.strip().lower()
@@ -317,7 +327,7 @@ class Dialect:
         return f"create schema if not exists {self.quote_own(schema)}"
 
     def snapshot_ddl(self, table: str) -> str:
-        return (f"create table if not exists {table} (sync_key {self.key_type}, fingerprint varchar(32), "
+        return (f"create table if not exists {table} (sync_key {self.key_type}, fingerprint {self.varchar(32)}, "
                 f"record_identity {self.text_type}, synced_at timestamp)")
 
     def stage_table(self, name: str, schema: str) -> str:
@@ -327,35 +337,71 @@ class Dialect:
 
     def stage_ddl(self, name: str, columns: Sequence[str]) -> str:
         """A session-local table that journal files are loaded into before they reach the state."""
-        types = {"op": "varchar(16)", "sync_key": self.key_type, "fingerprint": "varchar(32)"}
+        types = {"op": self.varchar(16), "sync_key": self.key_type, "fingerprint": self.varchar(32)}
         cols = ", ".join(f"{self.quote_own(c)} {types.get(c, self.text_type)}" for c in columns)
         return f"create {self.temp_table} {self.quote_own(name)} ({cols})"
 
-    def apply_stage(self, snapshot: str, stage: str) -> list[str]:
+    # --- state writes ---------------------------------------------------------------------------------
+    # Every write to the state tables goes through these hooks, so the state layer (state/) holds no
+    # warehouse's special case. The base forms are plain DELETE, UPDATE and INSERT; Spark without Delta
+    # rewrites tables (INSERT OVERWRITE), Databricks and BigQuery MERGE (spark.py, bigquery.py).
+
+    def varchar(self, length: int) -> str:
+        """A bounded text type of the state tables."""
+        return f"varchar({length})"
+
+    def delete_rows(self, table: str, where: Sql | None = None) -> list[Sql]:
+        """Delete the rows of ``table`` that match ``where`` (all of them without)."""
+        if where is None:
+            return [Sql(f"delete from {table}")]
+        return [Sql(f"delete from {table} where {where.text}", where.params)]
+
+    def delete_staged_keys(self, table: str, stage: str, where: Sql) -> list[Sql]:
+        """Delete the rows of ``table`` that match ``where`` and whose sync_key is in ``stage`` (a quoted name)."""
+        return self.delete_rows(table, Sql(f"{where.text} and sync_key in (select sync_key from {stage})",
+                                           where.params))
+
+    def update_rows(self, table: str, assignments: Sql, where: Sql) -> list[Sql]:
+        """Set ``assignments`` (``col = expr, …``) on the rows of ``table`` that match ``where``."""
+        return [Sql(f"update {table} set {assignments.text} where {where.text}", assignments.params + where.params)]
+
+    def superseded_rows(self, table: str, where: Sql) -> list[Sql]:
+        """Remove the rows of ``table`` that a row inserted next replaces: deleted, or kept where rows
+        are only appended and the latest one counts (appends_sync_rows, current_rows)."""
+        return self.delete_rows(table, where)
+
+    def clear_stage(self, name: str, columns: Sequence[str]) -> list[Sql]:
+        """Empty a stage table (stage_ddl) before a journal file is loaded into it."""
+        return self.delete_rows(self.quote_own(name))
+
+    def apply_stage(self, snapshot: str, stage: str, now: str) -> list[Sql]:
         """Move acknowledged rows from the stage into the snapshot: delete + insert, no upsert syntax."""
         p = self.placeholder
         stage_q = self.quote_own(stage)
         return [
-            f"delete from {snapshot} where sync_key in (select sync_key from {stage_q})",
-            f"insert into {snapshot} (sync_key, fingerprint, record_identity, synced_at) "
-            f"select sync_key, fingerprint, record_identity, cast({p} as timestamp) from {stage_q} "
-            "where op <> 'remove'",
+            *self.delete_rows(snapshot, Sql(f"sync_key in (select sync_key from {stage_q})")),
+            Sql(f"insert into {snapshot} (sync_key, fingerprint, record_identity, synced_at) "
+                f"select sync_key, fingerprint, record_identity, cast({p} as timestamp) from {stage_q} "
+                "where op <> 'remove'", (now,)),
         ]
 
-    def delete_rows(self, table: str, where: str | None = None) -> list[str]:
-        """Statements deleting the rows of ``table`` that match ``where`` (all without); the
-        parameters of ``where`` go to the statement that holds its placeholders."""
-        return [f"delete from {table}" + (f" where {where}" if where else "")]
-
-    def clear_stage(self, name: str, columns: Sequence[str]) -> str:
-        """Empty a stage table (stage_ddl) before a journal file is loaded into it."""
-        return f"delete from {self.quote_own(name)}"
-
-    def rejection_statements(self, rejections: str, reject_stage: str, sync_name: str, run_id: str,
-                             now: str) -> list[str] | None:
-        """Statements recording the rows of ``reject_stage`` in ``rejections`` (values inlined), where
-        the store's UPDATE … FROM and INSERT … WHERE NOT EXISTS do not run; None elsewhere."""
-        return None
+    def record_rejections(self, rejections: str, reject_stage: str, sync_name: str, run_id: str,
+                          now: str) -> list[Sql]:
+        """Record the rows of ``reject_stage`` (sync_key, reason; a quoted name) in ``rejections``: a
+        row seen before counts one more attempt, unless this run already counted it; a new one is added."""
+        p = self.placeholder
+        return [
+            Sql(f"update {rejections} set reason = r.reason, attempts = {rejections}.attempts + 1, "
+                f"last_seen_at = cast({p} as timestamp), last_run_id = {p} from {reject_stage} r "
+                f"where {rejections}.sync_name = {p} and {rejections}.sync_key = r.sync_key "
+                f"and ({rejections}.last_run_id is null or {rejections}.last_run_id <> {p})",
+                (now, run_id, sync_name, run_id)),
+            Sql(f"insert into {rejections} (sync_name, sync_key, reason, attempts, first_seen_at, last_seen_at, "
+                f"last_run_id) select {p}, r.sync_key, r.reason, 1, cast({p} as timestamp), "
+                f"cast({p} as timestamp), {p} from {reject_stage} r where not exists (select 1 from "
+                f"{rejections} x where x.sync_name = {p} and x.sync_key = r.sync_key)",
+                (sync_name, now, now, run_id, sync_name)),
+        ]
 
     # Appended to the CREATE TABLE of the state tables every run writes to (runs, syncs, locks, rejections).
     shared_table_options: ClassVar[str] = ""

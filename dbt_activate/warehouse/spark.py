@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from dbt_activate.errors import WarehouseError
-from dbt_activate.warehouse.dialect import BOOLEAN, TIMESTAMP, TIMESTAMPTZ, Column, Dialect, Fetch, Query
+from dbt_activate.warehouse.dialect import BOOLEAN, TIMESTAMP, TIMESTAMPTZ, Column, Dialect, Fetch, Query, Sql
 
 _NOT_FOUND = ("TABLE_OR_VIEW_NOT_FOUND", "SCHEMA_NOT_FOUND", "NoSuchTableException", "NoSuchDatabaseException")
 _NESTED = ("array<", "map<", "struct<")
@@ -153,58 +153,63 @@ class SparkDialect(Dialect):
         cols = ", ".join(f"cast(null as string) as {self.quote_own(c)}" for c in columns)
         return f"create or replace temporary view {self.quote_own(name)} as select {cols} limit 0"
 
-    def clear_stage(self, name: str, columns: Sequence[str]) -> str:
-        return self.stage_ddl(name, columns)
+    def clear_stage(self, name: str, columns: Sequence[str]) -> list[Sql]:
+        return [Sql(self.stage_ddl(name, columns))]
 
     def _next(self, table: str) -> str:
         """The table a rewrite of ``table`` (a quoted name) is built in first."""
         return table[:-1] + "__next`"
 
-    def _rewrite(self, table: str, select: str) -> list[str]:
+    def _rewrite(self, table: str, select: Sql) -> list[Sql]:
         """Replace the rows of ``table`` by those of ``select``, which may read ``table``."""
         staged = self._next(table)
-        return [f"drop table if exists {staged}", f"create table {staged} as {select}",
-                f"insert overwrite table {table} select * from {staged}", f"drop table {staged}"]
+        return [Sql(f"drop table if exists {staged}"), Sql(f"create table {staged} as {select.text}", select.params),
+                Sql(f"insert overwrite table {table} select * from {staged}"), Sql(f"drop table {staged}")]
 
-    def delete_rows(self, table: str, where: str | None = None) -> list[str]:
+    def delete_rows(self, table: str, where: Sql | None = None) -> list[Sql]:
         if self.delta:
             return super().delete_rows(table, where)
         if where is None:
-            return [f"truncate table {table}"]
-        return self._rewrite(table, f"select * from {table} where not coalesce(({where}), false)")
+            return [Sql(f"truncate table {table}")]
+        return self._rewrite(table, Sql(f"select * from {table} where not coalesce(({where.text}), false)",
+                                        where.params))
 
-    def apply_stage(self, snapshot: str, stage: str) -> list[str]:
+    def superseded_rows(self, table: str, where: Sql) -> list[Sql]:
+        # Without Delta the sync rows are appended and the latest one counts (current_rows).
+        return [] if self.appends_sync_rows else super().superseded_rows(table, where)
+
+    def apply_stage(self, snapshot: str, stage: str, now: str) -> list[Sql]:
         p = self.placeholder
         stage_q = self.quote_own(stage)
         if self.delta:
-            return [
+            return [Sql(
                 f"merge into {snapshot} t using (select op, sync_key, fingerprint, record_identity, "
                 f"cast({p} as timestamp) as synced_at from {stage_q}) s on t.sync_key = s.sync_key "
                 "when matched and s.op = 'remove' then delete "
                 "when matched then update set fingerprint = s.fingerprint, record_identity = s.record_identity, "
                 "synced_at = s.synced_at "
                 "when not matched and s.op <> 'remove' then insert (sync_key, fingerprint, record_identity, "
-                "synced_at) values (s.sync_key, s.fingerprint, s.record_identity, s.synced_at)"]
-        return self._rewrite(snapshot, (
+                "synced_at) values (s.sync_key, s.fingerprint, s.record_identity, s.synced_at)", (now,))]
+        return self._rewrite(snapshot, Sql(
             f"select s.sync_key, s.fingerprint, s.record_identity, s.synced_at from {snapshot} s "
             f"left anti join {stage_q} a on s.sync_key = a.sync_key union all "
             f"select sync_key, fingerprint, record_identity, cast({p} as timestamp) from {stage_q} "
-            "where op <> 'remove'"))
+            "where op <> 'remove'", (now,)))
 
-    def rejection_statements(self, rejections: str, reject_stage: str, sync_name: str, run_id: str,
-                             now: str) -> list[str] | None:
+    def record_rejections(self, rejections: str, reject_stage: str, sync_name: str, run_id: str,
+                          now: str) -> list[Sql]:
         sync, run, ts = self.literal(sync_name), self.literal(run_id), f"cast({self.literal(now)} as timestamp)"
         if self.delta:
-            return [
+            return [Sql(
                 f"merge into {rejections} t using (select sync_key, reason from {reject_stage}) s "
                 f"on t.sync_name = {sync} and t.sync_key = s.sync_key "
                 f"when matched and (t.last_run_id is null or t.last_run_id <> {run}) then update set "
                 f"reason = s.reason, attempts = t.attempts + 1, last_seen_at = {ts}, last_run_id = {run} "
                 "when not matched then insert (sync_name, sync_key, reason, attempts, first_seen_at, "
-                f"last_seen_at, last_run_id) values ({sync}, s.sync_key, s.reason, 1, {ts}, {ts}, {run})"]
-        # A row this run already counted keeps its values (the UPDATE's last_run_id condition).
+                f"last_seen_at, last_run_id) values ({sync}, s.sync_key, s.reason, 1, {ts}, {ts}, {run})")]
+        # A row this run already counted keeps its values (the base form's last_run_id condition).
         same = f"(o.sync_key is not null and o.last_run_id = {run})"
-        return self._rewrite(rejections, (
+        return self._rewrite(rejections, Sql(
             f"select x.* from {rejections} x where not coalesce(x.sync_name = {sync} and x.sync_key in "
             f"(select sync_key from {reject_stage}), false) union all "
             f"select {sync}, r.sync_key, case when {same} then o.reason else r.reason end, "

@@ -245,7 +245,7 @@ def test_lock_rows_on_postgres_block_expire_and_renew() -> None:
         first, second = _pg_lock(dbname, "run-1"), _pg_lock(dbname, "run-2", host="host-b")
         try:
             with first.conn.transaction():
-                first.conn.execute(lock_table_ddl("public.sync_locks", "varchar(512)"))
+                first.conn.execute(lock_table_ddl("public.sync_locks", first.conn.dialect))
             first.acquire(0)
             with pytest.raises(SyncLockedError, match=r"\(run run-1 on host-a, pid 1\)"):
                 second.acquire(0)

@@ -72,14 +72,14 @@ def _setup(connect: Connect, table: str) -> WarehouseConnection:
     conn = connect()
     if conn.dialect.name == "snowflake":  # autocommit: Snowflake commits at every DDL anyway
         conn.execute(conn.dialect.create_schema("analytics"))
-        conn.execute(lock_table_ddl(table, "varchar(512)"))
+        conn.execute(lock_table_ddl(table, conn.dialect))
         return conn
     if conn.dialect.name == "bigquery":  # no transactions: each statement commits
         conn.execute(conn.dialect.create_schema(table.split(".")[0].strip("`")))
-        conn.execute(lock_table_ddl(table, "string"))
+        conn.execute(lock_table_ddl(table, conn.dialect))
         return conn
     with conn.transaction():
-        conn.execute(lock_table_ddl(table, "varchar(512)"))
+        conn.execute(lock_table_ddl(table, conn.dialect))
     return conn
 
 

@@ -44,7 +44,7 @@ def connect(request: pytest.FixtureRequest) -> Iterator[tuple[Connect, str]]:
         with fresh_database("act_lock") as dbname:
             conn = WarehouseConnection(psycopg2.connect(f"{PG_DSN} dbname={dbname}"), _PostgresByClaim())
             with conn.transaction():
-                conn.execute(lock_table_ddl("public.sync_locks", "varchar(512)"))
+                conn.execute(lock_table_ddl("public.sync_locks", conn.dialect))
             conn.close()
             yield (lambda: WarehouseConnection(psycopg2.connect(f"{PG_DSN} dbname={dbname}"), _PostgresByClaim()),
                    "public.sync_locks")
@@ -54,7 +54,7 @@ def connect(request: pytest.FixtureRequest) -> Iterator[tuple[Connect, str]]:
     schema = f"act_lock_{uuid.uuid4().hex[:8]}"
     table = dialect.table(schema, "sync_locks")
     conn = WarehouseConnection(spark.connect(port), dialect)
-    conn.run_ddl([dialect.create_schema(schema), lock_table_ddl(table, "varchar(512)", dialect.shared_table_options)])
+    conn.run_ddl([dialect.create_schema(schema), lock_table_ddl(table, dialect)])
     try:
         yield (lambda: WarehouseConnection(spark.connect(port), dialect), table)
     finally:

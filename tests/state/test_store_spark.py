@@ -1,8 +1,9 @@
-"""The state store on Spark without Delta (INSERT OVERWRITE and appends, warehouse/spark.py), on the
-Thrift server: acknowledged rows reach the snapshot (added, changed, removed), rejected rows are
-counted once per run and leave when acknowledged, and a sync's latest run is the one that counts.
-The mode end-to-end tests (tests/e2e/test_spark.py) reject no row: this is where the rejections'
-rewrite runs."""
+"""The state store where the state writes are not plain DELETE and UPDATE (Dialect's state-write
+hooks): Spark without Delta (INSERT OVERWRITE and appends, warehouse/spark.py) on the Thrift server,
+and BigQuery (MERGE, warehouse/bigquery.py) on crucible. Acknowledged rows reach the snapshot (added,
+changed, removed), rejected rows are counted once per run and leave when acknowledged, and a sync's
+latest run is the one that counts. The mode end-to-end tests (tests/e2e/test_spark.py, test_modes.py)
+reject no row: this is where the rejections' statements run."""
 
 from __future__ import annotations
 
@@ -13,26 +14,34 @@ from pathlib import Path
 
 import pytest
 
+from dbt_activate.state.journal import MAYBE_FINGERPRINT
 from dbt_activate.state.runs import last_runs
 from dbt_activate.state.store import RunRow, WarehouseStateStore
+from dbt_activate.warehouse.bigquery import BigQueryDialect
 from dbt_activate.warehouse.connection import WarehouseConnection
 from dbt_activate.warehouse.spark import SparkDialect
-from tests.support import spark
+from tests.support import bigquery, spark
 
-pytestmark = [pytest.mark.spark, pytest.mark.spark_in_default_run]
 SYNC = "people_crm"
 
 
-@pytest.fixture
-def store(spark_port: int) -> Iterator[WarehouseStateStore]:
+@pytest.fixture(params=[
+    pytest.param("spark", marks=[pytest.mark.spark, pytest.mark.spark_in_default_run]),
+    pytest.param("bigquery", marks=[pytest.mark.bigquery, pytest.mark.bigquery_in_default_run]),
+])
+def store(request: pytest.FixtureRequest) -> Iterator[WarehouseStateStore]:
     schema = f"act_state_{uuid.uuid4().hex[:8]}"
-    conn = WarehouseConnection(spark.connect(spark_port), SparkDialect())
+    if request.param == "bigquery":  # crucible's server through the real Client
+        conn = WarehouseConnection(bigquery.client(request.getfixturevalue("crucible_port")), BigQueryDialect())
+    else:
+        conn = WarehouseConnection(spark.connect(request.getfixturevalue("spark_port")), SparkDialect())
     state = WarehouseStateStore(conn, schema)
     state.ensure()
     try:
         yield state
     finally:
-        conn.execute(f"drop schema if exists {schema} cascade")
+        if request.param == "spark":  # crucible's datasets go with its server
+            conn.execute(f"drop schema if exists {schema} cascade")
         conn.close()
 
 
@@ -47,7 +56,8 @@ def _run(run_id: str, status: str) -> RunRow:
                   "2026-01-01 00:00:0" + run_id[-1], 1.0, {"rows_added": 1}, None)
 
 
-def test_segments_rejections_and_runs_without_delete_or_update(store: WarehouseStateStore, tmp_path: Path) -> None:
+def test_segments_rejections_and_runs_without_plain_delete_or_update(store: WarehouseStateStore,
+                                                                     tmp_path: Path) -> None:
     snapshot = store.snapshot(SYNC)
     acks = _csv(tmp_path / "1.acks.csv", [("add", "k1", "F1", None), ("add", "k2", "F2", "{\"id\": 2}")])
     rejects = _csv(tmp_path / "1.rejects.csv", [("k3", "bad email"), ("k4", "it's \\ odd")])
@@ -68,6 +78,11 @@ def test_segments_rejections_and_runs_without_delete_or_update(store: WarehouseS
     saved = store.saved_syncs()
     assert saved[SYNC].saved.config_hash == "h2" and saved[SYNC].fields_signature == "s2"  # the latest row
     assert last_runs(store.conn, store.schema)[SYNC].status == "failed"
+
+    if store.conn.dialect.name == "bigquery":  # an UPDATE as MERGE (Spark without Delta has no resend yet)
+        store.resend(SYNC, ["k3"])
+        assert sorted(store.conn.query(f"select sync_key, fingerprint from {snapshot}")) == [
+            ("k1", "F1b"), ("k3", MAYBE_FINGERPRINT)]
 
     store.reset_snapshot(SYNC)
     assert store.is_empty(snapshot)

@@ -24,9 +24,9 @@ from dbt_activate.state.locks import LOCK_TABLE, SyncLock
 from dbt_activate.state.record_ids import WarehouseIdStore
 from dbt_activate.state.store import RunRow, WarehouseStateStore
 from dbt_activate.warehouse.bigquery import BigQueryDialect
-from dbt_activate.warehouse.bigquery_client import LABELS, BigQueryConnection, bigquery_sql, literal
+from dbt_activate.warehouse.bigquery_client import LABELS, BigQueryConnection, inline_parameters, literal
 from dbt_activate.warehouse.connection import WarehouseConnection
-from dbt_activate.warehouse.dialect import Column
+from dbt_activate.warehouse.dialect import Column, Sql
 from dbt_activate.warehouse.registry import dialect_for
 from tests.support import bigquery
 
@@ -130,37 +130,66 @@ def test_diff_statements_have_no_double_quoted_names() -> None:
 
 # --- statement forms ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("portable", "params", "bigquery"), [
-    ("delete from `d`.`t` where sync_name = ?", ["a'b"],
-     "merge `d`.`t` using (select 1 as __activate_one) __activate_none on false "
-     "when not matched by source and (sync_name = 'a\\'b') then delete"),
-    ("delete from `d`.`t`", [],
-     "merge `d`.`t` using (select 1 as __activate_one) __activate_none on false "
-     "when not matched by source then delete"),
-    ("update `d`.`t` set expires_at = cast(? as timestamp) where sync_name = ? and run_id = ?",
-     ["2024-01-01 00:00:00", "s", "r"],
-     "merge `d`.`t` using (select 1 as __activate_one) __activate_none on false when not matched by source "
-     "and (sync_name = 's' and run_id = 'r') then update set expires_at = cast('2024-01-01 00:00:00' as timestamp)"),
-    ("update `d`.`r` set attempts = `d`.`r`.attempts + 1, last_run_id = ? from `d`.`st` s "
-     "where `d`.`r`.sync_key = s.sync_key and `d`.`r`.last_run_id <> ?", ["x", "x"],
-     "merge `d`.`r` __activate_target using `d`.`st` s on __activate_target.sync_key = s.sync_key and "
-     "__activate_target.last_run_id <> 'x' when matched then update set "
-     "attempts = __activate_target.attempts + 1, last_run_id = 'x'"),
-    ("create table if not exists `d`.`t` (a varchar(512), b double precision, c varchar)", [],
-     "create table if not exists `d`.`t` (a string, b float64, c string)"),
-    ("select '?', `odd?name` from `d`.`t` where a = ?", [None],
-     "select '?', `odd?name` from `d`.`t` where a = NULL"),
+_MERGE_NONE = "merge `d`.`t` using (select 1 as __activate_one) __activate_none on false when not matched by source"
+
+
+@pytest.mark.parametrize(("statements", "bigquery"), [
+    (BQ.delete_rows("`d`.`t`", Sql("sync_name = ?", ("a'b",))),
+     f"{_MERGE_NONE} and (sync_name = 'a\\'b') then delete"),
+    (BQ.delete_rows("`d`.`t`"), f"{_MERGE_NONE} then delete"),
+    (BQ.superseded_rows("`d`.`t`", Sql("sync_name = ?", ("s",))), f"{_MERGE_NONE} and (sync_name = 's') then delete"),
+    (BQ.clear_stage("d.t", ["op"]), f"{_MERGE_NONE} then delete"),
+    (BQ.update_rows("`d`.`t`", Sql("expires_at = cast(? as timestamp)", ("2024-01-01 00:00:00",)),
+                    Sql("sync_name = ? and run_id = ?", ("s", "r"))),
+     f"{_MERGE_NONE} and (sync_name = 's' and run_id = 'r') then update set "
+     "expires_at = cast('2024-01-01 00:00:00' as timestamp)"),
 ])
-def test_portable_statements_become_forms_bigquery_and_the_emulator_accept(
-        portable: str, params: list[Any], bigquery: str) -> None:
-    assert bigquery_sql(portable, params) == bigquery
+def test_deletes_and_updates_of_state_rows_are_merges(statements: list[Sql], bigquery: str) -> None:
+    """Every target row is unmatched (ON FALSE): exactly the rows where the condition holds go or change."""
+    (statement,) = statements
+    sql = inline_parameters(statement.text, statement.params)
+    assert sql == bigquery
+    assert isinstance(sqlglot.parse_one(sql, read="bigquery"), sqlglot.exp.Merge)
+
+
+def test_rejections_of_acknowledged_keys_leave_by_a_join_on_the_key() -> None:
+    """Not ``sync_key IN (SELECT …)`` in a NOT MATCHED BY SOURCE condition: crucible deletes every row
+    the rest of that condition matches (tests/state/test_store_spark.py runs it)."""
+    (statement,) = BQ.delete_staged_keys("`d`.`r`", "`d`.`acks`", Sql("sync_name = ?", ("s",)))
+    sql = inline_parameters(statement.text, statement.params)
+    assert sql == ("merge `d`.`r` t using (select distinct sync_key from `d`.`acks`) s on t.sync_key = s.sync_key "
+                   "when matched and (sync_name = 's') then delete")
+    assert isinstance(sqlglot.parse_one(sql, read="bigquery"), sqlglot.exp.Merge)
+
+
+def test_acknowledged_rows_and_rejections_each_take_one_merge_from_their_stage() -> None:
+    (apply,) = BQ.apply_stage("`d`.`snap`", "d.acks", "2024-01-01 00:00:00")
+    (record,) = BQ.record_rejections("`d`.`r`", "`d`.`rejects`", "it's", "run-1", "2024-01-01 00:00:00")
+    for statement in (apply, record):
+        sql = inline_parameters(statement.text, statement.params)
+        assert isinstance(sqlglot.parse_one(sql, read="bigquery"), sqlglot.exp.Merge), sql
+        # BigQuery refuses a MERGE where two source rows match one target row.
+        assert "qualify row_number() over (partition by sync_key) = 1" in sql
+    sql = inline_parameters(record.text, record.params)
+    assert "t.sync_name = 'it\\'s'" in sql and "attempts = t.attempts + 1" in sql
+    assert "t.last_run_id <> 'run-1'" in sql and "values ('it\\'s', s.sync_key, s.reason, 1" in sql
+
+
+@pytest.mark.parametrize(("sql", "params", "inlined"), [
+    ("select '?', `odd?name` from `d`.`t` where a = ?", [None], "select '?', `odd?name` from `d`.`t` where a = NULL"),
+    ("insert into `d`.`t` values (?, cast(? as timestamp), ?)", ["it's", "2024-01-01 00:00:00", 3],
+     "insert into `d`.`t` values ('it\\'s', cast('2024-01-01 00:00:00' as timestamp), 3)"),
+    ("select 'a?' from t", [], "select 'a?' from t"),
+])
+def test_parameters_are_inlined_outside_names_and_literals(sql: str, params: list[Any], inlined: str) -> None:
+    assert inline_parameters(sql, params) == inlined
 
 
 def test_parameters_must_match_the_placeholders() -> None:
     with pytest.raises(ValueError, match="fewer parameters"):
-        bigquery_sql("select ? , ?", [1])
+        inline_parameters("select ? , ?", [1])
     with pytest.raises(ValueError, match="more parameters"):
-        bigquery_sql("select ?", [1, 2])
+        inline_parameters("select ?", [1, 2])
 
 
 class _Job:
@@ -220,6 +249,7 @@ def _state_statements(tmp_path: Path) -> tuple[FakeClient, list[str]]:
     store = WarehouseStateStore(conn, "analytics_activate")
     store.ensure()
     store.reset_snapshot("people__hubspot__contacts")
+    store.resend("people__hubspot__contacts", ["k1", "k2"])
     acks, rejects = tmp_path / "acks.csv", tmp_path / "rejects.csv"
     acks.write_text("add,k1,FP,\nremove,k2,,\n")
     rejects.write_text("k3,bad email\n")
@@ -236,6 +266,7 @@ def _state_statements(tmp_path: Path) -> tuple[FakeClient, list[str]]:
     ids.ensure()
     ids.get_many(["a", "b"])
     ids.put_many({"a": "1"})
+    ids.delete_many(["a"])
     return client, [s for s in client.sql if not s.startswith("-- load")]
 
 

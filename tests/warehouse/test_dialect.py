@@ -41,7 +41,7 @@ def _redshift_statements() -> list[str]:
         d.snapshot_ddl(snap),
         d.stage_ddl("activate_stage_acks", ACK_COLUMNS),
         d.stage_ddl("activate_stage_rejects", REJECT_COLUMNS),
-        *d.apply_stage(snap, "activate_stage_acks"),
+        *(s.text for s in d.apply_stage(snap, "activate_stage_acks", "2024-01-01 00:00:00")),
         d.columns_query(),
         d.create_schema("analytics_activate"),
     ]

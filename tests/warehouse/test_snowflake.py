@@ -32,7 +32,7 @@ def test_state_tables_and_stage_columns_are_upper_case_so_unquoted_sql_finds_the
     stage = SF.stage_ddl("activate_stage_acks", ACK_COLUMNS)
     assert stage.startswith('create temporary table "ACTIVATE_STAGE_ACKS" ("OP" varchar(16), "SYNC_KEY"')
     # apply_stage reads the stage's columns unquoted (op, sync_key): they must be the folded ones.
-    assert '"ACTIVATE_STAGE_ACKS"' in SF.apply_stage('"S"."SNAP"', "activate_stage_acks")[0]
+    assert '"ACTIVATE_STAGE_ACKS"' in SF.apply_stage('"S"."SNAP"', "activate_stage_acks", "2024-01-01 00:00:00")[0].text
 
 
 def test_model_columns_are_quoted_exactly_as_the_catalog_spells_them() -> None:

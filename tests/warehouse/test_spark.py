@@ -17,7 +17,7 @@ from sqlglot import exp
 
 from dbt_activate.state.journal import ACK_COLUMNS
 from dbt_activate.state.locks import lock_table_ddl
-from dbt_activate.warehouse.dialect import Column
+from dbt_activate.warehouse.dialect import Column, Sql
 from dbt_activate.warehouse.registry import dialect_for
 from dbt_activate.warehouse.spark import DatabricksDialect, SparkDialect
 
@@ -107,24 +107,29 @@ def test_fingerprint_is_one_md5_of_length_prefixed_texts() -> None:
 
 def test_every_statement_of_the_path_without_delta_is_insert_only_spark_sql() -> None:
     statements = [
-        SP.snapshot_ddl(SNAP), SP.stage_ddl("activate_stage_acks", ACK_COLUMNS),
-        *SP.apply_stage(SNAP, "activate_stage_acks"), *SP.delete_rows(SNAP, "sync_key = 'x'"),
-        *(SP.rejection_statements("`s`.`sync_rejections`", "`activate_stage_rejects`", "sync", "run", NOW) or []),
-        lock_table_ddl(SP.table("s", "sync_locks"), "varchar(512)"),
-        SP.diff_query("`a`.`people`", SNAP, [Column("id", "int")], [Column("email", "string")], "country = 'FR'").sql,
+        Sql(SP.snapshot_ddl(SNAP)), Sql(SP.stage_ddl("activate_stage_acks", ACK_COLUMNS)),
+        *SP.apply_stage(SNAP, "activate_stage_acks", NOW), *SP.delete_rows(SNAP, Sql("sync_key = %s", ("x",))),
+        *SP.record_rejections("`s`.`sync_rejections`", "`activate_stage_rejects`", "sync", "run", NOW),
+        *SP.clear_stage("activate_stage_acks", ACK_COLUMNS),
+        Sql(lock_table_ddl(SP.table("s", "sync_locks"), SP)),
+        Sql(SP.diff_query("`a`.`people`", SNAP, [Column("id", "int")], [Column("email", "string")],
+                          "country = 'FR'").sql),
     ]
     for statement in statements:
-        assert not re.search(r"\b(delete|update|merge)\b", statement, re.IGNORECASE), statement
-        _parse(SP.render(statement, [NOW] if "%s" in statement else []))
-    rewrite = SP.apply_stage(SNAP, "activate_stage_acks")
+        assert not re.search(r"\b(delete|update|merge)\b", statement.text, re.IGNORECASE), statement
+        _parse(SP.render(statement.text, statement.params))
+    rewrite = SP.apply_stage(SNAP, "activate_stage_acks", NOW)
     # Spark refuses to overwrite a table the statement reads: the new rows are built beside it first.
-    assert rewrite[1].startswith("create table `analytics_activate`.`snapshot_people_1a2b3c4d__next` as select")
-    assert rewrite[2] == (f"insert overwrite table {SNAP} select * from "
-                          "`analytics_activate`.`snapshot_people_1a2b3c4d__next`")
-    assert SP.delete_rows(SNAP) == [f"truncate table {SNAP}"]
+    assert rewrite[1].text.startswith("create table `analytics_activate`.`snapshot_people_1a2b3c4d__next` as select")
+    assert rewrite[1].params == (NOW,) and not any(s.params for s in rewrite[::2])
+    assert rewrite[2].text == (f"insert overwrite table {SNAP} select * from "
+                               "`analytics_activate`.`snapshot_people_1a2b3c4d__next`")
+    assert SP.delete_rows(SNAP) == [Sql(f"truncate table {SNAP}")]
+    # The sync rows are only appended: nothing to remove before the new one.
+    assert SP.superseded_rows("`s`.`activate_syncs`", Sql("sync_name = %s", ("x",))) == []
     # Tables every run appends to are Hive serde tables: concurrent inserts into one Parquet data
     # source table share its _temporary directory and fail (measured on the Thrift server).
-    assert lock_table_ddl("`s`.`sync_locks`", "string", SP.shared_table_options).endswith(") stored as avro")
+    assert lock_table_ddl("`s`.`sync_locks`", SP).endswith(") stored as avro")
     assert DB.shared_table_options == ""
 
 
@@ -139,8 +144,8 @@ def test_sync_rows_are_appended_and_the_latest_one_counts() -> None:
 
 def test_the_delta_path_merges_the_snapshot_in_one_statement() -> None:
     """Parsed with sqlglot's Databricks dialect only: Databricks itself was not run (module docstring)."""
-    (statement,) = DB.apply_stage(SNAP, "activate_stage_acks")
-    merge = _parse(DB.render(statement, [NOW]), "databricks")
+    (statement,) = DB.apply_stage(SNAP, "activate_stage_acks", NOW)
+    merge = _parse(DB.render(statement.text, statement.params), "databricks")
     assert isinstance(merge, exp.Merge)
     whens = [w.sql("databricks").lower() for w in merge.find_all(exp.When)]
     assert any("matched and s.op = 'remove' then delete" in w for w in whens), whens
@@ -148,11 +153,12 @@ def test_the_delta_path_merges_the_snapshot_in_one_statement() -> None:
 
 
 def test_the_delta_path_merges_rejections_and_deletes_with_delete() -> None:
-    (statement,) = DB.rejection_statements("`s`.`sync_rejections`", "`activate_stage_rejects`", "it's", "r1", NOW) \
-        or []
-    merge = _parse(statement, "databricks")
+    (statement,) = DB.record_rejections("`s`.`sync_rejections`", "`activate_stage_rejects`", "it's", "r1", NOW)
+    merge = _parse(statement.text, "databricks")
     assert isinstance(merge, exp.Merge)
-    assert "t.attempts + 1" in statement and "'it\\'s'" in statement
-    assert DB.delete_rows(SNAP, "sync_key = %s") == [f"delete from {SNAP} where sync_key = %s"]
-    assert isinstance(_parse(DB.delete_rows(SNAP, "sync_key = 'x'")[0], "databricks"), exp.Delete)
+    assert "t.attempts + 1" in statement.text and "'it\\'s'" in statement.text
+    assert DB.delete_rows(SNAP, Sql("sync_key = %s", ("x",))) == [
+        Sql(f"delete from {SNAP} where sync_key = %s", ("x",))]
+    assert isinstance(_parse(DB.delete_rows(SNAP, Sql("sync_key = 'x'"))[0].text, "databricks"), exp.Delete)
+    assert DB.superseded_rows(SNAP, Sql("sync_key = 'x'")) == DB.delete_rows(SNAP, Sql("sync_key = 'x'"))
     assert DB.lock_kind == "merge" and SP.lock_kind == "claim"
