@@ -99,6 +99,10 @@ def _exit_code(code: object) -> int:
 def _as_a_process(cwd: Path, env: Mapping[str, str]) -> Iterator[tuple[io.StringIO, io.StringIO]]:
     if (why := needs_subprocess(env)) is not None:
         raise RuntimeError(f"cannot run in process with {why} changed: run a subprocess")
+    # A new process holds no connection: one this test process opened outside the harness (a test
+    # calling runner.run itself) would otherwise be reused by dbt-duckdb for an equal profile (every
+    # DuckDB project's path is the relative "wh.duckdb"), and write to another project's database.
+    _close_connections()
     saved_env, saved_cwd = dict(os.environ), os.getcwd()
     out, err = io.StringIO(), io.StringIO()
     # os.environ is changed in place: modules that bound it (a default argument) see the new values.
