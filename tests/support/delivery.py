@@ -89,3 +89,18 @@ class ScriptedDestination(_Destination):
         if self.errors:
             raise self.errors.pop(0)
         return self.result
+
+
+def write_batches(destination: _Destination, target: SyncTarget, *batches: Batch,
+                  open_first: bool = True) -> list[BatchResult]:
+    """Write ``batches`` in turn in a fresh event loop, as a run does: the destination opened for
+    ``target`` first (not with ``open_first=False``: tests of ``write`` alone) and closed at the end."""
+    async def run() -> list[BatchResult]:
+        if open_first:
+            await destination.open(target)
+        try:
+            return [await destination.write(target, batch) for batch in batches]
+        finally:
+            await destination.close()
+
+    return asyncio.run(run())
