@@ -18,6 +18,7 @@ from dbt_activate.destinations.hubspot.destination import HubSpotDestination
 from dbt_activate.destinations.hubspot.results import limit_headers
 from dbt_activate.errors import ConfigError, DestinationError, QuotaExhaustedError, RetryableDestinationError
 from tests.support.delivery import FakeClock, write_batches
+from tests.support.delivery import recording as support_recording
 
 TOKEN = "pat-eu1-5f4dcc3b-5aa7-65d6-1d83-27deb882cf99"
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -46,15 +47,8 @@ def write(destination: HubSpotDestination, batch: Batch, tgt: SyncTarget | None 
 
 
 def recording(*responses: httpx.Response) -> tuple[Handler, list[httpx.Request]]:
-    """Answers the given responses in order (then 200 {}), recording the requests."""
-    seen: list[httpx.Request] = []
-    queue = list(responses)
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return queue.pop(0) if queue else httpx.Response(200, json={"status": "COMPLETE", "results": []})
-
-    return handler, seen
+    """Answers the given responses in order (then 200, a complete batch with no results), recording the requests."""
+    return support_recording(*responses, json={"status": "COMPLETE", "results": []})
 
 
 def body(request: httpx.Request) -> Any:

@@ -19,6 +19,7 @@ from dbt_activate.destinations.base import load_destination_type
 from dbt_activate.destinations.mailchimp.destination import MailchimpDestination, merge_value
 from dbt_activate.errors import ConfigError, DestinationError, RetryableDestinationError
 from dbt_activate.testing.mailchimp.emulator import MailchimpEmulator
+from tests.support.delivery import recording as support_recording
 from tests.support.delivery import write_batches
 
 KEY = "0123456789abcdef0123456789abcdef-us6"
@@ -45,14 +46,7 @@ def write(destination: MailchimpDestination, batch: Batch, tgt: SyncTarget | Non
 
 
 def recording(*responses: httpx.Response) -> tuple[Handler, list[httpx.Request]]:
-    seen: list[httpx.Request] = []
-    queue = list(responses)
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return queue.pop(0) if queue else httpx.Response(200, json={"new_members": [], "errors": []})
-
-    return handler, seen
+    return support_recording(*responses, json={"new_members": [], "errors": []})
 
 
 def md5(email: str) -> str:
