@@ -112,7 +112,7 @@ def test_merge_lock_blocks_renews_releases_and_takes_over_expired_and_dead_holde
         admin.close()
 
 
-def test_of_acquirers_starting_together_never_two_hold_thelock(connect: tuple[Connect, str]) -> None:
+def test_of_acquirers_starting_together_never_two_hold_the_lock(connect: tuple[Connect, str]) -> None:
     factory, table = connect
     admin = _setup(factory, table)
     try:

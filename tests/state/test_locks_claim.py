@@ -100,7 +100,7 @@ def test_claim_lock_blocks_renews_releases_and_takes_over_expired_and_dead_holde
             lock.conn.close()
 
 
-def test_of_acquirers_starting_together_never_two_hold_thelock(connect: tuple[Connect, str]) -> None:
+def test_of_acquirers_starting_together_never_two_hold_the_lock(connect: tuple[Connect, str]) -> None:
     factory, table = connect
     # Each Spark statement is a job of a second or more: fewer rounds there, many on PostgreSQL.
     rounds, contenders = (2, 2) if "`" in table else (10, 4)
