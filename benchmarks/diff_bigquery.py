@@ -17,19 +17,17 @@ scales on DuckDB there, not how fast BigQuery runs it (slots, bytes scanned and 
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
-import uuid
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support.bigquery starts the server
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from delivery_common import report
+import diff_runner
 
 from dbt_activate.warehouse.bigquery import BigQueryDialect
 from dbt_activate.warehouse.connection import WarehouseConnection
-from dbt_activate.warehouse.dialect import KEY, OP, Column
 from tests.support import bigquery
 
 MODEL = """create or replace table {table} as select
@@ -55,51 +53,30 @@ select id + {rows}, concat(email, '.new'), first_name, last_name, lead_score, is
 from {raw} where mod(id, 1000) = 2"""
 
 
-def measure(port: int, rows: int) -> dict[str, object]:
+class BigQuery(diff_runner.Warehouse):
+    name = "bigquery (crucible-emulator 0.1.0a2)"
+    title = "diff_bigquery: dbt-activate's diff statement on crucible-emulator"
     dialect = BigQueryDialect()
-    dataset = f"bench_{uuid.uuid4().hex[:8]}"
-    conn = WarehouseConnection(bigquery.client(port), dialect)
-    try:
-        t0 = time.perf_counter()
-        conn.execute(dialect.create_schema(dataset))
-        raw, relation = dialect.table(dataset, "raw_contacts"), dialect.table(dataset, "contacts")
-        conn.execute(MODEL.format(table=raw, last=int(rows) - 1))
-        types = conn.query(dialect.columns_query(), [dataset, "raw_contacts", None, None])
-        columns = [Column(str(name), str(kind)) for name, kind in types]
-        keys = [c for c in columns if c.name == "id"]
-        initial = dialect.initial_query(raw, keys, columns, None).sql
-        snapshot = dialect.table(dataset, "snapshot_contacts")
-        conn.execute(f"create or replace table {snapshot} as select {KEY} as sync_key, __activate_fp as fingerprint, "
-                     f"cast(null as string) as record_identity from ({initial}) i")
-        conn.execute(MUTATED.format(model=relation, raw=raw, rows=int(rows)))
-        prepared = time.perf_counter() - t0
-        diff = dialect.diff_query(relation, snapshot, keys, columns, None).sql
-        started = time.perf_counter()
-        counts = {str(op): int(n) for op, n in conn.query(f"select {OP}, count(*) from ({diff}) d group by {OP}")}
-        count_seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        fetched = sum(len(chunk) for chunk in conn.stream(diff, 5000))
-        fetch_seconds = time.perf_counter() - started
-    finally:
-        conn.close()
-    return {"warehouse": "bigquery (crucible-emulator 0.1.0a2)", "rows": rows, "diff_counts": counts,
-            "count_seconds": round(count_seconds, 2), "fetch_seconds": round(fetch_seconds, 2),
-            "rows_fetched": fetched, "setup_seconds": round(prepared, 1)}
 
+    def server(self, port: int | None) -> AbstractContextManager[int]:
+        return bigquery.crucible_server()
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    results = []
-    with bigquery.crucible_server() as port:
-        for rows in args.rows:
-            result = measure(port, rows)
-            print(f"  {result}", file=sys.stderr)
-            results.append(result)
-    report("diff_bigquery: dbt-activate's diff statement on crucible-emulator", {"results": results}, args.json)
+    def connect(self, port: int, name: str) -> tuple[Any, str]:
+        return bigquery.client(port), name  # a dataset per run
+
+    def table(self, schema: str, name: str) -> str:
+        return self.dialect.table(schema, name)
+
+    def generate(self, conn: WarehouseConnection, schema: str, rows: int) -> None:
+        conn.execute(self.dialect.create_schema(schema))
+        conn.execute(MODEL.format(table=self.table(schema, diff_runner.MODEL), last=int(rows) - 1))
+
+    def change(self, conn: WarehouseConnection, schema: str, rows: int) -> str:
+        # The emulator has no UPDATE or DELETE: the changed model is a new table.
+        relation = self.table(schema, "contacts")
+        conn.execute(MUTATED.format(model=relation, raw=self.table(schema, diff_runner.MODEL), rows=int(rows)))
+        return relation
 
 
 if __name__ == "__main__":
-    main()
+    diff_runner.main(BigQuery(), __doc__)

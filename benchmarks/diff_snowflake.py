@@ -16,22 +16,20 @@ Snowflake API, not how fast a Snowflake warehouse runs it.
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
-import uuid
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support.fakesnow starts the server
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from delivery_common import report
+import diff_runner
 
 from dbt_activate.warehouse.connection import WarehouseConnection
-from dbt_activate.warehouse.dialect import KEY, OP, Column
 from dbt_activate.warehouse.snowflake import SnowflakeDialect
 from tests.support import fakesnow
 
-MODEL = """create or replace table bench.raw_contacts as select
+MODEL = """create or replace table {table} as select
  seq4() as id,
  'user' || seq4() || '@example.com' as email,
  'First ' || mod(seq4(), 997) as first_name,
@@ -45,54 +43,31 @@ MODEL = """create or replace table bench.raw_contacts as select
 from table(generator(rowcount => {rows}))"""
 
 
-def measure(port: int, rows: int) -> dict[str, object]:
+class Snowflake(diff_runner.Warehouse):
+    name = "snowflake (fakesnow 0.12.1)"
+    title = "diff_snowflake: dbt-activate's diff statement on fakesnow"
     dialect = SnowflakeDialect()
-    conn = WarehouseConnection(fakesnow.connect(port, f"bench_{uuid.uuid4().hex[:8]}", schema="bench"), dialect)
-    try:
-        t0 = time.perf_counter()
-        conn.execute("create schema if not exists bench")
-        conn.execute(MODEL.format(rows=int(rows)))
-        types = conn.query(dialect.columns_query(), ["bench", "raw_contacts", None, None])
-        columns = [Column(str(name), str(kind)) for name, kind in types]
-        keys = [c for c in columns if c.name == "ID"]
-        relation = "bench.raw_contacts"
-        initial = dialect.initial_query(relation, keys, columns, None).sql
-        snapshot = "bench.snapshot_contacts"
-        conn.execute(f"create or replace table {snapshot} as select {KEY} as sync_key, __activate_fp as fingerprint, "
-                     f"cast(null as varchar) as record_identity from ({initial}) i")
+    text_type = "varchar"
+
+    def server(self, port: int | None) -> AbstractContextManager[int]:
+        return fakesnow.fakesnow_server()
+
+    def connect(self, port: int, name: str) -> tuple[Any, str]:
+        return fakesnow.connect(port, name, schema="bench"), "bench"  # a database per run
+
+    def generate(self, conn: WarehouseConnection, schema: str, rows: int) -> None:
+        conn.execute(f"create schema if not exists {schema}")
+        conn.execute(MODEL.format(table=self.table(schema, diff_runner.MODEL), rows=int(rows)))
+
+    def change(self, conn: WarehouseConnection, schema: str, rows: int) -> str:
+        relation = self.table(schema, diff_runner.MODEL)  # changed in place
         conn.execute(f"update {relation} set first_name = 'Changed' where mod(id, 100) = 0")
         conn.execute(f"delete from {relation} where mod(id, 1000) = 1")
         conn.execute(f"insert into {relation} select id + {int(rows)}, email || '.new', first_name, last_name, "
                      f"lead_score, is_customer, mrr, updated_at, signup_date, country from {relation} "
                      "where mod(id, 1000) = 2")
-        prepared = time.perf_counter() - t0
-        diff = dialect.diff_query(relation, snapshot, keys, columns, None).sql
-        started = time.perf_counter()
-        counts = {str(op): int(n) for op, n in conn.query(f"select {OP}, count(*) from ({diff}) d group by {OP}")}
-        count_seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        fetched = sum(len(chunk) for chunk in conn.stream(diff, 5000))
-        fetch_seconds = time.perf_counter() - started
-    finally:
-        conn.close()
-    return {"warehouse": "snowflake (fakesnow 0.12.1)", "rows": rows, "diff_counts": counts,
-            "count_seconds": round(count_seconds, 2), "fetch_seconds": round(fetch_seconds, 2),
-            "rows_fetched": fetched, "setup_seconds": round(prepared, 1)}
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-    results = []
-    with fakesnow.fakesnow_server() as port:
-        for rows in args.rows:
-            result = measure(port, rows)
-            print(f"  {result}", file=sys.stderr)
-            results.append(result)
-    report("diff_snowflake: dbt-activate's diff statement on fakesnow", {"results": results}, args.json)
+        return relation
 
 
 if __name__ == "__main__":
-    main()
+    diff_runner.main(Snowflake(), __doc__)

@@ -34,12 +34,13 @@ then add ``AcmeHarness`` to ``HARNESSES`` in ``harnesses.py``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
 
-from dbt_activate.core.types import FieldSpec, Mode, Operation, Record
+from dbt_activate.core.types import FieldSpec, MemoryIdStore, Mode, Operation, Record
 from dbt_activate.destinations.base import Destination
 
 SECRET = "conformance-secret-7c1e9a3f5b2d4e6f"
@@ -150,3 +151,30 @@ class Harness:
     def stored_identities(self) -> list[Any]:
         """Every identity value the server holds, one per record (duplicates kept)."""
         return [r.get(self.identity) for r in self.read_back().values()]
+
+
+class HashedMembersHarness(Harness):
+    """People kept by the vendor only as hashes (Google Ads Customer Match, Meta Custom Audiences).
+
+    Removals name members by the hashes kept in the record-id store, which the harness shares between
+    the destinations it builds, as the runner does between runs; ``keys`` maps the SHA-256 of each
+    email ``values`` writes (``p<i>@example.com``) back to its record key, for ``read_back``.
+    """
+
+    identity = "id"
+    mutable_field = "first_name"
+    secret = SECRET
+
+    @property
+    def operations(self) -> frozenset[Operation]:
+        return frozenset({Operation.UPSERT, Operation.DELETE})
+
+    def start_store(self) -> None:
+        """A fresh record-id store and hash table: called by ``serve`` before the emulator starts."""
+        self.store = MemoryIdStore()
+        self.keys = {hashlib.sha256(f"p{i}@example.com".encode()).hexdigest(): str(i) for i in range(2200)}
+
+    def build(self, **overrides: Any) -> Destination:
+        destination = super().build(**overrides)
+        destination.id_store = self.store
+        return destination

@@ -8,17 +8,16 @@ between the destinations it builds, as the runner does between runs.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from dbt_activate.core.types import MemoryIdStore, Operation, Record
+from dbt_activate.core.types import Record
 from dbt_activate.destinations.base import Destination
 from dbt_activate.destinations.google_ads.destination import GoogleAdsDestination
 from dbt_activate.destinations.google_ads.payload import Account, user_identifiers
 from dbt_activate.testing.google_ads import GoogleAdsEmulator
-from tests.conformance.base import SECRET, WRONG_SECRET, Harness
+from tests.conformance.base import SECRET, WRONG_SECRET, Harness, HashedMembersHarness
 
 LIST_ID = "5550001"
 
@@ -27,32 +26,19 @@ def _sorted(identifiers: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(identifiers, key=lambda i: json.dumps(i, sort_keys=True))
 
 
-class GoogleAdsCustomerMatchHarness(Harness):
+class GoogleAdsCustomerMatchHarness(HashedMembersHarness):
     name = "google_ads"
     destination: ClassVar[type[Destination]] = GoogleAdsDestination
     object = LIST_ID
-    identity = "id"
     fields = ("id", "email", "first_name", "last_name", "country_code", "postal_code")
-    mutable_field = "first_name"
     max_batch_size = 2_000  # batch_size is the conversions' per-request maximum
-    secret = SECRET
-
-    @property
-    def operations(self) -> frozenset[Operation]:
-        return frozenset({Operation.UPSERT, Operation.DELETE})
 
     @contextlib.contextmanager
     def serve(self) -> Iterator[None]:
-        self.store = MemoryIdStore()
-        self.keys = {hashlib.sha256(f"p{i}@example.com".encode()).hexdigest(): str(i) for i in range(2200)}
+        self.start_store()
         with GoogleAdsEmulator(developer_token=SECRET, user_lists=(LIST_ID,), polls_until_done=1) as self.emu:
             yield
         assert self.emu.errors == []
-
-    def build(self, **overrides: Any) -> Destination:
-        destination = super().build(**overrides)
-        destination.id_store = self.store
-        return destination
 
     def config(self) -> dict[str, Any]:
         emu = self.emu

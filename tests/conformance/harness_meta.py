@@ -8,47 +8,33 @@ the harness shares between the destinations it builds, as the runner does betwee
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from dbt_activate.core.types import MemoryIdStore, Operation, Record
+from dbt_activate.core.types import Record
 from dbt_activate.destinations.base import Destination
 from dbt_activate.destinations.meta.destination import MetaDestination
 from dbt_activate.destinations.meta.payload import audience_row, audience_schema
 from dbt_activate.testing.meta import MetaEmulator
-from tests.conformance.base import SECRET, WRONG_SECRET, Harness
+from tests.conformance.base import SECRET, WRONG_SECRET, Harness, HashedMembersHarness
 
 AUDIENCE = "2345678901"
 
 
-class MetaAudienceHarness(Harness):
+class MetaAudienceHarness(HashedMembersHarness):
     name = "meta"
     destination: ClassVar[type[Destination]] = MetaDestination
     object = f"audience:{AUDIENCE}"
-    identity = "id"
     fields = ("id", "email", "first_name", "last_name", "country_code")
-    mutable_field = "first_name"
     max_batch_size = None  # 1,000 events or 10,000 users: checked in tests/destinations/meta
-    secret = SECRET
-
-    @property
-    def operations(self) -> frozenset[Operation]:
-        return frozenset({Operation.UPSERT, Operation.DELETE})
 
     @contextlib.contextmanager
     def serve(self) -> Iterator[None]:
-        self.store = MemoryIdStore()
-        self.keys = {hashlib.sha256(f"p{i}@example.com".encode()).hexdigest(): str(i) for i in range(2200)}
+        self.start_store()
         with MetaEmulator(token=SECRET, audiences=(AUDIENCE,)) as self.emu:
             yield
         assert self.emu.errors == []
         assert self.emu.tokens_in_url == 0
-
-    def build(self, **overrides: Any) -> Destination:
-        destination = super().build(**overrides)
-        destination.id_store = self.store
-        return destination
 
     def config(self) -> dict[str, Any]:
         return {"type": "meta", "access_token": SECRET, "base_url": self.emu.base_url, "timeout": 5}

@@ -17,25 +17,38 @@ AGENT = "ops@example.com"
 USER_FIELDS = {"plan": "text", "score": "decimal", "vip": "checkbox", "signed_up": "date"}
 
 
-class ZendeskHarness(Harness):
-    name = "zendesk"
+class _Zendesk(Harness):
+    """What the users and organizations harnesses share: the emulator, the config, the failures."""
+
     destination: ClassVar[type[Destination]] = ZendeskDestination
-    object = "users"
     identity = "external_id"
-    fields = ("external_id", "name", "email", "plan", "score", "vip", "signed_up")
     mutable_field = "name"
     max_batch_size = 100
     secret = SECRET
+    emulator_fields: ClassVar[dict[str, dict[str, str]]]  # ZendeskEmulator's custom field definitions
 
     @contextlib.contextmanager
     def serve(self) -> Iterator[None]:
-        with ZendeskEmulator(token=SECRET, email=AGENT, user_fields=USER_FIELDS) as self.emu:
+        with ZendeskEmulator(token=SECRET, email=AGENT, **self.emulator_fields) as self.emu:
             yield
         assert self.emu.errors == []
 
     def config(self) -> dict[str, Any]:
         return {"type": "zendesk", "base_url": self.emu.base_url, "email": AGENT, "api_token": SECRET,
                 "job_poll_interval": 0, "timeout": 5}
+
+    def bad_credentials(self) -> dict[str, Any] | None:
+        return {"api_token": WRONG_SECRET}
+
+    def requests_seen(self) -> int | None:
+        return self.emu.counters.requests
+
+
+class ZendeskHarness(_Zendesk):
+    name = "zendesk"
+    object = "users"
+    fields = ("external_id", "name", "email", "plan", "score", "vip", "signed_up")
+    emulator_fields: ClassVar[dict[str, dict[str, str]]] = {"user_fields": USER_FIELDS}
 
     def values(self, i: int) -> dict[str, Any]:
         return {"external_id": f"Z-{i}", "name": f"Name {i}", "email": f"user{i}@example.com",
@@ -73,35 +86,15 @@ class ZendeskHarness(Harness):
         self.emu.inject("status_5xx", path=r"create_or_update_many")
         return True
 
-    def bad_credentials(self) -> dict[str, Any] | None:
-        return {"api_token": WRONG_SECRET}
 
-    def requests_seen(self) -> int | None:
-        return self.emu.counters.requests
-
-
-class ZendeskOrganizationsHarness(Harness):
+class ZendeskOrganizationsHarness(_Zendesk):
     """Organizations by external_id: upsert goes through show_many, then create_many/update_many."""
 
     name = "zendesk_organizations"
-    destination: ClassVar[type[Destination]] = ZendeskDestination
     object = "organizations"
-    identity = "external_id"
     fields = ("external_id", "name", "notes", "tier", "seats")
-    mutable_field = "name"
-    max_batch_size = 100
-    secret = SECRET
     ORG_FIELDS: ClassVar[dict[str, str]] = {"tier": "text", "seats": "integer"}
-
-    @contextlib.contextmanager
-    def serve(self) -> Iterator[None]:
-        with ZendeskEmulator(token=SECRET, email=AGENT, organization_fields=self.ORG_FIELDS) as self.emu:
-            yield
-        assert self.emu.errors == []
-
-    def config(self) -> dict[str, Any]:
-        return {"type": "zendesk", "base_url": self.emu.base_url, "email": AGENT, "api_token": SECRET,
-                "job_poll_interval": 0, "timeout": 5}
+    emulator_fields: ClassVar[dict[str, dict[str, str]]] = {"organization_fields": ORG_FIELDS}
 
     def values(self, i: int) -> dict[str, Any]:
         return {"external_id": f"O-{i}", "name": f"Org {i}", "notes": f"note {i}",
@@ -124,12 +117,6 @@ class ZendeskOrganizationsHarness(Harness):
     def fail_next_write(self) -> bool:
         self.emu.inject("status_5xx", path=r"show_many")
         return True
-
-    def bad_credentials(self) -> dict[str, Any] | None:
-        return {"api_token": WRONG_SECRET}
-
-    def requests_seen(self) -> int | None:
-        return self.emu.counters.requests
 
 
 HARNESSES: list[type[Harness]] = [ZendeskHarness, ZendeskOrganizationsHarness]

@@ -16,6 +16,7 @@ import pytest
 from dbt_activate.destinations.google_sheets.values import cell_value
 from dbt_activate.testing.google_sheets.emulator import GoogleSheetsEmulator
 from tests.e2e.project import COLUMNS, Project, customer
+from tests.e2e.vendor_runs import changed
 
 pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
 
@@ -67,14 +68,7 @@ def model_as_cells(project: Project) -> dict[Any, dict[str, Any]]:
 
 
 def mutate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    by_id = {r["customer_id"]: dict(r) for r in rows}
-    for i in (6, 9):
-        by_id[i]["full_name"] = f"Renamed {i}"
-    for i in (1, 4, 7):
-        del by_id[i]
-    for i in (100, 102):
-        by_id[i] = customer(i)
-    return list(by_id.values())
+    return changed(rows, renamed=(6, 9), deleted=(1, 4, 7), added=(100, 102))
 
 
 def test_mirror_keeps_the_tab_equal_to_the_model(project: Project, emu: GoogleSheetsEmulator) -> None:

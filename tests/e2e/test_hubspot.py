@@ -16,6 +16,7 @@ import pytest
 from dbt_activate.destinations.hubspot.payload import format_value
 from dbt_activate.testing import HubSpotEmulator, HubSpotObject, HubSpotProperty
 from tests.e2e.project import COLUMNS, Project, customer
+from tests.e2e.vendor_runs import changed
 
 pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
 
@@ -80,15 +81,7 @@ def mutate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
     ``customer(i)`` lives in FR when i % 3 == 0, GB when i % 3 == 1, RU otherwise.
     """
-    by_id = {r["customer_id"]: dict(r) for r in rows}
-    for i in (6, 9, 10):
-        by_id[i]["full_name"] = f"Renamed {i}"
-    for i in (1, 4, 7):
-        del by_id[i]
-    for i in (100, 101, 102):
-        by_id[i] = customer(i)
-    by_id[3]["country"] = "RU"
-    return list(by_id.values())
+    return changed(rows, renamed=(6, 9, 10), deleted=(1, 4, 7), added=(100, 101, 102), moved_out=(3,))
 
 
 def in_segment(rows: list[dict[str, Any]]) -> int:

@@ -17,6 +17,7 @@ import pytest
 
 from dbt_activate.testing.intercom.emulator import IntercomEmulator
 from tests.e2e.project import Project, customer
+from tests.e2e.vendor_runs import rebuild, run_sync
 
 pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
 
@@ -48,15 +49,7 @@ def _write(project: Project, emu: IntercomEmulator, rows: list[dict[str, Any]], 
 
 
 def _sync(project: Project, expect_exit: int = 0) -> dict[str, Any]:
-    proc = project.activate("run")
-    assert proc.returncode == expect_exit, proc.stdout + proc.stderr
-    assert TOKEN not in proc.stdout + proc.stderr
-    return project.result_of("people")
-
-
-def _rebuild(project: Project, rows: list[dict[str, Any]]) -> None:
-    project.write_rows(rows)
-    project.dbt("build")
+    return run_sync(project, "people", secret=TOKEN, expect_exit=expect_exit)
 
 
 def _contacts(emu: IntercomEmulator) -> dict[str, dict[str, Any]]:
@@ -95,7 +88,7 @@ def test_upsert_updates_existing_contacts_and_searches_each_record_once_ever(
     assert set(emu.versions) == {"2.14"}  # every request carried the Intercom-Version header
 
     rows[0]["full_name"], rows[1]["score"] = "Renamed 1", 99.5
-    _rebuild(project, rows)
+    rebuild(project, rows)
     emu.reset_counters()
     second = _sync(project)
     assert (second["counts"]["changed"], second["counts"]["sent"]) == (2, 2)
@@ -117,7 +110,7 @@ def test_mirror_deletes_the_contacts_of_rows_that_left_the_segment(project: Proj
     moved = next(r for r in rows if r["country"] == "FR")
     moved["country"] = "RU"
     rows = [r for r in rows if r["customer_id"] != 1]
-    _rebuild(project, rows)
+    rebuild(project, rows)
     second = _sync(project)
     assert second["counts"]["removed"] == 2
     assert _contacts(emu) == _expected([r for r in rows if r["country"] in ("FR", "GB")])
@@ -142,7 +135,7 @@ def test_a_refused_row_is_rejected_with_intercoms_reason_and_retried_next_run(
     assert set(_contacts(emu)) == {"1", "2", "3", "5", "6"}
 
     rows[3]["email"] = "user4@example.com"
-    _rebuild(project, rows)
+    rebuild(project, rows)
     again = _sync(project)
     assert again["counts"]["sent"] == 1
     assert _contacts(emu) == _expected(rows)

@@ -15,6 +15,7 @@ import pytest
 
 from dbt_activate.testing.mailchimp.emulator import MailchimpEmulator
 from tests.e2e.project import Project, customer
+from tests.e2e.vendor_runs import changed
 
 pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
 
@@ -66,15 +67,7 @@ def members(emu: MailchimpEmulator) -> dict[str, dict[str, Any]]:
 
 def mutate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rename 6 and 9, delete 1 and 4, add 100 and 102, move 3 (FR) out of the segment."""
-    by_id = {r["customer_id"]: dict(r) for r in rows}
-    for i in (6, 9):
-        by_id[i]["full_name"] = f"Renamed {i}"
-    for i in (1, 4):
-        del by_id[i]
-    for i in (100, 102):
-        by_id[i] = customer(i)
-    by_id[3]["country"] = "RU"
-    return list(by_id.values())
+    return changed(rows, renamed=(6, 9), deleted=(1, 4), added=(100, 102), moved_out=(3,))
 
 
 @pytest.mark.parametrize("mode", ["upsert", "mirror"])

@@ -14,6 +14,7 @@ import pytest
 
 from dbt_activate.testing import PipedriveEmulator, PipedriveField
 from tests.e2e.project import Project, customer
+from tests.e2e.vendor_runs import rebuild, run_sync
 
 pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
 
@@ -52,15 +53,7 @@ def _write(project: Project, emu: PipedriveEmulator, rows: list[dict[str, Any]],
 
 
 def _sync(project: Project, expect_exit: int = 0) -> dict[str, Any]:
-    proc = project.activate("run")
-    assert proc.returncode == expect_exit, proc.stdout + proc.stderr
-    assert TOKEN not in proc.stdout + proc.stderr
-    return project.result_of("people")
-
-
-def _rebuild(project: Project, rows: list[dict[str, Any]]) -> None:
-    project.write_rows(rows)
-    project.dbt("build")
+    return run_sync(project, "people", secret=TOKEN, expect_exit=expect_exit)
 
 
 def _persons(emu: PipedriveEmulator) -> dict[str, dict[str, Any]]:
@@ -97,7 +90,7 @@ def test_upsert_finds_existing_records_by_match_and_sends_custom_fields_by_name(
     assert emu.counters.by_path["/v1/personFields"] == 1  # field names resolved once per sync
 
     rows[0]["full_name"], rows[1]["score"] = "Renamed 1", 99.5
-    _rebuild(project, rows)
+    rebuild(project, rows)
     emu.reset_counters()
     second = _sync(project)
     assert (second["counts"]["changed"], second["counts"]["sent"]) == (2, 2)
@@ -114,7 +107,7 @@ def test_a_second_run_does_not_search_for_known_records(project: Project, emu: P
     assert _search_requests(emu) == 12
     for row in rows[:4]:
         row["score"] = 77.25
-    _rebuild(project, rows)
+    rebuild(project, rows)
     emu.reset_counters()
     second = _sync(project)
     assert second["counts"]["sent"] == 4
@@ -133,7 +126,7 @@ def test_mirror_deletes_the_persons_of_rows_that_left_the_segment(project: Proje
     moved = next(r for r in in_segment if r["country"] == "FR")
     moved["country"] = "RU"
     rows = [r for r in rows if r["customer_id"] != 1]  # GB, deleted from the model
-    _rebuild(project, rows)
+    rebuild(project, rows)
     second = _sync(project)
     assert second["counts"]["removed"] == 2
     assert _persons(emu) == _expected([r for r in rows if r["country"] in ("FR", "GB")])
@@ -145,7 +138,7 @@ def test_on_delete_clear_empties_the_mapped_fields_and_keeps_the_person(
     _write(project, emu, rows, on_delete="clear")
     project.dbt("build")
     _sync(project)
-    _rebuild(project, rows[1:])
+    rebuild(project, rows[1:])
     second = _sync(project)
     assert second["counts"]["removed"] == 1
     assert _persons(emu)["user1@example.com"] == {"name": "Customer 1"}  # custom fields cleared, name kept
@@ -192,7 +185,7 @@ def test_append_creates_a_deal_per_added_or_changed_row(project: Project, emu: P
     project.dbt("build")
     _sync(project)
     rows[0]["score"] = 10.0
-    _rebuild(project, rows)
+    rebuild(project, rows)
     second = _sync(project)
     assert second["counts"]["sent"] == 1
     deals = emu.records("deals")

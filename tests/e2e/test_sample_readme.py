@@ -7,22 +7,16 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.project import BIN
+from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "sample_project" / "README.md"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _commands() -> str:
@@ -46,7 +40,7 @@ def test_the_sample_readme_commands_work_as_written(tmp_path: Path) -> None:
     assert "emulators start" in commands and "emulators stop" in commands
     shutil.copytree(ROOT / "sample_project", tmp_path / "sample_project",
                     ignore=shutil.ignore_patterns("target", "dbt_packages", "*.duckdb", "activate_output", "logs"))
-    webhook, hubspot, google_ads = _free_port(), _free_port(), _free_port()  # not 8765-8767: other runs may hold them
+    webhook, hubspot, google_ads = free_port(), free_port(), free_port()  # not 8765-8767: other runs may hold them
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
            "NO_COLOR": "1", "DBT_ACTIVATE_PACKAGE_DIR": str(ROOT),  # what `local: ..` is in a clone
            "CRM_WEBHOOK_URL": f"http://127.0.0.1:{webhook}/hooks/deals",

@@ -15,6 +15,7 @@ import pytest
 
 from dbt_activate.testing.zendesk.emulator import ZendeskEmulator
 from tests.e2e.project import Project, customer
+from tests.e2e.vendor_runs import rebuild, run_sync
 
 pytestmark = pytest.mark.in_process  # dbt and dbt-activate in this process: tests/e2e/inprocess.py
 
@@ -47,15 +48,7 @@ def _write(project: Project, emu: ZendeskEmulator, rows: list[dict[str, Any]], *
 
 
 def _sync(project: Project, expect_exit: int = 0) -> dict[str, Any]:
-    proc = project.activate("run")
-    assert proc.returncode == expect_exit, proc.stdout + proc.stderr
-    assert TOKEN not in proc.stdout + proc.stderr
-    return project.result_of("people")
-
-
-def _rebuild(project: Project, rows: list[dict[str, Any]]) -> None:
-    project.write_rows(rows)
-    project.dbt("build")
+    return run_sync(project, "people", secret=TOKEN, expect_exit=expect_exit)
 
 
 def _users(emu: ZendeskEmulator) -> dict[str, dict[str, Any]]:
@@ -88,7 +81,7 @@ def test_mirror_upserts_users_through_polled_jobs_and_deletes_those_that_left(
     changed = next(r for r in in_segment if r["country"] == "GB" and r["customer_id"] != 1)
     changed["full_name"] = "Renamed"
     rows = [r for r in rows if r["customer_id"] != 1]
-    _rebuild(project, rows)
+    rebuild(project, rows)
     second = _sync(project)
     assert (second["counts"]["removed"], second["counts"]["sent"]) == (2, 3)
     assert _users(emu) == _expected([r for r in rows if r["country"] in ("FR", "GB")])
@@ -111,7 +104,7 @@ def test_a_failed_job_item_is_rejected_with_zendesks_details_and_retried_next_ru
     assert set(_users(emu)) == {"1", "2", "3", "5", "6"}
 
     rows[3]["email"] = "user4@example.com"
-    _rebuild(project, rows)
+    rebuild(project, rows)
     again = _sync(project)
     assert again["counts"]["sent"] == 1
     assert _users(emu) == _expected(rows)

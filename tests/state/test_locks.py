@@ -6,9 +6,8 @@ and takeover rules as the LOCK TABLE path (tests/e2e/test_concurrency.py)."""
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -16,15 +15,14 @@ import psycopg2
 import pytest
 
 from dbt_activate.errors import SyncLockedError
-from dbt_activate.state.locks import SyncLock, lock_table_ddl
+from dbt_activate.state.locks import lock_table_ddl
 from dbt_activate.warehouse.bigquery import BigQueryDialect
 from dbt_activate.warehouse.connection import WarehouseConnection
 from dbt_activate.warehouse.postgres import PostgresDialect
 from dbt_activate.warehouse.snowflake import SnowflakeDialect
 from tests.e2e.project import PG_DSN, fresh_database
+from tests.state.locks_harness import SYNC, Connect, never_two_holders, sync_lock
 from tests.support import bigquery, fakesnow
-
-SYNC = "customers_hook"
 
 
 @dataclass(frozen=True)
@@ -32,9 +30,6 @@ class _PostgresByMerge(PostgresDialect):
     """PostgreSQL taking the lock as Snowflake does: proves the MERGE path on a second engine."""
 
     lock_kind: ClassVar[str] = "merge"
-
-
-Connect = Callable[[], WarehouseConnection]
 
 
 @pytest.fixture(params=["postgres", "snowflake", pytest.param("bigquery", marks=[pytest.mark.bigquery,
@@ -55,11 +50,6 @@ def connect(request: pytest.FixtureRequest) -> Iterator[tuple[Connect, str]]:
         dialect = SnowflakeDialect(statement_timeout=60)
         yield (lambda: WarehouseConnection(fakesnow.connect(port, database), dialect),
                dialect.table("analytics", "sync_locks"))
-
-
-def _lock(conn: WarehouseConnection, table: str, run_id: str, *, host: str = "host-a", ttl: float = 300.0,
-          pid: int = 1) -> SyncLock:
-    return SyncLock(conn, table, SYNC, run_id, ttl=ttl, host=host, pid=pid)
 
 
 def _holders(conn: WarehouseConnection, table: str) -> list[str]:
@@ -87,7 +77,7 @@ def test_merge_lock_blocks_renews_releases_and_takes_over_expired_and_dead_holde
         connect: tuple[Connect, str]) -> None:
     factory, table = connect
     admin = _setup(factory, table)
-    first, second = _lock(factory(), table, "run-1"), _lock(factory(), table, "run-2", host="host-b")
+    first, second = sync_lock(factory(), table, "run-1"), sync_lock(factory(), table, "run-2", host="host-b")
     try:
         first.acquire(0)
         with pytest.raises(SyncLockedError, match=r"\(run run-1 on host-a, pid 1\)"):
@@ -102,16 +92,16 @@ def test_merge_lock_blocks_renews_releases_and_takes_over_expired_and_dead_holde
         second.release()
         assert _holders(admin, table) == []
 
-        expired = _lock(factory(), table, "run-3", ttl=0.0)  # stopped renewing: expired at once
+        expired = sync_lock(factory(), table, "run-3", ttl=0.0)  # stopped renewing: expired at once
         expired.acquire(0)
         expired._stop.set()
         first.acquire(0)
         assert _holders(admin, table) == ["run-1"]
         first.release()
 
-        dead = _lock(factory(), table, "run-4", pid=2**22 + 12345)  # a process of this host that is gone
+        dead = sync_lock(factory(), table, "run-4", pid=2**22 + 12345)  # a process of this host that is gone
         assert dead.try_acquire() is None
-        assert _lock(factory(), table, "run-5", host="host-a").try_acquire() is None
+        assert sync_lock(factory(), table, "run-5", host="host-a").try_acquire() is None
         assert _holders(admin, table) == ["run-5"]
         for lock in (expired, dead):
             lock.conn.close()
@@ -122,39 +112,10 @@ def test_merge_lock_blocks_renews_releases_and_takes_over_expired_and_dead_holde
         admin.close()
 
 
-def _contend(lock: SyncLock, start: threading.Barrier, results: dict[str, object]) -> None:
-    start.wait()
-    results[lock.run_id] = lock.try_acquire()
-
-
 def test_of_acquirers_starting_together_never_two_hold_the_lock(connect: tuple[Connect, str]) -> None:
     factory, table = connect
     admin = _setup(factory, table)
     try:
-        for round_ in range(5):
-            locks = [_lock(factory(), table, f"r{round_}-{i}", host=f"host-{i}") for i in range(4)]
-            start = threading.Barrier(len(locks))
-            results: dict[str, object] = {}
-
-            threads = [threading.Thread(target=_contend, args=(lock, start, results)) for lock in locks]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            winners = [run_id for run_id, holder in results.items() if holder is None]
-            # Never two holders. All may give way when their rows cross (PostgreSQL lets both inserts
-            # through): then the table is empty and the next attempt takes it.
-            assert len(winners) <= 1, results
-            assert _holders(admin, table) == winners  # a loser left no row behind
-            if not winners:
-                assert locks[0].try_acquire() is None
-                winners = [locks[0].run_id]
-            losers = [h for run_id, h in results.items() if run_id not in winners]
-            # Each loser names a contender whose row it read (which may have given way since).
-            contenders = {lock.run_id for lock in locks} | {"unknown"}
-            assert all(getattr(h, "run_id", None) in contenders for h in losers), results
-            next(lock for lock in locks if lock.run_id == winners[0]).release()
-            for lock in locks:
-                lock.conn.close()
+        never_two_holders(factory, table, lambda _: _holders(admin, table), rounds=5, contenders=4)
     finally:
         admin.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import ClassVar
@@ -22,9 +22,9 @@ from dbt_activate.warehouse.connection import WarehouseConnection
 from dbt_activate.warehouse.postgres import PostgresDialect
 from dbt_activate.warehouse.spark import SparkDialect
 from tests.e2e.project import PG_DSN, fresh_database
+from tests.state.locks_harness import Connect, never_two_holders, sync_lock
 from tests.support import spark
 
-SYNC = "customers_hook"
 T0 = datetime(2026, 1, 1, 12, 0, 0)
 
 
@@ -33,9 +33,6 @@ class _PostgresByClaim(PostgresDialect):
     """PostgreSQL taking the lock as Spark does: proves the claim path on a second engine."""
 
     lock_kind: ClassVar[str] = "claim"
-
-
-Connect = Callable[[], WarehouseConnection]
 
 
 @pytest.fixture(params=["postgres", pytest.param("spark", marks=[pytest.mark.spark, pytest.mark.spark_in_default_run])])
@@ -62,11 +59,6 @@ def connect(request: pytest.FixtureRequest) -> Iterator[tuple[Connect, str]]:
         conn.close()
 
 
-def _lock(conn: WarehouseConnection, table: str, run_id: str, *, host: str = "host-a", ttl: float = 300.0,
-          pid: int = 1) -> SyncLock:
-    return SyncLock(conn, table, SYNC, run_id, ttl=ttl, host=host, pid=pid)
-
-
 def _live(lock: SyncLock) -> list[str]:
     now = datetime.utcnow()
     return [h.run_id for h in lock._holders() if not h.stale(now, "elsewhere")]
@@ -75,7 +67,7 @@ def _live(lock: SyncLock) -> list[str]:
 def test_claim_lock_blocks_renews_releases_and_takes_over_expired_and_dead_holders(
         connect: tuple[Connect, str]) -> None:
     factory, table = connect
-    first, second = _lock(factory(), table, "run-1"), _lock(factory(), table, "run-2", host="host-b")
+    first, second = sync_lock(factory(), table, "run-1"), sync_lock(factory(), table, "run-2", host="host-b")
     try:
         first.acquire(0)
         with pytest.raises(SyncLockedError, match=r"\(run run-1 on host-a, pid 1\)"):
@@ -90,16 +82,16 @@ def test_claim_lock_blocks_renews_releases_and_takes_over_expired_and_dead_holde
         second.release()
         assert _live(first) == []
 
-        expired = _lock(factory(), table, "run-3", ttl=0.0)  # stopped renewing: expired at once
+        expired = sync_lock(factory(), table, "run-3", ttl=0.0)  # stopped renewing: expired at once
         expired.acquire(0)
         expired._stop.set()
         first.acquire(0)
         assert _live(first) == ["run-1"]
         first.release()
 
-        dead = _lock(factory(), table, "run-4", pid=2**22 + 12345)  # a process of this host that is gone
+        dead = sync_lock(factory(), table, "run-4", pid=2**22 + 12345)  # a process of this host that is gone
         assert dead.try_acquire() is None
-        assert _lock(factory(), table, "run-5", host="host-a").try_acquire() is None
+        assert sync_lock(factory(), table, "run-5", host="host-a").try_acquire() is None
         for lock in (expired, dead):
             lock.conn.close()
     finally:
@@ -108,43 +100,11 @@ def test_claim_lock_blocks_renews_releases_and_takes_over_expired_and_dead_holde
             lock.conn.close()
 
 
-def _contend(lock: SyncLock, start: threading.Barrier, results: dict[str, object]) -> None:
-    start.wait()
-    try:
-        results[lock.run_id] = lock.try_acquire()
-    except Exception as exc:  # asserted on in the test's thread
-        results[lock.run_id] = exc
-
-
 def test_of_acquirers_starting_together_never_two_hold_the_lock(connect: tuple[Connect, str]) -> None:
     factory, table = connect
-    spark_engine = "`" in table
     # Each Spark statement is a job of a second or more: fewer rounds there, many on PostgreSQL.
-    rounds, contenders = (2, 2) if spark_engine else (10, 4)
-    for round_ in range(rounds):
-        locks = [_lock(factory(), table, f"r{round_}-{i}", host=f"host-{i}") for i in range(contenders)]
-        start = threading.Barrier(len(locks))
-        results: dict[str, object] = {}
-        threads = [threading.Thread(target=_contend, args=(lock, start, results)) for lock in locks]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert not [h for h in results.values() if isinstance(h, Exception)], results
-        winners = [run_id for run_id, holder in results.items() if holder is None]
-        # Never two holders; all may give way when their claims cross, and the next attempt takes it.
-        assert len(winners) <= 1, results
-        assert _live(locks[0]) == winners  # a loser's claim is released
-        if not winners:
-            assert locks[0].try_acquire() is None
-            winners = [locks[0].run_id]
-        losers = [h for run_id, h in results.items() if run_id not in winners]
-        # Each loser names a contender it read, or "unknown" when its own insert was refused.
-        named = {lock.run_id for lock in locks} | {"unknown"}
-        assert all(isinstance(h, Holder) and h.run_id in named for h in losers), results
-        next(lock for lock in locks if lock.run_id == winners[0]).release()
-        for lock in locks:
-            lock.conn.close()
+    rounds, contenders = (2, 2) if "`" in table else (10, 4)
+    never_two_holders(factory, table, _live, rounds=rounds, contenders=contenders)
 
 
 def test_two_runs_waiting_for_each_other_take_turns(connect: tuple[Connect, str]) -> None:
@@ -156,7 +116,7 @@ def test_two_runs_waiting_for_each_other_take_turns(connect: tuple[Connect, str]
     errors: list[BaseException] = []
 
     def run(run_id: str) -> None:
-        lock = _lock(factory(), table, run_id, host=f"host-{run_id}")
+        lock = sync_lock(factory(), table, run_id, host=f"host-{run_id}")
         try:
             start.wait()
             lock.acquire(120)

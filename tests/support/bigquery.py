@@ -19,22 +19,16 @@ token, ``api_endpoint`` the emulator); ``client()`` opens a Client the way dbt-b
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tests.support import servers
+
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = "local-project"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def crucible_command() -> Path:
@@ -47,28 +41,10 @@ def crucible_command() -> Path:
 @contextmanager
 def crucible_server() -> Iterator[int]:
     """Start ``crucible serve --dialect bigquery`` on a free port; yield the port; stop it."""
-    port = free_port()
-    proc = subprocess.Popen([str(crucible_command()), "serve", "--dialect", "bigquery", "--host", "127.0.0.1",
-                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"crucible did not start on port {port} (exit {proc.poll()})") from None
-                time.sleep(0.1)
+    port = servers.free_port()
+    command = [str(crucible_command()), "serve", "--dialect", "bigquery", "--host", "127.0.0.1", "--port", str(port)]
+    with servers.serving("crucible", command, port, env={**os.environ, "PYTHONUNBUFFERED": "1"}):
         yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def profile_output(port: int, dataset: str) -> dict[str, Any]:

@@ -1,10 +1,14 @@
-"""Helpers for the delivery tests: a virtual clock, a scripted destination, a vendor that counts."""
+"""Helpers for the delivery tests: a virtual clock, a scripted destination, a vendor that counts, a
+recording HTTP handler, batches written as a run writes them."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import Any
+
+import httpx
 
 from dbt_activate.core.types import Batch, BatchResult, FieldSpec, Mode, Operation, Record, SyncTarget
 from dbt_activate.destinations.base import Destination as _Destination
@@ -89,3 +93,36 @@ class ScriptedDestination(_Destination):
         if self.errors:
             raise self.errors.pop(0)
         return self.result
+
+
+def write_batches(destination: _Destination, target: SyncTarget, *batches: Batch,
+                  open_first: bool = True) -> list[BatchResult]:
+    """Write ``batches`` in turn in a fresh event loop, as a run does: the destination opened for
+    ``target`` first (not with ``open_first=False``: tests of ``write`` alone) and closed at the end."""
+    async def run() -> list[BatchResult]:
+        if open_first:
+            await destination.open(target)
+        try:
+            return [await destination.write(target, batch) for batch in batches]
+        finally:
+            await destination.close()
+
+    return asyncio.run(run())
+
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def recording(*responses: httpx.Response, status: int = 200, json: Any = None) -> tuple[Handler, list[httpx.Request]]:
+    """An ``httpx.MockTransport`` handler answering ``responses`` in order, then ``status`` with the JSON
+    body ``json`` (no body when None) every time; and the list of the requests it received."""
+    seen: list[httpx.Request] = []
+    queue = list(responses)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if queue:
+            return queue.pop(0)
+        return httpx.Response(status, json=json) if json is not None else httpx.Response(status)
+
+    return handler, seen

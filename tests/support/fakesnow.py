@@ -20,48 +20,23 @@ An emulator, not the service. What it does not do like Snowflake (measured with 
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tests.support import servers
+
 _BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
 def fakesnow_server() -> Iterator[int]:
     """Start ``fakesnow -s`` on a free port; yield the port; stop it."""
-    port = free_port()
-    proc = subprocess.Popen([str(_BIN / "fakesnow"), "-s", "--host", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"fakesnow did not start on port {port} (exit {proc.poll()})") from None
-                time.sleep(0.1)
+    port = servers.free_port()
+    with servers.serving("fakesnow", [str(_BIN / "fakesnow"), "-s", "--host", "127.0.0.1", "-p", str(port)], port):
         yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def profile_output(port: int, database: str, schema: str = "analytics") -> dict[str, Any]:

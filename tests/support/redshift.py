@@ -54,6 +54,7 @@ import psycopg2
 import pytest
 import redshift_connector
 
+from tests.support import servers
 from tests.support.redshift_proxy import RedshiftProxy
 
 UPSTREAM = ("127.0.0.1", 5432)
@@ -147,12 +148,7 @@ def proxy_process(upstream: tuple[str, int] = UPSTREAM) -> Iterator[ProxyProcess
         port = int(process.stdout.readline())
         yield ProxyProcess(host="127.0.0.1", port=port, pid=process.pid)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        servers.stop(process, 5)
         if process.stdout is not None:
             process.stdout.close()
 

@@ -16,14 +16,13 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import socket
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from tests.support import servers
 
 _MAIN_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
 _START_SECONDS = 300
@@ -35,12 +34,6 @@ def spark_home() -> Path | None:
     if spec is None or spec.origin is None or shutil.which("java") is None:
         return None
     return Path(spec.origin).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _accepts_queries(port: int) -> bool:
@@ -63,7 +56,7 @@ def _accepts_queries(port: int) -> bool:
 @contextmanager
 def thrift_server(home: Path) -> Iterator[int]:
     """Start the Thrift server from ``home`` (pyspark's folder) on a free port; yield the port; stop it."""
-    port = free_port()
+    port = servers.free_port()
     work = Path(tempfile.mkdtemp(prefix="activate-spark-"))
     env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOG_DIR": str(work / "logs"),
            "SPARK_LOCAL_DIRS": str(work / "local"), "SPARK_LOCAL_IP": "127.0.0.1"}
@@ -79,26 +72,12 @@ def thrift_server(home: Path) -> Iterator[int]:
         "--hiveconf", f"javax.jdo.option.ConnectionURL=jdbc:derby:;databaseName={work / 'metastore'};create=true",
         "spark-internal",
     ]
-    log = (work / "server.log").open("wb")
-    proc = subprocess.Popen(command, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
     try:
-        deadline = time.monotonic() + _START_SECONDS
-        while not _accepts_queries(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                tail = (work / "server.log").read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"the Spark Thrift server did not start on port {port} "
-                                   f"(exit {proc.poll()}):\n{tail}")
-            time.sleep(0.5)
-        yield port
+        with servers.serving("the Spark Thrift server", command, port, ready=_accepts_queries,
+                             start_seconds=_START_SECONDS, poll_seconds=0.5, stop_seconds=30,
+                             log=work / "server.log", cwd=work, env=env, start_new_session=True):
+            yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -21,6 +21,7 @@ from dbt_activate.destinations.braze.payload import braze_value
 from dbt_activate.errors import ConfigError, DestinationError, RetryableDestinationError
 from dbt_activate.testing import Fault
 from dbt_activate.testing.braze.emulator import NO_VALID_DATA, BrazeEmulator
+from tests.support.delivery import write_batches
 
 KEY = "braze-rest-key-5f4dcc3b5aa765d61d8327deb882cf99"
 FIELDS = ("external_id", "name", "plan", "signed_up")
@@ -54,13 +55,7 @@ def braze(emu: BrazeEmulator | None = None, *, handler: Handler | None = None, *
 
 def write(dest: BrazeDestination, operation: Operation, records: Sequence[Record],
           tgt: SyncTarget | None = None) -> BatchResult:
-    async def run() -> BatchResult:
-        try:
-            return await dest.write(tgt or target(), Batch(operation, list(records)))
-        finally:
-            await dest.close()
-
-    return asyncio.run(run())
+    return write_batches(dest, tgt or target(), Batch(operation, list(records)), open_first=False)[0]
 
 
 # -- values (pure) ------------------------------------------------------------------------------

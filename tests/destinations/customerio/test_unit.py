@@ -27,6 +27,7 @@ from dbt_activate.destinations.customerio.payload import (
 from dbt_activate.errors import ConfigError, DestinationError, RetryableDestinationError
 from dbt_activate.testing import Fault
 from dbt_activate.testing.customerio.emulator import CustomerIOEmulator
+from tests.support.delivery import write_batches
 
 SITE, KEY = "site-7c1e9a3f", "track-key-5b2d4e6f0a9b8c7d"
 FIELDS = ("id", "name", "plan", "signed_up")
@@ -61,13 +62,7 @@ def cio(emu: CustomerIOEmulator | None = None, *, handler: Handler | None = None
 
 def write(dest: CustomerIODestination, operation: Operation, records: Sequence[Record],
           tgt: SyncTarget | None = None) -> BatchResult:
-    async def run() -> BatchResult:
-        try:
-            return await dest.write(tgt or target(), Batch(operation, list(records)))
-        finally:
-            await dest.close()
-
-    return asyncio.run(run())
+    return write_batches(dest, tgt or target(), Batch(operation, list(records)), open_first=False)[0]
 
 
 # -- values and packing (pure) -----------------------------------------------------------------

@@ -20,6 +20,7 @@ import pytest
 from dbt_activate.core.types import Batch, BatchResult, FieldSpec, Mode, Operation, Record, SyncTarget
 from dbt_activate.destinations.file.destination import FileDestination
 from dbt_activate.errors import ConfigError, DestinationError
+from tests.support.delivery import write_batches
 
 FIELDS = ("id", "email", "amount", "signed_up", "seen_at", "vip", "tags")
 
@@ -38,14 +39,7 @@ def person(i: int, **overrides: Any) -> Record:
 
 
 def deliver(dest: FileDestination, tgt: SyncTarget, *batches: Batch) -> list[BatchResult]:
-    async def go() -> list[BatchResult]:
-        await dest.open(tgt)
-        try:
-            return [await dest.write(tgt, batch) for batch in batches]
-        finally:
-            await dest.close()
-
-    return asyncio.run(go())
+    return write_batches(dest, tgt, *batches)
 
 
 def read_csv(path: Path) -> list[list[str]]:

@@ -24,7 +24,7 @@ from dbt_activate.errors import (
     RetryableDestinationError,
 )
 from dbt_activate.testing.google_ads import GoogleAdsEmulator
-from tests.support.delivery import FakeClock
+from tests.support.delivery import FakeClock, write_batches
 
 UTC = dt.timezone.utc
 CLICKED = dt.datetime(2026, 1, 1, tzinfo=UTC)
@@ -54,14 +54,7 @@ def target(obj: str, fields: Sequence[str], mode: Mode = Mode.APPEND) -> SyncTar
 
 
 def write(dest: GoogleAdsDestination, tgt: SyncTarget, *batches: Batch) -> list[BatchResult]:
-    async def run() -> list[BatchResult]:
-        await dest.open(tgt)
-        try:
-            return [await dest.write(tgt, b) for b in batches]
-        finally:
-            await dest.close()
-
-    return asyncio.run(run())
+    return write_batches(dest, tgt, *batches)
 
 
 def conversion(i: int, gclid: str | None = None, **extra: Any) -> Record:

@@ -17,6 +17,7 @@ from dbt_activate.delivery import RetryPolicy, deliver
 from dbt_activate.destinations.base import check_config
 from dbt_activate.destinations.http.destination import HttpDestination
 from dbt_activate.errors import ConfigError, DestinationError, RetryableDestinationError
+from tests.support.delivery import recording as support_recording
 
 TOKEN = "tok_3f9a8b7c6d5e4f30"
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -50,12 +51,7 @@ def write(dest: HttpDestination, batch: Batch, target: SyncTarget = TARGET) -> B
 
 
 def recording(status: int = 200, body: Any = None) -> tuple[list[httpx.Request], Handler]:
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(status, json=body if body is not None else {"ok": True})
-
+    handler, seen = support_recording(status=status, json=body if body is not None else {"ok": True})
     return seen, handler
 
 

@@ -17,7 +17,8 @@ from dbt_activate.destinations.base import check_config, load_destination_type
 from dbt_activate.destinations.hubspot.destination import HubSpotDestination
 from dbt_activate.destinations.hubspot.results import limit_headers
 from dbt_activate.errors import ConfigError, DestinationError, QuotaExhaustedError, RetryableDestinationError
-from tests.support.delivery import FakeClock
+from tests.support.delivery import FakeClock, write_batches
+from tests.support.delivery import recording as support_recording
 
 TOKEN = "pat-eu1-5f4dcc3b-5aa7-65d6-1d83-27deb882cf99"
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -42,25 +43,12 @@ def hubspot(handler: Handler, **config: Any) -> HubSpotDestination:
 
 
 def write(destination: HubSpotDestination, batch: Batch, tgt: SyncTarget | None = None) -> BatchResult:
-    async def run() -> BatchResult:
-        try:
-            return await destination.write(tgt or target(), batch)
-        finally:
-            await destination.close()
-
-    return asyncio.run(run())
+    return write_batches(destination, tgt or target(), batch, open_first=False)[0]
 
 
 def recording(*responses: httpx.Response) -> tuple[Handler, list[httpx.Request]]:
-    """Answers the given responses in order (then 200 {}), recording the requests."""
-    seen: list[httpx.Request] = []
-    queue = list(responses)
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return queue.pop(0) if queue else httpx.Response(200, json={"status": "COMPLETE", "results": []})
-
-    return handler, seen
+    """Answers the given responses in order (then 200, a complete batch with no results), recording the requests."""
+    return support_recording(*responses, json={"status": "COMPLETE", "results": []})
 
 
 def body(request: httpx.Request) -> Any:

@@ -6,7 +6,6 @@ Most cases run against ``IntercomEmulator`` over real HTTP; the 429 header arith
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from dbt_activate.destinations.intercom.destination import IntercomDestination
 from dbt_activate.destinations.intercom.payload import FormatError, build_body, clear_body
 from dbt_activate.errors import ConfigError, RetryableDestinationError
 from dbt_activate.testing.intercom.emulator import IntercomEmulator
+from tests.support.delivery import write_batches
 
 TOKEN = "ic-unit-token-0123456789"
 
@@ -31,14 +31,7 @@ def target(mode: Mode = Mode.UPSERT, identity: str = "external_id",
 
 
 def run(dest: IntercomDestination, tgt: SyncTarget, operation: Operation, records: list[Record]) -> BatchResult:
-    async def go() -> BatchResult:
-        await dest.open(tgt)
-        try:
-            return await dest.write(tgt, Batch(operation, records))
-        finally:
-            await dest.close()
-
-    return asyncio.run(go())
+    return write_batches(dest, tgt, Batch(operation, records))[0]
 
 
 def contact(i: int, **changes: Any) -> Record:

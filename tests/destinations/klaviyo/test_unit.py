@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 from collections.abc import Callable, Sequence
@@ -16,6 +15,7 @@ from dbt_activate.destinations.base import load_destination_type
 from dbt_activate.destinations.klaviyo import destination as klaviyo
 from dbt_activate.destinations.klaviyo.destination import KlaviyoDestination, profile_for
 from dbt_activate.errors import ConfigError, DestinationError, RetryableDestinationError
+from tests.support.delivery import write_batches
 
 KEY = "pk_5f4dcc3b5aa765d61d8327deb882cf99"
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -37,13 +37,7 @@ def klaviyo_dest(handler: Handler, **config: Any) -> KlaviyoDestination:
 
 
 def write(destination: KlaviyoDestination, batch: Batch, tgt: SyncTarget | None = None) -> BatchResult:
-    async def run() -> BatchResult:
-        try:
-            return await destination.write(tgt or target(), batch)
-        finally:
-            await destination.close()
-
-    return asyncio.run(run())
+    return write_batches(destination, tgt or target(), batch, open_first=False)[0]
 
 
 def job(status: str, failed: int = 0, job_id: str = "J1") -> httpx.Response:

@@ -3,7 +3,6 @@ consent rule (an existing member's status is never changed) against MailchimpEmu
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime as dt
 import hashlib
@@ -20,6 +19,8 @@ from dbt_activate.destinations.base import load_destination_type
 from dbt_activate.destinations.mailchimp.destination import MailchimpDestination, merge_value
 from dbt_activate.errors import ConfigError, DestinationError, RetryableDestinationError
 from dbt_activate.testing.mailchimp.emulator import MailchimpEmulator
+from tests.support.delivery import recording as support_recording
+from tests.support.delivery import write_batches
 
 KEY = "0123456789abcdef0123456789abcdef-us6"
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -41,24 +42,11 @@ def mailchimp(handler: Handler, **config: Any) -> MailchimpDestination:
 
 
 def write(destination: MailchimpDestination, batch: Batch, tgt: SyncTarget | None = None) -> BatchResult:
-    async def run() -> BatchResult:
-        try:
-            return await destination.write(tgt or target(), batch)
-        finally:
-            await destination.close()
-
-    return asyncio.run(run())
+    return write_batches(destination, tgt or target(), batch, open_first=False)[0]
 
 
 def recording(*responses: httpx.Response) -> tuple[Handler, list[httpx.Request]]:
-    seen: list[httpx.Request] = []
-    queue = list(responses)
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return queue.pop(0) if queue else httpx.Response(200, json={"new_members": [], "errors": []})
-
-    return handler, seen
+    return support_recording(*responses, json={"new_members": [], "errors": []})
 
 
 def md5(email: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
 from collections.abc import Iterator, Sequence
@@ -16,6 +15,7 @@ from dbt_activate.delivery import RateLimiter, using_limiter
 from dbt_activate.destinations.meta import MetaDestination
 from dbt_activate.errors import ConfigError, DestinationError, RetryableDestinationError
 from dbt_activate.testing.meta import MetaEmulator
+from tests.support.delivery import write_batches
 
 PIXEL, AUDIENCE = "1234567890", "2345678901"
 
@@ -43,15 +43,8 @@ def target(obj: str, fields: Sequence[str], mode: Mode = Mode.APPEND) -> SyncTar
 
 def write(dest: MetaDestination, tgt: SyncTarget, *batches: Batch, limiter: RateLimiter | None = None
           ) -> list[BatchResult]:
-    async def run() -> list[BatchResult]:
-        with using_limiter(limiter):
-            await dest.open(tgt)
-            try:
-                return [await dest.write(tgt, b) for b in batches]
-            finally:
-                await dest.close()
-
-    return asyncio.run(run())
+    with using_limiter(limiter):  # a context variable: the event loop's task inherits it
+        return write_batches(dest, tgt, *batches)
 
 
 def event(i: int, **extra: Any) -> Record:

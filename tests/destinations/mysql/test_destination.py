@@ -20,6 +20,7 @@ from dbt_activate.destinations.mysql.table import mysql_type
 from dbt_activate.destinations.sql import TableRef, parse_table_ref
 from dbt_activate.errors import ConfigError, DestinationError, RetryableDestinationError
 from tests.conformance.harness_mysql import HOST, PORT, mysql_database
+from tests.support.delivery import write_batches
 
 pymysql = pytest.importorskip("pymysql")
 
@@ -54,14 +55,7 @@ def destination(database: str, **config: Any) -> MySQLDestination:
 
 
 def deliver(dest: MySQLDestination, tgt: SyncTarget, *batches: Batch) -> list[BatchResult]:
-    async def go() -> list[BatchResult]:
-        await dest.open(tgt)
-        try:
-            return [await dest.write(tgt, batch) for batch in batches]
-        finally:
-            await dest.close()
-
-    return asyncio.run(go())
+    return write_batches(dest, tgt, *batches)
 
 
 PEOPLE = {"id": "integer", "email": "text", "score": "numeric(6,2)", "active": "boolean"}

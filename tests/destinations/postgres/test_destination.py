@@ -18,6 +18,7 @@ from dbt_activate.destinations.postgres.destination import PostgresDestination
 from dbt_activate.destinations.postgres.table import pg_type
 from dbt_activate.destinations.sql import TableRef, parse_table_ref, warehouse_type
 from dbt_activate.errors import ConfigError, DestinationError, RetryableDestinationError
+from tests.support.delivery import write_batches
 
 psycopg2 = pytest.importorskip("psycopg2")
 
@@ -64,14 +65,7 @@ def destination(schema: str, **config: Any) -> PostgresDestination:
 
 
 def deliver(dest: PostgresDestination, tgt: SyncTarget, *batches: Batch) -> list[BatchResult]:
-    async def go() -> list[BatchResult]:
-        await dest.open(tgt)
-        try:
-            return [await dest.write(tgt, batch) for batch in batches]
-        finally:
-            await dest.close()
-
-    return asyncio.run(go())
+    return write_batches(dest, tgt, *batches)
 
 
 PEOPLE = {"id": "integer", "email": "text", "score": "numeric(6,2)", "active": "boolean"}

@@ -17,7 +17,7 @@ from dbt_activate.delivery import RetryPolicy, deliver
 from dbt_activate.destinations.base import check_config, load_destination_type
 from dbt_activate.destinations.webhook.destination import WebhookDestination
 from dbt_activate.errors import ConfigError, DestinationError
-from tests.support.delivery import batch, target
+from tests.support.delivery import batch, recording, target
 
 TOKEN = "whk_9f8e7d6c5b4a3210"
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -41,13 +41,7 @@ def _write(destination: WebhookDestination, the_batch: Batch) -> BatchResult:
 
 
 def _recording(status: int = 200, body: Any = None) -> tuple[Handler, list[httpx.Request]]:
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(status, json=body) if body is not None else httpx.Response(status)
-
-    return handler, seen
+    return recording(status=status, json=body)
 
 
 def test_the_entry_point_loads_the_webhook_type() -> None:

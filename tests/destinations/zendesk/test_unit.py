@@ -6,7 +6,6 @@ against ``ZendeskEmulator`` over real HTTP.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime as dt
 import json
@@ -22,6 +21,7 @@ from dbt_activate.destinations.zendesk.destination import ZendeskDestination
 from dbt_activate.destinations.zendesk.payload import FormatError, build_item, clear_item
 from dbt_activate.errors import ConfigError, DestinationError, RetryableDestinationError
 from dbt_activate.testing.zendesk.emulator import ZendeskEmulator
+from tests.support.delivery import write_batches
 
 TOKEN = "zd-unit-token-0123456789"
 AGENT = "ops@example.com"
@@ -33,14 +33,7 @@ def target(obj: str = "users", mode: Mode = Mode.UPSERT, identity: str = "extern
 
 
 def run(dest: ZendeskDestination, tgt: SyncTarget, operation: Operation, records: list[Record]) -> BatchResult:
-    async def go() -> BatchResult:
-        await dest.open(tgt)
-        try:
-            return await dest.write(tgt, Batch(operation, records))
-        finally:
-            await dest.close()
-
-    return asyncio.run(go())
+    return write_batches(dest, tgt, Batch(operation, records))[0]
 
 
 def user(i: int, **changes: Any) -> Record:
