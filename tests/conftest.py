@@ -4,14 +4,15 @@ Every destination keeps its main end-to-end test in the default run; a further v
 whole dbt build + dbt-activate run cycle for one more behaviour is decorated ``@pytest.mark.slow``. Run
 them with `bash scripts/test.sh -m slow` (or everything with `-m ""`).
 
-The dbt-redshift variants (through the local protocol proxy) of the integration tests run the PostgreSQL
-path's SQL again, so they are slow too, except in modules marked ``redshift_in_default_run`` (the mode
-tests, the dbt package test and the proxy's own tests). The same holds for the dbt-snowflake variants
-(fakesnow's server): only modules marked ``snowflake_in_default_run`` keep them in the default run.
-The dbt-bigquery variants (crucible's server) are slow unless marked ``bigquery_in_default_run``: the
-upsert/mirror mode tests and the dbt package test keep them in the default run.
-The dbt-spark tests (Spark's Thrift server, a JVM started once per session) keep only the tests marked
-``spark_in_default_run`` (one mode family) in the default run.
+Per warehouse, the default run keeps the in-process mode tests on DuckDB and the upsert mode test (and
+the tests of modules marked ``<warehouse>_in_default_run``) on the others; a test marked
+``default_run_on_duckdb`` keeps only its DuckDB variant; a ``subprocess`` test (the installed commands
+started as processes) is slow on every warehouse but DuckDB, its in-process twin covering the others.
+The dbt-redshift variants run through the local protocol proxy, the dbt-snowflake ones on fakesnow's
+server, the dbt-bigquery ones on crucible's: each is slow unless its module or test is marked
+``redshift_in_default_run``, ``snowflake_in_default_run`` or ``bigquery_in_default_run``.
+Every dbt-spark test is slow: each needs Spark's Thrift server (a JVM of 1 to 1.5 GB per process), so
+`.ci/run` runs them all in one process (`-m spark`).
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.slow)
         if item.get_closest_marker("redshift") and not item.get_closest_marker("redshift_in_default_run"):
             item.add_marker(pytest.mark.slow)
-        if item.get_closest_marker("spark") and not item.get_closest_marker("spark_in_default_run"):
+        if item.get_closest_marker("spark"):
             item.add_marker(pytest.mark.slow)
         if item.get_closest_marker("snowflake") and not item.get_closest_marker("snowflake_in_default_run"):
             item.add_marker(pytest.mark.slow)

@@ -16,7 +16,6 @@ from tests.e2e.project import Project
 pytestmark = [pytest.mark.spark, pytest.mark.postgres]
 
 
-@pytest.mark.spark_in_default_run
 @pytest.mark.parametrize("mode", ["upsert", "mirror"])
 def test_upsert_and_mirror_send_only_changes_and_match_the_model(spark_project: Project, mode: str) -> None:
     test_modes.test_upsert_and_mirror_send_only_changes_and_match_the_model(spark_project, mode)

@@ -17,7 +17,7 @@ from dbt_activate.warehouse.spark import SparkDialect
 from tests.e2e.test_dbt_package import CHECK_SQL, PROBE_COLUMNS, PROBE_TEXTS, REPO, dbt, md5, query
 from tests.support import spark
 
-pytestmark = [pytest.mark.spark, pytest.mark.spark_in_default_run]
+pytestmark = pytest.mark.spark
 
 # PROBE_SQL of test_dbt_package.py in Spark's types: `ts` a TIMESTAMP_NTZ (a wall-clock time), `tstz`
 # a TIMESTAMP (Spark's instant, TIMESTAMP_LTZ), so the texts are PROBE_TEXTS.

@@ -35,7 +35,7 @@ class _PostgresByClaim(PostgresDialect):
     lock_kind: ClassVar[str] = "claim"
 
 
-@pytest.fixture(params=["postgres", pytest.param("spark", marks=[pytest.mark.spark, pytest.mark.spark_in_default_run])])
+@pytest.fixture(params=["postgres", pytest.param("spark", marks=pytest.mark.spark)])
 def connect(request: pytest.FixtureRequest) -> Iterator[tuple[Connect, str]]:
     if request.param == "postgres":
         with fresh_database("act_lock") as dbname:
@@ -152,7 +152,6 @@ def test_current_rows_collapse_heartbeats_and_honour_releases() -> None:
 
 
 @pytest.mark.spark
-@pytest.mark.spark_in_default_run
 def test_the_spark_error_itself_is_reported_not_only_dbts_title(spark_port: int) -> None:
     conn = WarehouseConnection(spark.connect(spark_port), SparkDialect())
     try:

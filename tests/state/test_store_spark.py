@@ -26,7 +26,7 @@ SYNC = "people_crm"
 
 
 @pytest.fixture(params=[
-    pytest.param("spark", marks=[pytest.mark.spark, pytest.mark.spark_in_default_run]),
+    pytest.param("spark", marks=pytest.mark.spark),
     pytest.param("bigquery", marks=[pytest.mark.bigquery, pytest.mark.bigquery_in_default_run]),
 ])
 def store(request: pytest.FixtureRequest) -> Iterator[WarehouseStateStore]:

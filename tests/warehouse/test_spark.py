@@ -65,7 +65,6 @@ def test_literals_escape_with_backslashes_and_read_back_as_the_text(text: str) -
 
 
 @pytest.mark.spark
-@pytest.mark.spark_in_default_run
 def test_literals_and_parameters_read_back_as_the_text_on_spark(spark_port: int) -> None:
     from dbt_activate.warehouse.connection import WarehouseConnection
     from tests.support import spark
