@@ -63,6 +63,8 @@ def _record(key: str, values: Mapping[str, Any], previous: Mapping[str, Any] | N
     record = _new(Record)
     _set(record, "__dict__", {"key": key, "values": values, "previous": previous})
     return record
+
+
 _quote = json.encoder.encode_basestring_ascii  # what json.dumps uses
 
 

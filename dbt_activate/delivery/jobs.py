@@ -28,6 +28,7 @@ from dbt_activate.errors import RetryableDestinationError
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
+_LEAST_PAUSE = 0.01  # seconds between two reads of a job's status, whatever the interval
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,8 @@ async def poll_job(read: Callable[[], Awaitable[T]], finished: Callable[[T], boo
     """
     deadline = clock() + polling.timeout
     state = first
-    pause = polling.interval
+    # Never a busy loop against the vendor's API (its quota), even with an interval of 0.
+    pause = max(polling.interval, _LEAST_PAUSE)
     while True:
         if state is not None:
             if finished(state):
@@ -81,4 +83,4 @@ async def poll_job(read: Callable[[], Awaitable[T]], finished: Callable[[T], boo
                 raise on_timeout(state)
         await sleep(pause)
         state = await read_job(read, polling, deadline, on_read_failure=on_read_failure, sleep=sleep, clock=clock)
-        pause = min(pause * polling.backoff, max(polling.max_interval, polling.interval))
+        pause = min(pause * polling.backoff, max(polling.max_interval, polling.interval, _LEAST_PAUSE))

@@ -205,7 +205,7 @@ def check_config(kind: type[Destination], name: str, config: Mapping[str, Any], 
             raise ConfigError(f"must be a {wanted}, got {type(value).__name__}",
                               location=f"{source}: {name}.{key}")
     for spec in declared.values():
-        if spec.required and config.get(spec.name) in (None, ""):
+        if spec.required and configured(spec, config) in (None, ""):
             raise ConfigError(f"required key {spec.name!r} is missing", location=f"{source}: {name}")
 
 

@@ -344,7 +344,9 @@ class Dialect:
     # --- state writes ---------------------------------------------------------------------------------
     # Every write to the state tables goes through these hooks, so the state layer (state/) holds no
     # warehouse's special case. The base forms are plain DELETE, UPDATE and INSERT; Spark without Delta
-    # rewrites tables (INSERT OVERWRITE), Databricks and BigQuery MERGE (spark.py, bigquery.py).
+    # rewrites tables (INSERT OVERWRITE) to delete, BigQuery MERGEs every write, Databricks (Delta) MERGEs
+    # the staged segments and keeps plain DELETE/UPDATE (spark.py, bigquery.py). Spark without Delta has
+    # no update_rows yet: it keeps the base UPDATE, which those tables refuse (store.resend reaches it).
 
     def varchar(self, length: int) -> str:
         """A bounded text type of the state tables."""

@@ -57,6 +57,12 @@ def test_reads_until_finished_pausing_the_interval_between_reads() -> None:
     assert time.pauses == [2.0, 2.0, 2.0]
 
 
+def test_an_interval_of_zero_still_pauses_between_reads_so_the_vendor_is_never_polled_in_a_busy_loop() -> None:
+    time, job = FakeTime(), Job(["running"] * 5 + ["done"])
+    assert run(job, JobPolling(interval=0.0, timeout=60.0, backoff=2.0), time) == "done"
+    assert len(time.pauses) == 6 and min(time.pauses) >= 0.01
+
+
 def test_backoff_grows_the_pause_up_to_max_interval() -> None:
     time, job = FakeTime(), Job(["running"] * 5 + ["done"])
     run(job, JobPolling(interval=0.25, timeout=600.0, backoff=2.0, max_interval=1.0), time)
