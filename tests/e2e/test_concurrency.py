@@ -107,6 +107,7 @@ def _wait_for_line(lines: queue.Queue[str], text: str, seen: list[str]) -> None:
             return
 
 
+@pytest.mark.slow  # two processes on one lock: in process, tests/state/test_locks.py (PostgreSQL acquirers)
 def test_second_run_of_a_sending_sync_exits_or_waits_and_never_sends_twice(pg_project: Project) -> None:
     with GateReceiver() as receiver:
         _setup(pg_project, receiver)

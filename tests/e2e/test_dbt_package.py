@@ -339,6 +339,7 @@ def postgres_profiles(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.mark.postgres
+@pytest.mark.slow  # the DuckDB package tests are in the default run; each warehouse's in CI
 def test_sample_and_fingerprint_macros_on_postgres(sample: Path, postgres_profiles: Path) -> None:
     install_package_and_probes(sample)
     results = dbt("build", "--project-dir", str(sample), "--profiles-dir", str(postgres_profiles))
@@ -349,6 +350,7 @@ def test_sample_and_fingerprint_macros_on_postgres(sample: Path, postgres_profil
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
 def test_primary_key_test_on_postgres(sample: Path, postgres_profiles: Path) -> None:
     assert primary_key_test_outcome(sample, postgres_profiles) == KEY_TEST_OUTCOME
 

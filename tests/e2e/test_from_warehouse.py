@@ -24,6 +24,7 @@ def _drop_run_results(project: Project) -> None:
     (project.root / "target" / "run_results.json").unlink()
 
 
+@pytest.mark.default_run_on_duckdb
 def test_run_from_the_recorded_invocation(project: Project) -> None:
     p = project
     p.write(ROWS, BLOCK)

@@ -186,6 +186,7 @@ def test_sigkill_at_seeded_points_loses_nothing_and_duplicates_only_what_was_in_
     assert not list((duckdb_project.root / "target" / "activate" / "journal").rglob("*.csv"))
 
 
+@pytest.mark.slow  # SIGKILL; in process: tests/engine/test_crash_replay.py (every crash point, mirror and append)
 def test_a_record_sent_without_an_answer_is_deleted_when_its_row_left_the_model(duckdb_project: Project) -> None:
     """Killed right after the first batch was acknowledged, before the journal knew: the destination
     has 10 records the state never heard of. Their rows then leave the model: mirror must delete them."""
@@ -217,6 +218,7 @@ def test_a_record_sent_without_an_answer_is_deleted_when_its_row_left_the_model(
     assert set(receiver.records) == model  # the 10 unconfirmed records whose rows left were deleted
 
 
+@pytest.mark.slow  # SIGKILL; in process: tests/engine/test_crash_replay.py (every crash point, mirror and append)
 def test_append_duplicates_exactly_the_batch_in_flight_and_says_so(duckdb_project: Project) -> None:
     killer = Killer()
     with KillingReceiver(killer) as receiver:

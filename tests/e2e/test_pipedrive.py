@@ -99,6 +99,7 @@ def test_upsert_finds_existing_records_by_match_and_sends_custom_fields_by_name(
     assert sum(writes.values()) == 2  # one PATCH per changed row, nothing else written
 
 
+@pytest.mark.slow  # a second behaviour; the conformance suite covers it over HTTP
 def test_a_second_run_does_not_search_for_known_records(project: Project, emu: PipedriveEmulator) -> None:
     rows = _rows()
     _write(project, emu, rows)
@@ -132,6 +133,7 @@ def test_mirror_deletes_the_persons_of_rows_that_left_the_segment(project: Proje
     assert _persons(emu) == _expected([r for r in rows if r["country"] in ("FR", "GB")])
 
 
+@pytest.mark.slow  # a second behaviour; the conformance suite covers it over HTTP
 def test_on_delete_clear_empties_the_mapped_fields_and_keeps_the_person(
         project: Project, emu: PipedriveEmulator) -> None:
     rows = _rows(6)

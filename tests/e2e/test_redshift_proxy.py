@@ -278,6 +278,7 @@ def test_dbt_adapter_recipe(redshift_proxy: RedshiftProxy, redshift_db: str, tmp
 # -- (d) whole dbt invocations through dbtRunner --------------------------------------------------
 
 
+@pytest.mark.slow  # seeds, views and snapshots with two threads; the mode test builds through the proxy by default
 def test_dbt_build_through_proxy(redshift_proxy: RedshiftProxy, redshift_db: str, tmp_path: Path) -> None:
     from dbt.artifacts.schemas.run import RunExecutionResult
     from dbt.cli.main import dbtRunner
