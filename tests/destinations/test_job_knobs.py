@@ -114,4 +114,5 @@ def test_a_bad_value_is_named_by_the_key_as_written(vendor: JobVendor, old: str,
 def test_without_a_reporter_the_warning_is_a_python_warning(tmp_path: Path) -> None:
     file = load_destinations(destinations_file(tmp_path, VENDORS[0], poll_timeout=5))
     with pytest.warns(FutureWarning, match="jobs.poll_timeout is deprecated: rename it to job_timeout"):
-        file.build("jobs")
+        destination = file.build("jobs")
+    assert VENDORS[0].polling(destination).timeout == 5

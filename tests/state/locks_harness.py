@@ -28,12 +28,13 @@ def _contend(contender: SyncLock, start: threading.Barrier, results: dict[str, o
 
 
 def never_two_holders(factory: Connect, table: str, holders: Callable[[SyncLock], list[str]], *, rounds: int,
-                      contenders: int) -> None:
+                      contenders: int) -> list[str]:
     """``rounds`` times, ``contenders`` acquirers start together: at most one holds the lock, a loser leaves
     no live row behind (``holders(lock)`` reads the run ids holding it) and names a contender it read.
 
     All may give way when their rows cross (PostgreSQL lets both inserts through): then no row is left
-    and the next attempt takes the lock."""
+    and the next attempt takes the lock. Returns the run id that held the lock in each round."""
+    held: list[str] = []
     for round_ in range(rounds):
         locks = [sync_lock(factory(), table, f"r{round_}-{i}", host=f"host-{i}") for i in range(contenders)]
         start = threading.Barrier(len(locks))
@@ -55,6 +56,8 @@ def never_two_holders(factory: Connect, table: str, holders: Callable[[SyncLock]
         # when its own insert was refused.
         named = {each.run_id for each in locks} | {"unknown"}
         assert all(isinstance(h, Holder) and h.run_id in named for h in losers), results
+        held.append(winners[0])
         next(each for each in locks if each.run_id == winners[0]).release()
         for each in locks:
             each.conn.close()
+    return held

@@ -116,6 +116,7 @@ def test_of_acquirers_starting_together_never_two_hold_the_lock(connect: tuple[C
     factory, table = connect
     admin = _setup(factory, table)
     try:
-        never_two_holders(factory, table, lambda _: _holders(admin, table), rounds=5, contenders=4)
+        held = never_two_holders(factory, table, lambda _: _holders(admin, table), rounds=5, contenders=4)
+        assert [run_id.split("-")[0] for run_id in held] == [f"r{round_}" for round_ in range(5)]
     finally:
         admin.close()

@@ -104,7 +104,8 @@ def test_of_acquirers_starting_together_never_two_hold_the_lock(connect: tuple[C
     factory, table = connect
     # Each Spark statement is a job of a second or more: fewer rounds there, many on PostgreSQL.
     rounds, contenders = (2, 2) if "`" in table else (10, 4)
-    never_two_holders(factory, table, _live, rounds=rounds, contenders=contenders)
+    held = never_two_holders(factory, table, _live, rounds=rounds, contenders=contenders)
+    assert [run_id.split("-")[0] for run_id in held] == [f"r{round_}" for round_ in range(rounds)]
 
 
 def test_two_runs_waiting_for_each_other_take_turns(connect: tuple[Connect, str]) -> None:
