@@ -5,7 +5,7 @@ A job is the vendor's once it is accepted: the batch that submitted it must not 
 because a status read was throttled. So:
 
 - one pair of knobs, ``JobPolling(interval, timeout)``, set in destinations.yml as ``job_poll_interval``
-  and ``job_timeout`` by every such vendor (``destinations.api.job_keys``): reads are ``interval``
+  and ``job_timeout`` by every such vendor (``destinations.jobs.job_keys``): reads are ``interval``
   seconds apart (growing by ``backoff`` up to ``max_interval``, for jobs that take minutes);
 - one meaning of timeout: the seconds from the first read until the job must have finished. A job
   still running then raises what the vendor's ``on_timeout`` returns (the vendor knows whether

@@ -13,9 +13,8 @@ config                            checked once into ``self.settings``, a frozen 
                                   slash, else a config error naming the key (exit code 2)
 ``batch_size``                    1 to the vendor's documented maximum (``max_batch_size``)
 ``rate_limit``, ``nulls``         their shapes checked before the first request
-``job_poll_interval``,            ``job_keys`` and ``job_polling``: the one pair of knobs of every
-``job_timeout``                   vendor whose batches become jobs (``delivery.jobs``), with the
-                                  vendor's defaults and its older names of them
+``job_poll_interval``,            not here: ``destinations/jobs.py`` declares and reads the one pair
+``job_timeout``                   of knobs of every vendor whose batches become jobs (Salesforce too)
 session                           one ``HttpSession`` per destination (and purpose), opened on first
                                   use with the vendor's headers, closed by ``close()``; ``transport=``
                                   replaces the network (``httpx.MockTransport`` in unit tests)
@@ -40,7 +39,6 @@ import httpx
 
 from dbt_activate.core.types import Batch, Operation, SyncTarget
 from dbt_activate.delivery import HttpSession
-from dbt_activate.delivery.jobs import JobPolling
 from dbt_activate.destinations.base import COMMON_CONFIG_KEYS, ConfigKey, Destination, check_nulls_key, configured
 from dbt_activate.errors import ConfigError, DestinationError, Redactor
 
@@ -145,35 +143,6 @@ def check_seconds(name: str, config: Mapping[str, Any], key: str) -> None:
     value = config.get(key)
     if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
         raise ConfigError(f"{key} must be a positive number of seconds, got {value!r}", location=f"{name}.{key}")
-
-
-def job_keys(*, interval: float, timeout: float, then: str, interval_help: str = "", old_interval: str = "",
-             old_timeout: str = "") -> tuple[ConfigKey, ConfigKey]:
-    """``job_poll_interval`` and ``job_timeout``, the knobs of a vendor whose batches become jobs, with
-    its defaults: the timeout always counts from the first status read (``delivery.jobs``); ``then``
-    says what becomes of the batch when it passes. ``old_*``: the vendor's older (deprecated) names."""
-    return (ConfigKey("job_poll_interval", (int, float), default=interval,
-                      help=interval_help or "Seconds between two reads of a job's status.",
-                      formerly=(old_interval,) if old_interval else ()),
-            ConfigKey("job_timeout", (int, float), default=timeout,
-                      help=f"Seconds from the first read of a job's status until it must have finished; then {then}.",
-                      formerly=(old_timeout,) if old_timeout else ()))
-
-
-def job_polling(name: str, config: Mapping[str, Any], keys: tuple[ConfigKey, ConfigKey], *, backoff: float = 1.0,
-                max_interval: float = 30.0) -> JobPolling:
-    """The ``JobPolling`` of ``keys`` (``job_keys``) in ``config``, each a number of seconds >= 0, else a
-    config error naming the key as written (an older name too)."""
-    interval, timeout = (_job_seconds(name, config, key) for key in keys)
-    return JobPolling(interval, timeout, backoff=backoff, max_interval=max_interval)
-
-
-def _job_seconds(name: str, config: Mapping[str, Any], key: ConfigKey) -> float:
-    written = next((k for k in (key.name, *key.formerly) if config.get(k) is not None), key.name)
-    value = key.default if config.get(written) is None else config[written]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ConfigError(f"{written} must be a number of seconds >= 0, got {value!r}", location=f"{name}.{written}")
-    return float(value)
 
 
 def one_of(name: str, key: str, value: str, allowed: tuple[str, ...]) -> str:

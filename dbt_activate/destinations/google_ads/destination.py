@@ -64,7 +64,7 @@ from dbt_activate.core.types import (
     SyncTarget,
 )
 from dbt_activate.delivery import json_body
-from dbt_activate.destinations.api import ApiDestination, job_keys, job_polling, json_object
+from dbt_activate.destinations.api import ApiDestination, json_object
 from dbt_activate.destinations.base import ConfigKey, skip_all
 from dbt_activate.destinations.google_ads.auth import TOKEN_URL, RefreshTokenAuth
 from dbt_activate.destinations.google_ads.jobs import CustomerMatchJob, JobSettings
@@ -82,6 +82,7 @@ from dbt_activate.destinations.google_ads.results import (
     request_refused,
     unexpected,
 )
+from dbt_activate.destinations.jobs import job_keys, job_polling
 from dbt_activate.destinations.pii import (
     KEPT_HASHES,
     UnhashableValue,

@@ -68,8 +68,9 @@ from typing import Any, ClassVar
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, SyncTarget
 from dbt_activate.delivery import HttpSession, UnencodableValue, body_snippet
-from dbt_activate.destinations.api import ApiDestination, job_keys, job_polling
+from dbt_activate.destinations.api import ApiDestination
 from dbt_activate.destinations.base import ConfigKey, skip_all
+from dbt_activate.destinations.jobs import job_keys, job_polling
 from dbt_activate.destinations.klaviyo.events import (
     EVENT_JOBS,
     check_event_fields,

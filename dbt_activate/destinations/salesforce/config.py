@@ -9,8 +9,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dbt_activate.delivery.jobs import JobPolling
-from dbt_activate.destinations.api import job_keys, job_polling
 from dbt_activate.destinations.base import ConfigKey, check_nulls_key
+from dbt_activate.destinations.jobs import job_keys, job_polling
 from dbt_activate.destinations.salesforce.auth import OAuthClient
 from dbt_activate.errors import ConfigError
 

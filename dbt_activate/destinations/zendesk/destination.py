@@ -71,8 +71,9 @@ import httpx
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, SyncTarget
 from dbt_activate.delivery import HttpSession, RateLimitHeaders
-from dbt_activate.destinations.api import ApiDestination, Endpoint, checked_base_url, job_keys, job_polling
+from dbt_activate.destinations.api import ApiDestination, Endpoint, checked_base_url
 from dbt_activate.destinations.base import ConfigKey
+from dbt_activate.destinations.jobs import job_keys, job_polling
 from dbt_activate.destinations.zendesk.jobs import found_external_ids, job_of, read_results, refusal, wait_for
 from dbt_activate.destinations.zendesk.payload import (
     IDENTITIES,
