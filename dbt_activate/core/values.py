@@ -19,6 +19,8 @@ from uuid import UUID
 
 T = TypeVar("T")
 
+MAX_EXACT_INT = 2**53  # a double (JSON's number in most parsers, a Sheets cell) holds every integer up to here
+
 
 class RejectedValue(ValueError):
     """A value a destination cannot be given (no JSON form, no form for the vendor's field, nothing
@@ -64,6 +66,20 @@ def json_default(value: Any) -> Any:
     if isinstance(value, (set, frozenset)):
         return sorted(value, key=repr)
     raise TypeError(f"a {type(value).__name__} value cannot be written: {value!r}")
+
+
+def double_or_text(value: Decimal, refusal: str) -> int | float | str:
+    """A finite decimal as the number a double holds exactly (an int when it is whole and small enough),
+    else as text with every digit, so no reader rounds it; NaN and infinities raise ``RejectedValue``
+    with ``refusal`` (e.g. "is not a JSON number")."""
+    if not value.is_finite():
+        raise RejectedValue(f"decimal {value} {refusal}")
+    if value == value.to_integral_value() and abs(value) <= MAX_EXACT_INT:
+        return int(value)
+    as_float = float(value)
+    if math.isfinite(as_float) and Decimal(repr(as_float)) == value:
+        return as_float
+    return str(value)
 
 
 def is_nonfinite(value: Any) -> bool:

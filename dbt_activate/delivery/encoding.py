@@ -36,12 +36,9 @@ from typing import Any, TypeAlias
 
 import orjson
 
-from dbt_activate.core.values import RejectedValue, in_utc, iso_duration
+from dbt_activate.core.values import RejectedValue, double_or_text, in_utc, iso_duration
 
 JSONValue: TypeAlias = "bool | int | float | str | list[JSONValue] | dict[str, JSONValue] | None"
-
-_MAX_EXACT_INT = 2**53  # doubles hold every integer up to here
-
 
 UnencodableValue = RejectedValue  # a value has no faithful JSON form
 
@@ -56,7 +53,7 @@ def to_json_value(value: Any) -> JSONValue:
             raise UnencodableValue(f"{value} is not a JSON number")
         return value
     if isinstance(value, Decimal):
-        return _decimal(value)
+        return double_or_text(value, "is not a JSON number")
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
         return in_utc(value).isoformat()
     if isinstance(value, dt.timedelta):
@@ -102,17 +99,6 @@ def encode_record(values: Mapping[str, Any]) -> dict[str, JSONValue]:
         except UnencodableValue as exc:
             raise UnencodableValue(f"field {name!r}: {exc}") from None
     return encoded
-
-
-def _decimal(value: Decimal) -> JSONValue:
-    if not value.is_finite():
-        raise UnencodableValue(f"decimal {value} is not a JSON number")
-    if value == value.to_integral_value() and abs(value) <= _MAX_EXACT_INT:
-        return int(value)
-    as_float = float(value)
-    if math.isfinite(as_float) and Decimal(repr(as_float)) == value:
-        return as_float
-    return str(value)
 
 
 def json_body(body: JSONValue | Mapping[str, Any]) -> bytes:

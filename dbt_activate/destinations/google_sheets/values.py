@@ -41,10 +41,9 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from dbt_activate.core.values import RejectedValue, iso_duration, json_default
+from dbt_activate.core.values import MAX_EXACT_INT, RejectedValue, double_or_text, iso_duration, json_default
 
 MAX_CELL_CHARS = 50_000  # Sheets' per-cell limit (developers.google.com/workspace/sheets/api/limits)
-_MAX_EXACT_INT = 2**53
 
 Cell = str | int | float | bool
 
@@ -58,13 +57,13 @@ def cell_value(value: Any) -> Cell:
     if isinstance(value, bool):
         return value
     if isinstance(value, int):
-        return int(value) if abs(value) <= _MAX_EXACT_INT else str(value)
+        return int(value) if abs(value) <= MAX_EXACT_INT else str(value)
     if isinstance(value, float):
         if not math.isfinite(value):
             raise UnwritableValue(f"{value} cannot be written to a cell (NaN and infinities are refused)")
         return value
     if isinstance(value, Decimal):
-        return _decimal(value)
+        return double_or_text(value, "cannot be written to a cell")
     if isinstance(value, dt.datetime):
         return value.isoformat(sep=" ")
     if isinstance(value, (dt.date, dt.time)):
@@ -110,12 +109,3 @@ def key_text(cell: Any) -> str:
     return "" if cell is None else str(cell)
 
 
-def _decimal(value: Decimal) -> Cell:
-    if not value.is_finite():
-        raise UnwritableValue(f"decimal {value} cannot be written to a cell")
-    if value == value.to_integral_value() and abs(value) <= _MAX_EXACT_INT:
-        return int(value)
-    as_float = float(value)
-    if math.isfinite(as_float) and Decimal(repr(as_float)) == value:
-        return as_float
-    return str(value)
