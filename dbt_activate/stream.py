@@ -55,11 +55,8 @@ class _InFlight:
     def __init__(self, operation: Operation) -> None:
         self.records: list[Record] = []
         self.batch = Batch(operation, self.records)
-        self.meta: dict[str, tuple[str, str | None, str]] = {}  # key -> (op, fingerprint, identity json)
-
-    def add(self, record: Record, meta: tuple[str, str | None, str]) -> None:
-        self.records.append(record)
-        self.meta[record.key] = meta
+        # key -> (op, fingerprint, identity json); Stream.run fills both inline, without a call per row
+        self.meta: dict[str, tuple[str, str | None, str]] = {}
 
 
 def _unsettled(flight: _InFlight) -> Iterator[tuple[str, str, str]]:
@@ -361,7 +358,7 @@ class Stream:
                     flight = buffers.get(operation)
                     if flight is None:  # not setdefault: that would build a batch for every row
                         flight = buffers[operation] = _InFlight(operation)
-                    flight.records.append(record)  # _InFlight.add, without a call per row
+                    flight.records.append(record)
                     flight.meta[record.key] = meta
                     if len(flight.meta) >= batch_size:
                         del buffers[operation]

@@ -10,7 +10,8 @@ from dbt_activate.stream import _InFlight, _unsettled
 
 def test_a_moved_record_is_logged_under_the_identity_last_sent() -> None:
     flight = _InFlight(Operation.UPSERT)
-    flight.add(Record("1", {"email": "new@x.io"}, previous={"email": "old@x.io"}),
-               (CHANGE, "FP1", identity_json({"email": "new@x.io"})))
-    flight.add(Record("2", {"email": "b@x.io"}), (CHANGE, "FP2", identity_json({"email": "b@x.io"})))
+    flight.records += [Record("1", {"email": "new@x.io"}, previous={"email": "old@x.io"}),
+                       Record("2", {"email": "b@x.io"})]
+    flight.meta.update({"1": (CHANGE, "FP1", identity_json({"email": "new@x.io"})),
+                        "2": (CHANGE, "FP2", identity_json({"email": "b@x.io"}))})
     assert list(_unsettled(flight)) == [(CHANGE, "1", '{"email":"old@x.io"}'), (CHANGE, "2", '{"email":"b@x.io"}')]
