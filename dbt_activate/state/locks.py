@@ -59,6 +59,9 @@ _POLL_SECONDS = 1.0
 _FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
+LOCK_COLUMNS = ("sync_name", "run_id", "host", "pid", "acquired_at", "expires_at")  # lock_table_ddl's, in order
+
+
 def lock_table_ddl(table: str, dialect: Dialect) -> str:
     varchar = dialect.varchar
     return (f"create table if not exists {table} (sync_name {varchar(512)}, run_id {varchar(64)}, "
@@ -255,7 +258,7 @@ class SyncLock:
             return
         with self._io, self.conn.transaction():
             self.conn.execute_all(self.conn.dialect.update_rows(
-                self.table, Sql(f"expires_at = cast({p} as timestamp)", (_text(self._expiry()),)),
+                self.table, LOCK_COLUMNS, {"expires_at": Sql(f"cast({p} as timestamp)", (_text(self._expiry()),))},
                 Sql(f"sync_name = {p} and run_id = {p}", (self.sync_name, self.run_id))))
 
     def _start_heartbeat(self) -> None:

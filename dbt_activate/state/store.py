@@ -20,7 +20,7 @@ from dbt_activate.errors import WarehouseError
 from dbt_activate.state.journal import ACK_COLUMNS, MAYBE_FINGERPRINT, REJECT_COLUMNS
 from dbt_activate.state.locks import LOCK_TABLE, SyncLock, lock_table_ddl
 from dbt_activate.warehouse.connection import WarehouseConnection
-from dbt_activate.warehouse.dialect import Sql, snapshot_table_name
+from dbt_activate.warehouse.dialect import SNAPSHOT_COLUMNS, Sql, snapshot_table_name
 
 STATE_VERSION = 1
 _ACK_STAGE = "activate_stage_acks"
@@ -172,7 +172,7 @@ class WarehouseStateStore:
             for start in range(0, len(keys), 500):
                 chunk = list(keys[start:start + 500])
                 self.conn.execute_all(self._d.update_rows(
-                    snapshot, Sql(f"fingerprint = {p}", (MAYBE_FINGERPRINT,)),
+                    snapshot, SNAPSHOT_COLUMNS, {"fingerprint": Sql(p, (MAYBE_FINGERPRINT,))},
                     Sql(f"sync_key in ({', '.join([p] * len(chunk))})", tuple(chunk))))
 
     # --- checkpoints -----------------------------------------------------------------------------

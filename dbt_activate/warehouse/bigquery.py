@@ -35,14 +35,23 @@ labelled ``tool: dbt-activate`` (find its cost in the billing export), pages thr
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from dbt_activate.errors import IdentifierError
 from dbt_activate.warehouse.bigquery_client import COLUMNS_FROM_SCHEMA, BigQueryConnection, literal
-from dbt_activate.warehouse.dialect import BOOLEAN, TIMESTAMP, TIMESTAMPTZ, Column, Dialect, Fetch, Sql
+from dbt_activate.warehouse.dialect import (
+    BOOLEAN,
+    TIMESTAMP,
+    TIMESTAMPTZ,
+    Column,
+    Dialect,
+    Fetch,
+    Sql,
+    assignment_list,
+)
 
 _FORMAT = "'%Y-%m-%dT%H:%M:%E6S'"
 _SEMI_STRUCTURED = ("json", "struct", "array", "record")
@@ -144,9 +153,11 @@ class BigQueryDialect(Dialect):
         return [Sql(f"merge {table} t using (select distinct sync_key from {stage}) s on t.sync_key = s.sync_key "
                     f"when matched and ({where.text}) then delete", where.params)]
 
-    def update_rows(self, table: str, assignments: Sql, where: Sql) -> list[Sql]:
+    def update_rows(self, table: str, columns: Sequence[str], assignments: Mapping[str, Sql],
+                    where: Sql) -> list[Sql]:
+        sets = assignment_list(assignments)
         return [Sql(f"merge {table} using {_NO_SOURCE} on false when not matched by source and ({where.text}) "
-                    f"then update set {assignments.text}", where.params + assignments.params)]
+                    f"then update set {sets.text}", where.params + sets.params)]
 
     def apply_stage(self, snapshot: str, stage: str, now: str) -> list[Sql]:
         """One MERGE: a removed key's row deleted, a sent one's updated or inserted."""

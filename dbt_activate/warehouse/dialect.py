@@ -18,7 +18,7 @@ import csv
 import hashlib
 import itertools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -66,6 +66,15 @@ class Sql:
 
     text: str
     params: tuple[Any, ...] = ()
+
+
+SNAPSHOT_COLUMNS = ("sync_key", "fingerprint", "record_identity", "synced_at")  # snapshot_ddl's, in order
+
+
+def assignment_list(assignments: Mapping[str, Sql]) -> Sql:
+    """``col = expr, …`` of update_rows' assignments, their values in order."""
+    return Sql(", ".join(f"{column} = {value.text}" for column, value in assignments.items()),
+               tuple(p for value in assignments.values() for p in value.params))
 
 
 def type_kind(data_type: str) -> str:
@@ -344,9 +353,8 @@ class Dialect:
     # --- state writes ---------------------------------------------------------------------------------
     # Every write to the state tables goes through these hooks, so the state layer (state/) holds no
     # warehouse's special case. The base forms are plain DELETE, UPDATE and INSERT; Spark without Delta
-    # rewrites tables (INSERT OVERWRITE) to delete, BigQuery MERGEs every write, Databricks (Delta) MERGEs
-    # the staged segments and keeps plain DELETE/UPDATE (spark.py, bigquery.py). Spark without Delta has
-    # no update_rows yet: it keeps the base UPDATE, which those tables refuse (store.resend reaches it).
+    # rewrites tables (INSERT OVERWRITE) to delete and update, BigQuery MERGEs every write, Databricks
+    # (Delta) MERGEs the staged segments and keeps plain DELETE/UPDATE (spark.py, bigquery.py).
 
     def varchar(self, length: int) -> str:
         """A bounded text type of the state tables."""
@@ -363,9 +371,12 @@ class Dialect:
         return self.delete_rows(table, Sql(f"{where.text} and sync_key in (select sync_key from {stage})",
                                            where.params))
 
-    def update_rows(self, table: str, assignments: Sql, where: Sql) -> list[Sql]:
-        """Set ``assignments`` (``col = expr, …``) on the rows of ``table`` that match ``where``."""
-        return [Sql(f"update {table} set {assignments.text} where {where.text}", assignments.params + where.params)]
+    def update_rows(self, table: str, columns: Sequence[str], assignments: Mapping[str, Sql],
+                    where: Sql) -> list[Sql]:
+        """Set each column of ``assignments`` to its expression on the rows of ``table`` that match
+        ``where``; ``columns`` are all of the table's, in order (a dialect that rewrites the table needs them)."""
+        sets = assignment_list(assignments)
+        return [Sql(f"update {table} set {sets.text} where {where.text}", sets.params + where.params)]
 
     def superseded_rows(self, table: str, where: Sql) -> list[Sql]:
         """Remove the rows of ``table`` that a row inserted next replaces: deleted, or kept where rows

@@ -38,7 +38,7 @@ from __future__ import annotations
 import csv
 import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -173,6 +173,23 @@ class SparkDialect(Dialect):
             return [Sql(f"truncate table {table}")]
         return self._rewrite(table, Sql(f"select * from {table} where not coalesce(({where.text}), false)",
                                         where.params))
+
+    def update_rows(self, table: str, columns: Sequence[str], assignments: Mapping[str, Sql],
+                    where: Sql) -> list[Sql]:
+        if self.delta:
+            return super().update_rows(table, columns, assignments, where)
+        # Without Delta: the table rewritten, each assigned column taking its value where the rows match.
+        selected: list[str] = []
+        params: list[Any] = []
+        for column in columns:
+            if column in assignments:
+                value = assignments[column]
+                selected.append(f"case when coalesce(({where.text}), false) then ({value.text}) else {column} end "
+                                f"as {column}")
+                params += [*where.params, *value.params]
+            else:
+                selected.append(column)
+        return self._rewrite(table, Sql(f"select {', '.join(selected)} from {table}", tuple(params)))
 
     def superseded_rows(self, table: str, where: Sql) -> list[Sql]:
         # Without Delta the sync rows are appended and the latest one counts (current_rows).

@@ -20,7 +20,7 @@ import pytest
 import sqlglot
 
 from dbt_activate.errors import IdentifierError
-from dbt_activate.state.locks import LOCK_TABLE, SyncLock
+from dbt_activate.state.locks import LOCK_COLUMNS, LOCK_TABLE, SyncLock
 from dbt_activate.state.record_ids import WarehouseIdStore
 from dbt_activate.state.store import RunRow, WarehouseStateStore
 from dbt_activate.warehouse.bigquery import BigQueryDialect
@@ -139,7 +139,7 @@ _MERGE_NONE = "merge `d`.`t` using (select 1 as __activate_one) __activate_none 
     (BQ.delete_rows("`d`.`t`"), f"{_MERGE_NONE} then delete"),
     (BQ.superseded_rows("`d`.`t`", Sql("sync_name = ?", ("s",))), f"{_MERGE_NONE} and (sync_name = 's') then delete"),
     (BQ.clear_stage("d.t", ["op"]), f"{_MERGE_NONE} then delete"),
-    (BQ.update_rows("`d`.`t`", Sql("expires_at = cast(? as timestamp)", ("2024-01-01 00:00:00",)),
+    (BQ.update_rows("`d`.`t`", LOCK_COLUMNS, {"expires_at": Sql("cast(? as timestamp)", ("2024-01-01 00:00:00",))},
                     Sql("sync_name = ? and run_id = ?", ("s", "r"))),
      f"{_MERGE_NONE} and (sync_name = 's' and run_id = 'r') then update set "
      "expires_at = cast('2024-01-01 00:00:00' as timestamp)"),
