@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Callable, Iterable, Mapping, Set
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 
 from dbt_activate.delivery import JSONValue, UnencodableValue, to_json_value
@@ -52,22 +53,9 @@ def format_value(value: Any, sf_type: str | None) -> JSONValue:
     """One value in the form Salesforce reads for a field of ``sf_type`` (None: infer from Python)."""
     if value is None:
         return None
-    if sf_type == "date":
-        return _date(value)
-    if sf_type == "datetime":
-        return _datetime(value)
-    if sf_type == "time":
-        return _time(value)
-    if sf_type == "boolean":
-        return _boolean(value)
-    if sf_type in NUMBER_TYPES:
-        return _number(value, sf_type)
     if sf_type is None:
         return _inferred(value)
-    if sf_type == "multipicklist" and isinstance(value, (list, tuple, Set)):
-        items = sorted(value, key=str) if isinstance(value, Set) else list(value)
-        return ";".join(str(_text(v)) for v in items)
-    return _text(value)
+    return _FORMATS.get(sf_type, _text)(value)
 
 
 def drop_nulls(values: dict[str, JSONValue], keep: frozenset[str] = frozenset()) -> dict[str, JSONValue]:
@@ -180,8 +168,22 @@ def _text(value: Any) -> str:
     return str(encoded)
 
 
+def _multipicklist(value: Any) -> str:
+    if isinstance(value, (list, tuple, Set)):
+        items = sorted(value, key=str) if isinstance(value, Set) else list(value)
+        return ";".join(str(_text(v)) for v in items)
+    return _text(value)
+
+
 def _finite(value: float | Decimal) -> bool:
     return value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)
+
+
+# Salesforce type -> its form, as the module's table says; any other type takes text.
+_FORMATS: dict[str, Callable[[Any], JSONValue]] = {
+    "date": _date, "datetime": _datetime, "time": _time, "boolean": _boolean, "multipicklist": _multipicklist,
+    **{sf_type: partial(_number, sf_type=sf_type) for sf_type in NUMBER_TYPES},
+}
 
 
 def field_types(described: Iterable[Mapping[str, Any]]) -> dict[str, str]:
