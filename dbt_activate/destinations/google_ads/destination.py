@@ -60,11 +60,19 @@ from dbt_activate.core.types import (
     Mode,
     Operation,
     RateLimit,
+    Record,
     RecordIdStore,
     SyncTarget,
 )
 from dbt_activate.delivery import json_body
-from dbt_activate.destinations.api import ApiDestination, json_object
+from dbt_activate.destinations.ad_platform import (
+    KEPT_HASHES,
+    AdPlatformDestination,
+    hashed_each,
+    member_key,
+    remember_members,
+)
+from dbt_activate.destinations.api import json_object
 from dbt_activate.destinations.base import ConfigKey, skip_all
 from dbt_activate.destinations.google_ads.auth import TOKEN_URL, RefreshTokenAuth
 from dbt_activate.destinations.google_ads.jobs import CustomerMatchJob, JobSettings
@@ -83,13 +91,7 @@ from dbt_activate.destinations.google_ads.results import (
     unexpected,
 )
 from dbt_activate.destinations.jobs import job_keys, job_polling
-from dbt_activate.destinations.pii import (
-    KEPT_HASHES,
-    UnhashableValue,
-    country_calling_code,
-    member_key,
-    remember_members,
-)
+from dbt_activate.destinations.pii import UnhashableValue, country_calling_code
 from dbt_activate.errors import ConfigError, DestinationError
 
 API_VERSION = "v25"
@@ -150,7 +152,7 @@ def _consent(name: str, config: Mapping[str, Any]) -> dict[str, str] | None:
     return consent
 
 
-class GoogleAdsDestination(ApiDestination):
+class GoogleAdsDestination(AdPlatformDestination):
     kind = "google_ads"
     description = ("Google Ads: offline click conversions (object conversions, append) and Customer Match "
                    "user lists (object <user list id>, upsert/mirror), with identifiers hashed in process.")
@@ -184,7 +186,6 @@ class GoogleAdsDestination(ApiDestination):
         "batch_size": f"Conversions per request, 1-{MAX_CONVERSIONS:,} (Google's maximum, the default).",
         "rate_limit": " (Google publishes no fixed rate; RESOURCE_EXHAUSTED answers slow the limiter down).",
     }
-    modes = frozenset({Mode.APPEND, Mode.UPSERT, Mode.MIRROR})
     default_base_url = BASE_URL
     default_timeout = 60.0
     batch_size = MAX_CONVERSIONS
@@ -192,7 +193,6 @@ class GoogleAdsDestination(ApiDestination):
     rate_limit = RateLimit(5, 1.0)
     objects = (f"{CONVERSIONS} (append; {MAX_CONVERSIONS:,} per request)",
                f"<user list id> (upsert, mirror; a Customer Match job per {DEFAULT_JOB_SIZE:,} rows)")
-    uses_id_store = True
 
     def configure(self, name: str, config: Mapping[str, Any]) -> None:
         self.version = self.settings.text("api_version")
@@ -242,11 +242,7 @@ class GoogleAdsDestination(ApiDestination):
                               "customers/<id>/userLists/<id>)", location=where)
         if target.mode is Mode.APPEND:
             raise ConfigError("a Customer Match list takes mode upsert or mirror", location=where)
-        personal = sorted(set(target.identity) & PERSONAL_FIELDS)
-        if personal:
-            raise ConfigError(f"the identity {', '.join(personal)} is personal data: the state would keep it in "
-                              "clear. Identify rows by a primary key such as a customer id and map the identifiers "
-                              "as fields", location=where)
+        self.check_identity(target, PERSONAL_FIELDS, " and map the identifiers as fields")
         if not set(target.field_names) & set(USER_FIELDS):
             raise ConfigError(f"no Customer Match identifier is mapped: map {', '.join(USER_FIELDS)}",
                               location=where)
@@ -290,19 +286,14 @@ class GoogleAdsDestination(ApiDestination):
         return f"/{self.version}/customers/{self.customer_id}:uploadClickConversions"
 
     def _conversions_body(self, batch: Batch, result: BatchResult) -> tuple[dict[str, Any], list[str]]:
-        conversions: list[dict[str, Any]] = []
-        keys: list[str] = []
-        for record in batch.records:
-            try:
-                conversion = click_conversion(record.values, self.account)
-            except UnhashableValue as exc:
-                result.rejected[record.key] = str(exc)
-                continue
-            if self.consent:
-                conversion["consent"] = dict(self.consent)
-            conversions.append(conversion)
-            keys.append(record.key)
+        conversions, keys = hashed_each(batch, result, self._conversion)
         return {"conversions": conversions, "partialFailure": True}, keys
+
+    def _conversion(self, record: Record) -> dict[str, Any]:
+        conversion = click_conversion(record.values, self.account)
+        if self.consent:
+            conversion["consent"] = dict(self.consent)
+        return conversion
 
     async def _write_conversions(self, target: SyncTarget, batch: Batch) -> BatchResult:
         if batch.operation is not Operation.APPEND:

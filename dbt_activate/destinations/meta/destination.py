@@ -57,7 +57,14 @@ from dbt_activate.core.types import (
     SyncTarget,
 )
 from dbt_activate.delivery import body_snippet, json_body
-from dbt_activate.destinations.api import ApiDestination, json_object
+from dbt_activate.destinations.ad_platform import (
+    KEPT_HASHES,
+    AdPlatformDestination,
+    hashed_each,
+    member_key,
+    remember_members,
+)
+from dbt_activate.destinations.api import json_object
 from dbt_activate.destinations.base import ConfigKey, skip_all
 from dbt_activate.destinations.meta.payload import (
     ACTION_SOURCES,
@@ -71,13 +78,7 @@ from dbt_activate.destinations.meta.payload import (
     server_event,
 )
 from dbt_activate.destinations.meta.results import INVALID_PARAMETER, check_response, code_of, error_of, reason
-from dbt_activate.destinations.pii import (
-    KEPT_HASHES,
-    UnhashableValue,
-    country_calling_code,
-    member_key,
-    remember_members,
-)
+from dbt_activate.destinations.pii import UnhashableValue, country_calling_code
 from dbt_activate.errors import ConfigError, DestinationError
 
 API_VERSION = "v25.0"
@@ -89,7 +90,7 @@ MISSING_OBJECT = 33  # error_subcode: the object does not exist or the token may
 _JSON = {"Content-Type": "application/json"}
 
 
-class MetaDestination(ApiDestination):
+class MetaDestination(AdPlatformDestination):
     kind = "meta"
     description = ("Meta: Conversions API events (object events:<pixel id>, append) and Custom Audience members "
                    "(object audience:<audience id>, upsert/mirror), with customer information hashed in process.")
@@ -110,7 +111,6 @@ class MetaDestination(ApiDestination):
         "rate_limit": ". Meta's limits are hourly allowances by business; its usage headers and throttling codes slow "
                       "the limiter further.",
     }
-    modes = frozenset({Mode.APPEND, Mode.UPSERT, Mode.MIRROR})
     default_base_url = BASE_URL
     max_batch_size = MAX_USERS
     default_timeout = 60.0
@@ -119,7 +119,6 @@ class MetaDestination(ApiDestination):
     rate_limit = RateLimit(60, 60.0)
     objects = (f"events:<pixel id> (append; {MAX_EVENTS:,} events per request)",
                f"audience:<custom audience id> (upsert, mirror; {MAX_USERS:,} users per request)")
-    uses_id_store = True
 
     def configure(self, name: str, config: Mapping[str, Any]) -> None:
         self.version = self.settings.text("api_version")
@@ -154,10 +153,7 @@ class MetaDestination(ApiDestination):
         if found is None:
             raise ConfigError(f"object {target.object!r} is neither events:<pixel id> nor audience:<audience id>",
                               location=where)
-        personal = sorted(set(target.identity) & PERSONAL_FIELDS)
-        if personal:
-            raise ConfigError(f"the identity {', '.join(personal)} is personal data: the state would keep it in "
-                              "clear. Identify rows by a primary key such as a customer id", location=where)
+        self.check_identity(target, PERSONAL_FIELDS)
         if found.group(1) == "events":
             if target.mode is not Mode.APPEND:
                 raise ConfigError(f"events take mode append, not {target.mode.value}", location=where)
@@ -210,16 +206,7 @@ class MetaDestination(ApiDestination):
         return found.group(1), found.group(2)
 
     def _events(self, batch: Batch, result: BatchResult) -> tuple[list[dict[str, Any]], list[str]]:
-        events: list[dict[str, Any]] = []
-        keys: list[str] = []
-        for record in batch.records:
-            try:
-                events.append(server_event(record.key, record.values, self.defaults))
-            except UnhashableValue as exc:
-                result.rejected[record.key] = str(exc)
-                continue
-            keys.append(record.key)
-        return events, keys
+        return hashed_each(batch, result, lambda record: server_event(record.key, record.values, self.defaults))
 
     def _events_body(self, events: Sequence[dict[str, Any]]) -> dict[str, Any]:
         body: dict[str, Any] = {"data": list(events)}
