@@ -64,7 +64,7 @@ from dbt_activate.core.types import (
     RecordIdStore,
     SyncTarget,
 )
-from dbt_activate.delivery import json_body
+from dbt_activate.delivery import JSON_HEADERS, json_body
 from dbt_activate.destinations.ad_platform import (
     KEPT_HASHES,
     AdPlatformDestination,
@@ -107,7 +107,6 @@ CONSENT_VALUES = ("GRANTED", "DENIED", "UNSPECIFIED", "UNKNOWN")
 # Google's answer to a conversion it already has (same order id, or same click, action and time) [R].
 ALREADY_UPLOADED = frozenset({"CLICK_CONVERSION_ALREADY_EXISTS", "ORDER_ID_ALREADY_IN_USE"})
 _USER_LIST = re.compile(r"(?:customers/(\d+)/userLists/)?(\d+)")
-_JSON = {"Content-Type": "application/json"}
 # Google processes a Customer Match job in minutes to hours: a poll every 5 s, for up to an hour.
 _JOB_KEYS = job_keys(interval=5, timeout=3600, then="the batch fails (nothing acknowledged)",
                      interval_help="Seconds between two polls of a running Customer Match job.",
@@ -393,4 +392,4 @@ class GoogleAdsDestination(AdPlatformDestination):
             headers["login-customer-id"] = self.login_customer_id
         if body is None:
             return await session.request(method, path, headers=headers)
-        return await session.request(method, path, content=json_body(body), headers={**headers, **_JSON})
+        return await session.request(method, path, content=json_body(body), headers={**headers, **JSON_HEADERS})

@@ -56,7 +56,7 @@ from dbt_activate.core.types import (
     RecordIdStore,
     SyncTarget,
 )
-from dbt_activate.delivery import body_snippet, json_body
+from dbt_activate.delivery import JSON_HEADERS, body_snippet, json_body
 from dbt_activate.destinations.ad_platform import (
     KEPT_HASHES,
     AdPlatformDestination,
@@ -87,7 +87,6 @@ MAX_EVENTS = 1_000
 MAX_USERS = 10_000
 _OBJECT = re.compile(r"(events|audience):(\d+)")
 MISSING_OBJECT = 33  # error_subcode: the object does not exist or the token may not use it
-_JSON = {"Content-Type": "application/json"}
 
 
 class MetaDestination(AdPlatformDestination):
@@ -322,4 +321,4 @@ class MetaDestination(AdPlatformDestination):
     # -- requests ------------------------------------------------------------------------------
 
     async def _request(self, method: str, path: str, body: Mapping[str, Any]) -> httpx.Response:
-        return await self.session().request(method, path, content=json_body(body), headers=_JSON)
+        return await self.session().request(method, path, content=json_body(body), headers=JSON_HEADERS)
