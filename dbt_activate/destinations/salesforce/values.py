@@ -25,12 +25,12 @@ field; with ``nulls: keep`` (the default) it is left out, so it never wipes a va
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Callable, Iterable, Mapping, Set
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import Any
 
+from dbt_activate.core.values import is_nonfinite
 from dbt_activate.delivery import JSONValue, UnencodableValue, to_json_value
 
 NUMBER_TYPES = frozenset({"int", "long", "double", "currency", "percent"})
@@ -146,7 +146,7 @@ def _number(value: Any, sf_type: str) -> JSONValue:
             value = Decimal(value.strip())
         except InvalidOperation:
             raise UnencodableValue(f"{value!r} is not a number (Salesforce {sf_type} field)") from None
-    if isinstance(value, (float, Decimal)) and not _finite(value):
+    if is_nonfinite(value):
         raise UnencodableValue(f"{value} is not a number Salesforce can store")
     if not isinstance(value, (int, float, Decimal)):
         raise UnencodableValue(f"a {type(value).__name__} is not a number (Salesforce {sf_type} field)")
@@ -160,7 +160,7 @@ def _text(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, dt.datetime):
         return _datetime(value)
-    if isinstance(value, (float, Decimal)) and not _finite(value):
+    if is_nonfinite(value):
         raise UnencodableValue(f"{value} is not a value Salesforce can store")
     if isinstance(value, (dict, list, tuple, Set)):
         raise UnencodableValue(f"a {type(value).__name__} cannot be written to a text field")
@@ -173,10 +173,6 @@ def _multipicklist(value: Any) -> str:
         items = sorted(value, key=str) if isinstance(value, Set) else list(value)
         return ";".join(str(_text(v)) for v in items)
     return _text(value)
-
-
-def _finite(value: float | Decimal) -> bool:
-    return value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)
 
 
 # Salesforce type -> its form, as the module's table says; any other type takes text.
