@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Set
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from dbt_activate.core.values import is_nonfinite
+from dbt_activate.core.values import as_number, is_nonfinite
 from dbt_activate.delivery import JSONValue, UnencodableValue, to_json_value
 
 NUMBER_TYPES = frozenset({"int", "long", "double", "currency", "percent"})
@@ -139,18 +139,14 @@ def _boolean(value: Any) -> bool:
 
 
 def _number(value: Any, sf_type: str) -> JSONValue:
-    if isinstance(value, bool):
-        raise UnencodableValue(f"a boolean is not a number (Salesforce {sf_type} field)")
-    if isinstance(value, str):
-        try:
-            value = Decimal(value.strip())
-        except InvalidOperation:
-            raise UnencodableValue(f"{value!r} is not a number (Salesforce {sf_type} field)") from None
-    if is_nonfinite(value):
-        raise UnencodableValue(f"{value} is not a number Salesforce can store")
-    if not isinstance(value, (int, float, Decimal)):
-        raise UnencodableValue(f"a {type(value).__name__} is not a number (Salesforce {sf_type} field)")
-    return to_json_value(value)
+    number = as_number(value)
+    if number is None:
+        kind = "boolean" if isinstance(value, bool) else type(value).__name__
+        what = repr(value) if isinstance(value, str) else f"a {kind}"
+        raise UnencodableValue(f"{what} is not a number (Salesforce {sf_type} field)")
+    if is_nonfinite(number):
+        raise UnencodableValue(f"{number} is not a number Salesforce can store")
+    return to_json_value(number)
 
 
 def _text(value: Any) -> str:
