@@ -11,10 +11,10 @@ would come from (``KEPT_HASHES``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import TypeVar
 
-from dbt_activate.core.types import Batch, BatchResult, Mode, Record, RecordIdStore, SyncTarget
+from dbt_activate.core.types import Batch, BatchResult, Mode, Operation, Record, RecordIdStore, SyncTarget
 from dbt_activate.destinations.api import ApiDestination
 from dbt_activate.destinations.pii import UnhashableValue
 from dbt_activate.errors import ConfigError
@@ -61,6 +61,33 @@ def hashed_each(batch: Batch, result: BatchResult, build: Callable[[Record], T])
 def member_key(target: SyncTarget, record: Record) -> str:
     """The record-id table key of the audience member a row is."""
     return f"{target.sync_name}|{record.key}"
+
+
+def member_changes(target: SyncTarget, batch: Batch, result: BatchResult, store: RecordIdStore,
+                   hash_member: Callable[[Record], tuple[T, str]]) -> Iterator[tuple[Owner, str | None, T | None]]:
+    """What an upsert or delete batch changes in an audience, per row: (its owner, the kept hashes to
+    remove, the member to add), each None when there is nothing of it.
+
+    A deleted row removes the member by the hashes kept when it was added; with none kept (the store
+    is written before a batch is acknowledged, so only a wiped record-id table loses them) nothing can
+    name it any more, and the row is passed over. Any other row adds the member ``hash_member`` makes,
+    with the text of its hashes to keep, after removing the old one when the kept hashes differ. A row
+    whose personal value cannot be normalised is rejected in ``result``.
+    """
+    previous = store.get_many([member_key(target, r) for r in batch.records])
+    for record in batch.records:
+        store_key = member_key(target, record)
+        old = previous.get(store_key)
+        if batch.operation is Operation.DELETE:
+            if old is not None:
+                yield (record.key, store_key, None), old, None
+            continue
+        try:
+            member, kept = hash_member(record)
+        except UnhashableValue as exc:
+            result.rejected[record.key] = str(exc)
+            continue
+        yield (record.key, store_key, kept), (old if old is not None and old != kept else None), member
 
 
 def remember_members(store: RecordIdStore, owners: Iterable[Owner], rejected: Mapping[str, str], *,

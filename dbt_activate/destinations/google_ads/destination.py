@@ -68,8 +68,9 @@ from dbt_activate.delivery import JSON_HEADERS, json_body
 from dbt_activate.destinations.ad_platform import (
     KEPT_HASHES,
     AdPlatformDestination,
+    Owner,
     hashed_each,
-    member_key,
+    member_changes,
     remember_members,
 )
 from dbt_activate.destinations.api import json_object
@@ -91,7 +92,7 @@ from dbt_activate.destinations.google_ads.results import (
     unexpected,
 )
 from dbt_activate.destinations.jobs import job_keys, job_polling
-from dbt_activate.destinations.pii import UnhashableValue, country_calling_code
+from dbt_activate.destinations.pii import country_calling_code
 from dbt_activate.errors import ConfigError, DestinationError
 
 API_VERSION = "v25"
@@ -333,36 +334,25 @@ class GoogleAdsDestination(AdPlatformDestination):
         return CustomerMatchJob(self.name, self.job_settings, self._send, self.redactor)
 
     def _member_operations(self, target: SyncTarget, batch: Batch, result: BatchResult, store: RecordIdStore
-                           ) -> tuple[list[dict[str, Any]], list[tuple[str, str, str | None]]]:
-        """The job's operations and, per operation, (record key, store key, identifiers json to keep)."""
+                           ) -> tuple[list[dict[str, Any]], list[Owner]]:
+        """The job's operations and, per operation, its owner (record key, store key, identifiers json to keep)."""
         if batch.operation not in (Operation.UPSERT, Operation.DELETE):
             raise DestinationError(f"sync {target.sync_name}: Customer Match cannot {batch.operation.value}")
-        previous = store.get_many([member_key(target, r) for r in batch.records])
         operations: list[dict[str, Any]] = []
-        owners: list[tuple[str, str, str | None]] = []
-        for record in batch.records:
-            store_key = member_key(target, record)
-            old = previous.get(store_key)
-            if batch.operation is Operation.DELETE:
-                if old is None:
-                    # The store is written before a batch is acknowledged, so only a wiped record-id table
-                    # loses a member's hashes: nothing can name it any more, and retrying would not help.
-                    continue
+        owners: list[Owner] = []
+        for owner, old, identifiers in member_changes(target, batch, result, store, self._identifiers):
+            if old is not None:
                 operations.append({"remove": {"userIdentifiers": json.loads(old)}})
-                owners.append((record.key, store_key, None))
-                continue
-            try:
-                identifiers = user_identifiers(record.values, self.account)
-            except UnhashableValue as exc:
-                result.rejected[record.key] = str(exc)
-                continue
-            kept = json.dumps(identifiers, sort_keys=True, separators=(",", ":"))
-            if old is not None and old != kept:
-                operations.append({"remove": {"userIdentifiers": json.loads(old)}})
-                owners.append((record.key, store_key, kept))
-            operations.append({"create": {"userIdentifiers": identifiers}})
-            owners.append((record.key, store_key, kept))
+                owners.append(owner)
+            if identifiers is not None:
+                operations.append({"create": {"userIdentifiers": identifiers}})
+                owners.append(owner)
         return operations, owners
+
+    def _identifiers(self, record: Record) -> tuple[list[dict[str, Any]], str]:
+        """A member's ``userIdentifiers``, and their text as kept in the record-id table."""
+        identifiers = user_identifiers(record.values, self.account)
+        return identifiers, json.dumps(identifiers, sort_keys=True, separators=(",", ":"))
 
     async def _write_members(self, target: SyncTarget, batch: Batch) -> BatchResult:
         result = BatchResult()

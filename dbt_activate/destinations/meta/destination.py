@@ -53,6 +53,7 @@ from dbt_activate.core.types import (
     Mode,
     Operation,
     RateLimit,
+    Record,
     RecordIdStore,
     SyncTarget,
 )
@@ -60,8 +61,9 @@ from dbt_activate.delivery import JSON_HEADERS, body_snippet, json_body
 from dbt_activate.destinations.ad_platform import (
     KEPT_HASHES,
     AdPlatformDestination,
+    Owner,
     hashed_each,
-    member_key,
+    member_changes,
     remember_members,
 )
 from dbt_activate.destinations.api import json_object
@@ -78,7 +80,7 @@ from dbt_activate.destinations.meta.payload import (
     server_event,
 )
 from dbt_activate.destinations.meta.results import INVALID_PARAMETER, check_response, code_of, error_of, reason
-from dbt_activate.destinations.pii import UnhashableValue, country_calling_code
+from dbt_activate.destinations.pii import country_calling_code
 from dbt_activate.errors import ConfigError, DestinationError
 
 API_VERSION = "v25.0"
@@ -253,41 +255,29 @@ class MetaDestination(AdPlatformDestination):
     # -- audiences -----------------------------------------------------------------------------
 
     def _audience_requests(self, target: SyncTarget, batch: Batch, result: BatchResult, store: RecordIdStore
-                           ) -> list[tuple[str, list[str], list[list[str]], list[tuple[str, str, str | None]]]]:
+                           ) -> list[tuple[str, list[str], list[list[str]], list[Owner]]]:
         """(method, schema, rows, owners) per request: removals first, then additions. An owner is
         (record key, store key, the member json to keep; None to forget it)."""
         if batch.operation not in (Operation.UPSERT, Operation.DELETE):
             raise DestinationError(f"sync {target.sync_name}: a Custom Audience cannot {batch.operation.value}")
-        previous = store.get_many([member_key(target, r) for r in batch.records])
         schema = audience_schema(target.field_names)
-        removals: dict[str, tuple[list[str], list[list[str]], list[tuple[str, str, str | None]]]] = {}
+        removals: dict[str, tuple[list[str], list[list[str]], list[Owner]]] = {}  # by the schema they were added with
         adds: list[list[str]] = []
-        add_owners: list[tuple[str, str, str | None]] = []
+        add_owners: list[Owner] = []
 
-        def remove(old: str, owner: tuple[str, str, str | None]) -> None:
-            member = json.loads(old)
-            entry = removals.setdefault(json.dumps(member["schema"]), (member["schema"], [], []))
-            entry[1].append(member["row"])
-            entry[2].append(owner)
+        def hashed_row(record: Record) -> tuple[list[str], str]:
+            row = audience_row(record.values, schema, self.phone_country_code)
+            return row, json.dumps({"schema": schema, "row": row}, separators=(",", ":"))
 
-        for record in batch.records:
-            store_key = member_key(target, record)
-            old = previous.get(store_key)
-            if batch.operation is Operation.DELETE:
-                # Without kept hashes (only a wiped record-id table loses them) nothing can name the member.
-                if old is not None:
-                    remove(old, (record.key, store_key, None))
-                continue
-            try:
-                row = audience_row(record.values, schema, self.phone_country_code)
-            except UnhashableValue as exc:
-                result.rejected[record.key] = str(exc)
-                continue
-            kept = json.dumps({"schema": schema, "row": row}, separators=(",", ":"))
-            if old is not None and old != kept:
-                remove(old, (record.key, store_key, kept))
-            adds.append(row)
-            add_owners.append((record.key, store_key, kept))
+        for owner, old, row in member_changes(target, batch, result, store, hashed_row):
+            if old is not None:
+                member = json.loads(old)
+                entry = removals.setdefault(json.dumps(member["schema"]), (member["schema"], [], []))
+                entry[1].append(member["row"])
+                entry[2].append(owner)
+            if row is not None:
+                adds.append(row)
+                add_owners.append(owner)
         requests = [("DELETE", s, rows, owners) for s, rows, owners in removals.values()]
         if adds:
             requests.append(("POST", schema, adds, add_owners))
