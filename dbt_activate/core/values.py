@@ -88,6 +88,20 @@ def is_nonfinite(value: Any) -> bool:
     return isinstance(value, Decimal) and not value.is_finite()
 
 
+def as_number(value: Any) -> int | float | Decimal | None:
+    """``value`` for a vendor's number field: a number as it is, numeric text read exactly (a Decimal,
+    surrounding spaces ignored); None for anything else, a boolean too (Python counts True as 1, no
+    vendor does). NaN and infinities are numbers here: each vendor says why it refuses them."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            return Decimal(value.strip())
+        except ArithmeticError:  # decimal.InvalidOperation: not numeric text
+            return None
+    return value if isinstance(value, (int, float, Decimal)) else None
+
+
 def rejection_reason(values: Mapping[str, Any], exc: Exception) -> str:
     """Why a record could not be encoded, naming the field when it is a NaN or an infinity."""
     for name, value in values.items():

@@ -22,6 +22,7 @@ from dbt_activate.delivery.context import (
     using_tls,
 )
 from dbt_activate.delivery.encoding import (
+    JSON_HEADERS,
     JSONValue,
     UnencodableValue,
     encode_record,
@@ -35,6 +36,7 @@ from dbt_activate.delivery.ratelimit import LimiterRegistry, RateLimiter
 from dbt_activate.delivery.retry import OnRetry, RetryPolicy, deliver
 
 __all__ = [
+    "JSON_HEADERS",
     "HttpObservers",
     "HttpSession",
     "InsecureTLSWarning",

@@ -32,6 +32,7 @@ import math
 import uuid
 from collections.abc import Callable, Mapping, Set
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, TypeAlias
 
 import orjson
@@ -107,3 +108,7 @@ def json_body(body: JSONValue | Mapping[str, Any]) -> bytes:
     ``1.5e-07``), about 15 times faster: a 100-record HubSpot batch in 0.06 ms instead of 0.95 ms,
     9 CPU-seconds of a 1M-row sync."""
     return orjson.dumps(body)
+
+
+# The header that goes with a JSON request body (``json_body``).
+JSON_HEADERS: Mapping[str, str] = MappingProxyType({"Content-Type": "application/json"})

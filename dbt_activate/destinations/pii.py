@@ -6,17 +6,17 @@ so the same person hashes the same on both sides. What the two share is here: th
 recognition of a value the user already hashed in SQL (64 hexadecimal characters, sent as it is),
 and the one error a value that cannot be normalised raises. The error names the field but never the
 value: its text becomes the row's rejection reason, which goes to the results artifact, the console
-and the ``sync_rejections`` table.
+and the ``sync_rejections`` table. What else the two platforms share (audiences, their members'
+kept hashes) is in ``ad_platform``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from dbt_activate.core.types import Record, RecordIdStore, SyncTarget
 from dbt_activate.core.values import RejectedValue
 from dbt_activate.errors import ConfigError
 
@@ -24,28 +24,6 @@ _SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 
 
 UnhashableValue = RejectedValue  # a personal value that cannot be normalised (the message never holds it)
-
-# An audience member is removed by the hashes it was added with, kept in the record-id table
-# (hashes only); ``plan`` has no table and shows where they would come from.
-KEPT_HASHES = "<the hashes sent when the row was added, from the record-id table>"
-Owner = tuple[str, str, "str | None"]  # (record key, member_key, the hashes to keep; None: forget them)
-
-
-def member_key(target: SyncTarget, record: Record) -> str:
-    """The record-id table key of the audience member a row is."""
-    return f"{target.sync_name}|{record.key}"
-
-
-def remember_members(store: RecordIdStore, owners: Iterable[Owner], rejected: Mapping[str, str], *,
-                     keep: bool = True) -> None:
-    """After the vendor took a request's members: keep the hashes of the rows added (with ``keep``),
-    forget those of the rows removed; a rejected row changes nothing."""
-    kept = {key: hashes for record, key, hashes in owners if hashes is not None and record not in rejected}
-    forget = [key for record, key, hashes in owners if hashes is None and record not in rejected]
-    if kept and keep:
-        store.put_many(kept)
-    if forget:
-        store.delete_many(forget)
 
 
 def is_sha256_hex(text: str) -> bool:

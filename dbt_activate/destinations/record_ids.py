@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from dbt_activate.core.types import Batch, BatchResult, Operation, Record, RecordIdStore
 from dbt_activate.errors import DestinationError, RetryableDestinationError
@@ -34,8 +35,15 @@ class _KeyLock:
 class RecordIdCache(abc.ABC):
     """What a run knows of record ids: a write-back cache of a ``RecordIdStore``, plus a lock per key.
 
-    A destination type says how a match value becomes a store key and how the vendor is searched.
+    A destination type says how a match value becomes a store key (``key``) and how the vendor is
+    searched (``lookup``), and words the messages: its ``match_name``, the ``records`` a search finds
+    and what to do ``if_several`` match one value; ``refused`` is its exception that rejects one row.
     """
+
+    refused: ClassVar[type[Exception]]  # the vendor's refusal of one record, which rejects the row
+    if_several: ClassVar[str]  # what the user can do when several records match one value
+    match_name: str  # the match field, as the sync's mapping names it
+    records: str  # what a search finds, for messages: "Intercom contacts (user)", "Pipedrive persons"
 
     def __init__(self, store: RecordIdStore) -> None:
         self._store = store
@@ -50,8 +58,20 @@ class RecordIdCache(abc.ABC):
         """The store key of a match value (unique within one destination account)."""
 
     @abc.abstractmethod
+    async def lookup(self, term: str) -> list[str]:
+        """The ids of the vendor's records whose match field is ``term``."""
+
     async def search(self, key: str, term: str) -> str | None:
-        """Ask the vendor for the record's id (``learn`` what is found); None when there is none."""
+        """Ask the vendor for the record's id (``learn`` what is found); None when there is none.
+        Several hits reject the row: which of them is meant is not ours to guess."""
+        ids = await self.lookup(term)
+        if len(ids) > 1:
+            raise self.refused(f"{len(ids)} {self.records} match {self.describe(term)} (ids {', '.join(ids[:5])}): "
+                               f"{self.if_several}")
+        if ids:
+            self.learn(key, ids[0])
+            return ids[0]
+        return None
 
     def load(self, keys: Iterable[str]) -> None:
         """Read the store once for the keys of a batch that this run has not looked up yet."""
@@ -134,7 +154,7 @@ class RecordIdCache(abc.ABC):
 
     def describe(self, term: str) -> str:
         """A match value for messages: ``field='value'``."""
-        return repr(term)
+        return f"{self.match_name}={term!r}"
 
     @contextlib.asynccontextmanager
     async def locked(self, *keys: str) -> AsyncIterator[None]:

@@ -59,7 +59,14 @@ from urllib.parse import urlsplit
 import httpx
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, SyncTarget
-from dbt_activate.delivery import HttpSession, RateLimiter, RateLimitHeaders, UnencodableValue, current_limiter
+from dbt_activate.delivery import (
+    JSON_HEADERS,
+    HttpSession,
+    RateLimiter,
+    RateLimitHeaders,
+    UnencodableValue,
+    current_limiter,
+)
 from dbt_activate.destinations.api import ApiDestination, one_of, single_identity
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.braze.payload import (
@@ -83,7 +90,6 @@ MAX_OBJECTS = 75  # attributes (or events) per /users/track request
 MAX_DELETE = 50  # identifiers per /users/delete request
 # /users/delete has its own limit, apart from /users/track's (braze.com/docs/api/api_limits).
 DELETE_RATE_LIMIT = RateLimit(20_000, 60.0)
-_JSON = {"Content-Type": "application/json"}
 
 
 @dataclass(frozen=True)
@@ -170,7 +176,8 @@ class BrazeDestination(ApiDestination):
         deleting = batch.operation is Operation.DELETE
         session = self._session_for_run(deleting=deleting)
         for prepared in self._prepare(target, batch, result):
-            response = await session.request("POST", prepared.path, content=_encode(prepared.body), headers=_JSON)
+            response = await session.request("POST", prepared.path, content=_encode(prepared.body),
+                                             headers=JSON_HEADERS)
             if deleting:
                 read_delete(response, prepared, result, self.redactor)
             else:

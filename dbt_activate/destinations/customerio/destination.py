@@ -60,7 +60,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, SyncTarget
-from dbt_activate.delivery import UnencodableValue, body_snippet
+from dbt_activate.delivery import JSON_HEADERS, UnencodableValue, body_snippet
 from dbt_activate.destinations.api import ApiDestination, http_base_url, one_of, single_identity
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.customerio.payload import (
@@ -79,7 +79,6 @@ APP_REGIONS = {"us": "https://api.customer.io", "eu": "https://api-eu.customer.i
 IDENTIFIERS = ("id", "email", "cio_id")
 MAX_BATCH = 1000
 _PATH = "/api/v2/batch"
-_JSON = {"Content-Type": "application/json"}
 
 
 class CustomerIODestination(ApiDestination):
@@ -140,7 +139,7 @@ class CustomerIODestination(ApiDestination):
             if result.rejected:  # a new identifier another person has: not sent
                 batch = Batch(batch.operation, [r for r in batch.records if r.key not in result.rejected])
         for request in self._prepare(target, batch, result, moved):
-            response = await session.request("POST", _PATH, content=request.body(), headers=_JSON)
+            response = await session.request("POST", _PATH, content=request.body(), headers=JSON_HEADERS)
             read_batch(response, request, result, self.redactor)
         return result
 

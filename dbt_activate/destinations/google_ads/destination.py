@@ -60,11 +60,20 @@ from dbt_activate.core.types import (
     Mode,
     Operation,
     RateLimit,
+    Record,
     RecordIdStore,
     SyncTarget,
 )
-from dbt_activate.delivery import json_body
-from dbt_activate.destinations.api import ApiDestination, json_object
+from dbt_activate.delivery import JSON_HEADERS, json_body
+from dbt_activate.destinations.ad_platform import (
+    KEPT_HASHES,
+    AdPlatformDestination,
+    Owner,
+    hashed_each,
+    member_changes,
+    remember_members,
+)
+from dbt_activate.destinations.api import json_object
 from dbt_activate.destinations.base import ConfigKey, skip_all
 from dbt_activate.destinations.google_ads.auth import TOKEN_URL, RefreshTokenAuth
 from dbt_activate.destinations.google_ads.jobs import CustomerMatchJob, JobSettings
@@ -83,13 +92,7 @@ from dbt_activate.destinations.google_ads.results import (
     unexpected,
 )
 from dbt_activate.destinations.jobs import job_keys, job_polling
-from dbt_activate.destinations.pii import (
-    KEPT_HASHES,
-    UnhashableValue,
-    country_calling_code,
-    member_key,
-    remember_members,
-)
+from dbt_activate.destinations.pii import country_calling_code
 from dbt_activate.errors import ConfigError, DestinationError
 
 API_VERSION = "v25"
@@ -105,7 +108,6 @@ CONSENT_VALUES = ("GRANTED", "DENIED", "UNSPECIFIED", "UNKNOWN")
 # Google's answer to a conversion it already has (same order id, or same click, action and time) [R].
 ALREADY_UPLOADED = frozenset({"CLICK_CONVERSION_ALREADY_EXISTS", "ORDER_ID_ALREADY_IN_USE"})
 _USER_LIST = re.compile(r"(?:customers/(\d+)/userLists/)?(\d+)")
-_JSON = {"Content-Type": "application/json"}
 # Google processes a Customer Match job in minutes to hours: a poll every 5 s, for up to an hour.
 _JOB_KEYS = job_keys(interval=5, timeout=3600, then="the batch fails (nothing acknowledged)",
                      interval_help="Seconds between two polls of a running Customer Match job.",
@@ -150,7 +152,7 @@ def _consent(name: str, config: Mapping[str, Any]) -> dict[str, str] | None:
     return consent
 
 
-class GoogleAdsDestination(ApiDestination):
+class GoogleAdsDestination(AdPlatformDestination):
     kind = "google_ads"
     description = ("Google Ads: offline click conversions (object conversions, append) and Customer Match "
                    "user lists (object <user list id>, upsert/mirror), with identifiers hashed in process.")
@@ -184,7 +186,6 @@ class GoogleAdsDestination(ApiDestination):
         "batch_size": f"Conversions per request, 1-{MAX_CONVERSIONS:,} (Google's maximum, the default).",
         "rate_limit": " (Google publishes no fixed rate; RESOURCE_EXHAUSTED answers slow the limiter down).",
     }
-    modes = frozenset({Mode.APPEND, Mode.UPSERT, Mode.MIRROR})
     default_base_url = BASE_URL
     default_timeout = 60.0
     batch_size = MAX_CONVERSIONS
@@ -192,7 +193,6 @@ class GoogleAdsDestination(ApiDestination):
     rate_limit = RateLimit(5, 1.0)
     objects = (f"{CONVERSIONS} (append; {MAX_CONVERSIONS:,} per request)",
                f"<user list id> (upsert, mirror; a Customer Match job per {DEFAULT_JOB_SIZE:,} rows)")
-    uses_id_store = True
 
     def configure(self, name: str, config: Mapping[str, Any]) -> None:
         self.version = self.settings.text("api_version")
@@ -242,11 +242,7 @@ class GoogleAdsDestination(ApiDestination):
                               "customers/<id>/userLists/<id>)", location=where)
         if target.mode is Mode.APPEND:
             raise ConfigError("a Customer Match list takes mode upsert or mirror", location=where)
-        personal = sorted(set(target.identity) & PERSONAL_FIELDS)
-        if personal:
-            raise ConfigError(f"the identity {', '.join(personal)} is personal data: the state would keep it in "
-                              "clear. Identify rows by a primary key such as a customer id and map the identifiers "
-                              "as fields", location=where)
+        self.check_identity(target, PERSONAL_FIELDS, " and map the identifiers as fields")
         if not set(target.field_names) & set(USER_FIELDS):
             raise ConfigError(f"no Customer Match identifier is mapped: map {', '.join(USER_FIELDS)}",
                               location=where)
@@ -290,19 +286,14 @@ class GoogleAdsDestination(ApiDestination):
         return f"/{self.version}/customers/{self.customer_id}:uploadClickConversions"
 
     def _conversions_body(self, batch: Batch, result: BatchResult) -> tuple[dict[str, Any], list[str]]:
-        conversions: list[dict[str, Any]] = []
-        keys: list[str] = []
-        for record in batch.records:
-            try:
-                conversion = click_conversion(record.values, self.account)
-            except UnhashableValue as exc:
-                result.rejected[record.key] = str(exc)
-                continue
-            if self.consent:
-                conversion["consent"] = dict(self.consent)
-            conversions.append(conversion)
-            keys.append(record.key)
+        conversions, keys = hashed_each(batch, result, self._conversion)
         return {"conversions": conversions, "partialFailure": True}, keys
+
+    def _conversion(self, record: Record) -> dict[str, Any]:
+        conversion = click_conversion(record.values, self.account)
+        if self.consent:
+            conversion["consent"] = dict(self.consent)
+        return conversion
 
     async def _write_conversions(self, target: SyncTarget, batch: Batch) -> BatchResult:
         if batch.operation is not Operation.APPEND:
@@ -343,36 +334,25 @@ class GoogleAdsDestination(ApiDestination):
         return CustomerMatchJob(self.name, self.job_settings, self._send, self.redactor)
 
     def _member_operations(self, target: SyncTarget, batch: Batch, result: BatchResult, store: RecordIdStore
-                           ) -> tuple[list[dict[str, Any]], list[tuple[str, str, str | None]]]:
-        """The job's operations and, per operation, (record key, store key, identifiers json to keep)."""
+                           ) -> tuple[list[dict[str, Any]], list[Owner]]:
+        """The job's operations and, per operation, its owner (record key, store key, identifiers json to keep)."""
         if batch.operation not in (Operation.UPSERT, Operation.DELETE):
             raise DestinationError(f"sync {target.sync_name}: Customer Match cannot {batch.operation.value}")
-        previous = store.get_many([member_key(target, r) for r in batch.records])
         operations: list[dict[str, Any]] = []
-        owners: list[tuple[str, str, str | None]] = []
-        for record in batch.records:
-            store_key = member_key(target, record)
-            old = previous.get(store_key)
-            if batch.operation is Operation.DELETE:
-                if old is None:
-                    # The store is written before a batch is acknowledged, so only a wiped record-id table
-                    # loses a member's hashes: nothing can name it any more, and retrying would not help.
-                    continue
+        owners: list[Owner] = []
+        for owner, old, identifiers in member_changes(target, batch, result, store, self._identifiers):
+            if old is not None:
                 operations.append({"remove": {"userIdentifiers": json.loads(old)}})
-                owners.append((record.key, store_key, None))
-                continue
-            try:
-                identifiers = user_identifiers(record.values, self.account)
-            except UnhashableValue as exc:
-                result.rejected[record.key] = str(exc)
-                continue
-            kept = json.dumps(identifiers, sort_keys=True, separators=(",", ":"))
-            if old is not None and old != kept:
-                operations.append({"remove": {"userIdentifiers": json.loads(old)}})
-                owners.append((record.key, store_key, kept))
-            operations.append({"create": {"userIdentifiers": identifiers}})
-            owners.append((record.key, store_key, kept))
+                owners.append(owner)
+            if identifiers is not None:
+                operations.append({"create": {"userIdentifiers": identifiers}})
+                owners.append(owner)
         return operations, owners
+
+    def _identifiers(self, record: Record) -> tuple[list[dict[str, Any]], str]:
+        """A member's ``userIdentifiers``, and their text as kept in the record-id table."""
+        identifiers = user_identifiers(record.values, self.account)
+        return identifiers, json.dumps(identifiers, sort_keys=True, separators=(",", ":"))
 
     async def _write_members(self, target: SyncTarget, batch: Batch) -> BatchResult:
         result = BatchResult()
@@ -402,4 +382,4 @@ class GoogleAdsDestination(ApiDestination):
             headers["login-customer-id"] = self.login_customer_id
         if body is None:
             return await session.request(method, path, headers=headers)
-        return await session.request(method, path, content=json_body(body), headers={**headers, **_JSON})
+        return await session.request(method, path, content=json_body(body), headers={**headers, **JSON_HEADERS})

@@ -54,7 +54,7 @@ from urllib.parse import quote
 import httpx
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, SyncTarget
-from dbt_activate.delivery import HttpSession, body_snippet
+from dbt_activate.delivery import JSON_HEADERS, HttpSession, body_snippet
 from dbt_activate.destinations.api import ApiDestination, clip_reason, one_of
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.google_sheets.auth import ServiceAccountToken, load_service_account
@@ -66,7 +66,6 @@ DEFAULT_BASE_URL = "https://sheets.googleapis.com"
 VALUE_INPUT = {"raw": "RAW", "user_entered": "USER_ENTERED"}
 MAX_BATCH = 10_000
 _GROW_ROWS = 1000  # rows added at a time when a tab is full, so growing is rare
-_JSON = {"Content-Type": "application/json"}
 
 
 @dataclass
@@ -224,7 +223,7 @@ class GoogleSheetsDestination(ApiDestination):
         response = await session.request(
             "POST", f"/v4/spreadsheets/{quote(self.spreadsheet_id, safe='')}{path}",
             content=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
-            headers={**_JSON, **await self.token.header(session)})
+            headers={**JSON_HEADERS, **await self.token.header(session)})
         if response.status_code == 200:
             return True
         reason = clip_reason(self.redactor(_google_error(response)))
@@ -244,7 +243,7 @@ class GoogleSheetsDestination(ApiDestination):
                       if s.get("properties", {}).get("title") == title), None)
         if found is None:
             response = await session.request(
-                "POST", f"{base}:batchUpdate", headers={**_JSON, **await self.token.header(session)},
+                "POST", f"{base}:batchUpdate", headers={**JSON_HEADERS, **await self.token.header(session)},
                 content=json.dumps({"requests": [{"addSheet": {"properties": {"title": title}}}]}).encode())
             if response.status_code != 200:
                 raise DestinationError(self.redactor(f"{self.name}: cannot create tab {title!r}: "

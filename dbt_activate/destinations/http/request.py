@@ -2,13 +2,14 @@
 
 Parsed and compiled when the destination is built, so a bad template, JSONPath, method or key is
 a ``ConfigError`` naming ``destinations.yml: <destination>.requests.<operation>.<key>`` before any
-row is read. ``REQUEST_KEYS`` is the one table of keys: it drives parsing and the docs.
+row is read. The fields of ``RequestSpec`` are the one table of keys (``REQUEST_KEYS``, with the YAML type
+each accepts and its help): it drives parsing and the docs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from dbt_activate.core.types import Operation
@@ -17,50 +18,55 @@ from dbt_activate.errors import ConfigError
 
 METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
-# name -> (type, help)
-REQUEST_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
-    "method": (str, "POST (default), PUT, PATCH or DELETE."),
-    "path": (str, "Template of the path after base_url; sees `record` when per_record, else `records`."),
-    "body": (str, "Template of the body; default: the records (or the record) as JSON; none for DELETE."),
-    "per_record": (bool, "One request per record instead of one per batch."),
-    "content_type": (str, "Content-Type of the body; default application/json (bodies are checked to be JSON)."),
-    "headers": (dict, "Extra headers for this request only."),
-    "success_path": (str, "JSONPath that must find a true value in a 2xx body, else the request's records "
-                          "are rejected."),
-    "errors_path": (str, "JSONPath to the per-record errors in a 2xx body, e.g. $.errors[*]."),
-    "skipped_path": (str, "JSONPath to records the API skipped (e.g. update of an unknown id)."),
-    "error_key_path": (str, "JSONPath inside one error item to the record's key, e.g. $.id."),
-    "error_index_path": (str, "JSONPath inside one error item to the record's 0-based position in the request."),
-    "error_message_path": (str, "JSONPath to the message, inside an error item, or in a non-2xx body."),
-    "key_field": (str, "Record field the error keys refer to; default the sync's identity field."),
-    "ok_statuses": (list, "Non-2xx statuses that mean done, e.g. [404] for a delete."),
-    "skip_statuses": (list, "Statuses that mean the record was skipped, e.g. [404] for an update."),
-}
+
+def _key(accepts: type | tuple[type, ...], help: str) -> dict[str, Any]:
+    """The metadata of a ``RequestSpec`` field that is a key: what YAML type it accepts, and its help."""
+    return {"accepts": accepts, "help": help}
 
 
 @dataclass(frozen=True)
 class RequestSpec:
+    """One operation's request, compiled; every field with ``_key`` metadata is a key of the entry."""
+
     operation: Operation
     location: str  # "<destination>.requests.<operation>", for messages
-    method: str = "POST"
-    path: Template | None = None
-    body: Template | None = None
-    per_record: bool = False
-    content_type: str = "application/json"
-    headers: Mapping[str, str] = field(default_factory=dict)
-    success_path: Path | None = None
-    errors_path: Path | None = None
-    skipped_path: Path | None = None
-    error_key_path: Path | None = None
-    error_index_path: Path | None = None
-    error_message_path: Path | None = None
-    key_field: str | None = None
-    ok_statuses: frozenset[int] = frozenset()
-    skip_statuses: frozenset[int] = frozenset()
+    method: str = field(default="POST", metadata=_key(str, "POST (default), PUT, PATCH or DELETE."))
+    path: Template | None = field(default=None, metadata=_key(
+        str, "Template of the path after base_url; sees `record` when per_record, else `records`."))
+    body: Template | None = field(default=None, metadata=_key(
+        str, "Template of the body; default: the records (or the record) as JSON; none for DELETE."))
+    per_record: bool = field(default=False, metadata=_key(bool, "One request per record instead of one per batch."))
+    content_type: str = field(default="application/json", metadata=_key(
+        str, "Content-Type of the body; default application/json (bodies are checked to be JSON)."))
+    headers: Mapping[str, str] = field(default_factory=dict, metadata=_key(
+        dict, "Extra headers for this request only."))
+    success_path: Path | None = field(default=None, metadata=_key(
+        str, "JSONPath that must find a true value in a 2xx body, else the request's records are rejected."))
+    errors_path: Path | None = field(default=None, metadata=_key(
+        str, "JSONPath to the per-record errors in a 2xx body, e.g. $.errors[*]."))
+    skipped_path: Path | None = field(default=None, metadata=_key(
+        str, "JSONPath to records the API skipped (e.g. update of an unknown id)."))
+    error_key_path: Path | None = field(default=None, metadata=_key(
+        str, "JSONPath inside one error item to the record's key, e.g. $.id."))
+    error_index_path: Path | None = field(default=None, metadata=_key(
+        str, "JSONPath inside one error item to the record's 0-based position in the request."))
+    error_message_path: Path | None = field(default=None, metadata=_key(
+        str, "JSONPath to the message, inside an error item, or in a non-2xx body."))
+    key_field: str | None = field(default=None, metadata=_key(
+        str, "Record field the error keys refer to; default the sync's identity field."))
+    ok_statuses: frozenset[int] = field(default=frozenset(), metadata=_key(
+        list, "Non-2xx statuses that mean done, e.g. [404] for a delete."))
+    skip_statuses: frozenset[int] = field(default=frozenset(), metadata=_key(
+        list, "Statuses that mean the record was skipped, e.g. [404] for an update."))
 
     @property
     def is_json(self) -> bool:
         return self.content_type.split(";")[0].strip().lower().endswith(("/json", "+json"))
+
+
+# The keys of a request entry: name -> (accepted type, help).
+REQUEST_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    f.name: (f.metadata["accepts"], f.metadata["help"]) for f in fields(RequestSpec) if f.metadata}
 
 
 def parse_requests(name: str, raw: Any) -> dict[Operation, RequestSpec]:

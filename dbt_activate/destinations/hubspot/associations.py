@@ -27,7 +27,7 @@ from urllib.parse import quote
 import httpx
 
 from dbt_activate.core.types import Batch, BatchResult, Record, SyncTarget
-from dbt_activate.delivery import HttpSession, body_snippet
+from dbt_activate.delivery import JSON_HEADERS, HttpSession, body_snippet
 from dbt_activate.destinations.hubspot.results import Prepared
 from dbt_activate.errors import DestinationError, Redactor
 
@@ -36,7 +36,6 @@ RELATIONSHIPS: Mapping[str, Mapping[str, str]] = {
     "contacts": {"company": "companies"},
     "deals": {"contact": "contacts", "company": "companies"},
 }
-_JSON = {"Content-Type": "application/json"}
 Wanted = dict[str, dict[str, str | None]]  # as -> record key -> parent record id (None: no parent)
 
 
@@ -127,7 +126,7 @@ async def associate(session: HttpSession, from_type: str, wanted: Wanted, result
 
 
 async def _post(session: HttpSession, path: str, body: dict[str, Any], redactor: Redactor) -> dict[str, Any]:
-    response = await session.request("POST", path, content=json.dumps(body).encode(), headers=_JSON)
+    response = await session.request("POST", path, content=json.dumps(body).encode(), headers=JSON_HEADERS)
     if response.status_code == 204:
         return {}
     if response.status_code not in (200, 201, 207) and not (response.status_code == 400 and _has_errors(response)):

@@ -74,7 +74,7 @@ from urllib.parse import quote
 import httpx
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, Record, SyncTarget
-from dbt_activate.delivery import HttpSession, body_snippet, json_body
+from dbt_activate.delivery import JSON_HEADERS, HttpSession, body_snippet, json_body
 from dbt_activate.destinations.api import ApiDestination, single_identity
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.hubspot.associations import (
@@ -98,7 +98,6 @@ from dbt_activate.errors import ConfigError, DestinationError, Redactor
 MAX_BATCH = 100
 RECORD_ID = "hs_object_id"  # identity that is HubSpot's own record ID: no idProperty is sent
 
-_JSON = {"Content-Type": "application/json"}
 _OBJECT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _ENDPOINT = {Operation.UPSERT: "upsert", Operation.UPDATE: "update", Operation.CREATE: "create",
              Operation.APPEND: "create", Operation.CLEAR: "update", Operation.DELETE: "read"}
@@ -155,11 +154,12 @@ class HubSpotDestination(ApiDestination):
         if prepared.id_property == RECORD_ID:
             found = dict(prepared.sent)  # the identity is the record ID: nothing to look up
         else:
-            response = await session.request("POST", prepared.path, content=json_body(prepared.body), headers=_JSON)
+            response = await session.request("POST", prepared.path, content=json_body(prepared.body),
+                                             headers=JSON_HEADERS)
             found = record_ids_found(self.name, response, prepared, result, self.redactor)
         if found:
             archive = await session.request("POST", self._path(target, "archive"),
-                                            content=json_body(archive_ids(found)), headers=_JSON)
+                                            content=json_body(archive_ids(found)), headers=JSON_HEADERS)
             _check_archive(self.name, archive, found, result, self.redactor)
         return result
 
@@ -217,7 +217,7 @@ class HubSpotDestination(ApiDestination):
                               result: BatchResult) -> None:
         """Send a create/upsert/update batch; a batch HubSpot refuses whole is taken apart (``Isolation``)."""
         async def send(part: Prepared, note: str) -> httpx.Response:
-            response = await session.request("POST", part.path, content=json_body(part.body), headers=_JSON,
+            response = await session.request("POST", part.path, content=json_body(part.body), headers=JSON_HEADERS,
                                              note=note)
             result.ids.update(written_ids(response, part, result))  # for the syncs that reference these records
             return response

@@ -15,23 +15,17 @@ from dbt_activate.destinations.record_ids import RecordIdCache
 
 
 class ContactIds(RecordIdCache):
+    refused = RecordFailed
+    if_several = "merge them in Intercom or match on external_id"
+
     def __init__(self, match: str, role: str, store: RecordIdStore, api: IntercomApi) -> None:
         super().__init__(store)
-        self.match, self.role = match, role
+        self.match_name, self.role = match, role
+        self.records = f"Intercom contacts ({role})"
         self._api = api
 
     def key(self, term: str) -> str:
-        return f"contacts|{self.role}|{self.match}|{term.casefold() if self.match == 'email' else term}"
+        return f"contacts|{self.role}|{self.match_name}|{term.casefold() if self.match_name == 'email' else term}"
 
-    def describe(self, term: str) -> str:
-        return f"{self.match}={term!r}"
-
-    async def search(self, key: str, term: str) -> str | None:
-        ids = await self._api.search(self.match, term, self.role)
-        if len(ids) > 1:
-            raise RecordFailed(f"{len(ids)} Intercom contacts ({self.role}) match {self.describe(term)} "
-                               f"(ids {', '.join(ids[:5])}): merge them in Intercom or match on external_id")
-        if ids:
-            self.learn(key, ids[0])
-            return ids[0]
-        return None
+    async def lookup(self, term: str) -> list[str]:
+        return await self._api.search(self.match_name, term, self.role)

@@ -79,7 +79,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, Record, SyncTarget
-from dbt_activate.delivery import HttpSession, UnencodableValue, to_json_value
+from dbt_activate.delivery import JSON_HEADERS, HttpSession, UnencodableValue, to_json_value
 from dbt_activate.destinations.api import ApiDestination, await_all, checked_base_url, single_identity
 from dbt_activate.destinations.base import ConfigKey
 from dbt_activate.destinations.mailchimp.results import read_batch_response, read_member_response, read_put_response
@@ -89,7 +89,6 @@ MAX_BATCH = 500
 MAX_CONNECTIONS = 10
 STATUSES = ("subscribed", "unsubscribed", "cleaned", "pending", "transactional")
 MEMBER_ATTRIBUTES = ("email_type", "language", "vip")
-_JSON = {"Content-Type": "application/json"}
 
 
 class MailchimpDestination(ApiDestination):
@@ -160,7 +159,7 @@ class MailchimpDestination(ApiDestination):
             if not members:
                 return result
         body = self._batch_body(list(members.values()))
-        response = await session.request("POST", self._list_path(target), content=_encode(body), headers=_JSON)
+        response = await session.request("POST", self._list_path(target), content=_encode(body), headers=JSON_HEADERS)
         existing = read_batch_response(self.name, response, members, result, self.redactor)
         if batch.operation is Operation.CREATE:
             result.skipped.update(existing)
@@ -240,7 +239,7 @@ class MailchimpDestination(ApiDestination):
             path = f"{self._list_path(target)}/members/{subscriber_hash(old)}"
             async with gate:
                 response = await session.request("PATCH", path, content=_encode({"email_address": new}),
-                                                 headers=_JSON)
+                                                 headers=JSON_HEADERS)
             refused = BatchResult()
             read_member_response(self.name, response, record.key, refused, self.redactor)
             if record.key in refused.rejected:
@@ -268,7 +267,7 @@ class MailchimpDestination(ApiDestination):
                     response = await session.request("DELETE", path)
                 else:
                     response = await session.request("PATCH", path, content=_encode(_clear_body(member)),
-                                                     headers=_JSON)
+                                                     headers=JSON_HEADERS)
             read_member_response(self.name, response, key, result, self.redactor)
 
         await await_all([one(k, m) for k, m in members.items()])
@@ -276,13 +275,14 @@ class MailchimpDestination(ApiDestination):
     async def _update_existing(self, session: HttpSession, path: str, key: str, member: Mapping[str, Any],
                                result: BatchResult) -> None:
         """PUT one member that exists, ``status_if_new`` and no ``status`` (unless mapped), then its tags."""
-        response = await session.request("PUT", path, content=_encode(self._put_body(member)), headers=_JSON)
+        response = await session.request("PUT", path, content=_encode(self._put_body(member)), headers=JSON_HEADERS)
         stored = read_put_response(self.name, response, key, result, self.redactor)
         if stored is None or "tags" not in member:
             return
         tags = tag_changes(member["tags"], stored.get("tags"), sync=self.settings.flag("sync_tags"))
         if tags:
-            response = await session.request("POST", path + "/tags", content=_encode({"tags": tags}), headers=_JSON)
+            response = await session.request("POST", path + "/tags", content=_encode({"tags": tags}),
+                                             headers=JSON_HEADERS)
             read_member_response(self.name, response, key, result, self.redactor, missing_is_error=True)
 
     def _put_body(self, member: Mapping[str, Any]) -> dict[str, Any]:

@@ -53,11 +53,20 @@ from dbt_activate.core.types import (
     Mode,
     Operation,
     RateLimit,
+    Record,
     RecordIdStore,
     SyncTarget,
 )
-from dbt_activate.delivery import body_snippet, json_body
-from dbt_activate.destinations.api import ApiDestination, json_object
+from dbt_activate.delivery import JSON_HEADERS, body_snippet, json_body
+from dbt_activate.destinations.ad_platform import (
+    KEPT_HASHES,
+    AdPlatformDestination,
+    Owner,
+    hashed_each,
+    member_changes,
+    remember_members,
+)
+from dbt_activate.destinations.api import json_object
 from dbt_activate.destinations.base import ConfigKey, skip_all
 from dbt_activate.destinations.meta.payload import (
     ACTION_SOURCES,
@@ -71,13 +80,7 @@ from dbt_activate.destinations.meta.payload import (
     server_event,
 )
 from dbt_activate.destinations.meta.results import INVALID_PARAMETER, check_response, code_of, error_of, reason
-from dbt_activate.destinations.pii import (
-    KEPT_HASHES,
-    UnhashableValue,
-    country_calling_code,
-    member_key,
-    remember_members,
-)
+from dbt_activate.destinations.pii import country_calling_code
 from dbt_activate.errors import ConfigError, DestinationError
 
 API_VERSION = "v25.0"
@@ -86,10 +89,9 @@ MAX_EVENTS = 1_000
 MAX_USERS = 10_000
 _OBJECT = re.compile(r"(events|audience):(\d+)")
 MISSING_OBJECT = 33  # error_subcode: the object does not exist or the token may not use it
-_JSON = {"Content-Type": "application/json"}
 
 
-class MetaDestination(ApiDestination):
+class MetaDestination(AdPlatformDestination):
     kind = "meta"
     description = ("Meta: Conversions API events (object events:<pixel id>, append) and Custom Audience members "
                    "(object audience:<audience id>, upsert/mirror), with customer information hashed in process.")
@@ -110,7 +112,6 @@ class MetaDestination(ApiDestination):
         "rate_limit": ". Meta's limits are hourly allowances by business; its usage headers and throttling codes slow "
                       "the limiter further.",
     }
-    modes = frozenset({Mode.APPEND, Mode.UPSERT, Mode.MIRROR})
     default_base_url = BASE_URL
     max_batch_size = MAX_USERS
     default_timeout = 60.0
@@ -119,7 +120,6 @@ class MetaDestination(ApiDestination):
     rate_limit = RateLimit(60, 60.0)
     objects = (f"events:<pixel id> (append; {MAX_EVENTS:,} events per request)",
                f"audience:<custom audience id> (upsert, mirror; {MAX_USERS:,} users per request)")
-    uses_id_store = True
 
     def configure(self, name: str, config: Mapping[str, Any]) -> None:
         self.version = self.settings.text("api_version")
@@ -154,10 +154,7 @@ class MetaDestination(ApiDestination):
         if found is None:
             raise ConfigError(f"object {target.object!r} is neither events:<pixel id> nor audience:<audience id>",
                               location=where)
-        personal = sorted(set(target.identity) & PERSONAL_FIELDS)
-        if personal:
-            raise ConfigError(f"the identity {', '.join(personal)} is personal data: the state would keep it in "
-                              "clear. Identify rows by a primary key such as a customer id", location=where)
+        self.check_identity(target, PERSONAL_FIELDS)
         if found.group(1) == "events":
             if target.mode is not Mode.APPEND:
                 raise ConfigError(f"events take mode append, not {target.mode.value}", location=where)
@@ -210,16 +207,7 @@ class MetaDestination(ApiDestination):
         return found.group(1), found.group(2)
 
     def _events(self, batch: Batch, result: BatchResult) -> tuple[list[dict[str, Any]], list[str]]:
-        events: list[dict[str, Any]] = []
-        keys: list[str] = []
-        for record in batch.records:
-            try:
-                events.append(server_event(record.key, record.values, self.defaults))
-            except UnhashableValue as exc:
-                result.rejected[record.key] = str(exc)
-                continue
-            keys.append(record.key)
-        return events, keys
+        return hashed_each(batch, result, lambda record: server_event(record.key, record.values, self.defaults))
 
     def _events_body(self, events: Sequence[dict[str, Any]]) -> dict[str, Any]:
         body: dict[str, Any] = {"data": list(events)}
@@ -267,41 +255,29 @@ class MetaDestination(ApiDestination):
     # -- audiences -----------------------------------------------------------------------------
 
     def _audience_requests(self, target: SyncTarget, batch: Batch, result: BatchResult, store: RecordIdStore
-                           ) -> list[tuple[str, list[str], list[list[str]], list[tuple[str, str, str | None]]]]:
+                           ) -> list[tuple[str, list[str], list[list[str]], list[Owner]]]:
         """(method, schema, rows, owners) per request: removals first, then additions. An owner is
         (record key, store key, the member json to keep; None to forget it)."""
         if batch.operation not in (Operation.UPSERT, Operation.DELETE):
             raise DestinationError(f"sync {target.sync_name}: a Custom Audience cannot {batch.operation.value}")
-        previous = store.get_many([member_key(target, r) for r in batch.records])
         schema = audience_schema(target.field_names)
-        removals: dict[str, tuple[list[str], list[list[str]], list[tuple[str, str, str | None]]]] = {}
+        removals: dict[str, tuple[list[str], list[list[str]], list[Owner]]] = {}  # by the schema they were added with
         adds: list[list[str]] = []
-        add_owners: list[tuple[str, str, str | None]] = []
+        add_owners: list[Owner] = []
 
-        def remove(old: str, owner: tuple[str, str, str | None]) -> None:
-            member = json.loads(old)
-            entry = removals.setdefault(json.dumps(member["schema"]), (member["schema"], [], []))
-            entry[1].append(member["row"])
-            entry[2].append(owner)
+        def hashed_row(record: Record) -> tuple[list[str], str]:
+            row = audience_row(record.values, schema, self.phone_country_code)
+            return row, json.dumps({"schema": schema, "row": row}, separators=(",", ":"))
 
-        for record in batch.records:
-            store_key = member_key(target, record)
-            old = previous.get(store_key)
-            if batch.operation is Operation.DELETE:
-                # Without kept hashes (only a wiped record-id table loses them) nothing can name the member.
-                if old is not None:
-                    remove(old, (record.key, store_key, None))
-                continue
-            try:
-                row = audience_row(record.values, schema, self.phone_country_code)
-            except UnhashableValue as exc:
-                result.rejected[record.key] = str(exc)
-                continue
-            kept = json.dumps({"schema": schema, "row": row}, separators=(",", ":"))
-            if old is not None and old != kept:
-                remove(old, (record.key, store_key, kept))
-            adds.append(row)
-            add_owners.append((record.key, store_key, kept))
+        for owner, old, row in member_changes(target, batch, result, store, hashed_row):
+            if old is not None:
+                member = json.loads(old)
+                entry = removals.setdefault(json.dumps(member["schema"]), (member["schema"], [], []))
+                entry[1].append(member["row"])
+                entry[2].append(owner)
+            if row is not None:
+                adds.append(row)
+                add_owners.append(owner)
         requests = [("DELETE", s, rows, owners) for s, rows, owners in removals.values()]
         if adds:
             requests.append(("POST", schema, adds, add_owners))
@@ -335,4 +311,4 @@ class MetaDestination(ApiDestination):
     # -- requests ------------------------------------------------------------------------------
 
     async def _request(self, method: str, path: str, body: Mapping[str, Any]) -> httpx.Response:
-        return await self.session().request(method, path, content=json_body(body), headers=_JSON)
+        return await self.session().request(method, path, content=json_body(body), headers=JSON_HEADERS)

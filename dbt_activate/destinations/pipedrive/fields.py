@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from dbt_activate.core.values import RejectedValue
+from dbt_activate.core.values import RejectedValue, as_number
 from dbt_activate.delivery import JSONValue, UnencodableValue, to_json_value
 from dbt_activate.errors import ConfigError
 
@@ -245,20 +245,14 @@ def _integer(value: Any) -> int:
 
 
 def _number(value: Any) -> int | float:
-    if isinstance(value, bool):
+    number = as_number(value)
+    if number is None:
         raise FormatError(f"expects a number, got {value!r}")
-    if isinstance(value, str):
-        try:
-            value = Decimal(value.strip())
-        except ArithmeticError:
-            raise FormatError(f"expects a number, got {value!r}") from None
-    if isinstance(value, (int, float, Decimal)):
-        encoded = to_json_value(value)  # refuses NaN and infinities
-        if isinstance(encoded, str):  # a decimal with more digits than a double holds
-            return float(encoded)
-        assert isinstance(encoded, (int, float))
-        return encoded
-    raise FormatError(f"expects a number, got {value!r}")
+    encoded = to_json_value(number)  # refuses NaN and infinities
+    if isinstance(encoded, str):  # a decimal with more digits than a double holds
+        return float(encoded)
+    assert isinstance(encoded, (int, float))
+    return encoded
 
 
 def _date(value: Any) -> str:

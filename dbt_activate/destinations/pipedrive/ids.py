@@ -74,26 +74,18 @@ def search_spec(entity: str, match: FieldTarget, *, where: str) -> SearchSpec:
 class RecordIds(RecordIdCache):
     """The match key -> record id map of one sync in one run, backed by a ``RecordIdStore``."""
 
+    refused = RecordFailed
+    if_several = "merge the duplicates in Pipedrive or match on a field that is unique"
+
     def __init__(self, entity: str, match: FieldTarget, spec: SearchSpec, store: RecordIdStore,
                  api: PipedriveApi) -> None:
         super().__init__(store)
         self.entity, self.match, self.spec = entity, match, spec
+        self.match_name, self.records = match.name, f"Pipedrive {entity}"
         self._api = api
 
     def key(self, term: str) -> str:
         return f"{self.entity}|{self.match.prop}|{term}"
 
-    def describe(self, term: str) -> str:
-        return f"{self.match.name}={term!r}"
-
-    async def search(self, key: str, term: str) -> str | None:
-        """Search Pipedrive for the record (remembering what is found); several hits reject the row."""
-        ids = await self._api.search(self.spec, term)
-        if len(ids) > 1:
-            raise RecordFailed(
-                f"{len(ids)} Pipedrive {self.entity} match {self.describe(term)} (ids {', '.join(ids[:5])}): "
-                "merge the duplicates in Pipedrive or match on a field that is unique")
-        if ids:
-            self.learn(key, ids[0])
-            return ids[0]
-        return None
+    async def lookup(self, term: str) -> list[str]:
+        return await self._api.search(self.spec, term)

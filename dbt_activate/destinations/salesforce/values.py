@@ -25,11 +25,12 @@ field; with ``nulls: keep`` (the default) it is left out, so it never wipes a va
 from __future__ import annotations
 
 import datetime as dt
-import math
-from collections.abc import Iterable, Mapping, Set
-from decimal import Decimal, InvalidOperation
+from collections.abc import Callable, Iterable, Mapping, Set
+from decimal import Decimal
+from functools import partial
 from typing import Any
 
+from dbt_activate.core.values import as_number, is_nonfinite
 from dbt_activate.delivery import JSONValue, UnencodableValue, to_json_value
 
 NUMBER_TYPES = frozenset({"int", "long", "double", "currency", "percent"})
@@ -52,22 +53,9 @@ def format_value(value: Any, sf_type: str | None) -> JSONValue:
     """One value in the form Salesforce reads for a field of ``sf_type`` (None: infer from Python)."""
     if value is None:
         return None
-    if sf_type == "date":
-        return _date(value)
-    if sf_type == "datetime":
-        return _datetime(value)
-    if sf_type == "time":
-        return _time(value)
-    if sf_type == "boolean":
-        return _boolean(value)
-    if sf_type in NUMBER_TYPES:
-        return _number(value, sf_type)
     if sf_type is None:
         return _inferred(value)
-    if sf_type == "multipicklist" and isinstance(value, (list, tuple, Set)):
-        items = sorted(value, key=str) if isinstance(value, Set) else list(value)
-        return ";".join(str(_text(v)) for v in items)
-    return _text(value)
+    return _FORMATS.get(sf_type, _text)(value)
 
 
 def drop_nulls(values: dict[str, JSONValue], keep: frozenset[str] = frozenset()) -> dict[str, JSONValue]:
@@ -151,18 +139,14 @@ def _boolean(value: Any) -> bool:
 
 
 def _number(value: Any, sf_type: str) -> JSONValue:
-    if isinstance(value, bool):
-        raise UnencodableValue(f"a boolean is not a number (Salesforce {sf_type} field)")
-    if isinstance(value, str):
-        try:
-            value = Decimal(value.strip())
-        except InvalidOperation:
-            raise UnencodableValue(f"{value!r} is not a number (Salesforce {sf_type} field)") from None
-    if isinstance(value, (float, Decimal)) and not _finite(value):
-        raise UnencodableValue(f"{value} is not a number Salesforce can store")
-    if not isinstance(value, (int, float, Decimal)):
-        raise UnencodableValue(f"a {type(value).__name__} is not a number (Salesforce {sf_type} field)")
-    return to_json_value(value)
+    number = as_number(value)
+    if number is None:
+        kind = "boolean" if isinstance(value, bool) else type(value).__name__
+        what = repr(value) if isinstance(value, str) else f"a {kind}"
+        raise UnencodableValue(f"{what} is not a number (Salesforce {sf_type} field)")
+    if is_nonfinite(number):
+        raise UnencodableValue(f"{number} is not a number Salesforce can store")
+    return to_json_value(number)
 
 
 def _text(value: Any) -> str:
@@ -172,7 +156,7 @@ def _text(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, dt.datetime):
         return _datetime(value)
-    if isinstance(value, (float, Decimal)) and not _finite(value):
+    if is_nonfinite(value):
         raise UnencodableValue(f"{value} is not a value Salesforce can store")
     if isinstance(value, (dict, list, tuple, Set)):
         raise UnencodableValue(f"a {type(value).__name__} cannot be written to a text field")
@@ -180,8 +164,18 @@ def _text(value: Any) -> str:
     return str(encoded)
 
 
-def _finite(value: float | Decimal) -> bool:
-    return value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)
+def _multipicklist(value: Any) -> str:
+    if isinstance(value, (list, tuple, Set)):
+        items = sorted(value, key=str) if isinstance(value, Set) else list(value)
+        return ";".join(str(_text(v)) for v in items)
+    return _text(value)
+
+
+# Salesforce type -> its form, as the module's table says; any other type takes text.
+_FORMATS: dict[str, Callable[[Any], JSONValue]] = {
+    "date": _date, "datetime": _datetime, "time": _time, "boolean": _boolean, "multipicklist": _multipicklist,
+    **{sf_type: partial(_number, sf_type=sf_type) for sf_type in NUMBER_TYPES},
+}
 
 
 def field_types(described: Iterable[Mapping[str, Any]]) -> dict[str, str]:
