@@ -26,6 +26,11 @@ OK: Outcome = ("ok", "")
 MOVES = (Operation.UPSERT, Operation.UPDATE)  # operations that follow a changed match value (Record.previous)
 
 
+class RecordFailed(Exception):
+    """The vendor refused one record (a 4xx, several records matching its value): the message is the
+    rejection reason of its row, and the other rows go on."""
+
+
 @dataclass
 class _KeyLock:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -37,10 +42,9 @@ class RecordIdCache(abc.ABC):
 
     A destination type says how a match value becomes a store key (``key``) and how the vendor is
     searched (``lookup``), and words the messages: its ``match_name``, the ``records`` a search finds
-    and what to do ``if_several`` match one value; ``refused`` is its exception that rejects one row.
+    and what to do ``if_several`` match one value.
     """
 
-    refused: ClassVar[type[Exception]]  # the vendor's refusal of one record, which rejects the row
     if_several: ClassVar[str]  # what the user can do when several records match one value
     match_name: str  # the match field, as the sync's mapping names it
     records: str  # what a search finds, for messages: "Intercom contacts (user)", "Pipedrive persons"
@@ -66,7 +70,7 @@ class RecordIdCache(abc.ABC):
         Several hits reject the row: which of them is meant is not ours to guess."""
         ids = await self.lookup(term)
         if len(ids) > 1:
-            raise self.refused(f"{len(ids)} {self.records} match {self.describe(term)} (ids {', '.join(ids[:5])}): "
+            raise RecordFailed(f"{len(ids)} {self.records} match {self.describe(term)} (ids {', '.join(ids[:5])}): "
                                f"{self.if_several}")
         if ids:
             self.learn(key, ids[0])

@@ -26,14 +26,12 @@ import httpx
 
 from dbt_activate.delivery import HttpSession, body_snippet, current_limiter
 from dbt_activate.destinations.api import REASON_LIMIT, clip_reason, json_object
+from dbt_activate.destinations.record_ids import RecordFailed
 from dbt_activate.errors import DestinationError, RetryableDestinationError
 
 CONNECTIONS = 10  # requests of one destination in flight at once
 _EXISTING_ID = re.compile(r"\bid=([0-9a-fA-F]+)")
 
-
-class RecordFailed(Exception):
-    """Intercom refused one record (4xx); the message is the rejection reason."""
 
 
 class Conflict(RecordFailed):

@@ -22,8 +22,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from dbt_activate.destinations.intercom.api import IntercomApi, RecordFailed
+from dbt_activate.destinations.intercom.api import IntercomApi
 from dbt_activate.destinations.intercom.payload import FormatError, identity_text, value_of
+from dbt_activate.destinations.record_ids import RecordFailed
 
 RELATIONSHIPS: Mapping[str, Mapping[str, str]] = {"contacts": {"company": "companies"}}
 LINK = "company"  # the contacts field a reference is sent under

@@ -57,7 +57,7 @@ import httpx
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, Record, SyncTarget
 from dbt_activate.destinations.api import ApiDestination, checked_base_url, one_of, searched_per_record
 from dbt_activate.destinations.base import ConfigKey
-from dbt_activate.destinations.intercom.api import CONNECTIONS, Conflict, IntercomApi, RecordFailed
+from dbt_activate.destinations.intercom.api import CONNECTIONS, Conflict, IntercomApi
 from dbt_activate.destinations.intercom.companies import IDENTITY as COMPANY_IDENTITY
 from dbt_activate.destinations.intercom.companies import (
     LINK,
@@ -69,7 +69,7 @@ from dbt_activate.destinations.intercom.companies import (
 )
 from dbt_activate.destinations.intercom.ids import ContactIds
 from dbt_activate.destinations.intercom.payload import IDENTITIES, FormatError, build_body, clear_body, identity_text
-from dbt_activate.destinations.record_ids import MOVES, OK, Outcome, PerRecordWrites
+from dbt_activate.destinations.record_ids import MOVES, OK, Outcome, PerRecordWrites, RecordFailed
 from dbt_activate.errors import ConfigError, DestinationError
 
 REGIONS = {"us": "https://api.intercom.io", "eu": "https://api.eu.intercom.io", "au": "https://api.au.intercom.io"}

@@ -10,12 +10,11 @@ Store keys are ``contacts|<role>|<field>|<value>``; emails are lower-cased, as I
 from __future__ import annotations
 
 from dbt_activate.core.types import RecordIdStore
-from dbt_activate.destinations.intercom.api import IntercomApi, RecordFailed
+from dbt_activate.destinations.intercom.api import IntercomApi
 from dbt_activate.destinations.record_ids import RecordIdCache
 
 
 class ContactIds(RecordIdCache):
-    refused = RecordFailed
     if_several = "merge them in Intercom or match on external_id"
 
     def __init__(self, match: str, role: str, store: RecordIdStore, api: IntercomApi) -> None:

@@ -32,6 +32,7 @@ import httpx
 from dbt_activate.core.types import RateLimit
 from dbt_activate.delivery import HttpSession, JSONValue, RateLimiter, body_snippet, current_limiter, parse_retry_after
 from dbt_activate.destinations.api import REASON_LIMIT, clip_reason, json_object
+from dbt_activate.destinations.record_ids import RecordFailed
 from dbt_activate.errors import DestinationError, QuotaExhaustedError, RetryableDestinationError
 
 CONNECTIONS = 16  # requests of one destination in flight at once (and the connection pool's size)
@@ -42,9 +43,6 @@ DAILY_TOKENS_LEFT = "x-daily-ratelimit-token-remaining"
 DAILY_REQUESTS_LEFT = "x-daily-requests-left"
 _COUNTED_BY_LEGACY = ("POST", "PUT", "PATCH")  # the writes the legacy daily limit counts
 
-
-class RecordFailed(Exception):
-    """Pipedrive refused one record (4xx); the message is the rejection reason."""
 
 
 @dataclass(frozen=True)

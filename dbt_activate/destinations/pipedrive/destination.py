@@ -56,7 +56,7 @@ import httpx
 from dbt_activate.core.types import Batch, BatchResult, Mode, Nulls, Operation, RateLimit, Record, SyncTarget
 from dbt_activate.destinations.api import ApiDestination, checked_base_url, searched_per_record
 from dbt_activate.destinations.base import ConfigKey
-from dbt_activate.destinations.pipedrive.api import CONNECTIONS, PipedriveApi, RecordFailed
+from dbt_activate.destinations.pipedrive.api import CONNECTIONS, PipedriveApi
 from dbt_activate.destinations.pipedrive.fields import (
     ENTITIES,
     FIELDS_PATH,
@@ -70,7 +70,7 @@ from dbt_activate.destinations.pipedrive.fields import (
     standard_target,
 )
 from dbt_activate.destinations.pipedrive.ids import SINGULAR, RecordIds, search_spec, term
-from dbt_activate.destinations.record_ids import MOVES, OK, Outcome, PerRecordWrites
+from dbt_activate.destinations.record_ids import MOVES, OK, Outcome, PerRecordWrites, RecordFailed
 from dbt_activate.errors import ConfigError
 
 DEFAULT_ORIGIN = "https://api.pipedrive.com"

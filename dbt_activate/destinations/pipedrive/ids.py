@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from dbt_activate.core.types import RecordIdStore
-from dbt_activate.destinations.pipedrive.api import PipedriveApi, RecordFailed, SearchSpec
+from dbt_activate.destinations.pipedrive.api import PipedriveApi, SearchSpec
 from dbt_activate.destinations.pipedrive.fields import SEARCHABLE_CUSTOM, FieldTarget
 from dbt_activate.destinations.record_ids import RecordIdCache
 from dbt_activate.errors import ConfigError
@@ -74,7 +74,6 @@ def search_spec(entity: str, match: FieldTarget, *, where: str) -> SearchSpec:
 class RecordIds(RecordIdCache):
     """The match key -> record id map of one sync in one run, backed by a ``RecordIdStore``."""
 
-    refused = RecordFailed
     if_several = "merge the duplicates in Pipedrive or match on a field that is unique"
 
     def __init__(self, entity: str, match: FieldTarget, spec: SearchSpec, store: RecordIdStore,
