@@ -136,6 +136,34 @@ class RecordIdCache(abc.ABC):
         self.learn(key, record_id)
         return OK
 
+    async def write(self, operation: Operation, key: str, term: str, *,
+                    on_existing: Callable[[str], Awaitable[bool]],
+                    create: Callable[[], Awaitable[tuple[str | None, Outcome]]], one: str, none: str) -> Outcome:
+        """Write one record found by its match value ``term`` (hold ``locked`` on ``key``).
+
+        create: skipped when the vendor has a record with the value, else ``create()``; update, upsert,
+        delete and clear: ``on_existing(id)`` on the record found (its id forgotten after a delete);
+        when there is none, update is skipped, upsert calls ``create()``, delete and clear have nothing
+        to do. ``create`` returns the id to learn (None: none) and the outcome. ``one`` and ``none``
+        name the record in the skip reasons: "an Intercom contact", "no Intercom contact".
+        """
+        if operation is Operation.CREATE:
+            record_id = await self.find(key, term)
+            if record_id is not None:
+                return ("skipped", f"{one} with {self.describe(term)} exists (id {record_id})")
+        elif await self.apply(key, term, on_existing) is not None:
+            if operation is Operation.DELETE:
+                self.forget(key)
+            return OK
+        if operation is Operation.UPDATE:
+            return ("skipped", f"{none} with {self.describe(term)}")
+        if operation not in (Operation.UPSERT, Operation.CREATE):
+            return OK  # delete or clear of a record that is not there: nothing to do
+        created, outcome = await create()
+        if created is not None:
+            self.learn(key, created)
+        return outcome
+
     async def find(self, key: str, term: str) -> str | None:
         """The record's id: known this run or stored, else searched for; None when there is none."""
         return self.known(key) or await self.search(key, term)

@@ -239,36 +239,24 @@ class IntercomDestination(ApiDestination):
                 return await api.delete(contact_id, archive=self.archive)
             return not body or await api.update(contact_id, body)
 
-        if operation is Operation.CREATE:
-            contact_id = await ids.find(key, wanted)
-            if contact_id is not None:
-                return ("skipped", f"an Intercom contact with {ids.describe(wanted)} exists (id {contact_id})")
-        elif await ids.apply(key, wanted, on_existing) is not None:
-            if operation is Operation.DELETE:
-                ids.forget(key)
-            return OK
-        if operation is Operation.UPDATE:
-            return ("skipped", f"no Intercom contact with {ids.describe(wanted)}")
-        if operation not in (Operation.UPSERT, Operation.CREATE):
-            return OK  # delete or clear of a contact that is not there: nothing to do
-        try:
-            created = await api.create(body)
-        except Conflict as exc:
-            if operation is Operation.CREATE:
-                return ("skipped", f"an Intercom contact with {ids.describe(wanted)} exists ({exc})")
-            if exc.existing is None:
-                raise
-            # Created earlier but not searchable yet, or archived by an earlier mirror: update the
-            # contact Intercom named (back from the archive first, when this destination archives).
-            if self.archive and not await api.unarchive(exc.existing):
-                raise
-            if not await api.update(exc.existing, body):
-                raise
-            ids.learn(key, exc.existing)
-            return OK
-        if created is not None:
-            ids.learn(key, created)
-        return OK
+        async def create() -> tuple[str | None, Outcome]:
+            try:
+                return await api.create(body), OK
+            except Conflict as exc:
+                if operation is Operation.CREATE:
+                    return None, ("skipped", f"an Intercom contact with {ids.describe(wanted)} exists ({exc})")
+                if exc.existing is None:
+                    raise
+                # Created earlier but not searchable yet, or archived by an earlier mirror: update the
+                # contact Intercom named (back from the archive first, when this destination archives).
+                if self.archive and not await api.unarchive(exc.existing):
+                    raise
+                if not await api.update(exc.existing, body):
+                    raise
+                return exc.existing, OK
+
+        return await ids.write(operation, key, wanted, on_existing=on_existing, create=create,
+                               one="an Intercom contact", none="no Intercom contact")
 
     async def _attach(self, target: SyncTarget, operation: Operation, record: Record, key: str,
                       outcome: Outcome) -> Outcome:

@@ -214,24 +214,13 @@ class PipedriveDestination(ApiDestination):
                      body: dict[str, Any]) -> Outcome:
         ids, api, entity = self._ids, self._api_for_run(), target.object
         assert ids is not None
-        on_existing = functools.partial(self._on_existing, operation, entity, body=body)
-        if operation is Operation.CREATE:
-            record_id = await ids.find(key, wanted)
-            if record_id is not None:
-                return ("skipped", f"a Pipedrive {SINGULAR[entity]} with {ids.describe(wanted)} exists "
-                                   f"(id {record_id})")
-        elif await ids.apply(key, wanted, on_existing) is not None:
-            if operation is Operation.DELETE:
-                ids.forget(key)
-            return OK
-        if operation in (Operation.UPSERT, Operation.CREATE):
-            created = await api.create(entity, body)
-            if created is not None:
-                ids.learn(key, created)
-            return OK
-        if operation is Operation.UPDATE:
-            return ("skipped", f"no Pipedrive {SINGULAR[entity]} with {ids.describe(wanted)}")
-        return OK  # delete or clear of a record that is not there: nothing to do
+
+        async def create() -> tuple[str | None, Outcome]:
+            return await api.create(entity, body), OK
+
+        return await ids.write(operation, key, wanted, create=create,
+                               on_existing=functools.partial(self._on_existing, operation, entity, body=body),
+                               one=f"a Pipedrive {SINGULAR[entity]}", none=f"no Pipedrive {SINGULAR[entity]}")
 
     async def _on_existing(self, operation: Operation, entity: str, record_id: str, body: dict[str, Any]) -> bool:
         """DELETE or PATCH the record; False when Pipedrive no longer has it."""
