@@ -50,7 +50,8 @@ class TlsSettings:
 
     @classmethod
     def of_config(cls, config: Mapping[str, Any]) -> TlsSettings:
-        """From a destinations.yml entry: ``verify_tls`` (or the older ``verify`` of the HTTP types)."""
+        """From a destinations.yml entry: ``verify_tls``, or its older name ``verify`` (destinations/base.py
+        declares it ``formerly``; this layer reads it without importing that one)."""
         return cls(verify=config.get("verify_tls") is not False and config.get("verify") is not False,
                    ca_bundle=config.get("ca_bundle") or None)
 

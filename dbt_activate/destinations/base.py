@@ -58,10 +58,9 @@ COMMON_CONFIG_KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("rate_limit", dict, help="{requests: N, per_seconds: S}; defaults to the documented limit."),
     ConfigKey("max_concurrency", int, help="Batches in flight at once."),
     # TLS of HTTP types (the runner hands them to every HttpSession: delivery.using_tls).
-    ConfigKey("verify_tls", bool, default=True,
+    ConfigKey("verify_tls", bool, default=True, formerly=("verify",),
               help="Verify the server's TLS certificate; false prints a warning once per destination and run."),
     ConfigKey("ca_bundle", str, help="Path to a PEM file of CA certificates to verify the server against."),
-    ConfigKey("verify", bool, default=True, help="The older name of verify_tls (HTTP types)."),
     ConfigKey("owner", (dict, str),
               help="Who owns this destination, for `docs --exposures`: {name, email} or a name."),
 )
@@ -182,13 +181,13 @@ def configured(key: ConfigKey, config: Mapping[str, Any]) -> Any:
 def deprecated_keys(kind: type[Destination], name: str, config: Mapping[str, Any], source: str) -> list[str]:
     """A warning for each older key name the entry ``name`` of ``source`` uses, naming the key to use."""
     return [f"{source}: {name}.{old} is deprecated: rename it to {key.name} (until then it is read as {key.name})"
-            for key in kind.config_keys for old in key.formerly if old in config]
+            for key in (*COMMON_CONFIG_KEYS, *kind.config_keys) for old in key.formerly if old in config]
 
 
 def check_config(kind: type[Destination], name: str, config: Mapping[str, Any], source: str) -> None:
     """Check a destinations.yml entry against the type's declared keys; errors name file and key."""
     declared = {k.name: k for k in (*COMMON_CONFIG_KEYS, *kind.config_keys)}
-    older = {old: k for k in kind.config_keys for old in k.formerly}
+    older = {old: k for k in declared.values() for old in k.formerly}
     for key, value in config.items():
         spec = declared.get(key) or older.get(key)
         if spec is not None and key in older and spec.name in config:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -28,8 +29,8 @@ from dbt_activate.core.types import Batch, BatchResult, Operation, Record
 from dbt_activate.delivery import TlsSettings, observing_http, using_tls
 from dbt_activate.destinations.base import check_config, load_destination_type
 from dbt_activate.destinations.webhook.destination import WebhookDestination
-from dbt_activate.errors import ConfigError, DestinationError
-from dbt_activate.project import DestinationsFile
+from dbt_activate.errors import EXIT_CONFIG, ConfigError, DestinationError
+from dbt_activate.project import DestinationsFile, load_destinations
 from dbt_activate.testing.webhook.emulator import WebhookReceiver
 from tests.e2e.project import Project, customer
 from tests.support.delivery import target
@@ -140,6 +141,25 @@ def test_alerts_follow_the_common_tls_keys_of_their_destination(https_hook: Http
     assert (failures == []) is delivered
     if not delivered:
         assert "TLS certificate verification failed" in failures[0]
+
+
+def test_the_older_verify_key_is_read_as_verify_tls_with_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "destinations.yml"
+    path.write_text(yaml.safe_dump({"hook": {"type": "webhook", "url": "https://127.0.0.1:1/", "verify": False}}))
+    warnings: list[str] = []
+    file = load_destinations(path, on_warning=warnings.append)
+    file.build("hook")
+    assert TlsSettings.of_config(file.raw["hook"]).verify is False
+    assert warnings == [f"{path}: hook.verify is deprecated: rename it to verify_tls (until then it is read as "
+                        "verify_tls)"]
+
+    path.write_text(yaml.safe_dump({"hook": {"type": "webhook", "url": "https://127.0.0.1:1/", "verify": False,
+                                             "verify_tls": True}}))
+    with pytest.raises(ConfigError) as caught:
+        load_destinations(path).build("hook")
+    assert caught.value.exit_code == EXIT_CONFIG
+    assert str(caught.value) == (f"{path}: hook.verify: verify is the deprecated name of verify_tls, and both are "
+                                 "set: keep verify_tls only")
 
 
 @pytest.mark.parametrize("kind", ["webhook", "hubspot", "pipedrive", "salesforce"])
