@@ -189,6 +189,7 @@ class WarehouseStateStore:
         self._ensure_stages()
         snapshot = self.snapshot(sync_name)
         p = self._d.placeholder
+        # load_csv takes a quoted table name; the dialect hooks take the stage names as they are.
         ack_stage, reject_stage = self._d.quote_own(self._ack_stage), self._d.quote_own(self._reject_stage)
         rejections = self.table("sync_rejections")
         now = _now()
@@ -199,11 +200,12 @@ class WarehouseStateStore:
             if acks is not None and acks.stat().st_size:
                 self.conn.load_csv(ack_stage, acks, ACK_COLUMNS)
                 self.conn.execute_all(self._d.apply_stage(snapshot, self._ack_stage, now))
-                self.conn.execute_all(self._d.delete_staged_keys(rejections, ack_stage,
+                self.conn.execute_all(self._d.delete_staged_keys(rejections, self._ack_stage,
                                                                  Sql(f"sync_name = {p}", (sync_name,))))
             if rejects is not None and rejects.stat().st_size:
                 self.conn.load_csv(reject_stage, rejects, REJECT_COLUMNS)
-                self.conn.execute_all(self._d.record_rejections(rejections, reject_stage, sync_name, run_id, now))
+                self.conn.execute_all(self._d.record_rejections(rejections, self._reject_stage, sync_name, run_id,
+                                                                now))
 
         # On DuckDB a segment that ran out of memory is loaded again with a higher limit.
         self.conn.run_transaction(load)

@@ -150,8 +150,8 @@ class BigQueryDialect(Dialect):
     def delete_staged_keys(self, table: str, stage: str, where: Sql) -> list[Sql]:
         # A join on the key, not `sync_key IN (SELECT …)` in delete_rows' condition: the emulator
         # deletes every row the rest of that condition matches (measured), BigQuery does not.
-        return [Sql(f"merge {table} t using (select distinct sync_key from {stage}) s on t.sync_key = s.sync_key "
-                    f"when matched and ({where.text}) then delete", where.params)]
+        return [Sql(f"merge {table} t using (select distinct sync_key from {self.quote_own(stage)}) s "
+                    f"on t.sync_key = s.sync_key when matched and ({where.text}) then delete", where.params)]
 
     def update_rows(self, table: str, columns: Sequence[str], assignments: Mapping[str, Sql],
                     where: Sql) -> list[Sql]:
@@ -176,7 +176,8 @@ class BigQueryDialect(Dialect):
         """One MERGE: a row seen before counts one more attempt (unless this run counted it), a new one is added."""
         p = self.placeholder
         return [Sql(
-            f"merge {rejections} t using (select sync_key, reason from {reject_stage} {_ONE_ROW_A_KEY}) s "
+            f"merge {rejections} t using (select sync_key, reason from {self.quote_own(reject_stage)} "
+            f"{_ONE_ROW_A_KEY}) s "
             f"on t.sync_name = {p} and t.sync_key = s.sync_key "
             f"when matched and (t.last_run_id is null or t.last_run_id <> {p}) then update set "
             f"reason = s.reason, attempts = t.attempts + 1, last_seen_at = cast({p} as timestamp), last_run_id = {p} "

@@ -351,6 +351,8 @@ class Dialect:
         return f"create {self.temp_table} {self.quote_own(name)} ({cols})"
 
     # --- state writes ---------------------------------------------------------------------------------
+    # Table arguments are quoted names (the state store's); a stage is named as stage_table made it and
+    # quoted here, as the dialect quotes its own names.
     # Every write to the state tables goes through these hooks, so the state layer (state/) holds no
     # warehouse's special case. The base forms are plain DELETE, UPDATE and INSERT; Spark without Delta
     # rewrites tables (INSERT OVERWRITE) to delete and update, BigQuery MERGEs every write, Databricks
@@ -367,9 +369,9 @@ class Dialect:
         return [Sql(f"delete from {table} where {where.text}", where.params)]
 
     def delete_staged_keys(self, table: str, stage: str, where: Sql) -> list[Sql]:
-        """Delete the rows of ``table`` that match ``where`` and whose sync_key is in ``stage`` (a quoted name)."""
-        return self.delete_rows(table, Sql(f"{where.text} and sync_key in (select sync_key from {stage})",
-                                           where.params))
+        """Delete the rows of ``table`` that match ``where`` and whose sync_key is in ``stage``."""
+        return self.delete_rows(table, Sql(
+            f"{where.text} and sync_key in (select sync_key from {self.quote_own(stage)})", where.params))
 
     def update_rows(self, table: str, columns: Sequence[str], assignments: Mapping[str, Sql],
                     where: Sql) -> list[Sql]:
@@ -400,9 +402,9 @@ class Dialect:
 
     def record_rejections(self, rejections: str, reject_stage: str, sync_name: str, run_id: str,
                           now: str) -> list[Sql]:
-        """Record the rows of ``reject_stage`` (sync_key, reason; a quoted name) in ``rejections``: a
-        row seen before counts one more attempt, unless this run already counted it; a new one is added."""
-        p = self.placeholder
+        """Record the rows of ``reject_stage`` (sync_key, reason) in ``rejections``: a row seen before
+        counts one more attempt, unless this run already counted it; a new one is added."""
+        p, reject_stage = self.placeholder, self.quote_own(reject_stage)
         return [
             Sql(f"update {rejections} set reason = r.reason, attempts = {rejections}.attempts + 1, "
                 f"last_seen_at = cast({p} as timestamp), last_run_id = {p} from {reject_stage} r "

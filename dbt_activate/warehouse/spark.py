@@ -216,6 +216,7 @@ class SparkDialect(Dialect):
     def record_rejections(self, rejections: str, reject_stage: str, sync_name: str, run_id: str,
                           now: str) -> list[Sql]:
         sync, run, ts = self.literal(sync_name), self.literal(run_id), f"cast({self.literal(now)} as timestamp)"
+        reject_stage = self.quote_own(reject_stage)
         if self.delta:
             return [Sql(
                 f"merge into {rejections} t using (select sync_key, reason from {reject_stage}) s "

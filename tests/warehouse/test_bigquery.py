@@ -155,7 +155,7 @@ def test_deletes_and_updates_of_state_rows_are_merges(statements: list[Sql], big
 def test_rejections_of_acknowledged_keys_leave_by_a_join_on_the_key() -> None:
     """Not ``sync_key IN (SELECT …)`` in a NOT MATCHED BY SOURCE condition: crucible deletes every row
     the rest of that condition matches (tests/state/test_store_spark.py runs it)."""
-    (statement,) = BQ.delete_staged_keys("`d`.`r`", "`d`.`acks`", Sql("sync_name = ?", ("s",)))
+    (statement,) = BQ.delete_staged_keys("`d`.`r`", "d.acks", Sql("sync_name = ?", ("s",)))
     sql = inline_parameters(statement.text, statement.params)
     assert sql == ("merge `d`.`r` t using (select distinct sync_key from `d`.`acks`) s on t.sync_key = s.sync_key "
                    "when matched and (sync_name = 's') then delete")
@@ -164,7 +164,7 @@ def test_rejections_of_acknowledged_keys_leave_by_a_join_on_the_key() -> None:
 
 def test_acknowledged_rows_and_rejections_each_take_one_merge_from_their_stage() -> None:
     (apply,) = BQ.apply_stage("`d`.`snap`", "d.acks", "2024-01-01 00:00:00")
-    (record,) = BQ.record_rejections("`d`.`r`", "`d`.`rejects`", "it's", "run-1", "2024-01-01 00:00:00")
+    (record,) = BQ.record_rejections("`d`.`r`", "d.rejects", "it's", "run-1", "2024-01-01 00:00:00")
     for statement in (apply, record):
         sql = inline_parameters(statement.text, statement.params)
         assert isinstance(sqlglot.parse_one(sql, read="bigquery"), sqlglot.exp.Merge), sql

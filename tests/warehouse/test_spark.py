@@ -108,7 +108,7 @@ def test_every_statement_of_the_path_without_delta_is_insert_only_spark_sql() ->
     statements = [
         Sql(SP.snapshot_ddl(SNAP)), Sql(SP.stage_ddl("activate_stage_acks", ACK_COLUMNS)),
         *SP.apply_stage(SNAP, "activate_stage_acks", NOW), *SP.delete_rows(SNAP, Sql("sync_key = %s", ("x",))),
-        *SP.record_rejections("`s`.`sync_rejections`", "`activate_stage_rejects`", "sync", "run", NOW),
+        *SP.record_rejections("`s`.`sync_rejections`", "activate_stage_rejects", "sync", "run", NOW),
         *SP.clear_stage("activate_stage_acks", ACK_COLUMNS),
         Sql(lock_table_ddl(SP.table("s", "sync_locks"), SP)),
         Sql(SP.diff_query("`a`.`people`", SNAP, [Column("id", "int")], [Column("email", "string")],
@@ -152,7 +152,7 @@ def test_the_delta_path_merges_the_snapshot_in_one_statement() -> None:
 
 
 def test_the_delta_path_merges_rejections_and_deletes_with_delete() -> None:
-    (statement,) = DB.record_rejections("`s`.`sync_rejections`", "`activate_stage_rejects`", "it's", "r1", NOW)
+    (statement,) = DB.record_rejections("`s`.`sync_rejections`", "activate_stage_rejects", "it's", "r1", NOW)
     merge = _parse(statement.text, "databricks")
     assert isinstance(merge, exp.Merge)
     assert "t.attempts + 1" in statement.text and "'it\\'s'" in statement.text
