@@ -98,8 +98,11 @@ class Destination(abc.ABC):
         self.id_store: RecordIdStore | None = None
 
     def record_id_store(self) -> RecordIdStore:
-        """The runner's ``id_store``, or a store in memory when there is none (``plan``, unit tests)."""
-        return self.id_store or MemoryIdStore()
+        """The runner's ``id_store``; without one (``plan``, unit tests) a store in memory, the same for
+        every batch of this instance, so what one batch learnt the next one finds."""
+        if self.id_store is None:
+            self.id_store = MemoryIdStore()
+        return self.id_store
 
     @property
     def effective_batch_size(self) -> int:

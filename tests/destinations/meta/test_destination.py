@@ -105,6 +105,16 @@ def test_audience_members_are_added_changed_and_removed(emu: MetaEmulator) -> No
     assert all("@" not in v for v in store.ids.values())
 
 
+def test_without_the_runners_store_the_batches_of_one_destination_share_one_in_memory(emu: MetaEmulator) -> None:
+    dest = MetaDestination("meta", config(emu))  # no id_store: `plan`, a plugin's unit test
+    tgt = target(f"audience:{AUDIENCE}", ("customer_id", "email", "country_code"), Mode.MIRROR)
+    write(dest, tgt, Batch(Operation.UPSERT, [Record("1", {"customer_id": 1, "email": "p1@x.io",
+                                                           "country_code": "GB"})]))
+    write(dest, tgt, Batch(Operation.DELETE, [Record("1", {"customer_id": 1})]))
+    assert emu.member_emails() == set()  # removed by the hashes the first batch kept
+    assert dest.record_id_store() is dest.record_id_store()
+
+
 def test_throttling_codes_pause_the_limiter_and_are_retried(emu: MetaEmulator) -> None:
     limiter = RateLimiter(Limit(60, 60.0))
     emu.inject("throttle")
