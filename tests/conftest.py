@@ -23,6 +23,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.e2e import inprocess
 from tests.support import bigquery, fakesnow, spark
 
 
@@ -66,6 +67,13 @@ def spark_port() -> Iterator[int]:
     assert home is not None, "pyspark or java is missing (CI installs both: .ci/run)"
     with spark.thrift_server(home) as port:
         yield port
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """After each test and its fixtures' teardown: what its in-process commands froze is collectable
+    again (tests/e2e/inprocess.py), so that no garbage of a test outlives it."""
+    inprocess.unfreeze_survivors()
 
 
 _WAREHOUSES_BUT_DUCKDB = ("postgres", "redshift", "snowflake", "bigquery", "spark")

@@ -4,10 +4,15 @@ gives wrong answers: on BigQuery a double-quoted name is a string literal)."""
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from dbt_activate.warehouse.registry import supported
 from tests.e2e.project import Project, customer
+
+# dbt and dbt-activate in this process (tests/e2e/inprocess.py): dbt-trino is installed in neither case,
+# so a refusal that tried to load the adapter would fail here as it would in a new process.
+pytestmark = pytest.mark.in_process
 
 
 def test_a_profile_on_an_adapter_without_a_dialect_exits_2_naming_it_and_the_supported_ones(
