@@ -88,8 +88,6 @@ def test_mirror_makes_braze_equal_the_model(project: Project, emu: BrazeEmulator
 
 
 @pytest.mark.slow
-
-
 def test_append_records_an_event_per_change(project: Project, emu: BrazeEmulator) -> None:
     rows = [customer(i) for i in range(1, 13)]
     project.write(rows, activate("append", obj="customer_changed"), destinations(emu))
@@ -106,8 +104,6 @@ def test_append_records_an_event_per_change(project: Project, emu: BrazeEmulator
 
 
 @pytest.mark.slow
-
-
 def test_a_minor_error_rejects_one_row_and_the_next_run_sends_only_it(project: Project, emu: BrazeEmulator) -> None:
     rows = [customer(i) for i in range(1, 13)]
     project.write(rows, activate("upsert"), destinations(emu))
@@ -124,8 +120,6 @@ def test_a_minor_error_rejects_one_row_and_the_next_run_sends_only_it(project: P
 
 
 @pytest.mark.slow
-
-
 def test_throttling_waits_for_the_reset_and_every_row_arrives(project: Project, emu: BrazeEmulator) -> None:
     emu.rate_limit = (3, 1.0)  # the workspace allows less than destinations.yml claims
     rows = [customer(i) for i in range(1, 46)]

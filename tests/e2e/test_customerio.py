@@ -86,8 +86,6 @@ def test_mirror_makes_customer_io_equal_the_model(project: Project, emu: Custome
 
 
 @pytest.mark.slow
-
-
 def test_append_sends_each_change_as_an_event(project: Project, emu: CustomerIOEmulator) -> None:
     rows = [customer(i) for i in range(1, 13)]
     project.write(rows, activate("append", obj="customer_changed"), destinations(emu))
@@ -105,8 +103,6 @@ def test_append_sends_each_change_as_an_event(project: Project, emu: CustomerIOE
 
 
 @pytest.mark.slow
-
-
 def test_a_refused_row_is_rejected_with_the_reason_and_the_next_run_sends_only_it(
         project: Project, emu: CustomerIOEmulator) -> None:
     rows = [customer(i) for i in range(1, 13)]

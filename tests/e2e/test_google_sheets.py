@@ -89,8 +89,6 @@ def test_mirror_keeps_the_tab_equal_to_the_model(project: Project, emu: GoogleSh
 
 
 @pytest.mark.slow
-
-
 def test_upsert_leaves_hand_made_columns_alone(project: Project, emu: GoogleSheetsEmulator) -> None:
     rows = [customer(i) for i in range(1, 7)]
     setup(project, emu, rows, "upsert")
@@ -110,8 +108,6 @@ def test_upsert_leaves_hand_made_columns_alone(project: Project, emu: GoogleShee
 
 
 @pytest.mark.slow
-
-
 def test_a_cell_over_50000_characters_rejects_its_row_only(project: Project, emu: GoogleSheetsEmulator) -> None:
     rows = [customer(i) for i in range(1, 7)]
     rows[0]["full_name"] = "x" * 50_001  # customer 1, GB
@@ -124,8 +120,6 @@ def test_a_cell_over_50000_characters_rejects_its_row_only(project: Project, emu
 
 
 @pytest.mark.slow
-
-
 def test_an_untrusted_key_fails_the_sync_without_printing_it(project: Project, emu: GoogleSheetsEmulator) -> None:
     account = setup(project, emu, [customer(i) for i in range(1, 4)], "upsert")
     emu.service_accounts = {}  # the key was deleted in the Cloud console

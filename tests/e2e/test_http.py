@@ -89,8 +89,6 @@ def test_mirror_makes_the_api_equal_the_model(project: Project, emu: RestEmulato
 
 
 @pytest.mark.slow
-
-
 def test_a_refused_record_is_rejected_by_key_and_retried_next_run(project: Project, emu: RestEmulator) -> None:
     rows = [customer(i) for i in range(1, 13)]
     rows[5]["full_name"] = "A name far too long for the API"  # customer 6 (FR)
@@ -110,8 +108,6 @@ def test_a_refused_record_is_rejected_by_key_and_retried_next_run(project: Proje
 
 
 @pytest.mark.slow
-
-
 def test_a_bad_jsonpath_is_a_config_error_naming_the_key(project: Project, emu: RestEmulator) -> None:
     write(project, emu, [customer(1)], errors_path="$.errors[[")
     project.dbt("build")

@@ -209,8 +209,6 @@ def test_create_skips_the_contacts_hubspot_already_has(project: Project, emu: Hu
 
 
 @pytest.mark.slow
-
-
 def test_create_sends_new_contacts_only(project: Project, emu: HubSpotEmulator) -> None:
     emu.add_records("contacts", [{"email": "user1@example.com", "full_name": "Made in HubSpot"}])
     rows = seed_rows(12)
@@ -229,8 +227,6 @@ def test_create_sends_new_contacts_only(project: Project, emu: HubSpotEmulator) 
 
 
 @pytest.mark.slow
-
-
 def test_append_creates_a_custom_object_record_per_change(project: Project, emu: HubSpotEmulator) -> None:
     rows = seed_rows(12)
     project.write(rows, activate("append", obj="2-7654321"), destinations(emu))
@@ -245,8 +241,6 @@ def test_append_creates_a_custom_object_record_per_change(project: Project, emu:
 
 
 @pytest.mark.slow
-
-
 def test_values_are_formatted_as_hubspot_documents(project: Project, emu: HubSpotEmulator) -> None:
     row = customer(4) | {"signup_date": "2015-05-01", "updated_at": "2015-05-01 12:30:15", "score": 2.5}
     project.write([row], activate("upsert", where="1 = 1"), destinations(emu))
@@ -259,8 +253,6 @@ def test_values_are_formatted_as_hubspot_documents(project: Project, emu: HubSpo
 
 
 @pytest.mark.slow
-
-
 def test_a_refused_row_is_rejected_with_hubspots_reason_and_the_others_sync(project: Project,
                                                                            emu: HubSpotEmulator) -> None:
     rows = seed_rows(12)
@@ -282,8 +274,6 @@ def test_a_refused_row_is_rejected_with_hubspots_reason_and_the_others_sync(proj
 
 
 @pytest.mark.slow
-
-
 def test_an_unknown_property_rejects_every_row_with_its_name(project: Project, emu: HubSpotEmulator) -> None:
     project.write(seed_rows(6), activate("upsert", fields={"full_name": "nickname"}), destinations(emu))
     project.dbt("build")
@@ -294,8 +284,6 @@ def test_an_unknown_property_rejects_every_row_with_its_name(project: Project, e
 
 
 @pytest.mark.slow
-
-
 def test_throttling_is_retried_and_every_row_arrives(project: Project, emu: HubSpotEmulator) -> None:
     emu.rate_limit = (4, 1.0)  # the account allows less than destinations.yml claims
     rows = seed_rows(90)
@@ -309,8 +297,6 @@ def test_throttling_is_retried_and_every_row_arrives(project: Project, emu: HubS
 
 
 @pytest.mark.slow
-
-
 def test_the_daily_limit_stops_the_sync_and_the_next_run_sends_the_rest(project: Project,
                                                                        emu: HubSpotEmulator) -> None:
     emu.daily_limit = 2
@@ -329,8 +315,6 @@ def test_the_daily_limit_stops_the_sync_and_the_next_run_sends_the_rest(project:
 
 
 @pytest.mark.slow
-
-
 def test_5xx_and_dropped_connections_are_retried(project: Project, emu: HubSpotEmulator) -> None:
     emu.inject("status_5xx", count=2, status=502)
     emu.inject("drop")

@@ -98,8 +98,6 @@ def test_upsert_updates_existing_contacts_and_searches_each_record_once_ever(
 
 
 @pytest.mark.slow
-
-
 def test_mirror_deletes_the_contacts_of_rows_that_left_the_segment(project: Project, emu: IntercomEmulator) -> None:
     rows = [customer(i) for i in range(1, 10)]
     _write(project, emu, rows, mode="mirror", where=SEGMENT)
@@ -117,8 +115,6 @@ def test_mirror_deletes_the_contacts_of_rows_that_left_the_segment(project: Proj
 
 
 @pytest.mark.slow
-
-
 def test_a_refused_row_is_rejected_with_intercoms_reason_and_retried_next_run(
         project: Project, emu: IntercomEmulator) -> None:
     rows = [customer(i) for i in range(1, 7)]

@@ -89,8 +89,6 @@ def test_profiles_equal_the_model_and_removed_rows_are_cleared(project: Project,
 
 
 @pytest.mark.slow
-
-
 def test_an_import_error_rejects_its_row_and_throttling_is_retried(project: Project, emu: KlaviyoEmulator) -> None:
     emu.rate_limit = (4, 1.0)  # the account allows less than destinations.yml claims
     rows = [customer(i) for i in range(1, 31)]
@@ -112,8 +110,6 @@ def test_an_import_error_rejects_its_row_and_throttling_is_retried(project: Proj
 
 
 @pytest.mark.slow
-
-
 def test_append_sends_an_event_per_added_or_changed_row(project: Project, emu: KlaviyoEmulator) -> None:
     rows = [customer(i) for i in range(1, 13)]
     block = {"destination": "kl", "object": "Customer Updated", "mode": "append", "primary_key": "customer_id",

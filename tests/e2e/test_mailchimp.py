@@ -94,8 +94,6 @@ def test_upsert_and_mirror_make_the_audience_equal_the_model(project: Project, e
 
 
 @pytest.mark.slow
-
-
 def test_a_refused_member_is_rejected_with_mailchimps_reason_and_the_others_sync(project: Project,
                                                                                 emu: MailchimpEmulator) -> None:
     rows = [customer(i) for i in range(1, 13)]
@@ -116,8 +114,6 @@ def test_a_refused_member_is_rejected_with_mailchimps_reason_and_the_others_sync
 
 
 @pytest.mark.slow
-
-
 def test_create_skips_existing_members(project: Project, emu: MailchimpEmulator) -> None:
     emu.add_members(LIST, [{"email_address": "user1@example.com", "merge_fields": {"FNAME": "Made in Mailchimp"}}])
     project.write([customer(i) for i in range(1, 13)], activate("create"), destinations(emu))
@@ -129,8 +125,6 @@ def test_create_skips_existing_members(project: Project, emu: MailchimpEmulator)
 
 
 @pytest.mark.slow
-
-
 def test_throttling_and_server_errors_are_retried(project: Project, emu: MailchimpEmulator) -> None:
     emu.inject("throttle")
     emu.inject("status_5xx", status=502)

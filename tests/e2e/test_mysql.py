@@ -85,8 +85,6 @@ def test_mirror_makes_the_table_equal_the_model(project: Project, db: tuple[Any,
 
 
 @pytest.mark.slow
-
-
 def test_a_value_too_long_is_rejected_alone_and_retried_next_run(project: Project, db: tuple[Any, str]) -> None:
     admin, database = db
     with admin.cursor() as cur:

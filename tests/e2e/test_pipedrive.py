@@ -148,8 +148,6 @@ def test_on_delete_clear_empties_the_mapped_fields_and_keeps_the_person(
 
 
 @pytest.mark.slow
-
-
 def test_update_touches_existing_persons_only(project: Project, emu: PipedriveEmulator) -> None:
     rows = _rows(6)
     emu.add_records("persons", [{"name": "Old", "emails": [{"value": f"user{i}@example.com"}]} for i in (2, 4)])
@@ -161,8 +159,6 @@ def test_update_touches_existing_persons_only(project: Project, emu: PipedriveEm
 
 
 @pytest.mark.slow
-
-
 def test_create_skips_persons_that_exist(project: Project, emu: PipedriveEmulator) -> None:
     rows = _rows(6)
     emu.add_records("persons", [{"name": "Kept", "emails": [{"value": "user2@example.com"}]}])
@@ -176,8 +172,6 @@ def test_create_skips_persons_that_exist(project: Project, emu: PipedriveEmulato
 
 
 @pytest.mark.slow
-
-
 def test_append_creates_a_deal_per_added_or_changed_row(project: Project, emu: PipedriveEmulator) -> None:
     rows = _rows(5)
     block = {"destination": "crm", "object": "deals", "mode": "append", "primary_key": "customer_id",
@@ -200,8 +194,6 @@ def test_append_creates_a_deal_per_added_or_changed_row(project: Project, emu: P
 
 
 @pytest.mark.slow
-
-
 def test_refused_records_are_rejected_with_reasons_and_retried_next_run(
         project: Project, emu: PipedriveEmulator) -> None:
     rows = _rows(6)  # countries: GB, RU, FR, GB, RU, FR
@@ -222,8 +214,6 @@ def test_refused_records_are_rejected_with_reasons_and_retried_next_run(
 
 
 @pytest.mark.slow
-
-
 def test_throttling_is_retried_without_duplicates(project: Project, emu: PipedriveEmulator) -> None:
     rows = _rows(8)
     _write(project, emu, rows)
@@ -236,8 +226,6 @@ def test_throttling_is_retried_without_duplicates(project: Project, emu: Pipedri
 
 
 @pytest.mark.slow
-
-
 def test_a_spent_daily_budget_stops_the_sync_and_the_next_run_finishes_it(
         project: Project, emu: PipedriveEmulator) -> None:
     rows = _rows(10)

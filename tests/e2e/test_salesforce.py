@@ -157,8 +157,6 @@ def test_create_adds_new_contacts_and_skips_existing_ones(project: Project, emu:
 
 
 @pytest.mark.slow
-
-
 def test_append_creates_a_record_for_every_added_or_changed_row(project: Project, emu: SalesforceEmulator) -> None:
     rows = _seed(30)
     project.write(rows, [{"destination": "sf", "object": "Signup_Event__c", "mode": "append",
@@ -175,8 +173,6 @@ def test_append_creates_a_record_for_every_added_or_changed_row(project: Project
 
 
 @pytest.mark.slow
-
-
 def test_on_delete_clear_empties_fields_but_keeps_the_contact(project: Project, emu: SalesforceEmulator) -> None:
     rows = _seed(30)
     project.write(rows, _activate("upsert", on_delete="clear"), _destinations(emu))
@@ -192,8 +188,6 @@ def test_on_delete_clear_empties_fields_but_keeps_the_contact(project: Project, 
 
 
 @pytest.mark.slow
-
-
 def test_rejected_rows_do_not_stop_the_others_and_go_out_once_fixed(project: Project,
                                                                      emu: SalesforceEmulator) -> None:
     rows = _seed(30)
@@ -222,8 +216,6 @@ def test_rejected_rows_do_not_stop_the_others_and_go_out_once_fixed(project: Pro
 
 
 @pytest.mark.slow
-
-
 def test_large_upserts_switch_to_bulk_api_jobs(project: Project, emu: SalesforceEmulator) -> None:
     rows = _seed()
     rows[39]["full_name"] = "Y" * 90  # customer 40 (GB) fails inside a Bulk job
@@ -248,8 +240,6 @@ def test_large_upserts_switch_to_bulk_api_jobs(project: Project, emu: Salesforce
 
 
 @pytest.mark.slow
-
-
 def test_server_errors_are_retried_and_nothing_is_duplicated(project: Project, emu: SalesforceEmulator) -> None:
     rows = _seed(30)
     emu.inject("status_5xx", count=2, path="/composite/")
@@ -266,8 +256,6 @@ def test_server_errors_are_retried_and_nothing_is_duplicated(project: Project, e
 
 
 @pytest.mark.slow
-
-
 def test_a_spent_daily_allocation_stops_the_sync_and_the_next_run_finishes(project: Project,
                                                                             emu: SalesforceEmulator) -> None:
     rows = _seed()

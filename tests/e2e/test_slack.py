@@ -71,8 +71,6 @@ def test_a_message_per_new_row_and_only_new_rows_later(project: Project, emu: Sl
 
 
 @pytest.mark.slow
-
-
 def test_a_digest_per_batch_and_a_throttle_is_waited_out(project: Project, emu: SlackEmulator) -> None:
     rows = [customer(i) for i in range(1, 13)]
     digest = "{{ count }} new conversions:{% for r in rows %}\n• {{ r.full_name }}{% endfor %}"
@@ -85,8 +83,6 @@ def test_a_digest_per_batch_and_a_throttle_is_waited_out(project: Project, emu: 
 
 
 @pytest.mark.slow
-
-
 def test_modes_other_than_create_and_append_are_refused_naming_the_sync(project: Project,
                                                                         emu: SlackEmulator) -> None:
     setup(project, emu, [customer(1)], mode="mirror")

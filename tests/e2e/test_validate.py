@@ -107,8 +107,6 @@ def test_every_problem_is_listed_with_its_yaml_path(duckdb_project: Project) -> 
 
 
 @pytest.mark.slow
-
-
 def test_missing_manifest_is_exit_2(tmp_path: Path) -> None:
     (tmp_path / "dbt_project.yml").write_text("name: x\nversion: '1'\nconfig-version: 2\nprofile: x\n")
     with pytest.raises(ConfigError, match=r"manifest.json not found"):
@@ -124,8 +122,6 @@ class _AppendOnly(Destination):
 
 
 @pytest.mark.slow
-
-
 def test_mode_not_supported_by_the_destination_type(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.factories import manifest, model_node
 
@@ -144,8 +140,6 @@ def test_mode_not_supported_by_the_destination_type(tmp_path: Path, monkeypatch:
 
 
 @pytest.mark.slow
-
-
 def test_activate_defaults_are_merged_like_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.factories import manifest, model_node
 
@@ -167,8 +161,6 @@ def test_activate_defaults_are_merged_like_run(tmp_path: Path, monkeypatch: pyte
 
 
 @pytest.mark.slow
-
-
 def test_destination_target_checks_see_on_delete(tmp_path: Path) -> None:
     # Zendesk cannot delete or clear users found by email: validate must say so, as run does.
     from tests.factories import manifest, model_node

@@ -124,8 +124,6 @@ def test_a_429_waits_for_retry_after_and_pauses_the_shared_limiter(receiver: Web
 
 
 @pytest.mark.slow
-
-
 def test_a_dropped_connection_is_retried(receiver: WebhookReceiver) -> None:
     receiver.drop_next()
     retries: list[tuple[int, BaseException, float]] = []
@@ -137,8 +135,6 @@ def test_a_dropped_connection_is_retried(receiver: WebhookReceiver) -> None:
 
 
 @pytest.mark.slow
-
-
 def test_a_timeout_is_retried(receiver: WebhookReceiver) -> None:
     receiver.inject("timeout", seconds=2.0)
     retries: list[tuple[int, BaseException, float]] = []
@@ -148,8 +144,6 @@ def test_a_timeout_is_retried(receiver: WebhookReceiver) -> None:
 
 
 @pytest.mark.slow
-
-
 def test_secret_header_values_never_appear_in_errors(receiver: WebhookReceiver) -> None:
     receiver.fail_next(503, n=4, body=f"upstream rejected X-Hook-Secret={SECRET}")
     retries: list[tuple[int, BaseException, float]] = []
@@ -162,8 +156,6 @@ def test_secret_header_values_never_appear_in_errors(receiver: WebhookReceiver) 
 
 
 @pytest.mark.slow
-
-
 def test_wrong_credentials_fail_the_sync_at_once(receiver: WebhookReceiver) -> None:
     receiver.required_headers = {"X-Hook-Secret": "something-else"}
     with pytest.raises(DestinationError) as caught:
@@ -175,8 +167,6 @@ def test_wrong_credentials_fail_the_sync_at_once(receiver: WebhookReceiver) -> N
 
 
 @pytest.mark.slow
-
-
 def test_a_refusal_echoing_the_secret_is_redacted(receiver: WebhookReceiver) -> None:
     receiver.fail_next(403, body=f"{SECRET} is not a valid secret")
     with pytest.raises(DestinationError) as caught:
@@ -188,8 +178,6 @@ def test_a_refusal_echoing_the_secret_is_redacted(receiver: WebhookReceiver) -> 
 
 
 @pytest.mark.slow
-
-
 def test_nan_rows_are_rejected_locally_and_the_batch_still_goes(receiver: WebhookReceiver) -> None:
     the_batch = Batch(Operation.UPSERT, [Record("1", {"id": 1, "score": 0.5}),
                                          Record("2", {"id": 2, "score": float("nan")})])
@@ -199,8 +187,6 @@ def test_nan_rows_are_rejected_locally_and_the_batch_still_goes(receiver: Webhoo
 
 
 @pytest.mark.slow
-
-
 def test_the_receiver_answers_malformed_payloads_with_400(receiver: WebhookReceiver) -> None:
     response = httpx.post(receiver.url, content=b'{"records": "nope"}', headers={"X-Hook-Secret": SECRET})
     assert response.status_code == 400
@@ -208,8 +194,6 @@ def test_the_receiver_answers_malformed_payloads_with_400(receiver: WebhookRecei
 
 
 @pytest.mark.slow
-
-
 def test_concurrent_batches_under_a_vendor_rate_limit_get_no_429() -> None:
     """The receiver enforces 20 requests per rolling 0.5 s; the limiter is set to the same."""
     with WebhookReceiver(rate_limit=(20, 0.5)) as hook:
@@ -240,8 +224,6 @@ def test_concurrent_batches_under_a_vendor_rate_limit_get_no_429() -> None:
 
 
 @pytest.mark.slow
-
-
 def test_serve_runs_a_receiver_on_the_given_port() -> None:
     import threading
 

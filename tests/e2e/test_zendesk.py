@@ -88,8 +88,6 @@ def test_mirror_upserts_users_through_polled_jobs_and_deletes_those_that_left(
 
 
 @pytest.mark.slow
-
-
 def test_a_failed_job_item_is_rejected_with_zendesks_details_and_retried_next_run(
         project: Project, emu: ZendeskEmulator) -> None:
     rows = [customer(i) for i in range(1, 7)]
@@ -111,8 +109,6 @@ def test_a_failed_job_item_is_rejected_with_zendesks_details_and_retried_next_ru
 
 
 @pytest.mark.slow
-
-
 def test_email_identity_with_on_delete_fails_before_anything_is_sent(project: Project, emu: ZendeskEmulator) -> None:
     # The runner passes on_delete to check_target: without it the upserts would go out and every
     # remove batch fail later (destroy_many does not take emails).
