@@ -72,7 +72,7 @@ def spark_port() -> Iterator[int]:
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
     """After each test and its fixtures' teardown: what its in-process commands froze is collectable
-    again (tests/e2e/inprocess.py), so that no garbage of a test outlives it."""
+    again (tests/e2e/inprocess.py), so the garbage of one test is not kept for the whole worker."""
     inprocess.unfreeze_survivors()
 
 

@@ -251,4 +251,3 @@ def load_destination_type(kind: str) -> type[Destination]:
     if not (isinstance(cls, type) and issubclass(cls, Destination)):
         raise ConfigError(f"entry point {ep.name!r} in {ENTRY_POINT_GROUP} is not a Destination subclass")
     return cls
-

@@ -59,14 +59,15 @@ _POLL_SECONDS = 1.0
 _FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
-LOCK_COLUMNS = ("sync_name", "run_id", "host", "pid", "acquired_at", "expires_at")  # lock_table_ddl's, in order
+LOCK_COLUMNS = ("sync_name", "run_id", "host", "pid", "acquired_at", "expires_at")
 
 
 def lock_table_ddl(table: str, dialect: Dialect) -> str:
     varchar = dialect.varchar
-    return (f"create table if not exists {table} (sync_name {varchar(512)}, run_id {varchar(64)}, "
-            f"host {varchar(256)}, pid integer, acquired_at timestamp, expires_at timestamp)"
-            f"{dialect.shared_table_options}")
+    types = {"sync_name": varchar(512), "run_id": varchar(64), "host": varchar(256), "pid": "integer",
+             "acquired_at": "timestamp", "expires_at": "timestamp"}
+    columns = ", ".join(f"{c} {types[c]}" for c in LOCK_COLUMNS)
+    return f"create table if not exists {table} ({columns}){dialect.shared_table_options}"
 
 
 def ttl_seconds() -> float:

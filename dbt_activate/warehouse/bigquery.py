@@ -118,10 +118,6 @@ class BigQueryDialect(Dialect):
     def create_schema(self, schema: str) -> str:
         return f"create schema if not exists {self.quote(schema)}"
 
-    def snapshot_ddl(self, table: str) -> str:
-        return (f"create table if not exists {table} (sync_key string, fingerprint string, "
-                "record_identity string, synced_at timestamp)")
-
     def stage_table(self, name: str, schema: str) -> str:
         # No temporary tables outside scripts: one table per run in the state dataset.
         return f"{schema}.{name}_{uuid.uuid4().hex[:12]}"

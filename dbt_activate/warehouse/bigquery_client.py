@@ -203,7 +203,6 @@ def _type_name(field: Any) -> str:
     return f"ARRAY<{name}>" if str(field.mode).upper() == "REPEATED" else name
 
 
-
 def _has_quoted_line_breaks(data: bytes) -> bool:
     text = data.decode("utf-8")
     return text.count("\n") != sum(1 for _ in csv.reader(io.StringIO(text, newline="")))

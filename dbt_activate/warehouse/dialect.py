@@ -336,8 +336,10 @@ class Dialect:
         return f"create schema if not exists {self.quote_own(schema)}"
 
     def snapshot_ddl(self, table: str) -> str:
-        return (f"create table if not exists {table} (sync_key {self.key_type}, fingerprint {self.varchar(32)}, "
-                f"record_identity {self.text_type}, synced_at timestamp)")
+        types = {"sync_key": self.key_type, "fingerprint": self.varchar(32), "record_identity": self.text_type,
+                 "synced_at": "timestamp"}
+        columns = ", ".join(f"{c} {types[c]}" for c in SNAPSHOT_COLUMNS)
+        return f"create table if not exists {table} ({columns})"
 
     def stage_table(self, name: str, schema: str) -> str:
         """The name of a journal stage (see stage_ddl): a session-local temporary table as it is; a

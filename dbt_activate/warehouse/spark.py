@@ -45,7 +45,17 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from dbt_activate.errors import WarehouseError
-from dbt_activate.warehouse.dialect import BOOLEAN, TIMESTAMP, TIMESTAMPTZ, Column, Dialect, Fetch, Query, Sql
+from dbt_activate.warehouse.dialect import (
+    BOOLEAN,
+    SNAPSHOT_COLUMNS,
+    TIMESTAMP,
+    TIMESTAMPTZ,
+    Column,
+    Dialect,
+    Fetch,
+    Query,
+    Sql,
+)
 
 _NOT_FOUND = ("TABLE_OR_VIEW_NOT_FOUND", "SCHEMA_NOT_FOUND", "NoSuchTableException", "NoSuchDatabaseException")
 _NESTED = ("array<", "map<", "struct<")
@@ -145,8 +155,8 @@ class SparkDialect(Dialect):
         return found
 
     def snapshot_ddl(self, table: str) -> str:
-        return (f"create table if not exists {table} (sync_key string, fingerprint string, "
-                "record_identity string, synced_at timestamp)")
+        columns = ", ".join(f"{c} timestamp" if c == "synced_at" else f"{c} string" for c in SNAPSHOT_COLUMNS)
+        return f"create table if not exists {table} ({columns})"
 
     def stage_ddl(self, name: str, columns: Sequence[str]) -> str:
         """A stage is a temporary view (Spark has no temporary tables), session-local as one."""
@@ -179,6 +189,9 @@ class SparkDialect(Dialect):
         if self.delta:
             return super().update_rows(table, columns, assignments, where)
         # Without Delta: the table rewritten, each assigned column taking its value where the rows match.
+        unknown = sorted(set(assignments) - set(columns))
+        if unknown:  # the rewrite would drop them silently where an UPDATE fails
+            raise ValueError(f"{', '.join(unknown)}: not columns of {table}")
         selected: list[str] = []
         params: list[Any] = []
         for column in columns:

@@ -152,8 +152,10 @@ def _close_connections() -> None:
     # Cursors nobody holds any more release the database file now, not at some later point. What
     # survives this full collection is then frozen (gc.freeze), so the next one traverses only what
     # was made since, not again the ~200,000 objects of dbt's and the adapters' modules (0.15 CPU-s
-    # a collection, two per command: most of a command's CPU). ``unfreeze_survivors`` (after each
-    # test, tests/conftest.py) hands them back to the collector: no garbage outlives its test.
+    # a collection, two per command: most of a command's CPU). The price: a cycle that outlived one
+    # command and dies during a later one of the same test waits for the end of the test, when
+    # ``unfreeze_survivors`` (tests/conftest.py) hands the frozen objects back to the collector; the
+    # next test's first command collects them. Connections do not wait for it: they are closed above.
     gc.collect()
     gc.freeze()
 

@@ -17,7 +17,7 @@ from sqlglot import exp
 
 from dbt_activate.state.journal import ACK_COLUMNS
 from dbt_activate.state.locks import lock_table_ddl
-from dbt_activate.warehouse.dialect import Column, Sql
+from dbt_activate.warehouse.dialect import SNAPSHOT_COLUMNS, Column, Sql
 from dbt_activate.warehouse.registry import dialect_for
 from dbt_activate.warehouse.spark import DatabricksDialect, SparkDialect
 
@@ -110,6 +110,7 @@ def test_every_statement_of_the_path_without_delta_is_insert_only_spark_sql() ->
         *SP.apply_stage(SNAP, "activate_stage_acks", NOW), *SP.delete_rows(SNAP, Sql("sync_key = %s", ("x",))),
         *SP.record_rejections("`s`.`sync_rejections`", "activate_stage_rejects", "sync", "run", NOW),
         *SP.clear_stage("activate_stage_acks", ACK_COLUMNS),
+        *SP.update_rows(SNAP, SNAPSHOT_COLUMNS, {"fingerprint": Sql("%s", ("x",))}, Sql("sync_key in (%s)", ("k",))),
         Sql(lock_table_ddl(SP.table("s", "sync_locks"), SP)),
         Sql(SP.diff_query("`a`.`people`", SNAP, [Column("id", "int")], [Column("email", "string")],
                           "country = 'FR'").sql),
@@ -124,6 +125,16 @@ def test_every_statement_of_the_path_without_delta_is_insert_only_spark_sql() ->
     assert rewrite[2].text == (f"insert overwrite table {SNAP} select * from "
                                "`analytics_activate`.`snapshot_people_1a2b3c4d__next`")
     assert SP.delete_rows(SNAP) == [Sql(f"truncate table {SNAP}")]
+    # An update is a rewrite too: each assigned column takes its value where the rows match, in the
+    # table's column order (the rewrite's INSERT OVERWRITE ... SELECT * is positional).
+    update = SP.update_rows(SNAP, SNAPSHOT_COLUMNS, {"fingerprint": Sql("%s", ("x",))},
+                            Sql("sync_key in (%s)", ("k",)))
+    assert update[1] == Sql(
+        f"create table `analytics_activate`.`snapshot_people_1a2b3c4d__next` as select sync_key, case when "
+        f"coalesce((sync_key in (%s)), false) then (%s) else fingerprint end as fingerprint, record_identity, "
+        f"synced_at from {SNAP}", ("k", "x"))
+    with pytest.raises(ValueError, match="not columns of"):
+        SP.update_rows(SNAP, SNAPSHOT_COLUMNS, {"fingerprnt": Sql("%s", ("x",))}, Sql("true"))
     # The sync rows are only appended: nothing to remove before the new one.
     assert SP.superseded_rows("`s`.`activate_syncs`", Sql("sync_name = %s", ("x",))) == []
     # Tables every run appends to are Hive serde tables: concurrent inserts into one Parquet data

@@ -206,7 +206,6 @@ class HttpDestination(ApiDestination):
         return {"Accept": "application/json", **self.headers}
 
 
-
 def _previous(batch: Batch) -> dict[str, dict[str, Any]]:
     """The identity last sent of each record whose identity changed, JSON-ready, by key."""
     return {r.key: encode_record(r.previous) for r in batch.records if r.previous is not None}

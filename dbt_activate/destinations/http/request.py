@@ -3,7 +3,7 @@
 Parsed and compiled when the destination is built, so a bad template, JSONPath, method or key is
 a ``ConfigError`` naming ``destinations.yml: <destination>.requests.<operation>.<key>`` before any
 row is read. The fields of ``RequestSpec`` are the one table of keys (``REQUEST_KEYS``, with the YAML type
-each accepts and its help): it drives parsing and the docs.
+each accepts, which parsing checks, and what the key means).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from dbt_activate.errors import ConfigError
 METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 
-def _key(accepts: type | tuple[type, ...], help: str) -> dict[str, Any]:
-    """The metadata of a ``RequestSpec`` field that is a key: what YAML type it accepts, and its help."""
-    return {"accepts": accepts, "help": help}
+def _key(accepts: type | tuple[type, ...], meaning: str) -> dict[str, Any]:
+    """The metadata of a ``RequestSpec`` field that is a key: what YAML type it accepts, what it means."""
+    return {"accepts": accepts, "help": meaning}
 
 
 @dataclass(frozen=True)

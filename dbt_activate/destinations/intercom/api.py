@@ -33,7 +33,6 @@ CONNECTIONS = 10  # requests of one destination in flight at once
 _EXISTING_ID = re.compile(r"\bid=([0-9a-fA-F]+)")
 
 
-
 class Conflict(RecordFailed):
     """A create collided with an existing contact; ``existing`` is its id when Intercom said it."""
 

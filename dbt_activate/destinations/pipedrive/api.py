@@ -44,7 +44,6 @@ DAILY_REQUESTS_LEFT = "x-daily-requests-left"
 _COUNTED_BY_LEGACY = ("POST", "PUT", "PATCH")  # the writes the legacy daily limit counts
 
 
-
 @dataclass(frozen=True)
 class SearchSpec:
     """How to find a record by its match field: an endpoint, its parameters, what to double-check."""

@@ -41,7 +41,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from dbt_activate.core.types import Batch, BatchResult, Mode, Operation, RateLimit, Record, SyncTarget
-from dbt_activate.delivery import body_snippet
+from dbt_activate.delivery import JSON_HEADERS, body_snippet
 from dbt_activate.destinations.api import ApiDestination, clip_reason
 from dbt_activate.destinations.base import ConfigKey, skip_all
 from dbt_activate.destinations.slack.message import Templates, digest_context, row_context
@@ -158,8 +158,7 @@ class SlackDestination(ApiDestination):
         fingerprint = hashlib.sha256(body + "\0".join(keys).encode()).hexdigest()
         if fingerprint in self._posted:
             return  # acknowledged before this batch was retried: posting it again would repeat it
-        response = await self.session().request("POST", self.url, content=body,
-                                                         headers={"Content-Type": "application/json"})
+        response = await self.session().request("POST", self.url, content=body, headers=JSON_HEADERS)
         status = response.status_code
         if 200 <= status < 300:
             self._posted.add(fingerprint)

@@ -9,7 +9,7 @@ Configuration (``destinations.yml``)::
       headers: {Authorization: "Bearer {{ env_var('HOOK_TOKEN') }}"}   # values are secrets
       batch_size: 100
       timeout: 30                               # seconds per request
-      verify: true                              # false is allowed, and warned about
+      verify_tls: true                          # false is allowed, and warned about
       ca_bundle: /etc/ssl/private-ca.pem        # CA for a private certificate
       rate_limit: {requests: 10, per_seconds: 1}
 
