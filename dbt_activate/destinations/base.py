@@ -172,13 +172,17 @@ def check_nulls_key(name: str, config: Mapping[str, Any]) -> None:
         raise ConfigError(f"nulls must be one of {', '.join(NULLS_VALUES)}, got {value!r}", location=f"{name}.nulls")
 
 
+def written_as(key: ConfigKey, config: Mapping[str, Any]) -> str | None:
+    """The name ``key`` is set under in a destinations.yml entry: its own, else one of its older names
+    (``formerly``); None when it is set under neither."""
+    return next((written for written in (key.name, *key.formerly) if config.get(written) is not None), None)
+
+
 def configured(key: ConfigKey, config: Mapping[str, Any]) -> Any:
-    """The value of ``key`` in a destinations.yml entry: under its name, else under one of its older
-    names (``formerly``); None when it is set under neither."""
-    for written in (key.name, *key.formerly):
-        if config.get(written) is not None:
-            return config[written]
-    return None
+    """The value of ``key`` in a destinations.yml entry, under whichever name it is set (``written_as``);
+    None when it is not set."""
+    written = written_as(key, config)
+    return None if written is None else config[written]
 
 
 def deprecated_keys(kind: type[Destination], name: str, config: Mapping[str, Any], source: str) -> list[str]:

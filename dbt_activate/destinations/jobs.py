@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dbt_activate.delivery.jobs import JobPolling
-from dbt_activate.destinations.base import ConfigKey
+from dbt_activate.destinations.base import ConfigKey, written_as
 from dbt_activate.errors import ConfigError
 
 
@@ -35,8 +35,10 @@ def job_polling(name: str, config: Mapping[str, Any], keys: tuple[ConfigKey, Con
 
 
 def _job_seconds(name: str, config: Mapping[str, Any], key: ConfigKey) -> float:
-    written = next((k for k in (key.name, *key.formerly) if config.get(k) is not None), key.name)
-    value = key.default if config.get(written) is None else config[written]
+    written = written_as(key, config)
+    value = key.default if written is None else config[written]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ConfigError(f"{written} must be a number of seconds >= 0, got {value!r}", location=f"{name}.{written}")
+        as_written = written or key.name
+        raise ConfigError(f"{as_written} must be a number of seconds >= 0, got {value!r}",
+                          location=f"{name}.{as_written}")
     return float(value)
