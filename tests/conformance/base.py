@@ -59,6 +59,7 @@ class Harness:
     max_batch_size: ClassVar[int | None] = None  # the vendor's documented maximum, if any
     secret: ClassVar[str] = ""  # a credential the config carries ("" = the type has none)
     marks: ClassVar[tuple[pytest.MarkDecorator, ...]] = ()  # e.g. (pytest.mark.postgres,)
+    emu: Any = None  # the vendor's emulator (dbt_activate.testing), when serve() starts one
 
     # -- required ------------------------------------------------------------------------------
 
@@ -137,8 +138,8 @@ class Harness:
         return False
 
     def requests_seen(self) -> int | None:
-        """Requests the server received so far; None when it cannot tell."""
-        return None
+        """Requests the server received so far (an emulator counts them); None when it cannot tell."""
+        return None if self.emu is None else int(self.emu.counters.requests)
 
     def moved_identity(self, i: int) -> Any | None:
         """A new identity value for record ``i`` that ``read_back`` still files under ``str(i)``.

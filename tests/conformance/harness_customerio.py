@@ -69,8 +69,5 @@ class CustomerIOHarness(Harness):
     def bad_credentials(self) -> dict[str, Any] | None:
         return {"api_key": WRONG_SECRET}
 
-    def requests_seen(self) -> int | None:
-        return self.emu.counters.requests
-
 
 HARNESSES: list[type[Harness]] = [CustomerIOHarness]

@@ -71,8 +71,5 @@ class GoogleAdsCustomerMatchHarness(HashedMembersHarness):
     def bad_credentials(self) -> dict[str, Any] | None:
         return {"developer_token": WRONG_SECRET}
 
-    def requests_seen(self) -> int | None:
-        return self.emu.counters.requests
-
 
 HARNESSES: list[type[Harness]] = [GoogleAdsCustomerMatchHarness]

@@ -69,8 +69,5 @@ class GoogleSheetsHarness(Harness):
         stranger, _ = new_service_account(self.emu.base_url + "/token", "stranger@test-project.iam.gserviceaccount.com")
         return {"credentials_json": json.dumps({**stranger, "private_key_id": WRONG_SECRET})}
 
-    def requests_seen(self) -> int | None:
-        return self.emu.counters.requests
-
 
 HARNESSES: list[type[Harness]] = [GoogleSheetsHarness]

@@ -89,9 +89,6 @@ class HttpBatchHarness(Harness):
     def bad_credentials(self) -> dict[str, Any] | None:
         return {"headers": {"Authorization": f"Bearer {WRONG_SECRET}"}}
 
-    def requests_seen(self) -> int | None:
-        return self.emu.counters.requests
-
 
 class HttpPerRecordHarness(HttpBatchHarness):
     name = "http_per_record"

@@ -73,8 +73,5 @@ class KlaviyoHarness(Harness):
     def bad_credentials(self) -> dict[str, Any] | None:
         return {"api_key": WRONG_SECRET}
 
-    def requests_seen(self) -> int | None:
-        return self.emu.counters.requests
-
 
 HARNESSES: list[type[Harness]] = [KlaviyoHarness]

@@ -60,8 +60,5 @@ class MetaAudienceHarness(HashedMembersHarness):
     def bad_credentials(self) -> dict[str, Any] | None:
         return {"access_token": WRONG_SECRET}
 
-    def requests_seen(self) -> int | None:
-        return self.emu.counters.requests
-
 
 HARNESSES: list[type[Harness]] = [MetaAudienceHarness]

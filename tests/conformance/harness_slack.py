@@ -62,9 +62,6 @@ class SlackRowHarness(Harness):
     def bad_credentials(self) -> dict[str, Any] | None:
         return {"webhook_url": f"{self.emu.base_url}/services/T0/B0/{WRONG_SECRET}"}  # 404 no_service
 
-    def requests_seen(self) -> int | None:
-        return self.emu.counters.requests
-
 
 class SlackDigestHarness(SlackRowHarness):
     name = "slack_digest"

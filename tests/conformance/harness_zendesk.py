@@ -40,9 +40,6 @@ class _Zendesk(Harness):
     def bad_credentials(self) -> dict[str, Any] | None:
         return {"api_token": WRONG_SECRET}
 
-    def requests_seen(self) -> int | None:
-        return self.emu.counters.requests
-
 
 class ZendeskHarness(_Zendesk):
     name = "zendesk"

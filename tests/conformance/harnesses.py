@@ -258,9 +258,6 @@ class HubSpotHarness(Harness):
     def bad_credentials(self) -> dict[str, Any] | None:
         return {"access_token": WRONG_SECRET}
 
-    def requests_seen(self) -> int | None:
-        return self.emu.counters.requests
-
 
 class SalesforceHarness(Harness):
     name = "salesforce"
@@ -319,9 +316,6 @@ class SalesforceHarness(Harness):
 
     def bad_credentials(self) -> dict[str, Any] | None:
         return {"access_token": WRONG_SECRET}
-
-    def requests_seen(self) -> int | None:
-        return self.emu.counters.requests
 
 
 class PipedriveHarness(Harness):
@@ -384,9 +378,6 @@ class PipedriveHarness(Harness):
 
     def bad_credentials(self) -> dict[str, Any] | None:
         return {"api_token": WRONG_SECRET}
-
-    def requests_seen(self) -> int | None:
-        return self.emu.counters.requests
 
 
 def _harness_modules() -> list[type[Harness]]:
