@@ -51,6 +51,15 @@ def csv_text(rows: Sequence[Sequence[str | None]]) -> str | None:
                     for h, v in zip(heads, lasts, strict=True)])
 
 
+def _write_rows(fh: IO[str], writer: Any, rows: Sequence[Sequence[str | None]]) -> None:
+    """``writer.writerows(rows)``, or the same text joined directly where ``csv_text`` can (the usual rows)."""
+    text = csv_text(rows)
+    if text is None:
+        writer.writerows(rows)
+    else:
+        fh.write(text)
+
+
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
@@ -78,11 +87,7 @@ class JournalFile:
     def extend(self, rows: Sequence[Sequence[str | None]]) -> None:
         """``append`` for each of ``rows``, in one call: a batch's acknowledgements at once."""
         assert self._fh is not None, "journal file already closed"
-        text = csv_text(rows)
-        if text is None:
-            self._writer.writerows(rows)
-        else:
-            self._fh.write(text)
+        _write_rows(self._fh, self._writer, rows)
         self.rows += len(rows)
 
     def flush(self) -> None:
@@ -116,11 +121,7 @@ class InflightLog:
         if self._fh is None:
             self._fh = self.path.open("a", encoding="utf-8", newline="")
             self._writer = csv.writer(self._fh, **_CSV_DIALECT)
-        text = csv_text(rows)
-        if text is None:
-            self._writer.writerows(rows)
-        else:
-            self._fh.write(text)
+        _write_rows(self._fh, self._writer, rows)
         self._fh.flush()
 
     def started(self, batch_id: int, records: Iterable[tuple[str, str, str]]) -> None:
