@@ -68,7 +68,7 @@ class Sql:
     params: tuple[Any, ...] = ()
 
 
-SNAPSHOT_COLUMNS = ("sync_key", "fingerprint", "record_identity", "synced_at")  # snapshot_ddl's, in order
+SNAPSHOT_COLUMNS = ("sync_key", "fingerprint", "record_identity", "synced_at")  # a snapshot table's, in order
 
 
 def assignment_list(assignments: Mapping[str, Sql]) -> Sql:
